@@ -1,0 +1,139 @@
+"""The `cpl-pathways` command: serve, token, seed, migrate, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from settings import Settings, load_settings
+
+DEMO_MANUFACTURER = "0A1B"
+
+
+async def _prepare_database(settings: Settings, *, seed_if_empty: bool) -> bool:
+    """Migrate to the newest schema; seed the demo CPL when asked and empty. True if seeded."""
+    from models.database import create_engine, migrate, session_factory
+    from models.demo import is_empty, seed_demo
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        if not seed_if_empty:
+            return False
+        async with session_factory(engine)() as session, session.begin():
+            if not await is_empty(session):
+                return False
+            await seed_demo(session)
+            return True
+    finally:
+        await engine.dispose()
+
+
+def _token(settings: Settings, category: str, **claims: object) -> str:
+    from permissions.dev_keys import issue_token, load_or_create_dev_key
+    from permissions.principal import PartyCategory
+
+    if not settings.dev_issuer:
+        raise SystemExit("cpl-pathways token signs with the development key; CPL_JWKS_URL is set")
+    key = load_or_create_dev_key(settings.dev_key_path)
+    return issue_token(
+        key,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        category=PartyCategory(category),
+        **claims,  # type: ignore[arg-type]
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from models.database import is_sqlite
+    from permissions.principal import PartyCategory
+    from schema.app import create_app
+
+    settings = load_settings()
+    embedded = is_sqlite(settings.database_url)
+    seeded = asyncio.run(_prepare_database(settings, seed_if_empty=embedded))
+    url = f"http://{args.host}:{args.port}/graphql"
+    print(f"cpl-pathways: GraphiQL at {url}" + (" (demo data seeded)" if seeded else ""))
+    if settings.dev_issuer:
+        print("Development tokens (header: Authorization: Bearer <token>), valid 12 hours:")
+        for category in PartyCategory:
+            manufacturer = DEMO_MANUFACTURER if category is PartyCategory.MANUFACTURER else None
+            token = _token(
+                settings, category.value, manufacturer_id=manufacturer, ttl_seconds=12 * 3600
+            )
+            print(f"  {category.value:<16} {token}")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    try:
+        token = _token(
+            load_settings(),
+            args.category,
+            party_id=args.party_id,
+            manufacturer_id=args.manufacturer_id,
+            ttl_seconds=args.ttl,
+        )
+    except ValueError as error:
+        raise SystemExit(f"cpl-pathways token: {error}") from None
+    print(token)
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    if not args.demo:
+        raise SystemExit("cpl-pathways seed: say what to seed (--demo)")
+    if not asyncio.run(_prepare_database(load_settings(), seed_if_empty=True)):
+        raise SystemExit("cpl-pathways seed: the database already holds data; nothing seeded")
+    print("Demo data seeded.")
+
+
+def cmd_migrate(_args: argparse.Namespace) -> None:
+    asyncio.run(_prepare_database(load_settings(), seed_if_empty=False))
+    print("Database at the newest migration.")
+
+
+def cmd_schema(_args: argparse.Namespace) -> None:
+    from schema.build import sdl
+
+    sys.stdout.write(sdl())
+
+
+def parser() -> argparse.ArgumentParser:
+    from permissions.principal import PartyCategory
+
+    root = argparse.ArgumentParser(prog="cpl-pathways", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, seed an empty embedded database, serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="print one development JWT and nothing else")
+    token.add_argument("category", choices=[c.value for c in PartyCategory])
+    token.add_argument("--party-id")
+    token.add_argument("--manufacturer-id")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.set_defaults(run=cmd_token)
+
+    seed = commands.add_parser("seed", help="load demo data into an empty database")
+    seed.add_argument("--demo", action="store_true")
+    seed.set_defaults(run=cmd_seed)
+
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
+    commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

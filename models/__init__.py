@@ -1,0 +1,1 @@
+"""Tables, the database engine and sessions, and the Alembic migrations that create them."""

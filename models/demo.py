@@ -1,0 +1,183 @@
+"""Fictional demo data: every shape of pathway graph a newcomer should see on the first run.
+
+All names are invented. The four special devices are the ones domain.md asks for: a branching
+graph, a withdrawn firmware in the middle of a route, a withdrawn pathway, and a device whose
+oldest firmware has no route to its latest. Firmware versions are deliberately not in hex order,
+because a version's order on the CPL is not its numeric value.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.tables import (
+    AuditEvent,
+    Device,
+    DeviceType,
+    Firmware,
+    FirmwareStatus,
+    Manufacturer,
+    PathwayStatus,
+    UpgradePathway,
+    ZigbeeBand,
+)
+
+SEED_ACTOR = "cpl-pathways-seed"
+
+MANUFACTURERS = [
+    ("0A1B", "Northwind Metering Ltd"),
+    ("0C2D", "Brightwater Instruments"),
+    ("0E3F", "Kestrel Grid Devices"),
+]
+VENDORS = ["Lumen Silicon", "Corvid Semiconductors", "Tideway Radio"]
+STACKS = ["ZB-PRO 2017 r22", "ZB-PRO 2023 r23", "ZB-SUBGHZ 1.4"]
+BANDS = [ZigbeeBand.BAND_2_4_GHZ, ZigbeeBand.BAND_868_MHZ, ZigbeeBand.DUAL_BAND]
+TYPES = [DeviceType.ESME, DeviceType.GSME, DeviceType.CHF, DeviceType.PPMID]
+
+
+@dataclass(frozen=True)
+class DemoDevice:
+    manufacturer: str
+    model_identifier: str
+    model_name: str
+    device_type: DeviceType
+    band: ZigbeeBand
+    stack: str
+    vendor: str
+    # (version, added to the CPL, withdrawn)
+    firmware: tuple[tuple[str, date, bool], ...]
+    # (from version, to version, withdrawn)
+    pathways: tuple[tuple[str, str, bool], ...]
+
+
+def _chain(versions: list[str]) -> tuple[tuple[str, str, bool], ...]:
+    return tuple((a, b, False) for a, b in itertools.pairwise(versions))
+
+
+def _dates(count: int, year: int) -> list[date]:
+    return [date(year + i // 2, 3 + 6 * (i % 2), 1) for i in range(count)]
+
+
+def demo_devices() -> list[DemoDevice]:
+    """Twelve devices: four special graphs first, then plain chains of three to five versions."""
+    devices: list[DemoDevice] = []
+    names = ["Aurora", "Beacon", "Cinder", "Delta"]
+    for m_index, (identifier, _name) in enumerate(MANUFACTURERS):
+        for d_index in range(4):
+            n = m_index * 4 + d_index
+            count = 3 + (n + 1) % 3
+            versions = [
+                f"{(0x7F - 9 * i) & 0xFF:02X}{n:02X}{i:02X}0{m_index}" for i in range(count)
+            ]
+            firmware = tuple(
+                (v, d, False) for v, d in zip(versions, _dates(count, 2019), strict=True)
+            )
+            pathways = _chain(versions)
+            if n == 0:  # branching: A→B→D and A→C→D
+                a, b, c, d = versions[:4]
+                pathways = ((a, b, False), (b, d, False), (a, c, False), (c, d, False))
+            elif n == 1:  # B is withdrawn in the middle of A→B→C; A→C goes around it
+                a, b, c = versions[:3]
+                firmware = tuple((v, dt, v == b) for v, dt, _ in firmware)
+                pathways = (*pathways, (a, c, False))
+            elif n == 2:  # A→C was published and later withdrawn; A→B→C remains
+                a, _, c = versions[:3]
+                pathways = (*pathways, (a, c, True))
+            elif n == 3:  # the oldest firmware has no route onward
+                pathways = pathways[1:]
+            device_type = TYPES[(d_index + m_index) % len(TYPES)]
+            devices.append(
+                DemoDevice(
+                    manufacturer=identifier,
+                    model_identifier=f"{0x1000 + 0x111 * n:04X}",
+                    model_name=f"{names[d_index]} {device_type.value} Mk{m_index + 1}",
+                    device_type=device_type,
+                    band=BANDS[n % 3],
+                    stack=STACKS[n % 3],
+                    vendor=VENDORS[(n + m_index) % 3],
+                    firmware=firmware,
+                    pathways=pathways,
+                )
+            )
+    return devices
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return not (await session.execute(select(func.count()).select_from(Manufacturer))).scalar()
+
+
+async def seed_demo(session: AsyncSession) -> None:
+    """Insert the demo CPL with a DEVICE_ADDED history entry per device, in one transaction."""
+    manufacturers = {
+        ident: Manufacturer(identifier=ident, name=name) for ident, name in MANUFACTURERS
+    }
+    session.add_all(manufacturers.values())
+    await session.flush()
+    for spec in demo_devices():
+        device = Device(
+            manufacturer_id=manufacturers[spec.manufacturer].id,
+            device_type=spec.device_type,
+            model_identifier=spec.model_identifier,
+            model_name=spec.model_name,
+            hardware_version="0100",
+            zigbee_band=spec.band,
+            zigbee_stack_version=spec.stack,
+            zigbee_chipset_vendor=spec.vendor,
+        )
+        session.add(device)
+        await session.flush()
+        session.add(_device_added(device, spec.manufacturer))
+        firmware: dict[str, Firmware] = {}
+        for version, added_on, withdrawn in spec.firmware:
+            firmware[version] = Firmware(
+                device_id=device.id,
+                version=version,
+                status=FirmwareStatus.WITHDRAWN if withdrawn else FirmwareStatus.ACTIVE,
+                added_to_cpl_on=added_on,
+                withdrawn_on=date(2024, 1, 15) if withdrawn else None,
+                image_hash=(version * 8),
+            )
+        session.add_all(firmware.values())
+        await session.flush()
+        for from_version, to_version, withdrawn in spec.pathways:
+            session.add(
+                UpgradePathway(
+                    device_id=device.id,
+                    from_firmware_id=firmware[from_version].id,
+                    to_firmware_id=firmware[to_version].id,
+                    status=PathwayStatus.WITHDRAWN if withdrawn else PathwayStatus.PUBLISHED,
+                    revision=2 if withdrawn else 1,
+                    notes="Bricks meters with a full event log; use the two-step route."
+                    if withdrawn
+                    else None,
+                    published_by=spec.manufacturer,
+                )
+            )
+    await session.flush()
+
+
+def _device_added(device: Device, spec_manufacturer: str) -> AuditEvent:
+    fields = {
+        "manufacturer": spec_manufacturer,
+        "deviceType": device.device_type.value,
+        "modelIdentifier": device.model_identifier,
+        "modelName": device.model_name,
+        "hardwareVersion": device.hardware_version,
+        "zigbeeBand": device.zigbee_band.value if device.zigbee_band else None,
+        "zigbeeStackVersion": device.zigbee_stack_version,
+        "zigbeeChipsetVendor": device.zigbee_chipset_vendor,
+    }
+    return AuditEvent(
+        action="DEVICE_ADDED",
+        reason="Demo data",
+        actor_sub=SEED_ACTOR,
+        actor_party_id=SEED_ACTOR,
+        actor_party_category="SECAS",
+        device_id=device.id,
+        changes=[{"field": k, "before": None, "after": v} for k, v in fields.items()],
+    )

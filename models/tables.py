@@ -1,0 +1,178 @@
+"""The tables of the Central Products List and the history of every change to it.
+
+Identifiers are stored upper case, exactly as the CPL shows them. Revision and audit columns are
+here from the start so that corrections, history and notifications never need a table rebuild.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class DeviceType(enum.Enum):
+    ESME = "ESME"
+    GSME = "GSME"
+    CHF = "CHF"
+    GPF = "GPF"
+    PPMID = "PPMID"
+    IHD = "IHD"
+    HCALCS = "HCALCS"
+    SAPC = "SAPC"
+
+
+class ZigbeeBand(enum.Enum):
+    BAND_2_4_GHZ = "BAND_2_4_GHZ"
+    BAND_868_MHZ = "BAND_868_MHZ"
+    DUAL_BAND = "DUAL_BAND"
+
+
+class FirmwareStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class PathwayStatus(enum.Enum):
+    PUBLISHED = "PUBLISHED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC on both databases; SQLite forgets the zone, so it is put back on read."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _enum(cls: type[enum.Enum]) -> sa.Enum:
+    # Stored as plain strings (no native PostgreSQL enum types) so adding a value is not a
+    # schema migration on one database and a no-op on the other.
+    return sa.Enum(cls, native_enum=False, length=24, validate_strings=True)
+
+
+class Manufacturer(SQLModel, table=True):
+    __tablename__ = "manufacturer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    identifier: str = Field(sa_column=sa.Column(sa.String(4), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "device"
+    __table_args__ = (
+        sa.UniqueConstraint("manufacturer_id", "model_identifier", "hardware_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    manufacturer_id: int = Field(foreign_key="manufacturer.id", index=True)
+    device_type: DeviceType = Field(sa_column=sa.Column(_enum(DeviceType), nullable=False))
+    model_identifier: str = Field(sa_column=sa.Column(sa.String(4), nullable=False))
+    model_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    hardware_version: str = Field(sa_column=sa.Column(sa.String(4), nullable=False))
+    zigbee_band: ZigbeeBand | None = Field(
+        default=None, sa_column=sa.Column(_enum(ZigbeeBand), nullable=True)
+    )
+    zigbee_stack_version: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(100), nullable=True)
+    )
+    zigbee_chipset_vendor: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(100), nullable=True)
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Firmware(SQLModel, table=True):
+    __tablename__ = "firmware"
+    __table_args__ = (sa.UniqueConstraint("device_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="device.id", index=True)
+    version: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    status: FirmwareStatus = Field(
+        default=FirmwareStatus.ACTIVE,
+        sa_column=sa.Column(_enum(FirmwareStatus), nullable=False),
+    )
+    image_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64)))
+    added_to_cpl_on: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    withdrawn_on: date | None = Field(default=None, sa_column=sa.Column(sa.Date()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class UpgradePathway(SQLModel, table=True):
+    __tablename__ = "upgrade_pathway"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="device.id", index=True)
+    from_firmware_id: int = Field(foreign_key="firmware.id", index=True)
+    to_firmware_id: int = Field(foreign_key="firmware.id", index=True)
+    status: PathwayStatus = Field(
+        default=PathwayStatus.PUBLISHED,
+        sa_column=sa.Column(_enum(PathwayStatus), nullable=False),
+    )
+    notes: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    revision: int = Field(default=1, nullable=False)
+    published_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    published_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class AuditEvent(SQLModel, table=True):
+    """One committed change: who, when, why, and each field's before and after."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False, index=True)
+    )
+    action: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    actor_sub: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    actor_party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    actor_party_category: str = Field(sa_column=sa.Column(sa.String(24), nullable=False))
+    device_id: int = Field(foreign_key="device.id", index=True)
+    firmware_id: int | None = Field(default=None, foreign_key="firmware.id", index=True)
+    pathway_id: int | None = Field(default=None, foreign_key="upgrade_pathway.id", index=True)
+    changes: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+
+
+class DataRevision(SQLModel, table=True):
+    """A single row whose counter every committed write bumps, so caches know when to reload."""
+
+    __tablename__ = "data_revision"
+
+    id: int = Field(default=1, primary_key=True)
+    revision: int = Field(default=0, nullable=False)

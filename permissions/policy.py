@@ -1,0 +1,143 @@
+"""The policy table: one rule for every field of the schema and every restricted argument.
+
+Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
+The README's permission matrix is generated from this table (`render_matrix`), and the schema's
+permission classes are attached from it (`permissions.classes.permission_extensions`), so the
+table is the single place a rule is written down.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from permissions.principal import PartyCategory, Principal
+
+
+class Rule(enum.Enum):
+    """Who may read a field or use an argument (the value is the README's wording)."""
+
+    PUBLIC = "every authenticated Party"
+    SSC_ONLY = "SSC only"
+    AUDITORS = "SECAS and SSC"
+
+
+ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
+    Rule.PUBLIC: frozenset(PartyCategory),
+    Rule.SSC_ONLY: frozenset({PartyCategory.SSC}),
+    Rule.AUDITORS: frozenset({PartyCategory.SECAS, PartyCategory.SSC}),
+}
+
+P, SSC, AUDIT = Rule.PUBLIC, Rule.SSC_ONLY, Rule.AUDITORS
+
+
+def _all(rule: Rule, *fields: str) -> dict[str, Rule]:
+    return dict.fromkeys(fields, rule)
+
+
+POLICY: dict[str, dict[str, Rule]] = {
+    "Query": {
+        **_all(P, "viewer", "manufacturers", "devices", "device", "firmware"),
+        "auditEvents": AUDIT,
+    },
+    "Viewer": _all(P, "partyId", "partyCategory", "manufacturerIdentifier"),
+    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
+    "Device": {
+        **_all(
+            P,
+            "id",
+            "manufacturer",
+            "deviceType",
+            "modelIdentifier",
+            "modelName",
+            "hardwareVersion",
+            "zigbeeBand",
+            "firmware",
+            "latestFirmware",
+            "history",
+        ),
+        "zigbeeStackVersion": SSC,
+        "zigbeeChipsetVendor": SSC,
+    },
+    "Firmware": _all(
+        P,
+        "id",
+        "device",
+        "version",
+        "status",
+        "imageHash",
+        "addedToCplOn",
+        "withdrawnOn",
+        "upgradesTo",
+        "upgradesFrom",
+        "history",
+    ),
+    "UpgradePathway": _all(
+        P,
+        "id",
+        "device",
+        "from",
+        "to",
+        "status",
+        "notes",
+        "revision",
+        "publishedAt",
+        "publishedBy",
+        "history",
+    ),
+    "AuditEvent": _all(
+        P, "id", "occurredAt", "action", "reason", "actorPartyId", "actorPartyCategory", "changes"
+    ),
+    "FieldChange": _all(P, "field", "before", "after", "redacted"),
+    "DeviceConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
+    "DeviceEdge": _all(P, "cursor", "node"),
+    "AuditEventConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
+    "AuditEventEdge": _all(P, "cursor", "node"),
+    "PageInfo": _all(P, "hasNextPage", "endCursor"),
+    # Arguments: the fields of input types. Using a restricted one is refused for the whole
+    # root field, so that a filter can never be used to probe a value the caller cannot read.
+    "DeviceFilter": {
+        **_all(
+            P,
+            "manufacturerIdentifier",
+            "deviceType",
+            "modelIdentifier",
+            "hardwareVersion",
+            "zigbeeBand",
+        ),
+        "zigbeeStackVersion": SSC,
+        "zigbeeChipsetVendor": SSC,
+    },
+}
+
+
+def rule_for(type_name: str, field_name: str) -> Rule:
+    """The rule of a field; a field the table does not name is an error, never public."""
+    try:
+        return POLICY[type_name][field_name]
+    except KeyError:
+        raise LookupError(f"no policy rule for {type_name}.{field_name}") from None
+
+
+def allows(principal: Principal | None, type_name: str, field_name: str) -> bool:
+    return (
+        principal is not None
+        and principal.party_category in ALLOWED[rule_for(type_name, field_name)]
+    )
+
+
+def render_matrix() -> str:
+    """The README's permission matrix: restricted fields one per row, the public rest in one."""
+    categories = list(PartyCategory)
+    header = "| field | " + " | ".join(c.value for c in categories) + " |"
+    lines = [header, "|" + " --- |" * (len(categories) + 1)]
+    public = 0
+    for type_name, fields in POLICY.items():
+        for field_name, rule in fields.items():
+            if rule is Rule.PUBLIC:
+                public += 1
+                continue
+            marks = " | ".join("yes" if c in ALLOWED[rule] else "no" for c in categories)
+            lines.append(f"| `{type_name}.{field_name}` ({rule.value}) | {marks} |")
+    marks = " | ".join("yes" for _ in categories)
+    lines.append(f"| every other field and argument ({public}) | {marks} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Data access, DataLoaders and the upgrade planner."""

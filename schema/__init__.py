@@ -1,0 +1,1 @@
+"""The GraphQL schema: Strawberry types, inputs, the Schema and the ASGI app."""

@@ -1,0 +1,35 @@
+"""The one Schema every Party category shares."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from schema.extensions import extensions, is_unexpected
+from schema.query import Query
+from settings import Settings, load_settings
+
+logger = logging.getLogger("cpl_pathways")
+
+
+class CplSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log unexpected errors only: a denied field or a bad id is the client's answer, not a
+        server fault, and a traceback for each would bury the real ones."""
+        for error in errors:
+            if is_unexpected(error):
+                logger.error("unexpected error: %s", error.message, exc_info=error.original_error)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return CplSchema(query=Query, extensions=extensions(settings or load_settings()))
+
+
+def sdl() -> str:
+    """The schema in SDL, as committed in `schema.graphql`."""
+    return build_schema().as_str() + "\n"

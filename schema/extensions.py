@@ -1,0 +1,83 @@
+"""Schema extensions: request limits, caches, error policy and the end-of-operation clean-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from settings import Settings
+
+# Errors a client must be able to read; everything else is an unexpected error and is masked.
+READABLE_CODES = frozenset(
+    {"FORBIDDEN", "UNAUTHENTICATED", "NOT_FOUND", "BAD_USER_INPUT", "CONFLICT", "VALIDATION"}
+)
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Mask an error unless it is a GraphQL (syntax or validation) error or carries our code."""
+    if (error.extensions or {}).get("code") in READABLE_CODES:
+        return False
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
+def _selection_key(error: GraphQLError) -> tuple[object, ...]:
+    # One field selection, whatever row it was reached on: the path without list indices.
+    path = tuple(p for p in (error.path or ()) if isinstance(p, str))
+    return (error.message, path)
+
+
+class ErrorPolicy(MaskErrors):
+    """Mask unexpected errors, and report each failing field selection once, not once a row.
+
+    500 devices asked for an SSC-only field by a Supplier give one FORBIDDEN error, not 500.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        seen: set[tuple[object, ...]] = set()
+        unique = []
+        for error in errors:
+            key = _selection_key(error)
+            if key not in seen:
+                seen.add(key)
+                unique.append(error)
+        return super()._process_errors(unique)
+
+
+class CloseRequestSession(SchemaExtension):
+    """Give the request's database session back when the operation ends, however it ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            close = getattr(self.execution_context.context, "close", None)
+            if close is not None:
+                await close()
+
+
+def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories, not instances: extensions keep per-operation state, so each request gets its
+    own. The parser and validation caches live at module level and are shared all the same."""
+    return [
+        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
+        partial(ParserCache, maxsize=256),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(ValidationCache, maxsize=256),
+        ErrorPolicy,
+        CloseRequestSession,
+    ]

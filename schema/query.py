@@ -1,0 +1,136 @@
+"""The root Query: reads for every Party, shaped by the field policy."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import select
+from strawberry.types import Info
+
+from models.tables import Manufacturer as ManufacturerRow
+from permissions.classes import check_input, permission_extensions
+from resolvers.devices import DeviceSearch, search_devices
+from resolvers.history import search_audit_events
+from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_cursor
+from schema.inputs import DeviceFilter
+from schema.types import (
+    AuditEventConnection,
+    AuditEventEdge,
+    Device,
+    DeviceConnection,
+    DeviceEdge,
+    Firmware,
+    Manufacturer,
+    PageInfo,
+    Viewer,
+)
+
+MAX_PAGE = 500
+NOT_FOUND = "NOT_FOUND"
+
+
+def not_found(what: str) -> GraphQLError:
+    return GraphQLError(f"No {what} with that id.", extensions={"code": NOT_FOUND})
+
+
+def page_size(first: int) -> int:
+    """Pages are capped at 500 rows; a negative size is refused."""
+    if first < 0:
+        raise GraphQLError("`first` must not be negative.", extensions={"code": BAD_USER_INPUT})
+    return min(first, MAX_PAGE)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Who you are, as your token says.")
+    def viewer(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        return Viewer(
+            party_id=principal.party_id,
+            party_category=principal.party_category,
+            manufacturer_identifier=principal.manufacturer_id,
+        )
+
+    @strawberry.field
+    async def manufacturers(self, info: Info) -> list[Manufacturer]:
+        return await info.context.db.scalars(select(ManufacturerRow).order_by(ManufacturerRow.id))
+
+    @strawberry.field(description="Devices on the CPL, in id order; at most 500 a page.")
+    async def devices(
+        self,
+        info: Info,
+        filter: DeviceFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> DeviceConnection:
+        filter = filter or DeviceFilter()
+        check_input(info.context.principal, "DeviceFilter", filter.as_graphql())
+        size = page_size(first)
+        page = await search_devices(
+            info.context.db,
+            DeviceSearch(
+                manufacturer_identifier=filter.manufacturer_identifier,
+                device_type=filter.device_type,
+                model_identifier=filter.model_identifier,
+                hardware_version=filter.hardware_version,
+                zigbee_band=filter.zigbee_band,
+                zigbee_stack_version=filter.zigbee_stack_version,
+                zigbee_chipset_vendor=filter.zigbee_chipset_vendor,
+            ),
+            size,
+            decode_cursor(after),
+        )
+        info.context.loaders.prime_devices(page.devices)
+        edges = [DeviceEdge(cursor=encode_cursor(d.id), node=d) for d in page.devices]
+        return DeviceConnection(
+            total_count=page.total,
+            nodes=page.devices,
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+    @strawberry.field
+    async def device(self, info: Info, id: strawberry.ID) -> Device | None:
+        pk = decode_id("device", id)
+        row = await info.context.loaders.device.load(pk) if pk is not None else None
+        if row is None:
+            raise not_found("device")
+        return row
+
+    @strawberry.field
+    async def firmware(self, info: Info, id: strawberry.ID) -> Firmware | None:
+        pk = decode_id("firmware", id)
+        row = await info.context.loaders.firmware.load(pk) if pk is not None else None
+        if row is None:
+            raise not_found("firmware")
+        return row
+
+    @strawberry.field(
+        description="The audit log, newest first (SECAS and SSC).",
+        extensions=permission_extensions("Query", "auditEvents"),
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: int = 50,
+        after: str | None = None,
+        device_id: strawberry.ID | None = None,
+        action: str | None = None,
+    ) -> AuditEventConnection:
+        device_pk = decode_id("device", device_id) if device_id is not None else None
+        if device_id is not None and device_pk is None:
+            raise not_found("device")
+        page = await search_audit_events(
+            info.context.db, page_size(first), decode_cursor(after), device_pk, action
+        )
+        edges = [AuditEventEdge(cursor=encode_cursor(e.id), node=e) for e in page.events]
+        return AuditEventConnection(
+            total_count=page.total,
+            nodes=page.events,
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )

@@ -1,0 +1,257 @@
+"""The Strawberry object types. Their sources are the table rows themselves (no copies).
+
+Plain columns resolve by attribute with Strawberry's default resolver; only relations are
+`async`, and they go through the request's DataLoaders. Restricted fields get their permission
+class from the policy table (`permission_extensions`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from models import tables
+from permissions.classes import permission_extensions
+from permissions.policy import allows
+from permissions.principal import PartyCategory as PartyCategoryEnum
+from permissions.principal import Principal
+from schema.ids import encode_id
+
+PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
+DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
+ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
+FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
+PathwayStatus = strawberry.enum(tables.PathwayStatus, name="PathwayStatus")
+
+
+@strawberry.type
+class Viewer:
+    party_id: str
+    party_category: PartyCategory
+    manufacturer_identifier: str | None
+
+
+@strawberry.type
+class Manufacturer:
+    name: str
+    identifier: str = strawberry.field(name="manufacturerIdentifier")
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.Manufacturer]) -> strawberry.ID:
+        return strawberry.ID(encode_id("manufacturer", root.id))
+
+    @strawberry.field
+    async def devices(
+        self, root: strawberry.Parent[tables.Manufacturer], info: Info
+    ) -> list[Device]:
+        return await info.context.loaders.devices_of_manufacturer.load(root.id)
+
+
+@strawberry.type
+class Device:
+    device_type: DeviceType
+    model_identifier: str
+    model_name: str
+    hardware_version: str
+    zigbee_band: ZigbeeBand | None
+    zigbee_stack_version: str | None = strawberry.field(
+        extensions=permission_extensions("Device", "zigbeeStackVersion")
+    )
+    zigbee_chipset_vendor: str | None = strawberry.field(
+        extensions=permission_extensions("Device", "zigbeeChipsetVendor")
+    )
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.Device]) -> strawberry.ID:
+        return strawberry.ID(encode_id("device", root.id))
+
+    @strawberry.field
+    async def manufacturer(
+        self, root: strawberry.Parent[tables.Device], info: Info
+    ) -> Manufacturer:
+        return await info.context.loaders.manufacturer.load(root.manufacturer_id)
+
+    @strawberry.field(description="Every firmware version of the device, oldest on the CPL first.")
+    async def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
+        return await info.context.loaders.firmware_of_device.load(root.id)
+
+    @strawberry.field(description="The ACTIVE firmware most recently added to the CPL.")
+    async def latest_firmware(
+        self, root: strawberry.Parent[tables.Device], info: Info
+    ) -> Firmware | None:
+        return latest_firmware(await info.context.loaders.firmware_of_device.load(root.id))
+
+    @strawberry.field(
+        description="Changes to the device and its firmware and pathways, oldest first."
+    )
+    async def history(self, root: strawberry.Parent[tables.Device], info: Info) -> list[AuditEvent]:
+        return await info.context.loaders.history_of_device.load(root.id)
+
+
+def latest_firmware(firmware: list[tables.Firmware]) -> tables.Firmware | None:
+    """The ACTIVE firmware most recently added to the CPL; ties go to the later insertion."""
+    active = [f for f in firmware if f.status is tables.FirmwareStatus.ACTIVE]
+    return max(active, key=lambda f: (f.added_to_cpl_on, f.id), default=None)
+
+
+@strawberry.type
+class Firmware:
+    version: str
+    status: FirmwareStatus
+    image_hash: str | None
+    added_to_cpl_on: date
+    withdrawn_on: date | None
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.Firmware]) -> strawberry.ID:
+        return strawberry.ID(encode_id("firmware", root.id))
+
+    @strawberry.field
+    async def device(self, root: strawberry.Parent[tables.Firmware], info: Info) -> Device:
+        return await info.context.loaders.device.load(root.device_id)
+
+    @strawberry.field(description="Pathways that leave this firmware, in any status.")
+    async def upgrades_to(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> list[UpgradePathway]:
+        return await info.context.loaders.pathways_from.load(root.id)
+
+    @strawberry.field(description="Pathways that arrive at this firmware, in any status.")
+    async def upgrades_from(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> list[UpgradePathway]:
+        return await info.context.loaders.pathways_to.load(root.id)
+
+    @strawberry.field
+    async def history(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> list[AuditEvent]:
+        return await info.context.loaders.history_of_firmware.load(root.id)
+
+
+@strawberry.type
+class UpgradePathway:
+    status: PathwayStatus
+    notes: str | None
+    revision: int
+    published_at: datetime
+    published_by: str
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.UpgradePathway]) -> strawberry.ID:
+        return strawberry.ID(encode_id("pathway", root.id))
+
+    @strawberry.field
+    async def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
+        return await info.context.loaders.device.load(root.device_id)
+
+    @strawberry.field(name="from")
+    async def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
+        return await info.context.loaders.firmware.load(root.from_firmware_id)
+
+    @strawberry.field
+    async def to(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
+        return await info.context.loaders.firmware.load(root.to_firmware_id)
+
+    @strawberry.field
+    async def history(
+        self, root: strawberry.Parent[tables.UpgradePathway], info: Info
+    ) -> list[AuditEvent]:
+        return await info.context.loaders.history_of_pathway.load(root.id)
+
+
+@strawberry.type
+class FieldChange:
+    field: str
+    before: str | None
+    after: str | None
+    redacted: bool = strawberry.field(
+        description="True when the values are hidden from you by the field policy."
+    )
+
+
+def _subject(event: tables.AuditEvent) -> str:
+    if event.pathway_id is not None:
+        return "UpgradePathway"
+    if event.firmware_id is not None:
+        return "Firmware"
+    return "Device"
+
+
+@strawberry.type
+class AuditEvent:
+    occurred_at: datetime
+    action: str
+    reason: str | None
+    actor_party_id: str
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.AuditEvent]) -> strawberry.ID:
+        return strawberry.ID(encode_id("event", root.id))
+
+    @strawberry.field
+    def actor_party_category(self, root: strawberry.Parent[tables.AuditEvent]) -> PartyCategory:
+        return PartyCategoryEnum(root.actor_party_category)
+
+    @strawberry.field(
+        description="Each changed field; values the field policy hides from you are redacted."
+    )
+    def changes(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> list[FieldChange]:
+        principal = info.context.principal
+        subject = _subject(root)
+        out = []
+        for change in root.changes:
+            name = change["field"]
+            if _may_read_change(principal, subject, name):
+                out.append(
+                    FieldChange(
+                        field=name, before=change["before"], after=change["after"], redacted=False
+                    )
+                )
+            else:
+                out.append(FieldChange(field=name, before=None, after=None, redacted=True))
+        return out
+
+
+def _may_read_change(principal: Principal, subject: str, name: str) -> bool:
+    # A field the policy does not know is redacted: deny by default, in history too.
+    try:
+        return allows(principal, subject, name)
+    except LookupError:
+        return False
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class DeviceEdge:
+    cursor: str
+    node: Device
+
+
+@strawberry.type
+class DeviceConnection:
+    total_count: int
+    nodes: list[Device]
+    edges: list[DeviceEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class AuditEventEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type
+class AuditEventConnection:
+    total_count: int
+    nodes: list[AuditEvent]
+    edges: list[AuditEventEdge]
+    page_info: PageInfo

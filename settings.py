@@ -1,0 +1,61 @@
+"""Configuration, read once from the environment.
+
+Every knob an operator can turn is here, with its default, so that the README's configuration
+table and the code cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    jwks_url: str | None
+    issuer: str
+    audience: str
+    environment: str
+    max_body_bytes: int = 1_000_000
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_query_tokens: int = 4_000
+    allow_insecure_webhooks: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dev_issuer(self) -> bool:
+        """With no JWKS configured, the server signs and verifies its own development tokens."""
+        return self.jwks_url is None
+
+    @property
+    def dev_key_path(self) -> Path:
+        return self.data_dir / "dev-signing-key.json"
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("CPL_DATA_DIR") or "./var").resolve()
+    environment = os.environ.get("CPL_ENV", "development")
+    return Settings(
+        data_dir=data_dir,
+        database_url=os.environ.get("CPL_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{data_dir / 'cpl-pathways.db'}",
+        jwks_url=os.environ.get("CPL_JWKS_URL") or None,
+        issuer=os.environ.get("CPL_ISSUER", "cpl-pathways-dev"),
+        audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
+        environment=environment,
+        max_body_bytes=int(os.environ.get("CPL_MAX_BODY_BYTES", "1000000")),
+        allow_insecure_webhooks=_flag(
+            "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
+        ),
+    )
