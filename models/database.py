@@ -90,16 +90,11 @@ class RequestSession:
         self._lock = asyncio.Lock()
 
     async def scalars(self, statement: Any) -> list[Any]:
+        """The first column of every row (model objects for `select(Model)`)."""
         async with self._lock:
             if self._session is None:
                 self._session = self._sessions()
-            return list((await self._session.execute(statement)).scalars().all())
-
-    async def rows(self, statement: Any) -> list[Any]:
-        async with self._lock:
-            if self._session is None:
-                self._session = self._sessions()
-            return list((await self._session.execute(statement)).all())
+            return list((await self._session.exec(statement)).all())
 
     async def close(self) -> None:
         if self._session is not None:

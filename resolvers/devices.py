@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import select
 
 from models.database import RequestSession
 from models.tables import Device, DeviceType, Manufacturer, ZigbeeBand

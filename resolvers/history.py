@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import select
 
 from models.database import RequestSession
 from models.tables import AuditEvent

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlmodel import select
 from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession

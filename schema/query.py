@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import select
+from sqlmodel import select
 from strawberry.types import Info
 
 from models.tables import Manufacturer as ManufacturerRow

@@ -1,0 +1,196 @@
+"""The field policy as a caller sees it: every Party category against every Device field, and
+no road around the SSC-only rule (aliases, fragments, nesting, filters, history)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.demo import STACKS, VENDORS
+from tests.conftest import CATEGORIES
+
+PUBLIC_DEVICE_FIELDS = [
+    "id",
+    "deviceType",
+    "modelIdentifier",
+    "modelName",
+    "hardwareVersion",
+    "zigbeeBand",
+    "manufacturer { name }",
+    "firmware { version }",
+    "latestFirmware { version }",
+    "history { action }",
+]
+SSC_FIELDS = ["zigbeeStackVersion", "zigbeeChipsetVendor"]
+SECRETS = [*VENDORS, *STACKS]
+NON_SSC = [c for c in CATEGORIES if c != "SSC"]
+
+
+def forbidden_errors(body: dict) -> list[dict]:
+    return [e for e in body.get("errors", []) if e["extensions"]["code"] == "FORBIDDEN"]
+
+
+def assert_no_secret(body: dict) -> None:
+    text = str(body)
+    for secret in SECRETS:
+        assert secret not in text
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("field", PUBLIC_DEVICE_FIELDS)
+async def test_public_device_fields_for_every_category(gql, category, field):
+    body = await gql(category, f"{{ devices(first: 50) {{ nodes {{ {field} }} }} }}")
+    assert "errors" not in body
+    nodes = body["data"]["devices"]["nodes"]
+    assert len(nodes) == 12
+    name = field.split()[0]
+    assert all(node[name] not in (None, []) for node in nodes)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("field", SSC_FIELDS)
+async def test_ssc_only_fields(gql, category, field):
+    body = await gql(category, f"{{ devices(first: 50) {{ nodes {{ modelName {field} }} }} }}")
+    nodes = body["data"]["devices"]["nodes"]
+    assert len(nodes) == 12 and all(node["modelName"] for node in nodes)
+    if category == "SSC":
+        assert "errors" not in body
+        assert all(node[field] for node in nodes)
+    else:
+        assert all(node[field] is None for node in nodes)
+        errors = forbidden_errors(body)
+        assert len(errors) == 1 == len(body["errors"])
+        assert errors[0]["path"][-1] == field
+        assert_no_secret(body)
+
+
+async def test_one_error_per_denied_selection_not_per_row(gql):
+    body = await gql(
+        "LARGE_SUPPLIER",
+        """{ devices(first: 500) { nodes { zigbeeChipsetVendor zigbeeStackVersion
+             again: zigbeeChipsetVendor } } }""",
+    )
+    assert len(body["data"]["devices"]["nodes"]) == 12
+    errors = forbidden_errors(body)
+    assert len(errors) == 3 == len(body["errors"])
+    assert {e["path"][-1] for e in errors} == {"zigbeeChipsetVendor", "zigbeeStackVersion", "again"}
+
+
+ROADS = {
+    "alias": "{ devices { nodes { vendor: zigbeeChipsetVendor } } }",
+    "fragment": """{ devices { nodes { ...Secret } } }
+        fragment Secret on Device { zigbeeChipsetVendor zigbeeStackVersion }""",
+    "inline fragment": "{ devices { nodes { ... on Device { zigbeeChipsetVendor } } } }",
+    "manufacturers": "{ manufacturers { devices { zigbeeChipsetVendor zigbeeStackVersion } } }",
+    "device by id": '{ device(id: "device:1") { zigbeeChipsetVendor zigbeeStackVersion } }',
+    "firmware device": '{ firmware(id: "firmware:1") { device { zigbeeChipsetVendor } } }',
+    "pathway device": """{ devices { nodes { firmware { upgradesTo { device {
+        zigbeeStackVersion } to { device { zigbeeChipsetVendor } } } } } } }""",
+    "latest firmware device": """{ devices { nodes { latestFirmware { device {
+        zigbeeStackVersion } } } } }""",
+    "edges": "{ devices { edges { node { zigbeeChipsetVendor } } } }",
+}
+
+
+@pytest.mark.parametrize("road", ROADS)
+async def test_no_road_around_the_rule(gql, road):
+    supplier = await gql("SMALL_SUPPLIER", ROADS[road])
+    assert supplier["data"] is not None
+    assert forbidden_errors(supplier) and len(supplier["errors"]) == len(forbidden_errors(supplier))
+    assert len(supplier["errors"]) <= 2
+    assert_no_secret(supplier)
+    ssc = await gql("SSC", ROADS[road])
+    assert "errors" not in ssc
+    assert any(secret in str(ssc) for secret in SECRETS)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("field", SSC_FIELDS)
+async def test_restricted_filters(gql, category, field):
+    value = VENDORS[0] if field == "zigbeeChipsetVendor" else STACKS[0]
+    query = f'{{ devices(filter: {{ {field}: "{value}" }}) {{ totalCount nodes {{ id }} }} }}'
+    body = await gql(category, query)
+    if category == "SSC":
+        assert "errors" not in body
+        assert 0 < body["data"]["devices"]["totalCount"] < 12
+        assert len(body["data"]["devices"]["nodes"]) == body["data"]["devices"]["totalCount"]
+    else:
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert_no_secret(body)
+
+
+async def test_restricted_filter_refused_even_when_nothing_matches(gql):
+    # Otherwise an empty versus a non-empty answer would reveal the value.
+    body = await gql(
+        "SECAS", '{ devices(filter: { zigbeeChipsetVendor: "nobody" }) { totalCount } }'
+    )
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_public_filters(gql):
+    body = await gql(
+        "NETWORK_PARTY",
+        """{ devices(filter: { manufacturerIdentifier: "0a1b", zigbeeBand: BAND_2_4_GHZ }) {
+             totalCount nodes { zigbeeBand manufacturer { manufacturerIdentifier } } } }""",
+    )
+    nodes = body["data"]["devices"]["nodes"]
+    assert body["data"]["devices"]["totalCount"] == len(nodes) == 2
+    assert all(n["zigbeeBand"] == "BAND_2_4_GHZ" for n in nodes)
+    assert all(n["manufacturer"]["manufacturerIdentifier"] == "0A1B" for n in nodes)
+
+
+HISTORY = (
+    '{ device(id: "device:1") { history { action changes { field before after redacted } } } }'
+)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+async def test_history_is_redacted_for_everyone_but_ssc(gql, category):
+    body = await gql(category, HISTORY)
+    assert "errors" not in body
+    changes = {c["field"]: c for c in body["data"]["device"]["history"][0]["changes"]}
+    assert changes["modelName"] == {
+        "field": "modelName",
+        "before": None,
+        "after": "Aurora ESME Mk1",
+        "redacted": False,
+    }
+    for field in SSC_FIELDS:
+        if category == "SSC":
+            assert changes[field]["redacted"] is False and changes[field]["after"]
+        else:
+            assert changes[field] == {
+                "field": field,
+                "before": None,
+                "after": None,
+                "redacted": True,
+            }
+    if category != "SSC":
+        assert_no_secret(body)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+async def test_audit_events_for_secas_and_ssc_only(gql, category):
+    body = await gql(category, "{ auditEvents(first: 5) { totalCount nodes { action } } }")
+    if category in ("SECAS", "SSC"):
+        assert body["data"]["auditEvents"]["totalCount"] >= 12
+        assert len(body["data"]["auditEvents"]["nodes"]) == 5
+    else:
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_audit_events_redact_for_secas(gql):
+    body = await gql(
+        "SECAS", "{ auditEvents(first: 50) { nodes { changes { field after redacted } } } }"
+    )
+    assert "errors" not in body
+    assert_no_secret(body)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+async def test_viewer(gql, category):
+    body = await gql(category, "{ viewer { partyId partyCategory manufacturerIdentifier } }")
+    viewer = body["data"]["viewer"]
+    assert viewer["partyCategory"] == category
+    assert viewer["manufacturerIdentifier"] == ("0A1B" if category == "MANUFACTURER" else None)

@@ -1,0 +1,86 @@
+"""Baseline hardening: GraphiQL, health, size and shape limits, masked unexpected errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from resolvers.loaders import Loaders
+
+
+def auth(token, category="LARGE_SUPPLIER"):
+    return {"Authorization": f"Bearer {token(category)}"}
+
+
+async def test_graphiql_page_needs_no_token(client):
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_healthz(client):
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_body_over_the_cap_is_413(client, token, settings):
+    query = "{ viewer { partyId } }" + " " * (settings.max_body_bytes + 1)
+    response = await client.post("/graphql", json={"query": query}, headers=auth(token))
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_malformed_json_is_400_not_500(client, token):
+    response = await client.post(
+        "/graphql",
+        content=b'{"query": "{ viewer',
+        headers={**auth(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_syntax_error_is_readable(gql):
+    body = await gql("SSC", "{ viewer { ")
+    assert "Syntax Error" in body["errors"][0]["message"]
+
+
+async def test_query_depth_is_limited(gql):
+    deep = "{ devices { nodes " + "{ firmware { device " * 7 + "{ id }" + " } }" * 7 + " } }"
+    body = await gql("SSC", deep)
+    assert body.get("data") is None
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_aliases_are_limited(gql):
+    many = " ".join(f"a{i}: viewer {{ partyId }}" for i in range(40))
+    body = await gql("SSC", "{ " + many + " }")
+    assert "aliases" in body["errors"][0]["message"]
+
+
+async def test_token_count_is_limited(gql):
+    body = await gql("SSC", "{ " + " ".join(["viewer { partyId }"] * 1200) + " }")
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_unexpected_errors_are_masked(gql, monkeypatch):
+    original = Loaders.__init__
+
+    def broken(self, db):
+        original(self, db)
+
+        async def fail(keys):
+            raise RuntimeError("database password is hunter2")
+
+        self.manufacturer.load_fn = fail
+
+    monkeypatch.setattr(Loaders, "__init__", broken)
+    body = await gql("SSC", "{ devices(first: 1) { nodes { modelName manufacturer { name } } } }")
+    assert body["errors"][0]["message"] == "Unexpected error."
+    assert "hunter2" not in str(body)
+
+
+@pytest.mark.parametrize("first", [-1])
+async def test_negative_page_size_is_refused(gql, first):
+    body = await gql("SSC", "query($f: Int!) { devices(first: $f) { totalCount } }", {"f": first})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
