@@ -176,3 +176,25 @@ class DataRevision(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     revision: int = Field(default=0, nullable=False)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first result of a mutation sent with an idempotency key, so a retry can return it.
+
+    Keyed by the Party (not the token), so a retry with a fresh token still matches; the hash of
+    the input tells a retry from a different request that reused the key.
+    """
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("party_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    mutation: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    request_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    result_kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    result_id: int = Field(nullable=False)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )

@@ -39,6 +39,15 @@ class AuditorsOnlyDirective:
     pass
 
 
+@strawberry.schema_directive(
+    name="deviceWriters",
+    locations=[Location.FIELD_DEFINITION],
+    description="For a Manufacturer on its own devices, and for SECAS on any.",
+)
+class DeviceWritersDirective:
+    pass
+
+
 def forbidden(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": FORBIDDEN})
 
@@ -66,9 +75,18 @@ class AuditorsOnly(PolicyPermission):
     _schema_directive = AuditorsOnlyDirective()
 
 
+class DeviceWriters(PolicyPermission):
+    """Who may run a mutation at all; which devices it may touch is checked on the device."""
+
+    rule = Rule.DEVICE_WRITERS
+    message = "Forbidden: only a device's own Manufacturer, or SECAS, may change it."
+    _schema_directive = DeviceWritersDirective()
+
+
 PERMISSION_CLASSES: dict[Rule, type[PolicyPermission]] = {
     Rule.SSC_ONLY: SscOnly,
     Rule.AUDITORS: AuditorsOnly,
+    Rule.DEVICE_WRITERS: DeviceWriters,
 }
 
 

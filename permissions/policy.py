@@ -19,15 +19,22 @@ class Rule(enum.Enum):
     PUBLIC = "every authenticated Party"
     SSC_ONLY = "SSC only"
     AUDITORS = "SECAS and SSC"
+    DEVICE_WRITERS = "the device's own Manufacturer, or SECAS"
 
 
 ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
     Rule.PUBLIC: frozenset(PartyCategory),
     Rule.SSC_ONLY: frozenset({PartyCategory.SSC}),
     Rule.AUDITORS: frozenset({PartyCategory.SECAS, PartyCategory.SSC}),
+    Rule.DEVICE_WRITERS: frozenset({PartyCategory.MANUFACTURER, PartyCategory.SECAS}),
 }
 
-P, SSC, AUDIT = Rule.PUBLIC, Rule.SSC_ONLY, Rule.AUDITORS
+# Among the categories a rule allows, these act only for their own manufacturer identifier
+# (the token's `manufacturer_id`); the others act on anyone's behalf.
+OWN_DEVICES_ONLY: frozenset[PartyCategory] = frozenset({PartyCategory.MANUFACTURER})
+
+P, SSC, AUDIT, WRITE = Rule.PUBLIC, Rule.SSC_ONLY, Rule.AUDITORS, Rule.DEVICE_WRITERS
+MUTATION_ERRORS = ("code", "message", "field")
 
 
 def _all(rule: Rule, *fields: str) -> dict[str, Rule]:
@@ -93,6 +100,27 @@ POLICY: dict[str, dict[str, Rule]] = {
     "AuditEventConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "AuditEventEdge": _all(P, "cursor", "node"),
     "PageInfo": _all(P, "hasNextPage", "endCursor"),
+    "Mutation": _all(
+        WRITE,
+        "addDevice",
+        "addFirmware",
+        "publishUpgradePathway",
+        "correctUpgradePathway",
+        "withdrawUpgradePathway",
+        "withdrawFirmware",
+        "setZigbeeInformation",
+    ),
+    "AddDeviceSuccess": _all(P, "device"),
+    "AddFirmwareSuccess": _all(P, "firmware"),
+    "PublishUpgradePathwaySuccess": _all(P, "pathway"),
+    "CorrectUpgradePathwaySuccess": _all(P, "pathway"),
+    "WithdrawUpgradePathwaySuccess": _all(P, "pathway"),
+    "WithdrawFirmwareSuccess": _all(P, "firmware"),
+    "SetZigbeeInformationSuccess": _all(P, "device"),
+    "MutationError": _all(P, *MUTATION_ERRORS),
+    "ValidationError": _all(P, *MUTATION_ERRORS),
+    "NotFoundError": _all(P, *MUTATION_ERRORS),
+    "ConflictError": _all(P, *MUTATION_ERRORS),
     # Arguments: the fields of input types. Using a restricted one is refused for the whole
     # root field, so that a filter can never be used to probe a value the caller cannot read.
     "DeviceFilter": {
@@ -107,6 +135,47 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeStackVersion": SSC,
         "zigbeeChipsetVendor": SSC,
     },
+    # Mutation inputs: who may send them is the mutation's rule; a Manufacturer may *write* the
+    # SSC-only Zigbee details of its own devices, and still reads them back as null.
+    "AddDeviceInput": _all(
+        P,
+        "manufacturerIdentifier",
+        "modelIdentifier",
+        "modelName",
+        "hardwareVersion",
+        "deviceType",
+        "zigbeeBand",
+        "zigbeeStackVersion",
+        "zigbeeChipsetVendor",
+        "idempotencyKey",
+    ),
+    "AddFirmwareInput": _all(
+        P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"
+    ),
+    "PublishUpgradePathwayInput": _all(
+        P, "deviceId", "fromVersion", "toVersion", "notes", "idempotencyKey"
+    ),
+    "CorrectUpgradePathwayInput": _all(
+        P,
+        "pathwayId",
+        "expectedRevision",
+        "reason",
+        "notes",
+        "fromVersion",
+        "toVersion",
+        "idempotencyKey",
+    ),
+    "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
+    "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
+    "SetZigbeeInformationInput": _all(
+        P,
+        "deviceId",
+        "zigbeeBand",
+        "zigbeeStackVersion",
+        "zigbeeChipsetVendor",
+        "reason",
+        "idempotencyKey",
+    ),
 }
 
 
@@ -125,6 +194,23 @@ def allows(principal: Principal | None, type_name: str, field_name: str) -> bool
     )
 
 
+def may_act_for(principal: Principal, manufacturer_identifier: str) -> bool:
+    """Whether a writer may change the devices of this manufacturer: its own, or any (SECAS)."""
+    if principal.party_category not in ALLOWED[Rule.DEVICE_WRITERS]:
+        return False
+    if principal.party_category in OWN_DEVICES_ONLY:
+        return principal.manufacturer_id == manufacturer_identifier
+    return True
+
+
+def _mark(category: PartyCategory, rule: Rule) -> str:
+    if category not in ALLOWED[rule]:
+        return "no"
+    if rule is Rule.DEVICE_WRITERS and category in OWN_DEVICES_ONLY:
+        return "own devices"
+    return "yes"
+
+
 def render_matrix() -> str:
     """The README's permission matrix: restricted fields one per row, the public rest in one."""
     categories = list(PartyCategory)
@@ -136,7 +222,7 @@ def render_matrix() -> str:
             if rule is Rule.PUBLIC:
                 public += 1
                 continue
-            marks = " | ".join("yes" if c in ALLOWED[rule] else "no" for c in categories)
+            marks = " | ".join(_mark(c, rule) for c in categories)
             lines.append(f"| `{type_name}.{field_name}` ({rule.value}) | {marks} |")
     marks = " | ".join("yes" for _ in categories)
     lines.append(f"| every other field and argument ({public}) | {marks} |")

@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from schema.extensions import extensions, is_unexpected
+from schema.mutations import Mutation
 from schema.query import Query
 from settings import Settings, load_settings
 
@@ -27,7 +28,9 @@ class CplSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    return CplSchema(query=Query, extensions=extensions(settings or load_settings()))
+    return CplSchema(
+        query=Query, mutation=Mutation, extensions=extensions(settings or load_settings())
+    )
 
 
 def sdl() -> str:

@@ -7,8 +7,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,3 +135,45 @@ def gql(client: httpx.AsyncClient, token: Callable[..., str]):
 
 
 CATEGORIES = [c.value for c in PartyCategory]
+
+
+@dataclass
+class Isolated:
+    """An app on a database of its own, for tests that write."""
+
+    app: Any
+    services: Services
+    client: httpx.AsyncClient
+    token: Callable[..., str]
+
+    async def gql(
+        self, category: str, query: str, variables: dict | None = None, **claims: object
+    ) -> dict:
+        response = await self.client.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {self.token(category, **claims)}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def scalar(self, sql: str, **params: object) -> Any:
+        async with self.services.engine.connect() as connection:
+            return (await connection.execute(text(sql), params)).scalar()
+
+
+@pytest.fixture(scope="module")
+async def isolated(settings, token, tmp_path_factory) -> AsyncIterator[Isolated]:
+    async with fresh_database(tmp_path_factory.mktemp("isolated")) as url:
+        engine = create_engine(url)
+        await migrate(engine)
+        async with session_factory(engine)() as session, session.begin():
+            await seed_demo(session)
+        await engine.dispose()
+        own = replace(settings, database_url=url)
+        services = create_services(own)
+        app = create_app(own, services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Isolated(app, services, client, token)
+        await services.engine.dispose()

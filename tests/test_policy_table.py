@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graphql import GraphQLInputObjectType, GraphQLObjectType
+from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 from strawberry.permission import PermissionExtension
 
 from permissions.classes import PERMISSION_CLASSES
@@ -21,7 +21,9 @@ def schema_fields() -> dict[str, list[str]]:
     for name, graphql_type in SCHEMA._schema.type_map.items():
         if name.startswith("__"):
             continue
-        if isinstance(graphql_type, GraphQLObjectType | GraphQLInputObjectType):
+        if isinstance(
+            graphql_type, GraphQLObjectType | GraphQLInputObjectType | GraphQLInterfaceType
+        ):
             found[name] = list(graphql_type.fields)
     return found
 

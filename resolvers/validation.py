@@ -1,0 +1,72 @@
+"""Input formats of the CPL, checked before anything is written.
+
+Values are accepted in any case and stored upper case. A failure names the offending field and
+never echoes the value, so an SSC-only value cannot come back in an error message.
+"""
+
+from __future__ import annotations
+
+import re
+
+HEX4 = re.compile(r"^[0-9A-F]{4}$")
+HEX8 = re.compile(r"^[0-9A-F]{8}$")
+HEX64 = re.compile(r"^[0-9A-F]{64}$")
+
+MAX_NAME = 200
+MAX_ZIGBEE_TEXT = 100
+MAX_NOTES = 4000
+MAX_REASON = 2000
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class MutationFailure(Exception):
+    """A request the caller can fix or must reconsider; becomes a MutationError payload."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def invalid(field: str, message: str) -> MutationFailure:
+    return MutationFailure("VALIDATION", message, field)
+
+
+def not_found(field: str, message: str) -> MutationFailure:
+    return MutationFailure("NOT_FOUND", message, field)
+
+
+def conflict(field: str | None, message: str) -> MutationFailure:
+    return MutationFailure("CONFLICT", message, field)
+
+
+def _hex(value: str, pattern: re.Pattern[str], field: str, what: str) -> str:
+    normalised = value.strip().upper()
+    if not pattern.match(normalised):
+        raise invalid(field, f"{field} must be {what}.")
+    return normalised
+
+
+def identifier(value: str, field: str) -> str:
+    return _hex(value, HEX4, field, "4 hex digits")
+
+
+def firmware_version(value: str, field: str) -> str:
+    return _hex(value, HEX8, field, "8 hex digits")
+
+
+def image_hash(value: str | None, field: str = "imageHash") -> str | None:
+    return None if value is None else _hex(value, HEX64, field, "64 hex digits (SHA-256)")
+
+
+def text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+    """Trimmed text of at most `limit` characters; blank counts as missing."""
+    trimmed = value.strip() if value is not None else None
+    if not trimmed:
+        if required:
+            raise invalid(field, f"{field} is required.")
+        return None
+    if len(trimmed) > limit:
+        raise invalid(field, f"{field} must be at most {limit} characters.")
+    return trimmed
