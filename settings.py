@@ -7,7 +7,7 @@ table and the code cannot drift apart silently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -31,7 +31,11 @@ class Settings:
     max_aliases: int = 30
     max_query_tokens: int = 4_000
     allow_insecure_webhooks: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
+    block_private_webhooks: bool = False
+    webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
+    webhook_horizon_seconds: float = 86_400
+    webhook_timeout_seconds: float = 10
+    webhook_poll_seconds: float = 5
 
     @property
     def dev_issuer(self) -> bool:
@@ -58,4 +62,19 @@ def load_settings() -> Settings:
         allow_insecure_webhooks=_flag(
             "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
         ),
+        block_private_webhooks=_flag(
+            "CPL_BLOCK_PRIVATE_WEBHOOKS", default=environment == "production"
+        ),
+        webhook_retry_schedule=_seconds(
+            os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "1,5,30,120,600,1800,3600")
+        ),
+        webhook_horizon_seconds=float(os.environ.get("CPL_WEBHOOK_HORIZON_SECONDS", "86400")),
     )
+
+
+def _seconds(value: str) -> tuple[float, ...]:
+    """A comma-separated retry schedule in seconds, e.g. `1,5,30`; the last step repeats."""
+    steps = tuple(float(part) for part in value.split(",") if part.strip())
+    if not steps or any(step < 0 for step in steps):
+        raise ValueError("CPL_WEBHOOK_RETRY_SCHEDULE must list non-negative seconds")
+    return steps

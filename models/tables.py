@@ -42,6 +42,18 @@ class PathwayStatus(enum.Enum):
     WITHDRAWN = "WITHDRAWN"
 
 
+class ChangeKind(enum.Enum):
+    """What a committed change did; the `action` of its audit event and its notification."""
+
+    DEVICE_ADDED = "DEVICE_ADDED"
+    FIRMWARE_ADDED = "FIRMWARE_ADDED"
+    FIRMWARE_WITHDRAWN = "FIRMWARE_WITHDRAWN"
+    PATHWAY_PUBLISHED = "PATHWAY_PUBLISHED"
+    PATHWAY_CORRECTED = "PATHWAY_CORRECTED"
+    PATHWAY_WITHDRAWN = "PATHWAY_WITHDRAWN"
+    ZIGBEE_INFORMATION_CHANGED = "ZIGBEE_INFORMATION_CHANGED"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -195,6 +207,64 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     result_kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     result_id: int = Field(nullable=False)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class WebhookStatus(enum.Enum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class Webhook(SQLModel, table=True):
+    """A Party's endpoint for change notifications; it sees and deletes only its own."""
+
+    __tablename__ = "webhook"
+
+    id: int | None = Field(default=None, primary_key=True)
+    party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))
+    url: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    secret: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    # None means "every device" / "every kind".
+    device_ids: list[int] | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    kinds: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The transactional outbox: one row per (webhook, event), written with the change itself."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("webhook_id", "event_id"),
+        sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(),
+            sa.ForeignKey("webhook.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    event_id: int = Field(foreign_key="audit_event.id")
+    status: WebhookStatus = Field(
+        default=WebhookStatus.PENDING, sa_column=sa.Column(_enum(WebhookStatus), nullable=False)
+    )
+    attempts: int = Field(default=0, nullable=False)
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    last_attempt_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
+    delivered_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
     )

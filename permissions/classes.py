@@ -93,8 +93,8 @@ PERMISSION_CLASSES: dict[Rule, type[PolicyPermission]] = {
 def permission_extensions(type_name: str, field_name: str) -> list[FieldExtension]:
     """The field extensions that enforce the table's rule for one output field."""
     rule = rule_for(type_name, field_name)
-    if rule is Rule.PUBLIC:
-        return []
+    if ALLOWED[rule] == ALLOWED[Rule.PUBLIC]:
+        return []  # every category may; what each one sees is scoped by its resolver
     return [PermissionExtension(permissions=[PERMISSION_CLASSES[rule]()])]
 
 

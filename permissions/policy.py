@@ -20,6 +20,7 @@ class Rule(enum.Enum):
     SSC_ONLY = "SSC only"
     AUDITORS = "SECAS and SSC"
     DEVICE_WRITERS = "the device's own Manufacturer, or SECAS"
+    OWN_WEBHOOKS = "every authenticated Party, for its own webhooks only"
 
 
 ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
@@ -27,13 +28,20 @@ ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
     Rule.SSC_ONLY: frozenset({PartyCategory.SSC}),
     Rule.AUDITORS: frozenset({PartyCategory.SECAS, PartyCategory.SSC}),
     Rule.DEVICE_WRITERS: frozenset({PartyCategory.MANUFACTURER, PartyCategory.SECAS}),
+    Rule.OWN_WEBHOOKS: frozenset(PartyCategory),
 }
 
 # Among the categories a rule allows, these act only for their own manufacturer identifier
 # (the token's `manufacturer_id`); the others act on anyone's behalf.
 OWN_DEVICES_ONLY: frozenset[PartyCategory] = frozenset({PartyCategory.MANUFACTURER})
 
-P, SSC, AUDIT, WRITE = Rule.PUBLIC, Rule.SSC_ONLY, Rule.AUDITORS, Rule.DEVICE_WRITERS
+P, SSC, AUDIT, WRITE, OWN = (
+    Rule.PUBLIC,
+    Rule.SSC_ONLY,
+    Rule.AUDITORS,
+    Rule.DEVICE_WRITERS,
+    Rule.OWN_WEBHOOKS,
+)
 MUTATION_ERRORS = ("code", "message", "field")
 
 
@@ -45,7 +53,32 @@ POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
         **_all(P, "viewer", "manufacturers", "devices", "device", "firmware"),
         "auditEvents": AUDIT,
+        **_all(OWN, "webhooks", "webhookDeliveries"),
     },
+    "Subscription": _all(P, "cplChanges"),
+    "CplChange": _all(
+        P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
+    ),
+    "Webhook": _all(P, "id", "url", "deviceIds", "kinds", "createdAt"),
+    "WebhookDelivery": _all(
+        P,
+        "id",
+        "webhook",
+        "eventId",
+        "kind",
+        "status",
+        "attempts",
+        "nextAttemptAt",
+        "lastAttemptAt",
+        "lastStatusCode",
+        "lastError",
+        "deliveredAt",
+        "createdAt",
+    ),
+    "WebhookDeliveryConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
+    "WebhookDeliveryEdge": _all(P, "cursor", "node"),
+    "RegisterWebhookSuccess": _all(P, "webhook", "secret"),
+    "DeleteWebhookSuccess": _all(P, "webhook"),
     "Viewer": _all(P, "partyId", "partyCategory", "manufacturerIdentifier"),
     "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
     "Device": {
@@ -109,7 +142,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawUpgradePathway",
         "withdrawFirmware",
         "setZigbeeInformation",
-    ),
+    )
+    | _all(OWN, "registerWebhook", "deleteWebhook"),
     "AddDeviceSuccess": _all(P, "device"),
     "AddFirmwareSuccess": _all(P, "firmware"),
     "PublishUpgradePathwaySuccess": _all(P, "pathway"),
@@ -166,6 +200,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "idempotencyKey",
     ),
     "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
+    "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
+    "DeleteWebhookInput": _all(P, "id"),
     "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
     "SetZigbeeInformationInput": _all(
         P,
@@ -194,6 +230,32 @@ def allows(principal: Principal | None, type_name: str, field_name: str) -> bool
     )
 
 
+def change_subject(firmware_id: int | None, pathway_id: int | None) -> str:
+    """The type whose fields a history entry's changes name."""
+    if pathway_id is not None:
+        return "UpgradePathway"
+    if firmware_id is not None:
+        return "Firmware"
+    return "Device"
+
+
+def readable_by_every_party(type_name: str, field_name: str) -> bool:
+    """For what is sent to no one in particular (webhooks): only fields every Party may read."""
+    try:
+        return ALLOWED[rule_for(type_name, field_name)] == ALLOWED[Rule.PUBLIC]
+    except LookupError:
+        return False
+
+
+def may_read_change(principal: Principal | None, type_name: str, field_name: str) -> bool:
+    """Whether a history entry's values for this field may be shown; a field the table does not
+    know is hidden (deny by default, in history too)."""
+    try:
+        return allows(principal, type_name, field_name)
+    except LookupError:
+        return False
+
+
 def may_act_for(principal: Principal, manufacturer_identifier: str) -> bool:
     """Whether a writer may change the devices of this manufacturer: its own, or any (SECAS)."""
     if principal.party_category not in ALLOWED[Rule.DEVICE_WRITERS]:
@@ -208,6 +270,8 @@ def _mark(category: PartyCategory, rule: Rule) -> str:
         return "no"
     if rule is Rule.DEVICE_WRITERS and category in OWN_DEVICES_ONLY:
         return "own devices"
+    if rule is Rule.OWN_WEBHOOKS:
+        return "own"
     return "yes"
 
 

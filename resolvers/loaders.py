@@ -14,7 +14,7 @@ from sqlmodel import select
 from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession
-from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway
+from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
 
 T = TypeVar("T")
 CHUNK = 5_000  # well under SQLite's and asyncpg's bound-parameter limits
@@ -41,6 +41,8 @@ class Loaders:
         self.device = DataLoader(self._by_id(Device))
         self.firmware = DataLoader(self._by_id(Firmware))
         self.pathway = DataLoader(self._by_id(UpgradePathway))
+        self.event = DataLoader(self._by_id(AuditEvent))
+        self.webhook = DataLoader(self._by_id(Webhook))
         self.devices_of_manufacturer = DataLoader(
             self._many(Device, Device.manufacturer_id, Device.id)
         )

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
     AuditEvent,
+    ChangeKind,
     DataRevision,
     Device,
     DeviceType,
@@ -33,6 +34,7 @@ from models.tables import (
 from permissions.policy import may_act_for
 from permissions.principal import Principal
 from resolvers import validation as v
+from resolvers import webhooks
 
 
 class NotAllowed(Exception):
@@ -68,7 +70,7 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, st
 
 def _audit(
     principal: Principal,
-    action: str,
+    action: ChangeKind,
     device_id: int,
     changes: list[dict[str, str | None]],
     *,
@@ -77,7 +79,7 @@ def _audit(
     pathway_id: int | None = None,
 ) -> AuditEvent:
     return AuditEvent(
-        action=action,
+        action=action.value,
         reason=reason,
         actor_sub=principal.sub,
         actor_party_id=principal.party_id,
@@ -87,6 +89,19 @@ def _audit(
         pathway_id=pathway_id,
         changes=changes,
     )
+
+
+EVENTS = "cpl.events"
+
+
+async def record(session: AsyncSession, event: AuditEvent) -> None:
+    """Write the change's history, its webhook deliveries and its notification, all inside the
+    writer's transaction: if the change commits, all of them do; if not, none."""
+    session.add(event)
+    await session.flush()
+    await webhooks.enqueue(session, event)
+    await session.info["cpl.bus"].in_transaction(session, event.id)
+    session.info.setdefault(EVENTS, []).append(event.id)
 
 
 @dataclass(frozen=True)
@@ -181,7 +196,7 @@ async def add_device(
     session.add(device)
     await session.flush()
     changes = _changes({}, {"manufacturer": identifier, **fields})
-    session.add(_audit(principal, "DEVICE_ADDED", device.id, changes))
+    await record(session, _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes))
     return device
 
 
@@ -216,8 +231,11 @@ async def add_firmware(
             "addedToCplOn": firmware.added_to_cpl_on,
         },
     )
-    session.add(
-        _audit(principal, "FIRMWARE_ADDED", owned.device.id, changes, firmware_id=firmware.id)
+    await record(
+        session,
+        _audit(
+            principal, ChangeKind.FIRMWARE_ADDED, owned.device.id, changes, firmware_id=firmware.id
+        ),
     )
     return firmware
 
@@ -237,15 +255,16 @@ async def withdraw_firmware(
     firmware.withdrawn_on = datetime.now(UTC).date()
     session.add(firmware)
     changes = _changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
-    session.add(
+    await record(
+        session,
         _audit(
             principal,
-            "FIRMWARE_WITHDRAWN",
+            ChangeKind.FIRMWARE_WITHDRAWN,
             firmware.device_id,
             changes,
             reason=reason,
             firmware_id=firmware.id,
-        )
+        ),
     )
     await session.flush()
     return firmware
@@ -340,8 +359,11 @@ async def publish_pathway(
         {},
         {"from": start.version, "to": end.version, "status": pathway.status, "notes": notes},
     )
-    session.add(
-        _audit(principal, "PATHWAY_PUBLISHED", owned.device.id, changes, pathway_id=pathway.id)
+    await record(
+        session,
+        _audit(
+            principal, ChangeKind.PATHWAY_PUBLISHED, owned.device.id, changes, pathway_id=pathway.id
+        ),
     )
     return pathway
 
@@ -425,15 +447,16 @@ async def correct_pathway(
     before = {"from": old_from, "to": old_to, "notes": pathway.notes, "revision": pathway.revision}
     await _compare_and_set(session, pathway, expected_revision, **values)
     after = {"from": new_from, "to": new_to, "notes": pathway.notes, "revision": pathway.revision}
-    session.add(
+    await record(
+        session,
         _audit(
             principal,
-            "PATHWAY_CORRECTED",
+            ChangeKind.PATHWAY_CORRECTED,
             pathway.device_id,
             _changes(before, after),
             reason=reason,
             pathway_id=pathway.id,
-        )
+        ),
     )
     return pathway
 
@@ -447,15 +470,16 @@ async def withdraw_pathway(
         raise v.conflict("pathwayId", "This pathway is already withdrawn.")
     before = {"status": pathway.status, "revision": pathway.revision}
     await _compare_and_set(session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
-    session.add(
+    await record(
+        session,
         _audit(
             principal,
-            "PATHWAY_WITHDRAWN",
+            ChangeKind.PATHWAY_WITHDRAWN,
             pathway.device_id,
             _changes(before, {"status": pathway.status, "revision": pathway.revision}),
             reason=reason,
             pathway_id=pathway.id,
-        )
+        ),
     )
     return pathway
 
@@ -497,6 +521,9 @@ async def set_zigbee_information(
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
     session.add(device)
-    session.add(_audit(principal, "ZIGBEE_INFORMATION_CHANGED", device.id, changes, reason=reason))
+    await record(
+        session,
+        _audit(principal, ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changes, reason=reason),
+    )
     await session.flush()
     return device

@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,9 +26,11 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from models.database import create_engine, session_factory
-from permissions.tokens import AuthenticationError, TokenVerifier, bearer_token, verifier_for
+from permissions.tokens import AuthenticationError, bearer_token, verifier_for
+from resolvers.bus import change_bus
+from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
-from schema.context import Context
+from schema.context import Context, Services
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -54,16 +53,6 @@ def unauthenticated(reason: str) -> JSONResponse:
 
 def bad_request(reason: str, status: int) -> JSONResponse:
     return error_response(reason, "BAD_REQUEST", status)
-
-
-@dataclass
-class Services:
-    """What lives as long as the process: the engine, its sessions and the token verifier."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    verifier: TokenVerifier
 
 
 class GraphQLApp(GraphQL):
@@ -93,7 +82,7 @@ class GraphQLApp(GraphQL):
         await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(principal=request.scope.get(PRINCIPAL), sessions=self.services.sessions)
+        return Context(principal=request.scope.get(PRINCIPAL), services=self.services)
 
     async def on_ws_connect(self, context: Context) -> None:
         params = getattr(context, "connection_params", None) or {}
@@ -168,11 +157,14 @@ async def healthz(request: Request) -> Response:
 
 def create_services(settings: Settings) -> Services:
     engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
     return Services(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         verifier=verifier_for(settings),
+        bus=change_bus(settings.database_url, sessions),
+        dispatcher=Dispatcher(sessions, settings),
     )
 
 
@@ -183,8 +175,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await services.engine.dispose()
+        await services.bus.start()
+        services.dispatcher.start()
+        try:
+            yield
+        finally:
+            await services.dispatcher.stop()
+            await services.bus.stop()
+            await services.engine.dispose()
 
     app = Starlette(
         routes=[

@@ -6,10 +6,12 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
+from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.query import Query
 from settings import Settings, load_settings
 
@@ -29,7 +31,10 @@ class CplSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CplSchema(
-        query=Query, mutation=Mutation, extensions=extensions(settings or load_settings())
+        query=merge_types("Query", (Query, WebhookQueries)),
+        mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
+        subscription=Subscription,
+        extensions=extensions(settings or load_settings()),
     )
 
 

@@ -1,26 +1,65 @@
-"""What every resolver gets: who is asking, the request's session and its DataLoaders."""
+"""What lives as long as the process (`Services`) and what every resolver gets (`Context`):
+who is asking, the request's session and its DataLoaders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import RequestSession
 from permissions.principal import Principal
+from permissions.tokens import TokenVerifier
+from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
+from resolvers.webhooks import Dispatcher
+from settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    verifier: TokenVerifier
+    bus: ChangeBus
+    dispatcher: Dispatcher
+
+    def write_session(self) -> AsyncSession:
+        """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
+        session = self.sessions()
+        session.info["cpl.bus"] = self.bus
+        return session
+
+    def committed(self, event_ids: list[int]) -> None:
+        """After a commit: tell subscribers and wake the webhook dispatcher."""
+        if event_ids:
+            self.bus.after_commit(event_ids)
+            self.dispatcher.wake()
 
 
 @dataclass
 class Context:
-    principal: Principal
-    sessions: async_sessionmaker[AsyncSession]
+    principal: Principal | None
+    services: Services
+    connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = RequestSession(self.sessions)
+        self.db = RequestSession(self.services.sessions)
+        self.loaders = Loaders(self.db)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.services.sessions
+
+    async def refresh(self) -> None:
+        """Start afresh between the events of a long-lived subscription: give the connection
+        back and forget cached rows, so each event is read as it is now."""
+        await self.db.close()
         self.loaders = Loaders(self.db)
 
     async def close(self) -> None:

@@ -220,7 +220,8 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
     try:
         key = v.text(data.idempotency_key, "idempotencyKey", v.MAX_IDEMPOTENCY_KEY)
         digest = request_hash(outcome.name, arguments)
-        async with info.context.sessions() as session:
+        services = info.context.services
+        async with services.write_session() as session:
             try:
                 async with session.begin():
                     await writes.begin_write(session)
@@ -238,6 +239,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
                         )
             except _Replay as replay:
                 row = replay.row
+            services.committed(session.info.pop(writes.EVENTS, []))
         return outcome.success(row)
     except v.MutationFailure as failure:
         return ERROR_TYPES[failure.code](

@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from models import tables
 from permissions.classes import permission_extensions
-from permissions.policy import allows
+from permissions.policy import change_subject, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from schema.ids import encode_id
@@ -172,20 +172,24 @@ class FieldChange:
     )
 
 
-def _subject(event: tables.AuditEvent) -> str:
-    if event.pathway_id is not None:
-        return "UpgradePathway"
-    if event.firmware_id is not None:
-        return "Firmware"
-    return "Device"
+def visible_reason(principal: Principal | None, event: tables.AuditEvent) -> str | None:
+    """An event's reason is free text that may repeat any value it changed, so it is shown only
+    to a reader who may see every value the event changed."""
+    subject = change_subject(event.firmware_id, event.pathway_id)
+    if all(may_read_change(principal, subject, c["field"]) for c in event.changes):
+        return event.reason
+    return None
 
 
 @strawberry.type
 class AuditEvent:
     occurred_at: datetime
     action: str
-    reason: str | None
     actor_party_id: str
+
+    @strawberry.field(description="Why; hidden when the event changed a value hidden from you.")
+    def reason(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> str | None:
+        return visible_reason(info.context.principal, root)
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.AuditEvent]) -> strawberry.ID:
@@ -200,11 +204,11 @@ class AuditEvent:
     )
     def changes(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> list[FieldChange]:
         principal = info.context.principal
-        subject = _subject(root)
+        subject = change_subject(root.firmware_id, root.pathway_id)
         out = []
         for change in root.changes:
             name = change["field"]
-            if _may_read_change(principal, subject, name):
+            if may_read_change(principal, subject, name):
                 out.append(
                     FieldChange(
                         field=name, before=change["before"], after=change["after"], redacted=False
@@ -213,14 +217,6 @@ class AuditEvent:
             else:
                 out.append(FieldChange(field=name, before=None, after=None, redacted=True))
         return out
-
-
-def _may_read_change(principal: Principal, subject: str, name: str) -> bool:
-    # A field the policy does not know is redacted: deny by default, in history too.
-    try:
-        return allows(principal, subject, name)
-    except LookupError:
-        return False
 
 
 @strawberry.type

@@ -21,7 +21,8 @@ from models.database import create_engine, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
-from schema.app import Services, create_app, create_services
+from schema.app import create_app, create_services
+from schema.context import Services
 from settings import Settings, load_settings
 
 BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")

@@ -1,0 +1,156 @@
+"""Change notifications between the writer's commit and every subscriber, in every process.
+
+On PostgreSQL the writer sends `pg_notify` inside its transaction, so the notification leaves
+only if the change commits, and every API process LISTENs on a dedicated connection that
+reconnects and re-listens. The payload is the event id only (NOTIFY payloads must be small);
+subscribers read the event from the database. On SQLite (one process) an in-process fan-out
+after commit does the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+import asyncpg
+from sqlalchemy import func
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.database import is_sqlite
+from models.tables import AuditEvent
+
+logger = logging.getLogger("cpl_pathways.bus")
+CHANNEL = "cpl_changes"
+LISTENER_NAME = "cpl-pathways-listener"  # how operators find the connection in pg_stat_activity
+QUEUE_SIZE = 1_000
+
+
+class ChangeBus:
+    """In-process fan-out of committed event ids to subscribers (the SQLite bus)."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[int]] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[int]]:
+        queue: asyncio.Queue[int] = asyncio.Queue(QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    async def in_transaction(self, session: AsyncSession, event_id: int) -> None:
+        """Called inside the writer's transaction; the in-process bus waits for the commit."""
+
+    def after_commit(self, event_ids: Iterable[int]) -> None:
+        self.fan_out(event_ids)
+
+    def fan_out(self, event_ids: Iterable[int]) -> None:
+        for event_id in event_ids:
+            for queue in list(self._queues):
+                if queue.full():
+                    # A subscriber that stopped reading loses its oldest events, never the bus.
+                    queue.get_nowait()
+                queue.put_nowait(event_id)
+
+
+class PostgresChangeBus(ChangeBus):
+    """LISTEN/NOTIFY across every process sharing the database."""
+
+    def __init__(
+        self, url: str, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 1.0
+    ) -> None:
+        super().__init__()
+        self._url = make_url(url)
+        self._sessions = sessions
+        self._retry = retry_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._last_seen: int | None = None
+        self.listening = asyncio.Event()
+
+    async def start(self) -> None:
+        async with self._sessions() as session:
+            self._last_seen = (await session.exec(select(func.max(AuditEvent.id)))).one() or 0
+        self._task = asyncio.create_task(self._listen_forever(), name="cpl-change-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def in_transaction(self, session: AsyncSession, event_id: int) -> None:
+        await session.exec(select(func.pg_notify(CHANNEL, str(event_id))))
+
+    def after_commit(self, event_ids: Iterable[int]) -> None:
+        """Nothing to do: the notification reaches this process through LISTEN like any other."""
+
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.isdigit() and int(payload) > (self._last_seen or 0):
+            # Writers are serialised, so events commit, and are notified, in id order.
+            self._last_seen = int(payload)
+            self.fan_out([self._last_seen])
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host=self._url.host,
+            port=self._url.port,
+            user=self._url.username,
+            password=self._url.password,
+            database=self._url.database,
+            server_settings={"application_name": LISTENER_NAME},
+        )
+
+    async def _listen_forever(self) -> None:
+        while True:
+            connection = None
+            try:
+                connection = await self._connect()
+                await connection.add_listener(CHANNEL, self._on_notify)
+                await self._catch_up()
+                self.listening.set()
+                while not connection.is_closed():
+                    await asyncio.sleep(self._retry)
+                    await connection.execute("SELECT 1")  # notices a dead connection
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # any failure: reconnect
+                logger.warning("change listener lost its connection: %s", type(error).__name__)
+            finally:
+                self.listening.clear()
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            await asyncio.sleep(self._retry)
+
+    async def _catch_up(self) -> None:
+        """Events committed while this process was not listening, in order, once each."""
+        async with self._sessions() as session:
+            missed = (
+                await session.exec(
+                    select(AuditEvent.id)
+                    .where(AuditEvent.id > (self._last_seen or 0))
+                    .order_by(AuditEvent.id)
+                )
+            ).all()
+        missed = [event_id for event_id in missed if event_id > (self._last_seen or 0)]
+        if missed:
+            self._last_seen = missed[-1]
+            self.fan_out(missed)
+
+
+def change_bus(url: str, sessions: async_sessionmaker[AsyncSession]) -> ChangeBus:
+    return ChangeBus() if is_sqlite(url) else PostgresChangeBus(url, sessions)

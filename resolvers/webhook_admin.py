@@ -1,0 +1,111 @@
+"""A Party's own webhooks: register, list, delete, and read their delivery attempts.
+
+Every query here is scoped by the caller's `party_id`: another Party's webhook is, to you, a
+webhook that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.database import RequestSession
+from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
+from resolvers import validation as v
+from resolvers.webhooks import check_url, new_secret
+from settings import Settings
+
+MAX_WEBHOOKS_PER_PARTY = 20
+
+
+async def register(
+    session: AsyncSession,
+    settings: Settings,
+    party_id: str,
+    url: str,
+    device_ids: Collection[int | None] | None,
+    kinds: Collection[ChangeKind] | None,
+) -> Webhook:
+    url = await check_url(url, settings)
+    devices: list[int] | None = None
+    if device_ids is not None:
+        wanted = set(device_ids)
+        found = set(
+            (await session.exec(select(Device.id).where(Device.id.in_(wanted - {None})))).all()
+        )
+        if None in wanted or found != wanted:
+            raise v.not_found("deviceIds", "No device has one of those ids.")
+        devices = sorted(found)
+    count = (
+        await session.exec(
+            select(func.count()).select_from(Webhook).where(Webhook.party_id == party_id)
+        )
+    ).one()
+    if count >= MAX_WEBHOOKS_PER_PARTY:
+        raise v.conflict(None, f"A Party may register at most {MAX_WEBHOOKS_PER_PARTY} webhooks.")
+    webhook = Webhook(
+        party_id=party_id,
+        url=url,
+        secret=new_secret(),
+        device_ids=devices,
+        kinds=sorted(k.value for k in kinds) if kinds is not None else None,
+    )
+    session.add(webhook)
+    await session.flush()
+    return webhook
+
+
+async def remove(session: AsyncSession, party_id: str, webhook_id: int | None) -> Webhook:
+    webhook = await session.get(Webhook, webhook_id) if webhook_id is not None else None
+    if webhook is None or webhook.party_id != party_id:
+        raise v.not_found("id", "You have no webhook with that id.")
+    await session.exec(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
+    await session.delete(webhook)
+    return webhook
+
+
+async def own_webhooks(db: RequestSession, party_id: str) -> list[Webhook]:
+    return await db.scalars(
+        select(Webhook).where(Webhook.party_id == party_id).order_by(Webhook.id)
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    total: int
+    deliveries: list[WebhookDelivery]
+    has_next: bool
+
+
+async def own_deliveries(
+    db: RequestSession,
+    party_id: str,
+    first: int,
+    before_id: int | None,
+    webhook_id: int | None = None,
+    status: WebhookStatus | None = None,
+) -> DeliveryPage:
+    """Newest first, for the caller's webhooks only."""
+    conditions = [
+        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.party_id == party_id))
+    ]
+    if webhook_id is not None:
+        conditions.append(WebhookDelivery.webhook_id == webhook_id)
+    if status is not None:
+        conditions.append(WebhookDelivery.status == status)
+    total = (
+        await db.scalars(select(func.count()).select_from(WebhookDelivery).where(*conditions))
+    )[0]
+    if before_id is not None:
+        conditions.append(WebhookDelivery.id < before_id)
+    rows = await db.scalars(
+        select(WebhookDelivery)
+        .where(*conditions)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(first + 1)
+    )
+    return DeliveryPage(total=total, deliveries=rows[:first], has_next=len(rows) > first)

@@ -1,0 +1,284 @@
+"""Proactive notifications: the `cplChanges` subscription and a Party's own webhooks.
+
+Events are the audit events of committed changes. A subscription payload is resolved with the
+subscriber's own principal, so the field policy applies to every field for every subscriber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from models import tables
+from permissions.classes import permission_extensions
+from resolvers import validation as v
+from resolvers import webhook_admin
+from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_cursor, encode_id
+from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
+from schema.query import page_size
+from schema.types import Device, Firmware, PageInfo, UpgradePathway, visible_reason
+
+ChangeKind = strawberry.enum(tables.ChangeKind, name="ChangeKind")
+WebhookDeliveryStatus = strawberry.enum(tables.WebhookStatus, name="WebhookDeliveryStatus")
+
+
+@strawberry.type(description="One committed change to the CPL.")
+class CplChange:
+    occurred_at: datetime
+
+    @strawberry.field
+    def event_id(self, root: strawberry.Parent[tables.AuditEvent]) -> strawberry.ID:
+        return strawberry.ID(encode_id("event", root.id))
+
+    @strawberry.field
+    def kind(self, root: strawberry.Parent[tables.AuditEvent]) -> ChangeKind:
+        return tables.ChangeKind(root.action)
+
+    @strawberry.field
+    def reason(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> str | None:
+        return visible_reason(info.context.principal, root)
+
+    @strawberry.field
+    async def device(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> Device:
+        return await info.context.loaders.device.load(root.device_id)
+
+    @strawberry.field
+    async def firmware(
+        self, root: strawberry.Parent[tables.AuditEvent], info: Info
+    ) -> Firmware | None:
+        if root.firmware_id is None:
+            return None
+        return await info.context.loaders.firmware.load(root.firmware_id)
+
+    @strawberry.field
+    async def pathway(
+        self, root: strawberry.Parent[tables.AuditEvent], info: Info
+    ) -> UpgradePathway | None:
+        if root.pathway_id is None:
+            return None
+        return await info.context.loaders.pathway.load(root.pathway_id)
+
+
+def _device_ids(ids: list[strawberry.ID] | None) -> set[int | None] | None:
+    return None if ids is None else {decode_id("device", i) for i in ids}
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every committed change, optionally only for some devices or kinds."
+    )
+    async def cpl_changes(
+        self,
+        info: Info,
+        device_ids: list[strawberry.ID] | None = None,
+        kinds: list[ChangeKind] | None = None,
+    ) -> AsyncGenerator[CplChange, None]:
+        devices = _device_ids(device_ids)
+        if devices is not None and None in devices:
+            raise GraphQLError("deviceIds holds an id that is not a device id.",
+                               extensions={"code": BAD_USER_INPUT})  # fmt: skip
+        wanted = {kind.value for kind in kinds} if kinds else None
+        context = info.context
+        async with context.services.bus.subscribe() as events:
+            while True:
+                event_id = await events.get()
+                await context.refresh()
+                event = await context.loaders.event.load(event_id)
+                if event is None:
+                    continue
+                if devices is not None and event.device_id not in devices:
+                    continue
+                if wanted is not None and event.action not in wanted:
+                    continue
+                yield event
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Webhook:
+    url: str
+    created_at: datetime
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.Webhook]) -> strawberry.ID:
+        return strawberry.ID(encode_id("webhook", root.id))
+
+    @strawberry.field(description="Only these devices; null means every device.")
+    def device_ids(self, root: strawberry.Parent[tables.Webhook]) -> list[strawberry.ID] | None:
+        if root.device_ids is None:
+            return None
+        return [strawberry.ID(encode_id("device", i)) for i in root.device_ids]
+
+    @strawberry.field(description="Only these kinds; null means every kind.")
+    def kinds(self, root: strawberry.Parent[tables.Webhook]) -> list[ChangeKind] | None:
+        return None if root.kinds is None else [tables.ChangeKind(k) for k in root.kinds]
+
+
+@strawberry.type
+class WebhookDelivery:
+    status: WebhookDeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @strawberry.field
+    def id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
+        return strawberry.ID(encode_id("delivery", root.id))
+
+    @strawberry.field(description="The event's id, the same in every retry: de-duplicate on it.")
+    def event_id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
+        return strawberry.ID(encode_id("event", root.event_id))
+
+    @strawberry.field
+    async def kind(self, root: strawberry.Parent[tables.WebhookDelivery], info: Info) -> ChangeKind:
+        event = await info.context.loaders.event.load(root.event_id)
+        return tables.ChangeKind(event.action)
+
+    @strawberry.field
+    async def webhook(self, root: strawberry.Parent[tables.WebhookDelivery], info: Info) -> Webhook:
+        return await info.context.loaders.webhook.load(root.webhook_id)
+
+
+@strawberry.type
+class WebhookDeliveryEdge:
+    cursor: str
+    node: WebhookDelivery
+
+
+@strawberry.type
+class WebhookDeliveryConnection:
+    total_count: int
+    nodes: list[WebhookDelivery]
+    edges: list[WebhookDeliveryEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class RegisterWebhookSuccess:
+    webhook: Webhook
+    secret: str = strawberry.field(
+        description="The signing secret: shown this once, keep it to verify X-CPL-Signature."
+    )
+
+
+@strawberry.type
+class DeleteWebhookSuccess:
+    webhook: Webhook
+
+
+Errors = ValidationError | NotFoundError | ConflictError
+RegisterWebhookPayload = Annotated[
+    RegisterWebhookSuccess | Errors, strawberry.union("RegisterWebhookPayload")
+]
+DeleteWebhookPayload = Annotated[
+    DeleteWebhookSuccess | Errors, strawberry.union("DeleteWebhookPayload")
+]
+
+
+@strawberry.input
+class RegisterWebhookInput:
+    url: str
+    device_ids: list[strawberry.ID] | None = None
+    kinds: list[ChangeKind] | None = None
+
+
+@strawberry.input
+class DeleteWebhookInput:
+    id: strawberry.ID
+
+
+def _error(failure: v.MutationFailure) -> ValidationError | NotFoundError | ConflictError:
+    return ERROR_TYPES[failure.code](
+        code=failure.code, message=failure.message, field=failure.field
+    )
+
+
+@strawberry.type
+class WebhookQueries:
+    @strawberry.field(
+        description="Your own webhooks.", extensions=permission_extensions("Query", "webhooks")
+    )
+    async def webhooks(self, info: Info) -> list[Webhook]:
+        return await webhook_admin.own_webhooks(info.context.db, info.context.principal.party_id)
+
+    @strawberry.field(
+        description="Delivery attempts to your own webhooks, newest first.",
+        extensions=permission_extensions("Query", "webhookDeliveries"),
+    )
+    async def webhook_deliveries(
+        self,
+        info: Info,
+        webhook_id: strawberry.ID | None = None,
+        status: WebhookDeliveryStatus | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> WebhookDeliveryConnection:
+        webhook_pk = None
+        if webhook_id is not None:
+            # An id that names no webhook of yours gives an empty page, never someone else's.
+            webhook_pk = decode_id("webhook", webhook_id) or 0
+        page = await webhook_admin.own_deliveries(
+            info.context.db,
+            info.context.principal.party_id,
+            page_size(first),
+            decode_cursor(after),
+            webhook_id=webhook_pk,
+            status=status,
+        )
+        edges = [WebhookDeliveryEdge(cursor=encode_cursor(d.id), node=d) for d in page.deliveries]
+        return WebhookDeliveryConnection(
+            total_count=page.total,
+            nodes=page.deliveries,
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(
+        description="Deliveries of future changes to your endpoint, signed with the secret.",
+        extensions=permission_extensions("Mutation", "registerWebhook"),
+    )
+    async def register_webhook(
+        self, info: Info, input: RegisterWebhookInput
+    ) -> RegisterWebhookPayload:
+        services = info.context.services
+        try:
+            async with services.sessions() as session, session.begin():
+                webhook = await webhook_admin.register(
+                    session,
+                    services.settings,
+                    info.context.principal.party_id,
+                    input.url,
+                    _device_ids(input.device_ids),
+                    input.kinds,
+                )
+        except v.MutationFailure as failure:
+            return _error(failure)
+        return RegisterWebhookSuccess(webhook=webhook, secret=webhook.secret)
+
+    @strawberry.mutation(extensions=permission_extensions("Mutation", "deleteWebhook"))
+    async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
+        try:
+            async with info.context.services.sessions() as session, session.begin():
+                webhook = await webhook_admin.remove(
+                    session, info.context.principal.party_id, decode_id("webhook", input.id)
+                )
+        except v.MutationFailure as failure:
+            return _error(failure)
+        return DeleteWebhookSuccess(webhook=webhook)

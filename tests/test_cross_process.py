@@ -1,0 +1,106 @@
+"""Several API processes on one PostgreSQL: a change made through one reaches subscribers of
+another, also after the listener's connection was cut."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from resolvers.bus import LISTENER_NAME
+from tests.conftest import BACKEND, fresh_database
+from tests.live import free_port, subscribe
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
+ROOT = Path(__file__).resolve().parent.parent
+CHANGES = "subscription { cplChanges { eventId kind firmware { version } } }"
+ADD = """mutation($v: String!) { addFirmware(input: { deviceId: "device:2", version: $v }) {
+  __typename } }"""
+
+
+async def cli(env: dict, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli", *args, cwd=ROOT, env=env, stdout=subprocess.PIPE
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    return stdout.decode().strip()
+
+
+async def wait_healthy(port: int) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"server on {port} never became healthy")
+
+
+async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_path):
+    async with fresh_database(tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
+        env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(tmp_path / "data")}
+        await cli(env, "seed", "--demo")
+        ports = [free_port(), free_port()]
+        servers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cli", "serve", "--port", str(port), cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for port in ports
+        ]  # fmt: skip
+        try:
+            for port in ports:
+                await wait_healthy(port)
+            await asyncio.sleep(0.5)  # let each process's listener connect
+            secas = await cli(env, "token", "SECAS")
+            supplier = await cli(env, "token", "SMALL_SUPPLIER")
+
+            async def add(version: str) -> None:
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        f"http://127.0.0.1:{ports[0]}/graphql",
+                        json={"query": ADD, "variables": {"v": version}},
+                        headers={"Authorization": f"Bearer {secas}"},
+                    )
+                assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+
+            async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
+                await add("C1000001")
+                change = (await remote.next(10))["payload"]["data"]["cplChanges"]
+                assert (change["kind"], change["firmware"]["version"]) == (
+                    "FIRMWARE_ADDED",
+                    "C1000001",
+                )
+
+                # Cut every listener's connection: they reconnect, re-listen and catch up.
+                admin = create_async_engine(url)
+                async with admin.connect() as connection:
+                    cut = await connection.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND application_name = :name"
+                        ),
+                        {"name": LISTENER_NAME},
+                    )
+                    assert len(cut.all()) == 2
+                await admin.dispose()
+                await add("C1000002")
+                change = (await remote.next(15))["payload"]["data"]["cplChanges"]
+                assert change["firmware"]["version"] == "C1000002"
+                assert await remote.nothing_within(1.5)  # once, not twice
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                await asyncio.wait_for(server.wait(), 10)

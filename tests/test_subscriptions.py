@@ -1,0 +1,115 @@
+"""`cplChanges` over real WebSockets: one event per committed change, after commit, with the
+field policy applied per subscriber, and the token checked at connection_init."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.live import serve, subscribe
+
+CHANGES = """subscription($devices: [ID!], $kinds: [ChangeKind!]) {
+  cplChanges(deviceIds: $devices, kinds: $kinds) {
+    eventId kind reason occurredAt
+    device { id zigbeeBand zigbeeChipsetVendor zigbeeStackVersion }
+    firmware { version }
+    pathway { revision from { version } to { version } }
+  }
+}"""
+ZIGBEE = """mutation($input: SetZigbeeInformationInput!) { setZigbeeInformation(input: $input) {
+  __typename } }"""
+PUBLISH = """mutation($input: PublishUpgradePathwayInput!) { publishUpgradePathway(input: $input) {
+  __typename ... on MutationError { code } } }"""
+
+
+@pytest.fixture(scope="module")
+async def live(isolated):
+    async with serve(isolated.app) as address:
+        bus = isolated.services.bus
+        if hasattr(bus, "listening"):
+            await asyncio.wait_for(bus.listening.wait(), 10)
+        yield address
+
+
+async def test_events_carry_the_field_policy_per_subscriber(live, isolated, token):
+    secret = {"zigbeeChipsetVendor": "Glimmerfield Radio", "zigbeeStackVersion": "ZB-X 9"}
+    async with (
+        subscribe(live, token("SMALL_SUPPLIER"), CHANGES) as supplier,
+        subscribe(live, token("SSC"), CHANGES) as ssc,
+    ):
+        body = await isolated.gql(
+            "MANUFACTURER",
+            ZIGBEE,
+            {"input": {"deviceId": "device:2", "reason": "Glimmerfield Radio module", **secret}},
+        )
+        assert body["data"]["setZigbeeInformation"]["__typename"] == "SetZigbeeInformationSuccess"
+        seen = await supplier.next()
+        assert seen["type"] == "next"
+        change = seen["payload"]["data"]["cplChanges"]
+        assert change["kind"] == "ZIGBEE_INFORMATION_CHANGED"
+        assert change["device"]["id"] == "device:2" and change["device"]["zigbeeBand"]
+        assert change["device"]["zigbeeChipsetVendor"] is None
+        assert change["reason"] is None
+        assert "Glimmerfield" not in str(seen) and "ZB-X 9" not in str(seen)
+        assert [e["extensions"]["code"] for e in seen["payload"]["errors"]] == [
+            "FORBIDDEN",
+            "FORBIDDEN",
+        ]
+        analyst = (await ssc.next())["payload"]
+        assert "errors" not in analyst
+        change = analyst["data"]["cplChanges"]
+        assert change["device"]["zigbeeChipsetVendor"] == "Glimmerfield Radio"
+        assert change["reason"] == "Glimmerfield Radio module"
+
+
+async def test_one_event_per_committed_change_and_none_for_a_failed_one(live, isolated, token):
+    async with subscribe(live, token("NETWORK_PARTY"), CHANGES) as network:
+        refused = await isolated.gql(
+            "MANUFACTURER",
+            PUBLISH,
+            {"input": {"deviceId": "device:1", "fromVersion": "64000300", "toVersion": "7F000000"}},
+        )
+        assert refused["data"]["publishUpgradePathway"]["code"] == "CONFLICT"
+        assert await network.nothing_within(0.5)
+        await isolated.gql(
+            "MANUFACTURER",
+            PUBLISH,
+            {"input": {"deviceId": "device:1", "fromVersion": "76000100", "toVersion": "6D000200"}},
+        )
+        change = (await network.next())["payload"]["data"]["cplChanges"]
+        assert change["kind"] == "PATHWAY_PUBLISHED"
+        assert change["pathway"] == {
+            "revision": 1,
+            "from": {"version": "76000100"},
+            "to": {"version": "6D000200"},
+        }
+        assert await network.nothing_within(0.3)
+
+
+async def test_filters_by_device_and_kind(live, isolated, token):
+    variables = {"devices": ["device:3"], "kinds": ["FIRMWARE_ADDED"]}
+    add = """mutation($input: AddFirmwareInput!) { addFirmware(input: $input) { __typename } }"""
+    async with subscribe(live, token("LARGE_SUPPLIER"), CHANGES, variables) as supplier:
+        await isolated.gql("SECAS", add, {"input": {"deviceId": "device:4", "version": "AA000001"}})
+        await isolated.gql(
+            "SECAS", ZIGBEE, {"input": {"deviceId": "device:3", "zigbeeBand": "DUAL_BAND"}}
+        )
+        await isolated.gql("SECAS", add, {"input": {"deviceId": "device:3", "version": "AA000002"}})
+        change = (await supplier.next())["payload"]["data"]["cplChanges"]
+        assert (change["kind"], change["device"]["id"]) == ("FIRMWARE_ADDED", "device:3")
+        assert change["firmware"] == {"version": "AA000002"}
+        assert await supplier.nothing_within(0.3)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Basic abc"])
+async def test_an_invalid_token_closes_the_connection(live, header):
+    async with connect(f"ws://{live}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        payload = {"Authorization": header} if header else {}
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4403
