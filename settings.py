@@ -26,7 +26,7 @@ class Settings:
     issuer: str
     audience: str
     environment: str
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = 16_000_000  # a fleet plan of 50,000 items is about 6 MB
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_tokens: int = 4_000
@@ -58,7 +58,7 @@ def load_settings() -> Settings:
         issuer=os.environ.get("CPL_ISSUER", "cpl-pathways-dev"),
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
-        max_body_bytes=int(os.environ.get("CPL_MAX_BODY_BYTES", "1000000")),
+        max_body_bytes=int(os.environ.get("CPL_MAX_BODY_BYTES", "16000000")),
         allow_insecure_webhooks=_flag(
             "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
         ),

@@ -89,8 +89,9 @@ class RequestSession:
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
 
-    async def scalars(self, statement: Any) -> list[Any]:
-        """The first column of every row (model objects for `select(Model)`)."""
+    async def fetch(self, statement: Any) -> list[Any]:
+        """Every result: model objects for `select(Model)`, values for a one-column select,
+        rows for a select of several columns (sqlmodel's `exec`)."""
         async with self._lock:
             if self._session is None:
                 self._session = self._sessions()

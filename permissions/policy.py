@@ -51,10 +51,26 @@ def _all(rule: Rule, *fields: str) -> dict[str, Rule]:
 
 POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
-        **_all(P, "viewer", "manufacturers", "devices", "device", "firmware"),
+        **_all(
+            P,
+            "viewer",
+            "manufacturers",
+            "devices",
+            "device",
+            "firmware",
+            "upgradePath",
+            "fleetPlan",
+        ),
         "auditEvents": AUDIT,
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
+    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
+    "FleetPlan": _all(P, "entries", "summary"),
+    "FleetPlanEntry": _all(
+        P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
+    ),
+    "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
+    "StepCount": _all(P, "steps", "meters"),
     "Subscription": _all(P, "cplChanges"),
     "CplChange": _all(
         P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
@@ -201,6 +217,15 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
     "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
+    "FleetItemInput": _all(
+        P,
+        "deviceId",
+        "manufacturerIdentifier",
+        "modelIdentifier",
+        "hardwareVersion",
+        "firmwareVersion",
+        "meterCount",
+    ),
     "DeleteWebhookInput": _all(P, "id"),
     "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
     "SetZigbeeInformationInput": _all(

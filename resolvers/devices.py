@@ -61,9 +61,9 @@ async def search_devices(
 ) -> DevicePage:
     """One page in id order after `after_id`; the count covers every page of the search."""
     conditions = search.conditions()
-    total = (await db.scalars(select(func.count()).select_from(Device).where(*conditions)))[0]
+    total = (await db.fetch(select(func.count()).select_from(Device).where(*conditions)))[0]
     page_conditions = [*conditions, Device.id > after_id] if after_id is not None else conditions
-    rows = await db.scalars(
+    rows = await db.fetch(
         select(Device).where(*page_conditions).order_by(Device.id).limit(first + 1)
     )
     return DevicePage(total=total, devices=rows[:first], has_next=len(rows) > first)

@@ -30,10 +30,10 @@ async def search_audit_events(
         conditions.append(AuditEvent.device_id == device_id)
     if action is not None:
         conditions.append(AuditEvent.action == action)
-    total = (await db.scalars(select(func.count()).select_from(AuditEvent).where(*conditions)))[0]
+    total = (await db.fetch(select(func.count()).select_from(AuditEvent).where(*conditions)))[0]
     if before_id is not None:
         conditions.append(AuditEvent.id < before_id)
-    rows = await db.scalars(
+    rows = await db.fetch(
         select(AuditEvent).where(*conditions).order_by(AuditEvent.id.desc()).limit(first + 1)
     )
     return AuditPage(total=total, events=rows[:first], has_next=len(rows) > first)

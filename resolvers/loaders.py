@@ -15,6 +15,8 @@ from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
+from resolvers.planner import PathwayGraph
+from resolvers.planning import GraphCache
 
 T = TypeVar("T")
 CHUNK = 5_000  # well under SQLite's and asyncpg's bound-parameter limits
@@ -35,8 +37,9 @@ def _group(rows: Iterable[T], key: Callable[[T], int]) -> dict[int, list[T]]:
 class Loaders:
     """The request's loaders; each loads by primary or foreign key in one batch."""
 
-    def __init__(self, db: RequestSession) -> None:
+    def __init__(self, db: RequestSession, graphs: GraphCache) -> None:
         self.db = db
+        self.graph = DataLoader(self._graphs(graphs))
         self.manufacturer = DataLoader(self._by_id(Manufacturer))
         self.device = DataLoader(self._by_id(Device))
         self.firmware = DataLoader(self._by_id(Firmware))
@@ -69,11 +72,18 @@ class Loaders:
         for device in devices:
             self.device.prime(device.id, device)
 
+    def _graphs(self, cache: GraphCache) -> Callable[[list[int]], Any]:
+        async def load(keys: list[int]) -> list[PathwayGraph | None]:
+            found = await cache.graphs(self.db, keys)
+            return [found.get(key) for key in keys]
+
+        return load
+
     def _by_id(self, model: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[Any]:
             found: dict[int, Any] = {}
             for chunk in _chunks(keys):
-                for row in await self.db.scalars(select(model).where(model.id.in_(chunk))):
+                for row in await self.db.fetch(select(model).where(model.id.in_(chunk))):
                     found[row.id] = row
             return [found.get(key) for key in keys]
 
@@ -83,9 +93,7 @@ class Loaders:
         async def load(keys: list[int]) -> list[list[Any]]:
             rows: list[Any] = []
             for chunk in _chunks(keys):
-                rows += await self.db.scalars(
-                    select(model).where(column.in_(chunk)).order_by(*order)
-                )
+                rows += await self.db.fetch(select(model).where(column.in_(chunk)).order_by(*order))
             grouped = _group(rows, lambda row: getattr(row, column.key))
             return [grouped.get(key, []) for key in keys]
 

@@ -69,9 +69,7 @@ async def remove(session: AsyncSession, party_id: str, webhook_id: int | None) -
 
 
 async def own_webhooks(db: RequestSession, party_id: str) -> list[Webhook]:
-    return await db.scalars(
-        select(Webhook).where(Webhook.party_id == party_id).order_by(Webhook.id)
-    )
+    return await db.fetch(select(Webhook).where(Webhook.party_id == party_id).order_by(Webhook.id))
 
 
 @dataclass(frozen=True)
@@ -97,12 +95,12 @@ async def own_deliveries(
         conditions.append(WebhookDelivery.webhook_id == webhook_id)
     if status is not None:
         conditions.append(WebhookDelivery.status == status)
-    total = (
-        await db.scalars(select(func.count()).select_from(WebhookDelivery).where(*conditions))
-    )[0]
+    total = (await db.fetch(select(func.count()).select_from(WebhookDelivery).where(*conditions)))[
+        0
+    ]
     if before_id is not None:
         conditions.append(WebhookDelivery.id < before_id)
-    rows = await db.scalars(
+    rows = await db.fetch(
         select(WebhookDelivery)
         .where(*conditions)
         .order_by(WebhookDelivery.id.desc())

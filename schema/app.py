@@ -28,6 +28,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from models.database import create_engine, session_factory
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
+from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
@@ -165,6 +166,7 @@ def create_services(settings: Settings) -> Services:
         verifier=verifier_for(settings),
         bus=change_bus(settings.database_url, sessions),
         dispatcher=Dispatcher(sessions, settings),
+        graphs=GraphCache(),
     )
 
 

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
+from schema.planning import PlanningQueries
 from schema.query import Query
 from settings import Settings, load_settings
 
@@ -31,7 +32,7 @@ class CplSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CplSchema(
-        query=merge_types("Query", (Query, WebhookQueries)),
+        query=merge_types("Query", (Query, PlanningQueries, WebhookQueries)),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),

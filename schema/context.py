@@ -14,6 +14,7 @@ from permissions.principal import Principal
 from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
+from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from settings import Settings
 
@@ -26,6 +27,7 @@ class Services:
     verifier: TokenVerifier
     bus: ChangeBus
     dispatcher: Dispatcher
+    graphs: GraphCache
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
@@ -50,7 +52,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.services.graphs)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -60,7 +62,7 @@ class Context:
         """Start afresh between the events of a long-lived subscription: give the connection
         back and forget cached rows, so each event is read as it is now."""
         await self.db.close()
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.db, self.services.graphs)
 
     async def close(self) -> None:
         await self.db.close()

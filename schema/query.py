@@ -53,7 +53,7 @@ class Query:
 
     @strawberry.field
     async def manufacturers(self, info: Info) -> list[Manufacturer]:
-        return await info.context.db.scalars(select(ManufacturerRow).order_by(ManufacturerRow.id))
+        return await info.context.db.fetch(select(ManufacturerRow).order_by(ManufacturerRow.id))
 
     @strawberry.field(description="Devices on the CPL, in id order; at most 500 a page.")
     async def devices(

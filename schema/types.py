@@ -77,23 +77,22 @@ class Device:
     async def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
         return await info.context.loaders.firmware_of_device.load(root.id)
 
-    @strawberry.field(description="The ACTIVE firmware most recently added to the CPL.")
+    @strawberry.field(
+        description="The ACTIVE firmware most recently added to the CPL: the planner's default "
+        "target."
+    )
     async def latest_firmware(
         self, root: strawberry.Parent[tables.Device], info: Info
     ) -> Firmware | None:
-        return latest_firmware(await info.context.loaders.firmware_of_device.load(root.id))
+        graph = await info.context.loaders.graph.load(root.id)
+        latest = graph.latest() if graph is not None else None
+        return None if latest is None else await info.context.loaders.firmware.load(latest.id)
 
     @strawberry.field(
         description="Changes to the device and its firmware and pathways, oldest first."
     )
     async def history(self, root: strawberry.Parent[tables.Device], info: Info) -> list[AuditEvent]:
         return await info.context.loaders.history_of_device.load(root.id)
-
-
-def latest_firmware(firmware: list[tables.Firmware]) -> tables.Firmware | None:
-    """The ACTIVE firmware most recently added to the CPL; ties go to the later insertion."""
-    active = [f for f in firmware if f.status is tables.FirmwareStatus.ACTIVE]
-    return max(active, key=lambda f: (f.added_to_cpl_on, f.id), default=None)
 
 
 @strawberry.type

@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic CPL they (and the scale tests) run against."""
