@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
     AuditEvent,
+    ChangeKind,
     Device,
     DeviceType,
     Firmware,
@@ -174,7 +175,7 @@ def _device_added(device: Device, spec_manufacturer: str) -> AuditEvent:
         "zigbeeChipsetVendor": device.zigbee_chipset_vendor,
     }
     return AuditEvent(
-        action="DEVICE_ADDED",
+        action=ChangeKind.DEVICE_ADDED.value,
         reason="Demo data",
         actor_sub=SEED_ACTOR,
         actor_party_id=SEED_ACTOR,

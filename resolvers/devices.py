@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import select
 
 from models.database import RequestSession
 from models.tables import Device, DeviceType, Manufacturer, ZigbeeBand
+from resolvers.paging import Page, page_of
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,8 @@ def _upper(value: str | None) -> str | None:
     return value.strip().upper() if value is not None else None
 
 
-@dataclass(frozen=True)
-class DevicePage:
-    total: int
-    devices: list[Device]
-    has_next: bool
-
-
 async def search_devices(
     db: RequestSession, search: DeviceSearch, first: int, after_id: int | None
-) -> DevicePage:
+) -> Page[Device]:
     """One page in id order after `after_id`; the count covers every page of the search."""
-    conditions = search.conditions()
-    total = (await db.fetch(select(func.count()).select_from(Device).where(*conditions)))[0]
-    page_conditions = [*conditions, Device.id > after_id] if after_id is not None else conditions
-    rows = await db.fetch(
-        select(Device).where(*page_conditions).order_by(Device.id).limit(first + 1)
-    )
-    return DevicePage(total=total, devices=rows[:first], has_next=len(rows) > first)
+    return await page_of(db, Device, search.conditions(), first, after_id)

@@ -7,7 +7,6 @@ webhook that does not exist.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func
 from sqlmodel import select
@@ -16,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.database import RequestSession
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
 from resolvers import validation as v
+from resolvers.paging import Page, page_of
 from resolvers.webhooks import check_url, new_secret
 from settings import Settings
 
@@ -72,13 +72,6 @@ async def own_webhooks(db: RequestSession, party_id: str) -> list[Webhook]:
     return await db.fetch(select(Webhook).where(Webhook.party_id == party_id).order_by(Webhook.id))
 
 
-@dataclass(frozen=True)
-class DeliveryPage:
-    total: int
-    deliveries: list[WebhookDelivery]
-    has_next: bool
-
-
 async def own_deliveries(
     db: RequestSession,
     party_id: str,
@@ -86,7 +79,7 @@ async def own_deliveries(
     before_id: int | None,
     webhook_id: int | None = None,
     status: WebhookStatus | None = None,
-) -> DeliveryPage:
+) -> Page[WebhookDelivery]:
     """Newest first, for the caller's webhooks only."""
     conditions = [
         WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.party_id == party_id))
@@ -95,15 +88,4 @@ async def own_deliveries(
         conditions.append(WebhookDelivery.webhook_id == webhook_id)
     if status is not None:
         conditions.append(WebhookDelivery.status == status)
-    total = (await db.fetch(select(func.count()).select_from(WebhookDelivery).where(*conditions)))[
-        0
-    ]
-    if before_id is not None:
-        conditions.append(WebhookDelivery.id < before_id)
-    rows = await db.fetch(
-        select(WebhookDelivery)
-        .where(*conditions)
-        .order_by(WebhookDelivery.id.desc())
-        .limit(first + 1)
-    )
-    return DeliveryPage(total=total, deliveries=rows[:first], has_next=len(rows) > first)
+    return await page_of(db, WebhookDelivery, conditions, first, before_id, newest_first=True)

@@ -54,10 +54,6 @@ class Context:
         self.db = RequestSession(self.services.sessions)
         self.loaders = Loaders(self.db, self.services.graphs)
 
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        return self.services.sessions
-
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
         back and forget cached rows, so each event is read as it is now."""

@@ -18,10 +18,17 @@ from models import tables
 from permissions.classes import permission_extensions
 from resolvers import validation as v
 from resolvers import webhook_admin
-from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_cursor, encode_id
+from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
 from schema.query import page_size
-from schema.types import Device, Firmware, PageInfo, UpgradePathway, visible_reason
+from schema.types import (
+    Device,
+    Firmware,
+    PageInfo,
+    UpgradePathway,
+    connection,
+    visible_reason,
+)
 
 ChangeKind = strawberry.enum(tables.ChangeKind, name="ChangeKind")
 WebhookDeliveryStatus = strawberry.enum(tables.WebhookStatus, name="WebhookDeliveryStatus")
@@ -237,15 +244,7 @@ class WebhookQueries:
             webhook_id=webhook_pk,
             status=status,
         )
-        edges = [WebhookDeliveryEdge(cursor=encode_cursor(d.id), node=d) for d in page.deliveries]
-        return WebhookDeliveryConnection(
-            total_count=page.total,
-            nodes=page.deliveries,
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        return connection(WebhookDeliveryConnection, WebhookDeliveryEdge, page)
 
 
 @strawberry.type

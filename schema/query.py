@@ -11,7 +11,7 @@ from models.tables import Manufacturer as ManufacturerRow
 from permissions.classes import check_input, permission_extensions
 from resolvers.devices import DeviceSearch, search_devices
 from resolvers.history import search_audit_events
-from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_cursor
+from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (
     AuditEventConnection,
@@ -21,8 +21,8 @@ from schema.types import (
     DeviceEdge,
     Firmware,
     Manufacturer,
-    PageInfo,
     Viewer,
+    connection,
 )
 
 MAX_PAGE = 500
@@ -80,16 +80,8 @@ class Query:
             size,
             decode_cursor(after),
         )
-        info.context.loaders.prime_devices(page.devices)
-        edges = [DeviceEdge(cursor=encode_cursor(d.id), node=d) for d in page.devices]
-        return DeviceConnection(
-            total_count=page.total,
-            nodes=page.devices,
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        info.context.loaders.prime_devices(page.rows)
+        return connection(DeviceConnection, DeviceEdge, page)
 
     @strawberry.field
     async def device(self, info: Info, id: strawberry.ID) -> Device | None:
@@ -125,12 +117,4 @@ class Query:
         page = await search_audit_events(
             info.context.db, page_size(first), decode_cursor(after), device_pk, action
         )
-        edges = [AuditEventEdge(cursor=encode_cursor(e.id), node=e) for e in page.events]
-        return AuditEventConnection(
-            total_count=page.total,
-            nodes=page.events,
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        return connection(AuditEventConnection, AuditEventEdge, page)

@@ -8,6 +8,7 @@ class from the policy table (`permission_extensions`).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -17,9 +18,11 @@ from permissions.classes import permission_extensions
 from permissions.policy import change_subject, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
-from schema.ids import encode_id
+from resolvers.paging import Page
+from schema.ids import encode_cursor, encode_id
 
 PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
+C = TypeVar("C")
 DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
 ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
 FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
@@ -222,6 +225,19 @@ class AuditEvent:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+
+
+def connection(connection_type: type[C], edge_type: type, page: Page[Any]) -> C:
+    """A Relay-style connection of one page, with opaque cursors."""
+    edges = [edge_type(cursor=encode_cursor(row.id), node=row) for row in page.rows]
+    return connection_type(
+        total_count=page.total,
+        nodes=page.rows,
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+        ),
+    )
 
 
 @strawberry.type
