@@ -42,6 +42,11 @@ class ChangeBus:
     async def stop(self) -> None:
         return None
 
+    @property
+    def subscribers(self) -> int:
+        """How many subscriptions this process is feeding now."""
+        return len(self._queues)
+
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[int]]:
         queue: asyncio.Queue[int] = asyncio.Queue(QUEUE_SIZE)

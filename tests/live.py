@@ -63,8 +63,15 @@ class Subscriber:
 
 @contextlib.asynccontextmanager
 async def subscribe(
-    address: str, token: str | None, query: str, variables: dict | None = None
+    address: str,
+    token: str | None,
+    query: str,
+    variables: dict | None = None,
+    bus: Any = None,
 ) -> AsyncIterator[Subscriber]:
+    """Subscribe; with the server's `bus` at hand, return only once it feeds the subscription
+    (otherwise wait a second), so a change made next is never made before it listens."""
+    before = bus.subscribers if bus is not None else 0
     async with connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         payload = {"Authorization": f"Bearer {token}"} if token else {}
         await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
@@ -79,6 +86,8 @@ async def subscribe(
                 }
             )
         )
-        # Let the server register the subscription with the bus before anything happens.
-        await asyncio.sleep(0.2)
+        for _ in range(200 if bus is not None else 40):
+            if bus is not None and bus.subscribers > before:
+                break
+            await asyncio.sleep(0.025)
         yield Subscriber(ws)

@@ -26,6 +26,10 @@ PUBLISH = """mutation($input: PublishUpgradePathwayInput!) { publishUpgradePathw
   __typename ... on MutationError { code } } }"""
 
 
+def bus(isolated):
+    return isolated.services.bus
+
+
 @pytest.fixture(scope="module")
 async def live(isolated):
     async with serve(isolated.app) as address:
@@ -38,8 +42,8 @@ async def live(isolated):
 async def test_events_carry_the_field_policy_per_subscriber(live, isolated, token):
     secret = {"zigbeeChipsetVendor": "Glimmerfield Radio", "zigbeeStackVersion": "ZB-X 9"}
     async with (
-        subscribe(live, token("SMALL_SUPPLIER"), CHANGES) as supplier,
-        subscribe(live, token("SSC"), CHANGES) as ssc,
+        subscribe(live, token("SMALL_SUPPLIER"), CHANGES, bus=bus(isolated)) as supplier,
+        subscribe(live, token("SSC"), CHANGES, bus=bus(isolated)) as ssc,
     ):
         body = await isolated.gql(
             "MANUFACTURER",
@@ -67,7 +71,7 @@ async def test_events_carry_the_field_policy_per_subscriber(live, isolated, toke
 
 
 async def test_one_event_per_committed_change_and_none_for_a_failed_one(live, isolated, token):
-    async with subscribe(live, token("NETWORK_PARTY"), CHANGES) as network:
+    async with subscribe(live, token("NETWORK_PARTY"), CHANGES, bus=bus(isolated)) as network:
         refused = await isolated.gql(
             "MANUFACTURER",
             PUBLISH,
@@ -93,7 +97,9 @@ async def test_one_event_per_committed_change_and_none_for_a_failed_one(live, is
 async def test_filters_by_device_and_kind(live, isolated, token):
     variables = {"devices": ["device:3"], "kinds": ["FIRMWARE_ADDED"]}
     add = """mutation($input: AddFirmwareInput!) { addFirmware(input: $input) { __typename } }"""
-    async with subscribe(live, token("LARGE_SUPPLIER"), CHANGES, variables) as supplier:
+    async with subscribe(
+        live, token("LARGE_SUPPLIER"), CHANGES, variables, bus=bus(isolated)
+    ) as supplier:
         await isolated.gql("SECAS", add, {"input": {"deviceId": "device:4", "version": "AA000001"}})
         await isolated.gql(
             "SECAS", ZIGBEE, {"input": {"deviceId": "device:3", "zigbeeBand": "DUAL_BAND"}}
