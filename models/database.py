@@ -31,7 +31,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for `url`; for SQLite the database's folder is created first."""
+    """An engine for `url`; for SQLite the database's folder is created first.
+
+    Statement parameters are kept out of exception messages, so that no value (an SSC-only one
+    included) can reach a log through a database error."""
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -71,7 +71,7 @@ MAX_JWKS_BYTES: Final = 256 * 1024
 MIN_RSA_BITS: Final = 2048
 
 _MANUFACTURER_ID = re.compile(r"[0-9A-Fa-f]{4}")
-_MAX_PARTY_ID_LENGTH: Final = 256
+_MAX_PARTY_ID_LENGTH: Final = 200  # the width of the actor columns of the audit log
 # Claim names that may appear in a reason; anything else becomes "invalid claims".
 _NAMED_CLAIMS: Final = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti"})
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -414,6 +414,8 @@ class TokenVerifier:
     @staticmethod
     def _principal(claims: Mapping[str, Any]) -> Principal:
         sub = claims["sub"]  # present and a non-empty string: checked by the registry
+        if len(sub) > _MAX_PARTY_ID_LENGTH:
+            raise AuthenticationError("invalid claims: sub")
         party_id = claims.get("party_id")
         if party_id is None:
             raise AuthenticationError("missing party_id")

@@ -60,11 +60,18 @@ def _value(value: Any) -> str | None:
     return str(value)
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str | None]]:
+def _changes(
+    before: dict[str, Any], after: dict[str, Any], *, always: bool = False
+) -> list[dict[str, str | None]]:
+    """Each field's before and after: the changed ones, or with `always` every one given.
+
+    Writes that touch SSC-only fields record them `always`: whether an entry is there must not
+    tell a reader who cannot see the values that a guess was right or that a value is unset,
+    and an entry naming them hides the event's free-text reason from such readers."""
     return [
         {"field": field, "before": _value(before.get(field)), "after": _value(after[field])}
         for field in after
-        if _value(before.get(field)) != _value(after[field])
+        if always or _value(before.get(field)) != _value(after[field])
     ]
 
 
@@ -195,7 +202,7 @@ async def add_device(
     )
     session.add(device)
     await session.flush()
-    changes = _changes({}, {"manufacturer": identifier, **fields})
+    changes = _changes({}, {"manufacturer": identifier, **fields}, always=True)
     await record(session, _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes))
     return device
 
@@ -212,13 +219,16 @@ async def add_firmware(
     owned = await _device(session, principal, device_id)
     version = v.firmware_version(version, "version")
     digest = v.image_hash(image_hash)
+    today = datetime.now(UTC).date()
+    if added_to_cpl_on is not None and added_to_cpl_on > today:
+        raise v.invalid("addedToCplOn", "addedToCplOn must not be in the future.")
     if version in await _firmware_by_version(session, owned.device.id):
         raise v.conflict("version", f"Device already has firmware {version}.")
     firmware = Firmware(
         device_id=owned.device.id,
         version=version,
         image_hash=digest,
-        added_to_cpl_on=added_to_cpl_on or datetime.now(UTC).date(),
+        added_to_cpl_on=added_to_cpl_on or today,
     )
     session.add(firmware)
     await session.flush()
@@ -515,7 +525,7 @@ async def set_zigbee_information(
         "zigbeeStackVersion": device.zigbee_stack_version,
         "zigbeeChipsetVendor": device.zigbee_chipset_vendor,
     }
-    changes = _changes(before, wanted)
+    changes = _changes(before, wanted, always=True)
     device.zigbee_band = wanted.get("zigbeeBand", device.zigbee_band)
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)

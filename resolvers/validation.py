@@ -60,9 +60,15 @@ def image_hash(value: str | None, field: str = "imageHash") -> str | None:
     return None if value is None else _hex(value, HEX64, field, "64 hex digits (SHA-256)")
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
-    """Trimmed text of at most `limit` characters; blank counts as missing."""
+    """Trimmed text of at most `limit` characters, without control characters (line breaks and
+    tabs allowed); blank counts as missing."""
     trimmed = value.strip() if value is not None else None
+    if trimmed and CONTROL.search(trimmed):
+        raise invalid(field, f"{field} must not contain control characters.")
     if not trimmed:
         if required:
             raise invalid(field, f"{field} is required.")

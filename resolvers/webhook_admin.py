@@ -20,6 +20,7 @@ from resolvers.webhooks import check_url, new_secret
 from settings import Settings
 
 MAX_WEBHOOKS_PER_PARTY = 20
+MAX_DEVICES_PER_WEBHOOK = 1_000
 
 
 async def register(
@@ -31,8 +32,16 @@ async def register(
     kinds: Collection[ChangeKind] | None,
 ) -> Webhook:
     url = await check_url(url, settings)
+    if kinds is not None and not kinds:
+        raise v.invalid("kinds", "kinds must not be empty; leave it out for every kind.")
     devices: list[int] | None = None
     if device_ids is not None:
+        if not device_ids:
+            raise v.invalid("deviceIds", "deviceIds must not be empty; leave it out for all.")
+        if len(device_ids) > MAX_DEVICES_PER_WEBHOOK:
+            raise v.invalid(
+                "deviceIds", f"A webhook may name at most {MAX_DEVICES_PER_WEBHOOK:,} devices."
+            )
         wanted = set(device_ids)
         found = set(
             (await session.exec(select(Device.id).where(Device.id.in_(wanted - {None})))).all()

@@ -96,8 +96,11 @@ class GraphQLApp(GraphQL):
 
 
 def _is_ide_page(scope: Scope) -> bool:
-    """A browser's GET of GraphiQL: no query in the URL and HTML accepted."""
-    if scope["method"] != "GET" or b"query=" in scope.get("query_string", b""):
+    """A browser's GET of GraphiQL: nothing at all in the query string, and HTML accepted.
+
+    Any query string (however its keys are spelt or encoded) means an operation, which needs a
+    token like every other."""
+    if scope["method"] != "GET" or scope.get("query_string", b""):
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept

@@ -47,12 +47,19 @@ class Context:
     principal: Principal | None
     services: Services
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
+    operations: int = 0
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
         self.loaders = Loaders(self.db, self.services.graphs)
+
+    async def begin_operation(self) -> None:
+        """Called as each operation starts: the first uses what __post_init__ made."""
+        if self.operations:
+            await self.refresh()
+        self.operations += 1
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection

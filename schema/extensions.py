@@ -16,6 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from schema.context import Context
 from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
@@ -57,16 +58,22 @@ class ErrorPolicy(MaskErrors):
         return super()._process_errors(unique)
 
 
-class CloseRequestSession(SchemaExtension):
-    """Give the request's database session back when the operation ends, however it ends."""
+class OperationScope(SchemaExtension):
+    """Each operation reads afresh and gives its database session back however it ends.
+
+    A WebSocket carries many operations on one context: without a fresh start each would see
+    the rows the previous ones cached."""
 
     async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        scoped = isinstance(context, Context)
+        if scoped:
+            await context.begin_operation()
         try:
             yield
         finally:
-            close = getattr(self.execution_context.context, "close", None)
-            if close is not None:
-                await close()
+            if scoped:
+                await context.close()
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
@@ -79,5 +86,5 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         partial(ValidationCache, maxsize=256),
         ErrorPolicy,
-        CloseRequestSession,
+        OperationScope,
     ]

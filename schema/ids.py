@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from graphql import GraphQLError
 
@@ -18,12 +19,20 @@ def encode_id(kind: str, pk: int) -> str:
     return f"{kind}:{pk}"
 
 
+MAX_KEY = 2**31 - 1  # the primary keys are 32-bit integers on both databases
+DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _key(number: str) -> int | None:
+    if not DIGITS.fullmatch(number) or int(number) > MAX_KEY:
+        return None
+    return int(number)
+
+
 def decode_id(kind: str, value: str) -> int | None:
     """The primary key in an id of `kind`, or None when the id is not one of that kind."""
     prefix, _, number = value.strip().partition(":")
-    if prefix != kind or not number.isdigit() or len(number) > 18:
-        return None
-    return int(number)
+    return _key(number) if prefix == kind else None
 
 
 def encode_cursor(pk: int) -> str:
@@ -38,6 +47,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     prefix, _, number = raw.partition(":")
-    if prefix != "after" or not number.isdigit() or len(number) > 18:
+    key = _key(number) if prefix == "after" else None
+    if key is None:
         raise GraphQLError("Invalid cursor.", extensions={"code": BAD_USER_INPUT})
-    return int(number)
+    return key

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 
 from permissions.classes import input_directives
+from resolvers.validation import CONTROL
+from schema.ids import BAD_USER_INPUT
 from schema.types import DeviceType, ZigbeeBand
 
 
@@ -21,6 +24,15 @@ class DeviceFilter:
     zigbee_chipset_vendor: str | None = strawberry.field(
         default=None, directives=input_directives("DeviceFilter", "zigbeeChipsetVendor")
     )
+
+    def check_text(self) -> None:
+        """Refuse control characters, which no CPL value holds (and PostgreSQL refuses NUL)."""
+        for name, value in self.as_graphql().items():
+            if isinstance(value, str) and CONTROL.search(value):
+                raise GraphQLError(
+                    f"{name} must not contain control characters.",
+                    extensions={"code": BAD_USER_INPUT},
+                )
 
     def as_graphql(self) -> dict[str, object]:
         """The values the caller set, by GraphQL field name, for the policy check."""

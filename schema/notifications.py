@@ -22,6 +22,7 @@ from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
 from schema.query import page_size
 from schema.types import (
+    ChangeKind,
     Device,
     Firmware,
     PageInfo,
@@ -30,7 +31,6 @@ from schema.types import (
     visible_reason,
 )
 
-ChangeKind = strawberry.enum(tables.ChangeKind, name="ChangeKind")
 WebhookDeliveryStatus = strawberry.enum(tables.WebhookStatus, name="WebhookDeliveryStatus")
 
 
@@ -87,10 +87,13 @@ class Subscription:
         kinds: list[ChangeKind] | None = None,
     ) -> AsyncGenerator[CplChange, None]:
         devices = _device_ids(device_ids)
-        if devices is not None and None in devices:
-            raise GraphQLError("deviceIds holds an id that is not a device id.",
+        if devices is not None and (None in devices or not devices):
+            raise GraphQLError("deviceIds must list device ids; leave it out for all devices.",
                                extensions={"code": BAD_USER_INPUT})  # fmt: skip
-        wanted = {kind.value for kind in kinds} if kinds else None
+        if kinds is not None and not kinds:
+            raise GraphQLError("kinds must not be empty; leave it out for every kind.",
+                               extensions={"code": BAD_USER_INPUT})  # fmt: skip
+        wanted = {kind.value for kind in kinds} if kinds is not None else None
         context = info.context
         async with context.services.bus.subscribe() as events:
             while True:
@@ -229,7 +232,7 @@ class WebhookQueries:
         info: Info,
         webhook_id: strawberry.ID | None = None,
         status: WebhookDeliveryStatus | None = None,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
     ) -> WebhookDeliveryConnection:
         webhook_pk = None

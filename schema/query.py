@@ -16,6 +16,7 @@ from schema.inputs import DeviceFilter
 from schema.types import (
     AuditEventConnection,
     AuditEventEdge,
+    ChangeKind,
     Device,
     DeviceConnection,
     DeviceEdge,
@@ -26,6 +27,7 @@ from schema.types import (
 )
 
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
 NOT_FOUND = "NOT_FOUND"
 
 
@@ -33,8 +35,10 @@ def not_found(what: str) -> GraphQLError:
     return GraphQLError(f"No {what} with that id.", extensions={"code": NOT_FOUND})
 
 
-def page_size(first: int) -> int:
-    """Pages are capped at 500 rows; a negative size is refused."""
+def page_size(first: int | None) -> int:
+    """Pages are capped at 500 rows; null means the default 50; a negative size is refused."""
+    if first is None:
+        return DEFAULT_PAGE
     if first < 0:
         raise GraphQLError("`first` must not be negative.", extensions={"code": BAD_USER_INPUT})
     return min(first, MAX_PAGE)
@@ -60,11 +64,12 @@ class Query:
         self,
         info: Info,
         filter: DeviceFilter | None = None,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
     ) -> DeviceConnection:
         filter = filter or DeviceFilter()
         check_input(info.context.principal, "DeviceFilter", filter.as_graphql())
+        filter.check_text()
         size = page_size(first)
         page = await search_devices(
             info.context.db,
@@ -106,15 +111,19 @@ class Query:
     async def audit_events(
         self,
         info: Info,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
         device_id: strawberry.ID | None = None,
-        action: str | None = None,
+        action: ChangeKind | None = None,
     ) -> AuditEventConnection:
         device_pk = decode_id("device", device_id) if device_id is not None else None
         if device_id is not None and device_pk is None:
             raise not_found("device")
         page = await search_audit_events(
-            info.context.db, page_size(first), decode_cursor(after), device_pk, action
+            info.context.db,
+            page_size(first),
+            decode_cursor(after),
+            device_pk,
+            action.value if action is not None else None,
         )
         return connection(AuditEventConnection, AuditEventEdge, page)

@@ -27,6 +27,7 @@ DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
 ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
 FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
 PathwayStatus = strawberry.enum(tables.PathwayStatus, name="PathwayStatus")
+ChangeKind = strawberry.enum(tables.ChangeKind, name="ChangeKind")
 
 
 @strawberry.type

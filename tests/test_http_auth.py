@@ -117,3 +117,26 @@ async def test_valid_token_is_accepted(client, settings, dev_key):
     )
     assert response.status_code == 200
     assert response.json() == {"data": {"viewer": {"partyId": "P-1"}}}
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        "%71uery=%7Bdevices%7BtotalCount%7D%7D",
+        "query=%7Bdevices%7BtotalCount%7D%7D",
+        "QUERY=%7Bdevices%7BtotalCount%7D%7D&x=1",
+        "x=1",
+    ],
+)
+async def test_a_get_with_any_query_string_needs_a_token_even_from_a_browser(client, query_string):
+    response = await client.get(f"/graphql?{query_string}", headers={"Accept": "text/html"})
+    assert response.status_code == 401
+    assert "totalCount" not in response.text
+
+
+async def test_party_id_wider_than_the_audit_columns_is_refused(client, settings, dev_key):
+    token = signed(dev_key, claims(settings, party_id="P" * 201))
+    response = await client.post(
+        "/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401

@@ -411,7 +411,7 @@ async def test_zigbee_history_is_redacted_for_secas_and_readable_by_ssc(isolated
         },
     )
     assert payload(body)["device"]["zigbeeStackVersion"] is None
-    query = """{ auditEvents(first: 1, deviceId: "device:3", action: "ZIGBEE_INFORMATION_CHANGED") {
+    query = """{ auditEvents(first: 1, deviceId: "device:3", action: ZIGBEE_INFORMATION_CHANGED) {
         totalCount nodes { action reason changes { field before after redacted } } } }"""
     secas = await isolated.gql("SECAS", query)
     assert "secret" not in str(secas) and "Hushvale" not in str(secas)
@@ -438,3 +438,50 @@ async def test_every_committed_write_bumps_the_data_revision_once(isolated):
     assert await isolated.scalar("SELECT revision FROM data_revision") == before + 1
     payload(await isolated.gql("SECAS", ZIGBEE, {"input": {"deviceId": "device:7"}}))
     assert await isolated.scalar("SELECT revision FROM data_revision") == before + 1
+
+
+async def test_repeating_a_hidden_value_still_hides_the_reason_and_records_the_field(isolated):
+    # The value sent equals the stored one: the entry must be there all the same (redacted),
+    # or its absence would confirm a guess, and the reason must stay hidden.
+    body = await isolated.gql(
+        "SECAS",
+        ZIGBEE,
+        {
+            "input": {
+                "deviceId": "device:10",
+                "zigbeeChipsetVendor": "Lumen Silicon",
+                "zigbeeBand": "DUAL_BAND",
+                "reason": "vendor Lumen Silicon re-confirmed",
+            }
+        },
+    )
+    assert payload(body)["__typename"] == "SetZigbeeInformationSuccess"
+    query = """{ auditEvents(first: 1, deviceId: "device:10", action: ZIGBEE_INFORMATION_CHANGED) {
+        nodes { reason changes { field redacted } } } }"""
+    supplier_view = await isolated.gql("SECAS", query)
+    event = supplier_view["data"]["auditEvents"]["nodes"][0]
+    assert event["reason"] is None and "Lumen" not in str(supplier_view)
+    assert {"field": "zigbeeChipsetVendor", "redacted": True} in event["changes"]
+    ssc = (await isolated.gql("SSC", query))["data"]["auditEvents"]["nodes"][0]
+    assert ssc["reason"] == "vendor Lumen Silicon re-confirmed"
+
+
+@pytest.mark.parametrize("field", ["zigbeeStackVersion", "zigbeeChipsetVendor"])
+async def test_control_characters_are_a_validation_error(isolated, field):
+    before = await counts(isolated)
+    body = await isolated.gql(
+        "SECAS", ZIGBEE, {"input": {"deviceId": "device:1", field: "SECRET\u0000"}}
+    )
+    result = payload(body)
+    assert (result["code"], result["field"]) == ("VALIDATION", field)
+    assert "SECRET" not in str(body)
+    assert await counts(isolated) == before
+
+
+async def test_firmware_cannot_be_added_to_the_cpl_in_the_future(isolated):
+    body = await isolated.gql(
+        "SECAS",
+        ADD_FIRMWARE,
+        {"input": {"deviceId": "device:1", "version": "FEEDFACE", "addedToCplOn": "2999-01-01"}},
+    )
+    assert payload(body)["field"] == "addedToCplOn"

@@ -237,3 +237,14 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
                 assert services.graphs.loaded == devices
         await services.engine.dispose()
     assert counts[0] == counts[1]
+
+
+async def test_an_odd_device_id_in_a_fleet_is_a_problem_not_a_failure(gql):
+    items = [
+        {"deviceId": "device:²", "firmwareVersion": "7F000000"},
+        {"deviceId": "device:99999999999", "firmwareVersion": "7F000000"},
+        {"deviceId": "device:1", "firmwareVersion": "7F000000"},
+    ]
+    body = await gql("SMALL_SUPPLIER", FLEET, {"items": items})
+    entries = body["data"]["fleetPlan"]["entries"]
+    assert entries[0]["problem"] and entries[1]["problem"] and entries[2]["plan"]["reachable"]

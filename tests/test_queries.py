@@ -108,3 +108,31 @@ async def test_manufacturers(gql):
     manufacturers = body["data"]["manufacturers"]
     assert [m["manufacturerIdentifier"] for m in manufacturers] == ["0A1B", "0C2D", "0E3F"]
     assert sum(len(m["devices"]) for m in manufacturers) == 12
+
+
+@pytest.mark.parametrize("device_id", ["device:²", "device:99999999999", "device:-1", "device:"])
+async def test_odd_ids_are_not_found_not_errors(gql, device_id):
+    body = await gql("SSC", "query($id: ID!) { device(id: $id) { id } }", {"id": device_id})
+    assert body["data"] == {"device": None}
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_odd_cursor_is_bad_user_input(gql):
+    import base64
+
+    cursor = base64.urlsafe_b64encode("after:²".encode()).decode()
+    body = await gql("SSC", PAGE, {"first": 2, "after": cursor})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_first_may_be_null_for_the_default_page(gql):
+    body = await gql("SSC", "{ devices(first: null) { totalCount nodes { id } } }")
+    assert len(body["data"]["devices"]["nodes"]) == 12
+
+
+async def test_control_characters_in_a_filter_are_bad_user_input(gql):
+    body = await gql(
+        "SSC", "query($m: String) { devices(filter: { modelIdentifier: $m }) { totalCount } }",
+        {"m": "10\u000000"},
+    )  # fmt: skip
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -119,3 +119,40 @@ async def test_an_invalid_token_closes_the_connection(live, header):
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 4403
+
+
+async def test_each_operation_on_one_websocket_reads_afresh(live, isolated, token):
+    query = '{ device(id: "device:11") { zigbeeBand } }'
+    async with connect(f"ws://{live}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"Authorization": f"Bearer {token('SMALL_SUPPLIER')}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+
+        async def band(operation_id: str) -> str:
+            message = {"id": operation_id, "type": "subscribe", "payload": {"query": query}}
+            await ws.send(json.dumps(message))
+            while True:
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if reply["type"] == "next":
+                    return reply["payload"]["data"]["device"]["zigbeeBand"]
+
+        first = await band("1")
+        other = "BAND_2_4_GHZ" if first != "BAND_2_4_GHZ" else "DUAL_BAND"
+        await isolated.gql(
+            "SECAS", ZIGBEE, {"input": {"deviceId": "device:11", "zigbeeBand": other}}
+        )
+        assert await band("2") == other
+
+
+@pytest.mark.parametrize("variables", [{"kinds": []}, {"devices": []}, {"devices": ["x"]}])
+async def test_empty_or_bad_subscription_filters_are_refused(live, token, variables):
+    async with connect(f"ws://{live}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"Authorization": f"Bearer {token('SMALL_SUPPLIER')}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = {"query": CHANGES, "variables": variables}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert reply["type"] in ("error", "next")
+        errors = reply["payload"] if reply["type"] == "error" else reply["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -131,3 +131,19 @@ async def test_signed_delivery_of_public_fields_end_to_end(isolated, token):
         assert node["eventId"] == payload["eventId"] and node["kind"] == payload["kind"]
         others = await isolated.gql("SMALL_SUPPLIER", DELIVERIES, party_id="P-not-hooked")
         assert others["data"]["webhookDeliveries"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"deviceIds": []}, "deviceIds"),
+        ({"kinds": []}, "kinds"),
+        ({"deviceIds": [f"device:{i}" for i in range(1, 1002)]}, "deviceIds"),
+    ],
+)
+async def test_empty_or_huge_filters_are_refused(isolated, extra, field):
+    body = await isolated.gql(
+        "LARGE_SUPPLIER", REGISTER, {"input": {"url": "https://93.184.216.34/h", **extra}}
+    )
+    result = body["data"]["registerWebhook"]
+    assert (result["code"], result["field"]) == ("VALIDATION", field)
