@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 from settings import Settings, load_settings
@@ -67,7 +68,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
             )
             print(f"  {category.value:<16} {token}")
     sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    app = create_app(settings)
+    tune_garbage_collector()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def tune_garbage_collector() -> None:
+    """The server keeps large, long-lived caches (every device's pathway graph), and a fleet
+    plan allocates hundreds of thousands of short-lived objects. With CPython's default
+    thresholds that triggers full collections that walk the whole cache again and again
+    (measured: a third of a 50,000-item fleet plan). Objects alive at start-up are frozen out
+    of collection, and collections run less often; reference counting still frees garbage."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def cmd_token(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ from functools import partial
 
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -78,12 +79,19 @@ class OperationScope(SchemaExtension):
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: extensions keep per-operation state, so each request gets its
-    own. The parser and validation caches live at module level and are shared all the same."""
+    own. The parser and validation caches live at module level and are shared all the same.
+
+    The depth and alias limits are validation rules. Each limiter instance makes a new rule
+    class, and the validation cache is keyed by the rule classes, so building the limiters per
+    request would make every request miss the cache: their rules are built once, here."""
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return [
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=256),
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(AddValidationRules, limits),
         partial(ValidationCache, maxsize=256),
         ErrorPolicy,
         OperationScope,

@@ -2,19 +2,26 @@
 
 The planner is `resolvers.planner` (pure); graphs come from the process-wide cache keyed by the
 data revision (`resolvers.planning.GraphCache`), so an unchanged CPL is never reloaded.
+
+A fleet plan answers tens of thousands of entries. Strawberry spends microseconds on every
+field that has a resolver, so the plan types here have none: the rows a query selects (steps,
+ends, devices) are loaded up front in one batch each, and every field is a plain attribute of
+a view built from them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from resolvers import planning
 from resolvers.planner import BlockReason, Plan
-from resolvers.planning import MAX_FLEET_ITEMS, FleetEntry, FleetItem, plan_fleet
+from resolvers.planning import MAX_FLEET_ITEMS, FleetItem, plan_fleet
 from schema.ids import BAD_USER_INPUT, decode_id
 from schema.query import not_found
 from schema.types import Device, Firmware, UpgradePathway
@@ -23,41 +30,18 @@ PlanBlockReason = strawberry.enum(BlockReason, name="PlanBlockReason")
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
-@dataclass(frozen=True, slots=True)
-class PlanSource:
-    device_id: int
-    plan: Plan
-
-
 @strawberry.type(description="The ordered pathways from the firmware a meter runs to a target.")
 class UpgradePlan:
-    @strawberry.field
-    async def device(self, root: strawberry.Parent[PlanSource], info: Info) -> Device:
-        return await info.context.loaders.device.load(root.device_id)
-
-    @strawberry.field(name="from")
-    async def from_(self, root: strawberry.Parent[PlanSource], info: Info) -> Firmware | None:
-        start = root.plan.start
-        return None if start is None else await info.context.loaders.firmware.load(start.id)
-
-    @strawberry.field(description="toVersion, or else the device's latest firmware.")
-    async def target(self, root: strawberry.Parent[PlanSource], info: Info) -> Firmware | None:
-        target = root.plan.target
-        return None if target is None else await info.context.loaders.firmware.load(target.id)
-
-    @strawberry.field
-    def reachable(self, root: strawberry.Parent[PlanSource]) -> bool:
-        return root.plan.reachable
-
-    @strawberry.field
-    def reason(self, root: strawberry.Parent[PlanSource]) -> PlanBlockReason | None:
-        return root.plan.reason
-
-    @strawberry.field(description="Fewest steps; among equals, the lowest pathway ids.")
-    async def steps(self, root: strawberry.Parent[PlanSource], info: Info) -> list[UpgradePathway]:
-        if not root.plan.steps:
-            return []
-        return await info.context.loaders.pathway.load_many([s.id for s in root.plan.steps])
+    device: Device
+    from_: Firmware | None = strawberry.field(name="from")
+    target: Firmware | None = strawberry.field(
+        description="toVersion, or else the device's latest firmware."
+    )
+    reachable: bool
+    reason: PlanBlockReason | None
+    steps: list[UpgradePathway] = strawberry.field(
+        description="Fewest steps; among equals, the lowest pathway ids."
+    )
 
 
 @strawberry.type
@@ -77,31 +61,12 @@ class FleetSummary:
 
 @strawberry.type
 class FleetPlanEntry:
-    @strawberry.field(description="The item's position in `items`, from 0.")
-    def index(self, root: strawberry.Parent[FleetEntry]) -> int:
-        return root.index
-
-    @strawberry.field
-    async def device(self, root: strawberry.Parent[FleetEntry], info: Info) -> Device | None:
-        if root.device_id is None:
-            return None
-        return await info.context.loaders.device.load(root.device_id)
-
-    @strawberry.field
-    def firmware_version(self, root: strawberry.Parent[FleetEntry]) -> str:
-        return root.firmware_version
-
-    @strawberry.field
-    def meter_count(self, root: strawberry.Parent[FleetEntry]) -> int:
-        return root.meter_count
-
-    @strawberry.field
-    def plan(self, root: strawberry.Parent[FleetEntry]) -> UpgradePlan | None:
-        return None if root.plan is None else PlanSource(root.device_id, root.plan)
-
-    @strawberry.field(description="Why this item could not be planned.")
-    def problem(self, root: strawberry.Parent[FleetEntry]) -> str | None:
-        return root.problem
+    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    device: Device | None
+    firmware_version: str
+    meter_count: int
+    plan: UpgradePlan | None
+    problem: str | None = strawberry.field(description="Why this item could not be planned.")
 
 
 @strawberry.type
@@ -120,6 +85,85 @@ class FleetItemInput:
     meter_count: int = 1
 
 
+@dataclass(slots=True)
+class PlanView:
+    """An UpgradePlan's fields; relations the query did not select are left empty."""
+
+    device: Any
+    from_: Any
+    target: Any
+    reachable: bool
+    reason: BlockReason | None
+    steps: list[Any]
+
+
+@dataclass(slots=True)
+class EntryView:
+    index: int
+    device: Any
+    firmware_version: str
+    meter_count: int
+    plan: PlanView | None
+    problem: str | None
+
+
+def _selects(selections: list[Selection], path: tuple[str, ...]) -> bool:
+    """Whether the query selects `path` below these selections, through fragments too."""
+    for selection in selections:
+        if isinstance(selection, FragmentSpread | InlineFragment):
+            if _selects(selection.selections, path):
+                return True
+        elif selection.name == path[0] and (
+            len(path) == 1 or _selects(selection.selections, path[1:])
+        ):
+            return True
+    return False
+
+
+def _selections(info: Info) -> list[Selection]:
+    return [s for field in info.selected_fields for s in field.selections]
+
+
+async def _rows(loader: DataLoader[int, Any], keys: set[int]) -> dict[int, Any]:
+    ordered = sorted(keys)
+    return dict(zip(ordered, await loader.load_many(ordered), strict=True))
+
+
+async def plan_views(
+    info: Info, prefix: tuple[str, ...], plans: list[tuple[int, Plan]]
+) -> dict[int, PlanView]:
+    """A view of each distinct plan (by `id`), with the rows the query selects under `prefix`
+    loaded in one batch each."""
+    selections = _selections(info)
+
+    def wanted(*names: str) -> bool:
+        return any(_selects(selections, (*prefix, name)) for name in names)
+
+    loaders = info.context.loaders
+    pathways: dict[int, Any] = {}
+    firmware: dict[int, Any] = {}
+    devices: dict[int, Any] = {}
+    if wanted("steps"):
+        pathways = await _rows(loaders.pathway, {s.id for _, p in plans for s in p.steps})
+    if wanted("from", "target"):
+        ends = {f.id for _, p in plans for f in (p.start, p.target) if f is not None}
+        firmware = await _rows(loaders.firmware, ends)
+    if wanted("device"):
+        devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
+    views: dict[int, PlanView] = {}
+    for device_id, plan in plans:
+        if id(plan) not in views:
+            views[id(plan)] = PlanView(
+                device=devices.get(device_id),
+                from_=firmware.get(plan.start.id) if plan.start else None,
+                target=firmware.get(plan.target.id) if plan.target else None,
+                reachable=plan.reachable,
+                reason=plan.reason,
+                steps=[pathways.get(step.id) for step in plan.steps] if pathways else [],
+            )
+    return views
+
+
 def _item(data: FleetItemInput) -> FleetItem:
     device_id = decode_id("device", data.device_id) if data.device_id is not None else None
     return FleetItem(
@@ -130,18 +174,6 @@ def _item(data: FleetItemInput) -> FleetItem:
         hardware_version=data.hardware_version,
         firmware_version=data.firmware_version,
         meter_count=data.meter_count,
-    )
-
-
-def _summary(summary: planning.FleetSummary) -> FleetSummary:
-    return FleetSummary(
-        meters=summary.meters,
-        up_to_date=summary.up_to_date,
-        upgradable=summary.upgradable,
-        blocked=summary.blocked,
-        meters_by_step_count=[
-            StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
-        ],
     )
 
 
@@ -162,7 +194,8 @@ class PlanningQueries:
         graph = await info.context.loaders.graph.load(pk) if pk is not None else None
         if graph is None:
             raise not_found("device")
-        return PlanSource(pk, graph.plan(from_version, to_version))
+        plan = graph.plan(from_version, to_version)
+        return (await plan_views(info, (), [(pk, plan)]))[id(plan)]
 
     @strawberry.field(
         description=f"Plans for a fleet: up to {MAX_FLEET_ITEMS:,} items a call, each device "
@@ -183,4 +216,34 @@ class PlanningQueries:
         result = await plan_fleet(
             info.context.db, info.context.services.graphs, [_item(i) for i in items]
         )
-        return FleetPlan(entries=result.entries, summary=_summary(result.summary))
+        entries = result.entries
+        planned = [(e.device_id, e.plan) for e in entries if e.plan is not None]
+        views = await plan_views(info, ("entries", "plan"), planned)
+        devices: dict[int, Any] = {}
+        if _selects(_selections(info), ("entries", "device")):
+            devices = await _rows(
+                info.context.loaders.device, {e.device_id for e in entries if e.device_id}
+            )
+        summary = result.summary
+        return FleetPlan(
+            entries=[
+                EntryView(
+                    index=e.index,
+                    device=devices.get(e.device_id) if e.device_id is not None else None,
+                    firmware_version=e.firmware_version,
+                    meter_count=e.meter_count,
+                    plan=views[id(e.plan)] if e.plan is not None else None,
+                    problem=e.problem,
+                )
+                for e in entries
+            ],
+            summary=FleetSummary(
+                meters=summary.meters,
+                up_to_date=summary.up_to_date,
+                upgradable=summary.upgradable,
+                blocked=summary.blocked,
+                meters_by_step_count=[
+                    StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
+                ],
+            ),
+        )

@@ -248,3 +248,24 @@ async def test_an_odd_device_id_in_a_fleet_is_a_problem_not_a_failure(gql):
     body = await gql("SMALL_SUPPLIER", FLEET, {"items": items})
     entries = body["data"]["fleetPlan"]["entries"]
     assert entries[0]["problem"] and entries[1]["problem"] and entries[2]["plan"]["reachable"]
+
+
+async def test_fleet_relations_resolve_the_same_through_fragments(gql):
+    items = [{"deviceId": "device:1", "firmwareVersion": "7F000000"},
+             {"deviceId": "device:2", "firmwareVersion": "76010100"}]  # fmt: skip
+    direct = await gql(
+        "SMALL_SUPPLIER",
+        """query($items: [FleetItemInput!]!) { fleetPlan(items: $items) { entries {
+            device { id } plan { from { version } target { version } steps { id } } } } }""",
+        {"items": items},
+    )
+    spread = await gql(
+        "SMALL_SUPPLIER",
+        """query($items: [FleetItemInput!]!) { fleetPlan(items: $items) { ...F } }
+        fragment F on FleetPlan { entries { ... on FleetPlanEntry { device { id }
+            plan { ...P } } } }
+        fragment P on UpgradePlan { from { version } target { version } steps { id } }""",
+        {"items": items},
+    )
+    assert direct == spread and "errors" not in direct
+    assert direct["data"]["fleetPlan"]["entries"][1]["plan"]["from"] == {"version": "76010100"}
