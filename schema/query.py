@@ -73,15 +73,7 @@ class Query:
         size = page_size(first)
         page = await search_devices(
             info.context.db,
-            DeviceSearch(
-                manufacturer_identifier=filter.manufacturer_identifier,
-                device_type=filter.device_type,
-                model_identifier=filter.model_identifier,
-                hardware_version=filter.hardware_version,
-                zigbee_band=filter.zigbee_band,
-                zigbee_stack_version=filter.zigbee_stack_version,
-                zigbee_chipset_vendor=filter.zigbee_chipset_vendor,
-            ),
+            DeviceSearch(**strawberry.asdict(filter)),
             size,
             decode_cursor(after),
         )
