@@ -194,3 +194,20 @@ async def test_viewer(gql, category):
     viewer = body["data"]["viewer"]
     assert viewer["partyCategory"] == category
     assert viewer["manufacturerIdentifier"] == ("0A1B" if category == "MANUFACTURER" else None)
+
+
+async def test_audit_events_page_newest_first_and_filter(gql):
+    query = """query($after: String, $device: ID, $action: ChangeKind) {
+      auditEvents(first: 5, after: $after, deviceId: $device, action: $action) {
+        totalCount nodes { id action } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = (await gql("SSC", query, {"after": after}))["data"]["auditEvents"]
+        seen += [int(n["id"].split(":")[1]) for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == sorted(seen, reverse=True) and len(seen) == page["totalCount"]
+    one = (await gql("SECAS", query, {"device": "device:3", "action": "DEVICE_ADDED"}))["data"]
+    assert one["auditEvents"]["totalCount"] == 1
+    assert one["auditEvents"]["nodes"][0]["action"] == "DEVICE_ADDED"
