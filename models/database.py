@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -14,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
+IN_LIST_CHUNK = 5_000  # values per IN list: well under SQLite's and asyncpg's parameter limits
+
+
+def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` in slices small enough for one IN list on either database."""
+    for start in range(0, len(values), IN_LIST_CHUNK):
+        yield values[start : start + IN_LIST_CHUNK]
 
 
 def is_sqlite(url: str) -> bool:

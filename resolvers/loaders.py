@@ -7,24 +7,18 @@ one Party's view to another.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlmodel import select
 from strawberry.dataloader import DataLoader
 
-from models.database import RequestSession
+from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
 from resolvers.planner import PathwayGraph
 from resolvers.planning import GraphCache
 
 T = TypeVar("T")
-CHUNK = 5_000  # well under SQLite's and asyncpg's bound-parameter limits
-
-
-def _chunks(keys: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(keys), CHUNK):
-        yield keys[start : start + CHUNK]
 
 
 def _group(rows: Iterable[T], key: Callable[[T], int]) -> dict[int, list[T]]:
@@ -82,7 +76,7 @@ class Loaders:
     def _by_id(self, model: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[Any]:
             found: dict[int, Any] = {}
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 for row in await self.db.fetch(select(model).where(model.id.in_(chunk))):
                     found[row.id] = row
             return [found.get(key) for key in keys]
@@ -92,7 +86,7 @@ class Loaders:
     def _many(self, model: Any, column: Any, *order: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[list[Any]]:
             rows: list[Any] = []
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 rows += await self.db.fetch(select(model).where(column.in_(chunk)).order_by(*order))
             grouped = _group(rows, lambda row: getattr(row, column.key))
             return [grouped.get(key, []) for key in keys]

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from models.database import RequestSession
+from models.database import RequestSession, chunks
 from models.tables import (
     DataRevision,
     Device,
@@ -50,12 +50,10 @@ __all__ = [
     "GraphCache",
     "data_revision",
     "device_ids_by_key",
-    "existing_device_ids",
     "plan_fleet",
 ]
 
 MAX_FLEET_ITEMS = 50_000
-CHUNK = 5_000  # ids per IN list: well under SQLite's and asyncpg's bound-parameter limits
 DEFAULT_MAX_DEVICES = 50_000
 
 # The tables, not the models: selecting Table columns keeps SQLAlchemy on its Core path, with no
@@ -67,11 +65,6 @@ _PATHWAY: sa.Table = UpgradePathway.__table__  # type: ignore[attr-defined]
 
 DeviceKey = tuple[str, str, str]
 """(manufacturer identifier, model identifier, hardware version), upper case."""
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 async def data_revision(db: RequestSession) -> int:
@@ -94,7 +87,7 @@ async def _load_graphs(db: RequestSession, device_ids: Sequence[int]) -> dict[in
     """
     firmware_rows: list[Any] = []
     pathway_rows: list[Any] = []
-    for chunk in _chunks(device_ids):
+    for chunk in chunks(device_ids):
         firmware_rows += await db.fetch(
             sa.select(
                 _DEVICE.c.id,
@@ -106,7 +99,7 @@ async def _load_graphs(db: RequestSession, device_ids: Sequence[int]) -> dict[in
             .select_from(_DEVICE.outerjoin(_FIRMWARE, _FIRMWARE.c.device_id == _DEVICE.c.id))
             .where(_DEVICE.c.id.in_(chunk))
         )
-    for chunk in _chunks(device_ids):
+    for chunk in chunks(device_ids):
         pathway_rows += await db.fetch(
             sa.select(
                 _PATHWAY.c.device_id,
@@ -263,8 +256,8 @@ async def device_ids_by_key(
     manufacturers = sorted({key[0] for key in wanted})
     models = sorted({key[1] for key in wanted})
     found: dict[DeviceKey, int] = {}
-    for manufacturer_chunk in _chunks(manufacturers):
-        for model_chunk in _chunks(models):
+    for manufacturer_chunk in chunks(manufacturers):
+        for model_chunk in chunks(models):
             rows = await db.fetch(
                 sa.select(
                     _MANUFACTURER.c.identifier,
@@ -284,18 +277,6 @@ async def device_ids_by_key(
                 key = (manufacturer, model, hardware)
                 if key in wanted:
                     found[key] = device_id
-    return found
-
-
-async def existing_device_ids(db: RequestSession, ids: Collection[int]) -> set[int]:
-    """Which of ``ids`` are devices: one statement per 5,000 ids.
-
-    ``plan_fleet`` does not need it (the graph load tells devices from non-devices and caches
-    the answer); it is for callers that name one device and want "unknown device" early.
-    """
-    found: set[int] = set()
-    for chunk in _chunks(sorted(set(ids))):
-        found.update(await db.fetch(select(Device.id).where(Device.id.in_(chunk))))  # type: ignore[union-attr]
     return found
 
 

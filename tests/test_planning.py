@@ -43,7 +43,6 @@ from resolvers.planning import (
     GraphCache,
     data_revision,
     device_ids_by_key,
-    existing_device_ids,
     plan_fleet,
 )
 from tests.conftest import fresh_database
@@ -598,7 +597,6 @@ async def test_lookups_by_identifiers_and_ids(small):
         )
         assert found == {("0A1B", "1234", "0200"): 2, ("0A1B", "9ABC", "0100"): 4}
         assert await device_ids_by_key(request, []) == {}
-        assert await existing_device_ids(request, [1, 3, 4, 5, 999_999]) == {1, 3, 4}
         assert await data_revision(request) == 0
         graphs = await GraphCache().graphs(request, [2, 3, 5])
         assert set(graphs) == {2, 3}  # a device without firmware still has a (empty) graph
