@@ -4,95 +4,23 @@ grow with the page's size."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event
 
-from models.database import create_engine, migrate
-from models.tables import (
-    Device,
-    DeviceType,
-    Firmware,
-    FirmwareStatus,
-    Manufacturer,
-    PathwayStatus,
-    UpgradePathway,
-    utcnow,
-)
+from bench.generate import load_synthetic_cpl
 from schema.app import create_app, create_services
 from tests.conftest import fresh_database
 
-NOW = utcnow()
 QUERY = """query($first: Int!) { devices(first: $first) { nodes {
   manufacturer { name } firmware { upgradesTo { to { version } } } } } }"""
-
-
-async def fill(url: str, devices: int) -> None:
-    engine = create_engine(url)
-    await migrate(engine)
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(Manufacturer),
-            [{"id": m, "identifier": f"{m:04X}", "name": f"M{m}"} for m in (1, 2, 3)],
-        )
-        await connection.execute(
-            insert(Device),
-            [
-                {
-                    "id": d,
-                    "manufacturer_id": 1 + d % 3,
-                    "device_type": DeviceType.ESME,
-                    "model_identifier": f"{d:04X}",
-                    "model_name": f"Model {d}",
-                    "hardware_version": "0001",
-                    "created_at": NOW,
-                    "updated_at": NOW,
-                }
-                for d in range(1, devices + 1)
-            ],
-        )
-        await connection.execute(
-            insert(Firmware),
-            [
-                {
-                    "id": d * 3 + i,
-                    "device_id": d,
-                    "version": f"{d:04X}{i:04X}",
-                    "added_to_cpl_on": date(2020, 1, 1 + i),
-                    "status": FirmwareStatus.ACTIVE,
-                    "created_at": NOW,
-                }
-                for d in range(1, devices + 1)
-                for i in range(3)
-            ],
-        )
-        await connection.execute(
-            insert(UpgradePathway),
-            [
-                {
-                    "id": d * 3 + i,
-                    "device_id": d,
-                    "from_firmware_id": d * 3 + i,
-                    "to_firmware_id": d * 3 + i + 1,
-                    "published_by": "test",
-                    "status": PathwayStatus.PUBLISHED,
-                    "revision": 1,
-                    "published_at": NOW,
-                    "updated_at": NOW,
-                }
-                for d in range(1, devices + 1)
-                for i in range(2)
-            ],
-        )
-    await engine.dispose()
 
 
 @pytest.fixture(scope="module")
 async def counted(settings, tmp_path_factory):
     async with fresh_database(tmp_path_factory.mktemp("count")) as url:
-        await fill(url, 200)
+        await load_synthetic_cpl(url, devices=200, firmware_per_device=3, pathways_per_device=2)
         big = replace(settings, database_url=url)
         services = create_services(big)
         statements: list[str] = []
