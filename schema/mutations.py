@@ -206,10 +206,12 @@ class _Replay(Exception):
 async def _replay_if_known(
     session: AsyncSession, principal: Principal, key: str, mutation: str, digest: str
 ) -> None:
-    """Raise `_Replay` with the first result when this Party already used this key."""
-    found = await recall(session, principal.party_id, key, mutation, digest)
+    """Raise `_Replay` with the first result when this caller already used this key; the result
+    is authorised again, as a fresh call on it would be, before it is returned."""
+    found = await recall(session, principal, key, mutation, digest)
     if found is not None:
         first = await session.get(ROWS[found.kind], found.id)
+        await writes.check_may_replay(session, principal, first)
         session.expunge(first)  # stays readable after the transaction rolls back
         raise _Replay(first)
 
@@ -231,7 +233,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
                     if key:
                         remember(
                             session,
-                            principal.party_id,
+                            principal,
                             key,
                             outcome.name,
                             digest,
