@@ -14,6 +14,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from permissions.enforcement import PolicyEnforcement
 from schema.context import Context
 from schema.limits import Limits, OperationLimits
 from settings import Settings
@@ -95,6 +96,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         partial(ParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
         partial(OperationLimits, limits),
+        PolicyEnforcement,
         ErrorPolicy,
         OperationScope,
     ]

@@ -20,7 +20,7 @@ from strawberry.types import Info
 from models.tables import Device as DeviceRow
 from models.tables import Firmware as FirmwareRow
 from models.tables import UpgradePathway as PathwayRow
-from permissions.classes import forbidden, permission_extensions
+from permissions.classes import forbidden, policy_directives
 from permissions.principal import Principal
 from resolvers import mutations as writes
 from resolvers import validation as v
@@ -258,7 +258,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "addDevice"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "addDevice"))
     async def add_device(self, info: Info, input: AddDeviceInput) -> AddDevicePayload | None:
         return await run_mutation(
             info,
@@ -278,7 +278,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "addFirmware"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "addFirmware"))
     async def add_firmware(self, info: Info, input: AddFirmwareInput) -> AddFirmwarePayload | None:
         return await run_mutation(
             info,
@@ -294,7 +294,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "publishUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "publishUpgradePathway"))
     async def publish_upgrade_pathway(
         self,
         info: Info,
@@ -318,7 +318,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "correctUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "correctUpgradePathway"))
     async def correct_upgrade_pathway(
         self,
         info: Info,
@@ -344,7 +344,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "withdrawUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawUpgradePathway"))
     async def withdraw_upgrade_pathway(
         self,
         info: Info,
@@ -366,7 +366,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "withdrawFirmware"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawFirmware"))
     async def withdraw_firmware(
         self,
         info: Info,
@@ -386,7 +386,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "setZigbeeInformation"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "setZigbeeInformation"))
     async def set_zigbee_information(
         self,
         info: Info,
