@@ -32,6 +32,8 @@ class Settings:
     max_query_tokens: int = 4_000
     max_query_bytes: int = 100_000
     max_query_cost: int = 1_000_000
+    response_cache_bytes: int = 64_000_000
+    persisted_queries_bytes: int = 16_000_000
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -78,6 +80,8 @@ def load_settings() -> Settings:
         max_aliases=int(os.environ.get("CPL_MAX_ALIASES", "30")),
         max_query_tokens=int(os.environ.get("CPL_MAX_QUERY_TOKENS", "4000")),
         max_query_cost=int(os.environ.get("CPL_MAX_QUERY_COST", "1000000")),
+        response_cache_bytes=_megabytes("CPL_RESPONSE_CACHE_SIZE", "64"),
+        persisted_queries_bytes=_megabytes("CPL_PERSISTED_QUERIES_SIZE", "16"),
         allow_insecure_webhooks=_flag(
             "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
         ),
@@ -89,6 +93,14 @@ def load_settings() -> Settings:
         ),
         webhook_horizon_seconds=float(os.environ.get("CPL_WEBHOOK_HORIZON_SECONDS", "86400")),
     )
+
+
+def _megabytes(name: str, default: str) -> int:
+    """A size given in MB (decimal, fractions allowed); 0 turns the thing it bounds off."""
+    value = float(os.environ.get(name) or default)
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return int(value * 1_000_000)
 
 
 def _seconds(value: str) -> tuple[float, ...]:

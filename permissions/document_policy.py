@@ -38,7 +38,7 @@ from graphql import (
     visit,
 )
 
-from permissions.policy import ALLOWED, CALLER_SCOPED, Rule, rule_for
+from permissions.policy import ALLOWED, CALLER_SCOPED, UNVERSIONED, Rule, rule_for
 from permissions.principal import PartyCategory
 
 MESSAGES: dict[Rule, str] = {
@@ -74,6 +74,7 @@ class Decision:
     denials: tuple[Denial, ...]
     arguments: tuple[RestrictedArgument, ...]
     caller_scoped: bool  # the answer depends on who asks, not only on what they may read
+    versioned: bool  # the answer changes only with the data revision, so it may be cached
 
 
 def capability(category: PartyCategory) -> tuple[str, ...]:
@@ -120,6 +121,7 @@ class _Walk:
         self.denials: dict[tuple[str, ...], Denial] = {}
         self.arguments: list[RestrictedArgument] = []
         self.caller_scoped = False
+        self.versioned = True
         self.seen: set[tuple[int, str, tuple[str, ...]]] = set()
 
     def denied(self, parent: GraphQLNamedType, name: str) -> Rule | None:
@@ -152,6 +154,8 @@ class _Walk:
         here = (*path, (node.alias or node.name).value)
         if (parent.name, name) in CALLER_SCOPED:
             self.caller_scoped = True
+        if (parent.name, name) in UNVERSIONED:
+            self.versioned = False
         definition = _field(parent, name)
         rule = self.denied(parent, name)
         if rule is not None:
@@ -203,5 +207,9 @@ def decide(
         type_info = TypeInfo(schema)
         rewritten = visit(document, TypeInfoVisitor(type_info, _StandIns(type_info, walk)))
     return Decision(
-        rewritten, tuple(walk.denials.values()), tuple(walk.arguments), walk.caller_scoped
+        rewritten,
+        tuple(walk.denials.values()),
+        tuple(walk.arguments),
+        walk.caller_scoped,
+        walk.versioned,
     )

@@ -18,6 +18,8 @@ from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
+from cross_web.request import StarletteRequestAdapter
+from graphql import OperationType, get_operation_ast
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,7 +33,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from models.database import create_engine, session_factory
+from models.database import create_engine, data_revision, session_factory
+from permissions.document_policy import decide
+from permissions.principal import Principal
 from permissions.tokens import (
     AuthenticationError,
     KeysUnavailableError,
@@ -43,12 +47,24 @@ from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
+from schema.documents import valid_document
+from schema.extensions import READABLE_CODES
 from schema.http_errors import bad_request, error_response, too_large, unauthenticated
+from schema.response_cache import (
+    PERSISTED_QUERY_NOT_FOUND,
+    Lookup,
+    PersistedQueries,
+    PersistedQueryError,
+    ResponseCache,
+    lookup_for,
+)
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
 PRINCIPAL = "cpl.principal"
 EXPIRY = "cpl.expiry"
+REQUEST_DATA = "cpl.request"
+KEEP = "cpl.keep"
 IDP_RETRY_AFTER_SECONDS = 30
 
 
@@ -58,6 +74,7 @@ class GraphQLApp(GraphQL):
     def __init__(self, schema: strawberry.Schema, services: Services) -> None:
         super().__init__(schema, graphql_ide="graphiql", keep_alive=True, keep_alive_interval=15)
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
+        self.request_adapter_class = RequestAdapter
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,10 +83,12 @@ class GraphQLApp(GraphQL):
             response = await self._authenticate(request)
             if response is None:
                 try:
-                    response = await self.run(request)
+                    response = await self._answer(request)
                 except HTTPException as error:
                     # Strawberry answers malformed requests in plain text; clients expect JSON.
                     response = bad_request(error.reason, error.status_code)
+                except PersistedQueryError as error:
+                    response = persisted_query_error(error)
             await response(scope, receive, send)
             return
         try:
@@ -78,6 +97,54 @@ class GraphQLApp(GraphQL):
             expiry = scope.pop(EXPIRY, None)
             if expiry is not None:
                 expiry.cancel()
+
+    async def _answer(self, request: Request) -> Response:
+        """Run the operation, or answer from the response cache. GET answers carry an ETag
+        derived from the cache key and honour If-None-Match."""
+        data = await self.parse_http_body(self.request_adapter_class(request))
+        request.scope[REQUEST_DATA] = data
+        lookup = await self._lookup(request, data)
+        get = request.method == "GET"
+        if lookup is not None and get and request.headers.get("if-none-match") == lookup.etag:
+            return Response(status_code=304, headers=revalidate(lookup))
+        responses = self.services.responses
+        body = responses.get(lookup.key) if lookup is not None and responses.enabled else None
+        if body is not None:
+            response: Response = Response(body, media_type="application/json")
+        else:
+            response = await self.run(request)
+            if lookup is not None and response.status_code == 200 and request.scope.get(KEEP):
+                responses.put(lookup.key, bytes(response.body))
+        if lookup is not None and get:
+            response.headers.update(revalidate(lookup))
+        return response
+
+    async def _lookup(self, request: Request, data: Any) -> Lookup | None:
+        """The cache key of a query (None for anything else), which needs the revision now."""
+        wanted = self.services.responses.enabled or request.method == "GET"
+        if not wanted or not isinstance(data, GraphQLRequestData) or not data.query:
+            return None
+        schema = self.schema._schema
+        document = valid_document(schema, data.query, self.services.settings.max_query_tokens)
+        operation = get_operation_ast(document, data.operation_name) if document else None
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        principal: Principal = request.scope[PRINCIPAL]
+        decision = decide(schema, document, data.operation_name, principal.party_category)
+        if decision is None or not decision.versioned:
+            return None
+        revision = await data_revision(self.services.engine)
+        return lookup_for(
+            revision, data.query, data.operation_name, data.variables, principal, decision
+        )
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Mark an answer fit to keep: no error that is not the client's own deterministic
+        answer (a masked unexpected error carries no code)."""
+        request.scope[KEEP] = all(
+            (error.extensions or {}).get("code") in READABLE_CODES for error in result.errors or []
+        )
+        return await super().process_result(request, result)
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,
@@ -110,9 +177,15 @@ class GraphQLApp(GraphQL):
         return value
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """The body limit is sized for fleet-plan variables; the document itself has its own,
-        far smaller one, so that nobody makes the server parse megabytes of query."""
+        """Parsed once a request (`_answer` keeps it). A persisted query's hash is resolved to
+        its document here. The body limit is sized for fleet-plan variables; the document has
+        its own, far smaller one, so that nobody makes the server parse megabytes of query."""
+        kept = request.scope.get(REQUEST_DATA)
+        if kept is not None:
+            return kept
         data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            data.query = self.services.persisted_queries.resolve(data.query, data.extensions)
         limit = self.services.settings.max_query_bytes
         for item in data if isinstance(data, list) else [data]:
             if item.query and len(item.query.encode("utf-8", "surrogatepass")) > limit:
@@ -137,6 +210,27 @@ class GraphQLApp(GraphQL):
         websocket = context.websocket
         if websocket is not None and context.principal.expires_at is not None:
             websocket.scope[EXPIRY] = close_when_expired(websocket, context.principal.expires_at)
+
+
+class RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's adapter, with the request's scope at hand for what one request keeps."""
+
+    @property
+    def scope(self) -> Scope:
+        return self._request.scope
+
+
+def revalidate(lookup: Lookup) -> dict[str, str]:
+    """Clients may keep a GET answer but must ask again each time; the ETag makes that cheap."""
+    return {"ETag": lookup.etag, "Cache-Control": "private, no-cache"}
+
+
+def persisted_query_error(error: PersistedQueryError) -> Response:
+    """APQ clients look for this exact shape: HTTP 200 and the code, then resend the query."""
+    if error.code == PERSISTED_QUERY_NOT_FOUND:
+        body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+        return JSONResponse(body)
+    return bad_request(error.message, 400)
 
 
 def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.TimerHandle:
@@ -224,6 +318,8 @@ def create_services(settings: Settings) -> Services:
         bus=change_bus(settings.database_url, sessions),
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
+        responses=ResponseCache(settings.response_cache_bytes),
+        persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
     )
 
 

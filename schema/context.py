@@ -17,6 +17,7 @@ from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
+from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
 
 
@@ -29,6 +30,8 @@ class Services:
     bus: ChangeBus
     dispatcher: Dispatcher
     graphs: GraphCache
+    responses: ResponseCache
+    persisted_queries: PersistedQueries
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""

@@ -179,7 +179,8 @@ def graph_loads(statements: list[str]) -> int:
     return sum(1 for s in statements if "upgrade_pathway" in s and "FROM" in s.upper())
 
 
-async def test_graphs_are_cached_by_data_revision(isolated):
+async def test_graphs_are_cached_by_data_revision(isolated, monkeypatch):
+    monkeypatch.setattr(isolated.services.responses, "max_bytes", 0)  # the graph cache, alone
     statements = counting(isolated.services.engine)
     variables = {"d": "device:5", "f": "7F040001"}
     first = await isolated.gql("SSC", PATH, variables)
