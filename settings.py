@@ -34,6 +34,7 @@ class Settings:
     max_query_cost: int = 1_000_000
     response_cache_bytes: int = 64_000_000
     persisted_queries_bytes: int = 16_000_000
+    revision_max_age_seconds: float = 0.25
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -82,6 +83,7 @@ def load_settings() -> Settings:
         max_query_cost=int(os.environ.get("CPL_MAX_QUERY_COST", "1000000")),
         response_cache_bytes=_megabytes("CPL_RESPONSE_CACHE_SIZE", "64"),
         persisted_queries_bytes=_megabytes("CPL_PERSISTED_QUERIES_SIZE", "16"),
+        revision_max_age_seconds=float(os.environ.get("CPL_REVISION_MAX_AGE_MS", "250")) / 1000,
         allow_insecure_webhooks=_flag(
             "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
         ),

@@ -12,8 +12,8 @@ the arguments whose values must be checked against the restricted input fields.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -187,15 +187,38 @@ class _StandIns(Visitor):
         return FieldNode(alias=node.alias or node.name, name=NameNode(value="__typename"))
 
 
-@lru_cache(maxsize=1024)
+CACHED_DECISIONS = 2048
+_decisions: OrderedDict[tuple[int, int, str | None, PartyCategory], tuple[Any, Decision | None]]
+_decisions = OrderedDict()
+
+
 def decide(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     category: PartyCategory,
 ) -> Decision | None:
-    """The decision for one operation of a validated document; None if there is no such
-    operation (graphql-core then reports it)."""
+    """The decision for one operation of a validated document, cached by the document object
+    (documents come from one cache, so the same text is the same object; graphql-core's own
+    hash of a document walks all of it). None if there is no such operation."""
+    key = (id(schema), id(document), operation_name, category)
+    cached = _decisions.get(key)
+    if cached is not None and cached[0][0] is schema and cached[0][1] is document:
+        _decisions.move_to_end(key)
+        return cached[1]
+    decision = _decide(schema, document, operation_name, category)
+    _decisions[key] = ((schema, document), decision)
+    if len(_decisions) > CACHED_DECISIONS:
+        _decisions.popitem(last=False)
+    return decision
+
+
+def _decide(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    category: PartyCategory,
+) -> Decision | None:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None

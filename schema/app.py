@@ -33,7 +33,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from models.database import create_engine, data_revision, session_factory
+from models.database import RevisionClock, create_engine, session_factory
 from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.tokens import (
@@ -133,7 +133,7 @@ class GraphQLApp(GraphQL):
         decision = decide(schema, document, data.operation_name, principal.party_category)
         if decision is None or not decision.versioned:
             return None
-        revision = await data_revision(self.services.engine)
+        revision = await self.services.revision.current()
         return lookup_for(
             revision, data.query, data.operation_name, data.variables, principal, decision
         )
@@ -319,6 +319,7 @@ def create_services(settings: Settings) -> Services:
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
+        revision=RevisionClock(engine, settings.revision_max_age_seconds),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
     )
 

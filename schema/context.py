@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.websockets import WebSocket
 
-from models.database import RequestSession
+from models.database import RequestSession, RevisionClock
 from permissions.principal import Principal
 from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
@@ -31,6 +31,7 @@ class Services:
     dispatcher: Dispatcher
     graphs: GraphCache
     responses: ResponseCache
+    revision: RevisionClock
     persisted_queries: PersistedQueries
 
     def write_session(self) -> AsyncSession:
@@ -40,7 +41,8 @@ class Services:
         return session
 
     def committed(self, event_ids: list[int]) -> None:
-        """After a commit: tell subscribers and wake the webhook dispatcher."""
+        """After a commit: answers are read afresh, subscribers told, the dispatcher woken."""
+        self.revision.invalidate()
         if event_ids:
             self.bus.after_commit(event_ids)
             self.dispatcher.wake()

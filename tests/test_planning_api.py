@@ -206,7 +206,7 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
         cpl = await load_synthetic_cpl(
             url, devices=1000, firmware_per_device=5, pathways_per_device=6
         )
-        own = replace(settings, database_url=url)
+        own = replace(settings, database_url=url, response_cache_bytes=0)  # count execution
         services = create_services(own)
         statements = counting(services.engine)
         transport = httpx.ASGITransport(app=create_app(own, services))
