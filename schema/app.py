@@ -44,6 +44,7 @@ from permissions.tokens import (
 )
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
+from resolvers.snapshot import SnapshotCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
@@ -310,6 +311,7 @@ async def healthz(request: Request) -> Response:
 def create_services(settings: Settings) -> Services:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
+    revision = RevisionClock(engine, settings.revision_max_age_seconds)
     return Services(
         settings=settings,
         engine=engine,
@@ -319,7 +321,8 @@ def create_services(settings: Settings) -> Services:
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
-        revision=RevisionClock(engine, settings.revision_max_age_seconds),
+        revision=revision,
+        snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
     )
 

@@ -16,6 +16,7 @@ from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
+from resolvers.snapshot import SnapshotCache
 from resolvers.webhooks import Dispatcher
 from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
@@ -32,6 +33,7 @@ class Services:
     graphs: GraphCache
     responses: ResponseCache
     revision: RevisionClock
+    snapshots: SnapshotCache
     persisted_queries: PersistedQueries
 
     def write_session(self) -> AsyncSession:
@@ -60,7 +62,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
-        self.loaders = Loaders(self.db, self.services.graphs)
+        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
 
     async def begin_operation(self) -> None:
         """Called as each operation starts: the first uses what __post_init__ made."""
@@ -68,11 +70,15 @@ class Context:
             await self.refresh()
         self.operations += 1
 
+    def forget_reads(self) -> None:
+        """After this request's own write: what it reads next is read as it is now."""
+        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
         back and forget cached rows, so each event is read as it is now."""
         await self.db.close()
-        self.loaders = Loaders(self.db, self.services.graphs)
+        self.forget_reads()
 
     async def close(self) -> None:
         await self.db.close()

@@ -22,7 +22,7 @@ from resolvers.paging import Page
 from schema.ids import encode_cursor, encode_id
 
 PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
-C = TypeVar("C")
+E = TypeVar("E")
 DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
 ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
 FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
@@ -228,17 +228,27 @@ class PageInfo:
     end_cursor: str | None
 
 
-def connection(connection_type: type[C], edge_type: type, page: Page[Any]) -> C:
-    """A Relay-style connection of one page, with opaque cursors."""
-    edges = [edge_type(cursor=encode_cursor(row.id), node=row) for row in page.rows]
-    return connection_type(
-        total_count=page.total,
-        nodes=page.rows,
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-        ),
-    )
+@strawberry.type
+class Connection:
+    """A Relay-style connection of one page. Its count and cursors are worked out only when
+    selected: a COUNT is a statement of its own, and cursors are for `edges` readers."""
+
+    page: strawberry.Private[Page[Any]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.page.count()
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        rows = self.page.rows
+        return PageInfo(
+            has_next_page=self.page.has_next,
+            end_cursor=encode_cursor(rows[-1].id) if rows else None,
+        )
+
+    def edges_of(self, edge_type: type[E]) -> list[E]:
+        return [edge_type(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
 
 
 @strawberry.type
@@ -248,11 +258,14 @@ class DeviceEdge:
 
 
 @strawberry.type
-class DeviceConnection:
-    total_count: int
-    nodes: list[Device]
-    edges: list[DeviceEdge]
-    page_info: PageInfo
+class DeviceConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[Device]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[DeviceEdge]:
+        return self.edges_of(DeviceEdge)
 
 
 @strawberry.type
@@ -262,8 +275,11 @@ class AuditEventEdge:
 
 
 @strawberry.type
-class AuditEventConnection:
-    total_count: int
-    nodes: list[AuditEvent]
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
+class AuditEventConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[AuditEvent]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[AuditEventEdge]:
+        return self.edges_of(AuditEventEdge)
