@@ -1,8 +1,9 @@
 """The ASGI application: HTTP → principal → Strawberry context → resolvers → models.
 
 Authentication happens here, before GraphQL runs, so that a request without a valid token gets
-HTTP 401 and never reaches a resolver. The GraphiQL page itself needs no token: an analyst opens
-it in a browser and pastes one into its headers editor.
+HTTP 401 and never reaches a resolver. A request carries a bearer token, or the session cookie
+of a browser signed in at /login together with its CSRF header (schema/auth_routes.py). The
+GraphiQL page itself (schema/graphiql.py) holds no data and needs neither.
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from models.database import create_engine, session_factory
+from permissions.principal import Principal
+from permissions.sessions import SessionStore
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
+from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.build import build_schema
 from schema.context import Context, Services
+from schema.graphiql import GraphiQLPage
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -59,19 +64,29 @@ def bad_request(reason: str, status: int) -> JSONResponse:
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI view, with the caller authenticated before anything executes."""
 
-    def __init__(self, schema: strawberry.Schema, services: Services) -> None:
-        super().__init__(schema, graphql_ide="graphiql", keep_alive=True, keep_alive_interval=15)
+    def __init__(
+        self, schema: strawberry.Schema, services: Services, signin: SignIn, page: GraphiQLPage
+    ) -> None:
+        super().__init__(schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15)
         self.services = services
+        self.signin = signin
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _is_ide_page(scope):
+        if scope["type"] == "http" and _is_ide_page(scope):
+            await self.page.page()(scope, receive, send)
+            return
+        if scope["type"] == "http":
             request = Request(scope, receive=receive)
             try:
-                token = bearer_token(request.headers.get("authorization"))
-                scope[PRINCIPAL] = await self.services.verifier.verify(token)
+                scope[PRINCIPAL] = await self.authenticate(request)
             except AuthenticationError as error:
                 logger.info("rejected request: %s", error.reason)
                 await unauthenticated(error.reason)(scope, receive, send)
+                return
+            except CsrfRefusedError:
+                logger.info("rejected request: cookie without the CSRF header")
+                await csrf_refused()(scope, receive, send)
                 return
             try:
                 response = await self.run(request)
@@ -82,13 +97,26 @@ class GraphQLApp(GraphQL):
             return
         await super().__call__(scope, receive, send)
 
+    async def authenticate(self, request: Request) -> Principal:
+        """A bearer token when there is one (exactly as ever), else the session cookie."""
+        if "authorization" not in request.headers and self.signin.has_cookie(request):
+            return await self.signin.principal_for_request(request)
+        token = bearer_token(request.headers.get("authorization"))
+        return await self.services.verifier.verify(token)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(principal=request.scope.get(PRINCIPAL), services=self.services)
+        return Context(
+            principal=request.scope.get(PRINCIPAL), services=self.services, request=request
+        )
 
     async def on_ws_connect(self, context: Context) -> None:
         params = getattr(context, "connection_params", None) or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
+            if header is None and self.signin.has_cookie(context.request):
+                csrf = params.get("csrfToken")
+                context.principal = await self.signin.principal_for_socket(context.request, csrf)
+                return
             context.principal = await self.services.verifier.verify(bearer_token(header))
         except AuthenticationError as error:
             logger.info("rejected websocket: %s", error.reason)
@@ -96,11 +124,10 @@ class GraphQLApp(GraphQL):
 
 
 def _is_ide_page(scope: Scope) -> bool:
-    """A browser's GET of GraphiQL: nothing at all in the query string, and HTML accepted.
-
-    Any query string (however its keys are spelt or encoded) means an operation, which needs a
-    token like every other."""
-    if scope["method"] != "GET" or scope.get("query_string", b""):
+    """A browser's GET of GraphiQL: HTML accepted. Whatever the query string holds (GraphiQL
+    keeps `?query=` in the address), the answer is the page, which executes nothing itself:
+    its script runs the query with the session's cookie and CSRF header."""
+    if scope["method"] != "GET":
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
@@ -170,13 +197,16 @@ def create_services(settings: Settings) -> Services:
         bus=change_bus(settings.database_url, sessions),
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
+        signins=SessionStore(sessions, settings.session_ttl_seconds),
     )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
-    graphql = GraphQLApp(build_schema(settings), services)
+    signin = SignIn(settings, services.signins)
+    page = GraphiQLPage()
+    graphql = GraphQLApp(build_schema(settings), services, signin, page)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -192,6 +222,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/graphiql/{name}", page.asset, methods=["GET"]),
+            *signin.routes(),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ],

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import HTTPConnection
 
 from models.database import RequestSession
 from permissions.principal import Principal
+from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
@@ -28,6 +30,7 @@ class Services:
     bus: ChangeBus
     dispatcher: Dispatcher
     graphs: GraphCache
+    signins: SessionStore
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
@@ -47,6 +50,7 @@ class Context:
     principal: Principal | None
     services: Services
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
+    request: HTTPConnection | None = None  # a WebSocket signs in by its cookie and Origin
     operations: int = 0
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
