@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -183,7 +184,7 @@ async def test_an_expired_session_is_refused(browser, services):
     async with services.engine.begin() as connection:
         await connection.execute(
             text("UPDATE signin_session SET expires_at = :past WHERE csrf_token = :token"),
-            {"past": "2000-01-01 00:00:00+00:00", "token": token},
+            {"past": datetime(2000, 1, 1, tzinfo=UTC), "token": token},
         )
     assert (await browser.get("/auth/session")).status_code == 401
     response = await browser.post("/graphql", json=SSC_QUERY, headers={"X-CPL-CSRF": token})
