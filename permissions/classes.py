@@ -19,6 +19,7 @@ from permissions.policy import ALLOWED, Rule, rule_for
 from permissions.principal import Principal
 
 FORBIDDEN = "FORBIDDEN"
+ROOT_TYPES = frozenset({"Query", "Mutation", "Subscription"})
 
 
 @strawberry.schema_directive(
@@ -64,9 +65,19 @@ class PolicyPermission(BasePermission):
 
 
 class SscOnly(PolicyPermission):
+    """Grants SSC-only fields to the SSC, and notes each value granted for the access log."""
+
     rule = Rule.SSC_ONLY
     message = "Forbidden: this field is readable by the SSC only."
     _schema_directive = SscOnlyDirective()
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        granted = super().has_permission(source, info, **kwargs)
+        parent = info.path.typename
+        if granted and source is not None and parent not in ROOT_TYPES:
+            # A value on an object (a Device's Zigbee details), not an SSC-only root field.
+            info.context.ssc_reads.note(f"{parent}.{info.field_name}", getattr(source, "id", None))
+        return granted
 
 
 class AuditorsOnly(PolicyPermission):
@@ -106,14 +117,19 @@ def input_directives(type_name: str, field_name: str) -> list[object]:
     return [PERMISSION_CLASSES[rule]._schema_directive]
 
 
-def check_input(principal: Principal | None, type_name: str, values: dict[str, Any]) -> None:
+def check_input(principal: Principal | None, type_name: str, values: dict[str, Any]) -> list[str]:
     """Refuse the whole root field when a restricted input field is used by a caller it denies.
 
     `values` maps GraphQL field names to what the caller sent; unset (None) fields are ignored.
+    Returns the SSC-only fields that were used (allowed), for the SSC access log.
     """
+    ssc_only = []
     for field_name, value in values.items():
         if value is None:
             continue
         rule = rule_for(type_name, field_name)
         if principal is None or principal.party_category not in ALLOWED[rule]:
             raise forbidden(f"Forbidden: {type_name}.{field_name} may be used by {rule.value}.")
+        if rule is Rule.SSC_ONLY:
+            ssc_only.append(f"{type_name}.{field_name}")
+    return ssc_only

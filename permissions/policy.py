@@ -62,6 +62,7 @@ POLICY: dict[str, dict[str, Rule]] = {
             "fleetPlan",
         ),
         "auditEvents": AUDIT,
+        "sscAccessLog": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
     "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
@@ -96,6 +97,12 @@ POLICY: dict[str, dict[str, Rule]] = {
     "RegisterWebhookSuccess": _all(P, "webhook", "secret"),
     "DeleteWebhookSuccess": _all(P, "webhook"),
     "Viewer": _all(P, "partyId", "partyCategory", "manufacturerIdentifier"),
+    # Reached only through Query.sscAccessLog, which is the SSC's alone.
+    "SscAccess": _all(
+        P, "occurredAt", "actorPartyId", "actorSub", "operationName", "fields", "deviceIds"
+    ),
+    "SscAccessConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
+    "SscAccessEdge": _all(P, "cursor", "node"),
     "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
     "Device": {
         **_all(
@@ -262,6 +269,11 @@ def change_subject(firmware_id: int | None, pathway_id: int | None) -> str:
     if firmware_id is not None:
         return "Firmware"
     return "Device"
+
+
+def is_ssc_only(type_name: str, field_name: str) -> bool:
+    """Whether a field holds a value only the SSC may see (what the SSC access log records)."""
+    return POLICY.get(type_name, {}).get(field_name) is Rule.SSC_ONLY
 
 
 def readable_by_every_party(type_name: str, field_name: str) -> bool:

@@ -32,6 +32,7 @@ from permissions.sessions import SessionStore
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
+from resolvers.ssc_access import AccessLog
 from resolvers.webhooks import Dispatcher
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.build import build_schema
@@ -198,6 +199,7 @@ def create_services(settings: Settings) -> Services:
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
         signins=SessionStore(sessions, settings.session_ttl_seconds),
+        access_log=AccessLog(sessions),
     )
 
 
@@ -216,6 +218,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             await services.dispatcher.stop()
+            await services.access_log.drain()
             await services.bus.stop()
             await services.engine.dispose()
 

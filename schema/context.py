@@ -17,6 +17,7 @@ from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
+from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.webhooks import Dispatcher
 from settings import Settings
 
@@ -31,6 +32,7 @@ class Services:
     dispatcher: Dispatcher
     graphs: GraphCache
     signins: SessionStore
+    access_log: AccessLog
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
@@ -54,6 +56,7 @@ class Context:
     operations: int = 0
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
+    ssc_reads: SscReads = field(init=False, default_factory=SscReads)
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
@@ -67,9 +70,16 @@ class Context:
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
-        back and forget cached rows, so each event is read as it is now."""
+        back and forget cached rows, so each event is read as it is now. What the last event
+        read of the SSC-only values goes to the access log as an entry of its own."""
         await self.db.close()
         self.loaders = Loaders(self.db, self.services.graphs)
+        self.log_ssc_reads()
 
     async def close(self) -> None:
         await self.db.close()
+        self.log_ssc_reads()
+
+    def log_ssc_reads(self) -> None:
+        self.services.access_log.record(self.principal, self.ssc_reads)
+        self.ssc_reads = SscReads(operation_name=self.ssc_reads.operation_name)

@@ -68,7 +68,7 @@ class Query:
         after: str | None = None,
     ) -> DeviceConnection:
         filter = filter or DeviceFilter()
-        check_input(info.context.principal, "DeviceFilter", filter.as_graphql())
+        ssc_filters = check_input(info.context.principal, "DeviceFilter", filter.as_graphql())
         filter.check_text()
         size = page_size(first)
         page = await search_devices(
@@ -77,6 +77,10 @@ class Query:
             size,
             decode_cursor(after),
         )
+        for name in ssc_filters:
+            info.context.ssc_reads.note(name)
+        if ssc_filters:
+            info.context.ssc_reads.note_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)
         return connection(DeviceConnection, DeviceEdge, page)
 

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from models import tables
 from permissions.classes import permission_extensions
-from permissions.policy import change_subject, may_read_change
+from permissions.policy import change_subject, is_ssc_only, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from resolvers.paging import Page
@@ -212,6 +212,8 @@ class AuditEvent:
         for change in root.changes:
             name = change["field"]
             if may_read_change(principal, subject, name):
+                if is_ssc_only(subject, name):  # an SSC-only value, read through history
+                    info.context.ssc_reads.note(f"{subject}.{name}", root.device_id)
                 out.append(
                     FieldChange(
                         field=name, before=change["before"], after=change["after"], redacted=False
