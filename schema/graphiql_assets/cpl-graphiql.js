@@ -48,6 +48,7 @@ function showSignedIn(session) {
       credentials: "same-origin",
       headers: { "X-CPL-CSRF": session.csrfToken },
     });
+    sessionStorage.clear(); // GraphiQL's tabs and history: the next person starts afresh
     location.assign("/login");
   });
 }
@@ -94,10 +95,8 @@ async function start() {
       defaultQuery: DEFAULT_QUERY,
       query: params.get("query") ?? undefined,
       variables: params.get("variables") ?? undefined,
-      operationName: params.get("operationName") ?? undefined,
       onEditQuery: keepInAddress(params, "query"),
       onEditVariables: keepInAddress(params, "variables"),
-      onEditOperationName: keepInAddress(params, "operationName"),
       shouldPersistHeaders: false,
       storage: window.sessionStorage,
       defaultEditorToolsVisibility: true,
