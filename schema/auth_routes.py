@@ -40,7 +40,10 @@ CSRF_HEADER = "x-cpl-csrf"
 FLOW_SECONDS = 600
 DEFAULT_NEXT = "/graphql"
 DEV_MANUFACTURER = "0A1B"  # the demo data's first manufacturer
-PAGE_CSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 
 class CsrfRefusedError(Exception):

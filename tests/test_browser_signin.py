@@ -14,7 +14,7 @@ import asyncio
 import json
 import os
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -86,18 +86,28 @@ def screenshots(tmp_path: Path) -> Path:
     return Path(os.environ.get("CPL_SCREENSHOT_DIR") or tmp_path / "screenshots").resolve()
 
 
-async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
-    browser_parts, settings, token, tmp_path, screenshots
-):
+@dataclass
+class Exploration:
+    site: str
+    issuer: str | None
+    report: dict
+    log: list[tuple[str, str, list[str]]]  # the SSC access log: (sub, operation, fields)
+
+
+async def explore(settings, token, tmp_path: Path, screenshots: Path, provider=None) -> Exploration:
+    """Serve a fresh database (signing in at `provider`, or with the development issuer) and
+    send the browser through it."""
     async with fresh_database(tmp_path) as url:
         engine = create_engine(url)
         await migrate(engine)
         async with session_factory(engine)() as session, session.begin():
             await seed_demo(session)
         await engine.dispose()
-        with oidc_provider() as provider:
-            port = free_port()
-            site = f"http://127.0.0.1:{port}"
+        port = free_port()
+        site = f"http://127.0.0.1:{port}"
+        own = replace(settings, database_url=url)
+        people = {"sscSub": "SSC", "supplierSub": "LARGE_SUPPLIER"}
+        if provider is not None:
             client_id, secret = await asyncio.to_thread(
                 provider.register_client, f"{site}/auth/callback"
             )
@@ -108,37 +118,55 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
                 provider.set_user, "buyer", party_category="LARGE_SUPPLIER", party_id="SUP-1"
             )
             own = replace(
-                settings,
-                database_url=url,
+                own,
                 oidc_issuer=provider.issuer,
                 oidc_client_id=client_id,
                 oidc_client_secret=secret,
                 public_url=site,
                 session_secret="browser test secret",
             )
-            services = create_services(own)
-            async with serve(create_app(own, services), port=port):
-                report = await run_browser(
-                    {
-                        "site": site,
-                        "issuer": provider.issuer,
-                        "executablePath": str(CHROMIUM),
-                        "userDataDir": str(tmp_path / "profile"),
-                        "screenshotDir": str(screenshots),
-                        "sscSub": "analyst",
-                        "supplierSub": "buyer",
-                        "query": QUERY,
-                        "mutation": MUTATION,
-                        "writerToken": token("SECAS"),
-                    }
+            people = {"sscSub": "analyst", "supplierSub": "buyer"}
+        services = create_services(own)
+        async with serve(create_app(own, services), port=port):
+            report = await run_browser(
+                {
+                    "site": site,
+                    "issuer": provider.issuer if provider is not None else None,
+                    "executablePath": str(CHROMIUM),
+                    "userDataDir": str(tmp_path / "profile"),
+                    "screenshotDir": str(screenshots),
+                    **people,
+                    "query": QUERY,
+                    "mutation": MUTATION,
+                    "writerToken": token("SECAS"),
+                }
+            )
+            await services.access_log.drain()
+            async with services.engine.connect() as connection:
+                logged = await connection.exec_driver_sql(
+                    "SELECT actor_sub, operation_name, fields FROM ssc_access"
                 )
-                await services.access_log.drain()
-                async with services.engine.connect() as connection:
-                    logged = await connection.exec_driver_sql(
-                        "SELECT actor_sub, operation_name, fields FROM ssc_access"
-                    )
-                    log = [tuple(row) for row in logged.all()]
-            await services.engine.dispose()
+                log = [
+                    (sub, name, json.loads(fields) if isinstance(fields, str) else fields)
+                    for sub, name, fields in logged.all()
+                ]
+        await services.engine.dispose()
+    return Exploration(site, own.oidc_issuer, report, log)
+
+
+@pytest.mark.parametrize("sign_in", ["identity provider", "development issuer"])
+async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
+    browser_parts, settings, token, tmp_path, screenshots, sign_in
+):
+    if sign_in == "identity provider":
+        with oidc_provider() as provider:
+            seen = await explore(settings, token, tmp_path, screenshots, provider)
+        analyst, party = "analyst", "SSC-PANEL"
+    else:
+        seen = await explore(settings, token, tmp_path, screenshots)
+        analyst, party = "dev-ssc", "DEV-SSC"
+    site, report, log = seen.site, seen.report, seen.log
+    port = urlsplit(site).port
 
     assert "error" not in report, f"{report.get('error')} at {report.get('failedAt')}"
     steps = report["steps"]
@@ -154,7 +182,7 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
     assert ours and elsewhere == []
     assert [b for b in report["blocked"] if (b["from"] or "").startswith(site)] == []
     assert all(
-        urlsplit(b["from"] or "").port == urlsplit(provider.issuer).port for b in report["blocked"]
+        urlsplit(b["from"] or "").port == urlsplit(seen.issuer).port for b in report["blocked"]
     )
     # No CSP refusal and no script error on our pages (the signed-out page's 401 from
     # /auth/session is the console's only complaint, and an expected one).
@@ -167,7 +195,7 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
 
     # The SSC analyst: schema loaded at once, the SSC-only values shown.
     assert steps["sscIntrospectionStatus"] == 200
-    assert "SSC-PANEL" in steps["sscWho"] and "SSC" in steps["sscWho"]
+    assert f"Signed in as {party}, SSC" in steps["sscWho"]
     assert "Query" in steps["docExplorer"]
     ssc = json.loads(steps["sscResponse"])
     nodes = ssc["data"]["devices"]["nodes"]
@@ -206,13 +234,8 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
     assert {e["extensions"]["code"] for e in supplier["errors"]} == {"FORBIDDEN"}
 
     # The SSC access log holds the analyst's reads, and none of the Supplier's.
-    assert (
-        "analyst",
-        "SscDevices",
-        ["Device.zigbeeChipsetVendor", "Device.zigbeeStackVersion"],
-    ) in [
-        (sub, name, json.loads(fields) if isinstance(fields, str) else fields)
-        for sub, name, fields in log
-    ]
-    assert {sub for sub, _, _ in log} == {"analyst"}
+    both = ["Device.zigbeeChipsetVendor", "Device.zigbeeStackVersion"]
+    assert (analyst, "SscDevices", both) in log
+    assert (analyst, "Watch", ["Device.zigbeeStackVersion"]) in log
+    assert {sub for sub, _, _ in log} == {analyst}
     assert (screenshots / "graphiql-ssc.png").stat().st_size > 10_000

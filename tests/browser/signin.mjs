@@ -1,4 +1,5 @@
-// A real browser through the SSC analyst's day: sign in at the OIDC provider, GraphiQL with the
+// A real browser through the SSC analyst's day: sign in (at the OIDC provider, or with the
+// development issuer's category picker when config.issuer is null), GraphiQL with the
 // schema loaded, the SSC query, a reload and a shared link that keep the query, a subscription
 // over graphql-transport-ws, logout; then a Supplier's sign-in and the same query.
 // Driven by tests/test_browser_signin.py, which reads the JSON report this prints and asserts.
@@ -90,9 +91,18 @@ async function signIn(sub) {
   );
   await page.goto(`${site}/graphql`);
   await page.click("#cpl-signin");
-  await page.waitForURL((url) => url.href.startsWith(config.issuer));
-  await page.fill("input[name=sub]", sub);
-  await page.click("button[type=submit]:has-text('Authorize')");
+  if (config.issuer) {
+    // At the identity provider: who signs in.
+    await page.waitForURL((url) => url.href.startsWith(config.issuer));
+    await page.fill("input[name=sub]", sub);
+    await page.click("button[type=submit]:has-text('Authorize')");
+  } else {
+    // The development issuer's own page: which Party category to explore as.
+    await page.waitForURL((url) => url.pathname === "/login");
+    await page.waitForSelector(".cpl-categories");
+    await page.screenshot({ path: screenshotPath("signin-development.png") });
+    await page.click(`button[name=category][value=${sub}]`);
+  }
   await page.waitForURL(`${site}/graphql`);
   await waitForGraphiQL();
   const answer = await introspection;
