@@ -3,6 +3,9 @@ written after the response; readable by the SSC alone."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -126,3 +129,25 @@ async def test_entries_hold_no_ssc_only_value(isolated):
         ).all()
     dumped = repr(rows)
     assert rows and not any(v and v in dumped for pair in values for v in pair)
+
+
+def readme_examples() -> list[str]:
+    """The README's sscAccessLog documents: the GraphQL block and the curl example's query."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documents = [line for line in readme.splitlines() if line.startswith("{ sscAccessLog(")]
+    for line in readme.splitlines():
+        if line.startswith('q "$(.venv/bin/cpl-pathways token SSC)"') and "sscAccessLog" in line:
+            documents.append(json.loads(line.split("'")[1])["query"])
+    return documents
+
+
+async def test_the_readme_examples_run(isolated):
+    examples = readme_examples()
+    assert len(examples) == 2
+    await isolated.gql("SSC", "query Seen { devices(first: 1) { nodes { zigbeeChipsetVendor } } }")
+    await isolated.services.access_log.drain()
+    for document in examples:
+        body = await isolated.gql("SSC", document)
+        assert "errors" not in body and body["data"]["sscAccessLog"]["nodes"]
+        denied = await isolated.gql("SECAS", document)
+        assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
