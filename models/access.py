@@ -32,6 +32,17 @@ class SignInSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
 
 
+class SignInFlow(SQLModel, table=True):
+    """A sign-in in progress (authlib's state data: nonce, PKCE verifier, redirect URI), kept
+    here so the browser's flow cookie carries only a marker, never the PKCE verifier."""
+
+    __tablename__ = "signin_flow"
+
+    key: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
+    value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+
+
 class SscAccess(SQLModel, table=True):
     """One operation that read, or filtered on, a value only the SSC may see."""
 

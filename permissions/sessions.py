@@ -19,11 +19,12 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.access import SignInSession
+from models.access import SignInFlow, SignInSession
 from models.tables import utcnow
 from permissions.principal import PartyCategory, Principal
 
 MAX_COOKIE_LENGTH = 100  # the cookie holds 43 characters; anything much longer is not ours
+FLOW_SECONDS = 600  # a sign-in must come back from the provider within ten minutes
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class SessionCookie:
     secure: bool
 
     @classmethod
-    def for_site(cls, site_url: str) -> SessionCookie:
+    def for_site(cls, site_url: str, purpose: str = "session") -> SessionCookie:
         parts = urlsplit(site_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         secure = parts.scheme == "https" or not _is_loopback(parts.hostname or "")
         prefix = "__Host-" if secure else ""
-        return cls(name=f"{prefix}cpl-pathways-{port}-session", secure=secure)
+        return cls(name=f"{prefix}cpl-pathways-{port}-{purpose}", secure=secure)
 
 
 def _is_loopback(host: str) -> bool:
@@ -124,3 +125,28 @@ def _signed_in(row: SignInSession) -> SignedIn:
         manufacturer_id=row.manufacturer_id,
     )
     return SignedIn(principal=principal, csrf_token=row.csrf_token, expires_at=row.expires_at)
+
+
+class FlowStore:
+    """authlib's cache for sign-ins in progress: the state's data (nonce, PKCE verifier) stays
+    in the database, and the browser's flow cookie holds only a marker that it began there.
+    Any process can finish a sign-in another began."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, key: str) -> str | None:
+        async with self._sessions() as session:
+            row = await session.get(SignInFlow, key)
+        return row.value if row is not None and row.expires_at > utcnow() else None
+
+    async def set(self, key: str, value: str, expires_in: int | None = None) -> None:
+        now = utcnow()
+        expires_at = now + timedelta(seconds=min(expires_in or FLOW_SECONDS, FLOW_SECONDS))
+        async with self._sessions() as session, session.begin():
+            await session.exec(delete(SignInFlow).where(SignInFlow.expires_at <= now))
+            await session.merge(SignInFlow(key=key, value=value, expires_at=expires_at))
+
+    async def delete(self, key: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.exec(delete(SignInFlow).where(SignInFlow.key == key))

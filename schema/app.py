@@ -28,7 +28,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from models.database import create_engine, session_factory
 from permissions.principal import Principal
-from permissions.sessions import SessionStore
+from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
@@ -206,7 +206,7 @@ def create_services(settings: Settings) -> Services:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
-    signin = SignIn(settings, services.signins)
+    signin = SignIn(settings, services.signins, FlowStore(services.sessions))
     page = GraphiQLPage()
     graphql = GraphQLApp(build_schema(settings), services, signin, page)
 

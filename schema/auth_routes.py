@@ -4,9 +4,9 @@ The server is the OAuth client (the backend-for-frontend of "OAuth 2.0 for Brows
 Applications"): authlib's Starlette client runs the authorization code flow with PKCE, `state`
 and `nonce`, and verifies the ID token against the provider's JWKS. Its SEC claims become the
 principal through `principal_from_claims`, exactly as a bearer token's do, and the browser gets
-only a server-side session's HttpOnly cookie. The flow's own state (state, nonce, PKCE verifier,
-where to go next) rides in a second, signed cookie that lives for ten minutes and only on the
-two routes that need it.
+only a server-side session's HttpOnly cookie. A sign-in in progress keeps its nonce and PKCE
+verifier in the database; a second, signed cookie of ten minutes ties it to the browser that
+began it (and says where to go next).
 
 With the development issuer (no `CPL_JWKS_URL`, no `CPL_OIDC_ISSUER`) there is no provider:
 `/login` offers the seven Party categories, so nobody pastes tokens by hand even locally.
@@ -18,6 +18,7 @@ import html
 import logging
 import secrets
 import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,14 +31,20 @@ from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 
 from permissions.principal import PartyCategory, Principal
-from permissions.sessions import SessionCookie, SessionStore, SignedIn, csrf_matches
+from permissions.sessions import (
+    FLOW_SECONDS,
+    FlowStore,
+    SessionCookie,
+    SessionStore,
+    SignedIn,
+    csrf_matches,
+)
 from permissions.tokens import ALLOWED_ALGORITHMS, AuthenticationError, principal_from_claims
 from settings import Settings
 
 logger = logging.getLogger("cpl_pathways")
 
 CSRF_HEADER = "x-cpl-csrf"
-FLOW_SECONDS = 600
 DEFAULT_NEXT = "/graphql"
 DEV_MANUFACTURER = "0A1B"  # the demo data's first manufacturer
 PAGE_CSP = (
@@ -78,7 +85,7 @@ def _refused(title: str, reason: str, status: int) -> HTMLResponse:
 class SignIn:
     """The sign-in routes and how a request or a WebSocket is authenticated by its cookie."""
 
-    def __init__(self, settings: Settings, store: SessionStore) -> None:
+    def __init__(self, settings: Settings, store: SessionStore, flows: FlowStore) -> None:
         self.settings = settings
         self.store = store
         self.client: Any = None  # authlib's StarletteOAuth2App, with a provider configured
@@ -90,7 +97,7 @@ class SignIn:
                 # back to httpx, which this project uses and which works: noise on stdout.
                 warnings.simplefilter("ignore", AuthlibDeprecationWarning)
                 from authlib.integrations.starlette_client import OAuth
-            self.client = OAuth().register(
+            self.client = OAuth(cache=flows).register(
                 "cpl",
                 client_id=settings.oidc_client_id,
                 client_secret=settings.oidc_client_secret,
@@ -168,34 +175,30 @@ class SignIn:
     # --- the routes ------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        flow = self.cookie_for_flow()
         return [
-            Route("/login", flow(request_response(self.login)), methods=["GET", "POST"]),
-            Route("/auth/callback", flow(request_response(self.callback)), methods=["GET"]),
+            Route("/login", self._with_flow(self.login), methods=["GET", "POST"]),
+            Route("/auth/callback", self._with_flow(self.callback), methods=["GET"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/auth/session", self.session, methods=["GET"]),
         ]
 
-    def cookie_for_flow(self):
-        """The signed, short-lived cookie that carries one sign-in from /login to its callback.
+    def _with_flow(self, endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+        """The endpoint, with the signed, short-lived cookie that ties one sign-in to the
+        browser that began it, from /login to its callback: a marker per state and where to go
+        next; the nonce and PKCE verifier stay server-side (`FlowStore`).
 
         SameSite=Lax: the provider sends the browser back with a cross-site top-level GET, which
-        a Strict cookie would miss."""
-        site = self.settings.public_url or "http://127.0.0.1"
-        cookie = SessionCookie.for_site(site)
-
-        def wrap(app: ASGIApp) -> ASGIApp:
-            return SessionMiddleware(
-                app,
-                secret_key=self.flow_secret,
-                session_cookie=cookie.name.replace("-session", "-signin"),
-                max_age=FLOW_SECONDS,
-                path="/",
-                same_site="lax",
-                https_only=cookie.secure,
-            )
-
-        return wrap
+        a Strict cookie would miss. Only a provider's sign-in writes it: public_url is set."""
+        cookie = SessionCookie.for_site(self.settings.public_url or "http://127.0.0.1", "signin")
+        return SessionMiddleware(
+            request_response(endpoint),
+            secret_key=self.flow_secret,
+            session_cookie=cookie.name,
+            max_age=FLOW_SECONDS,
+            path="/",
+            same_site="lax",
+            https_only=cookie.secure,
+        )
 
     async def login(self, request: Request) -> Response:
         next_path = safe_next(request.query_params.get("next"))

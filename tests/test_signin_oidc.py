@@ -4,6 +4,7 @@ token verified, the SEC claims checked exactly as a token's, and a session at th
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -233,3 +234,34 @@ async def test_a_websocket_signs_in_by_cookie_csrf_token_and_origin(site):
     # Strawberry refuses a handshake from another origin itself; the sign-in checks it again.
     assert await socket_init(site, cookie, "http://evil.example", good) == 403
     assert await socket_init(site, "not-a-session", site.url, good) == 4403
+
+
+async def test_the_sign_in_flow_cookie_is_signed_short_lived_and_gone_after_the_callback(site):
+    await asyncio.to_thread(site.provider.set_user, "analyst-4", party_category="SSC", party_id="S")
+    flow = site.cookie.replace("-session", "-signin")
+    async with site.browser() as browser:
+        start = await browser.get("/login")
+        cookie = start.headers["set-cookie"]
+        assert cookie.startswith(f"{flow}=") and "httponly" in cookie.lower()
+        assert "samesite=lax" in cookie.lower() and "Max-Age=600" in cookie
+        # Signed, and holding only a marker: the nonce and the PKCE verifier stay server-side.
+        payload = json.loads(base64.b64decode(cookie.split("=", 1)[1].split(".")[0]))
+        markers = [v for k, v in payload.items() if k.startswith("_state_")]
+        assert markers and all(set(m) == {"exp"} for m in markers)
+        assert "code_verifier" not in json.dumps(payload) and "nonce" not in json.dumps(payload)
+        form = await browser.post(start.headers["location"], data={"sub": "analyst-4"})
+        done = await browser.get(form.headers["location"])
+        assert done.status_code == 303
+        assert flow not in browser.cookies and site.cookie in browser.cookies
+
+
+def test_a_provider_without_the_public_url_or_client_is_refused_at_start(settings):
+    configured = {
+        "oidc_issuer": "http://127.0.0.1:9",
+        "oidc_client_id": "cpl",
+        "public_url": "http://127.0.0.1:8000",
+    }
+    for missing in ("public_url", "oidc_client_id"):
+        own = replace(settings, **{**configured, missing: None})
+        with pytest.raises(ValueError, match="CPL_PUBLIC_URL and CPL_OIDC_CLIENT_ID"):
+            create_app(own, create_services(own))

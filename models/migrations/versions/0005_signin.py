@@ -4,8 +4,8 @@ Revision ID: 0005
 Revises: 0003
 Create Date: 2026-12-01
 
-Server-side sessions for analysts signed in through the identity provider, and one row per
-operation that read or filtered on an SSC-only value.
+Server-side sessions for analysts signed in through the identity provider, the sign-ins still
+in progress, and one row per operation that read or filtered on an SSC-only value.
 """
 
 from collections.abc import Sequence
@@ -38,6 +38,16 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "signin_flow",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    with op.batch_alter_table("signin_flow", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_signin_flow_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
         "ssc_access",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
@@ -58,6 +68,9 @@ def downgrade() -> None:
     with op.batch_alter_table("ssc_access", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ssc_access_occurred_at"))
     op.drop_table("ssc_access")
+    with op.batch_alter_table("signin_flow", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_signin_flow_expires_at"))
+    op.drop_table("signin_flow")
     with op.batch_alter_table("signin_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_signin_session_expires_at"))
     op.drop_table("signin_session")
