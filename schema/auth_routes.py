@@ -14,6 +14,8 @@ With the development issuer (no `CPL_JWKS_URL`, no `CPL_OIDC_ISSUER`) there is n
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import secrets
@@ -29,6 +31,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
+from starlette.websockets import WebSocket, WebSocketState
 
 from permissions.principal import PartyCategory, Principal
 from permissions.sessions import (
@@ -46,6 +49,7 @@ logger = logging.getLogger("cpl_pathways")
 
 CSRF_HEADER = "x-cpl-csrf"
 DEFAULT_NEXT = "/graphql"
+SESSION_CHECK_SECONDS = 5.0  # how soon an open WebSocket notices its session has ended
 DEV_MANUFACTURER = "0A1B"  # the demo data's first manufacturer
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'; "
@@ -105,6 +109,7 @@ class SignIn:
                 + "/.well-known/openid-configuration",
                 client_kwargs={"scope": "openid", "code_challenge_method": "S256"},
             )
+        self._watchers: set[asyncio.Task[None]] = set()  # sockets signed in by cookie
         self.flow_secret = settings.session_secret or secrets.token_urlsafe(32)
         if self.client is not None and not settings.session_secret:
             logger.warning(
@@ -162,7 +167,9 @@ class SignIn:
     async def principal_for_socket(
         self, connection: HTTPConnection, csrf_token: object
     ) -> Principal:
-        """A WebSocket signed in by its cookie: from this server's own pages, with the token."""
+        """A WebSocket signed in by its cookie: from this server's own pages, with the token.
+        The socket lives no longer than the session: it is closed (4403) once logout or expiry
+        ends it, whichever process served the logout."""
         if not self.same_origin(connection):
             raise AuthenticationError("websocket from another origin")
         signed_in = await self.signed_in(connection)
@@ -170,7 +177,29 @@ class SignIn:
             raise AuthenticationError("session ended or expired")
         if not csrf_matches(signed_in, csrf_token):
             raise AuthenticationError("missing csrfToken")
+        if isinstance(connection, WebSocket):
+            task = asyncio.get_running_loop().create_task(self._close_when_ended(connection))
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
         return signed_in.principal
+
+    async def _close_when_ended(self, websocket: WebSocket) -> None:
+        def open_() -> bool:
+            connected = WebSocketState.CONNECTED
+            return websocket.client_state is connected and websocket.application_state is connected
+
+        while open_():
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                live = await self.signed_in(websocket) is not None
+            except Exception:  # the database unreachable for a moment: ask again later
+                logger.exception("checking a websocket's session failed")
+                continue
+            if not live and open_():
+                logger.info("closing websocket: its session ended")
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    await websocket.close(code=4403, reason="Session ended")
+                return
 
     # --- the routes ------------------------------------------------------------------------
 

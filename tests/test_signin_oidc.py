@@ -265,3 +265,26 @@ def test_a_provider_without_the_public_url_or_client_is_refused_at_start(setting
         own = replace(settings, **{**configured, missing: None})
         with pytest.raises(ValueError, match="CPL_PUBLIC_URL and CPL_OIDC_CLIENT_ID"):
             create_app(own, create_services(own))
+
+
+async def test_logout_closes_the_sessions_websocket(site):
+    await asyncio.to_thread(site.provider.set_user, "analyst-5", party_category="SSC", party_id="S")
+    async with site.browser() as browser:
+        assert (await sign_in(site, browser, "analyst-5")).status_code == 303
+        csrf = (await browser.get("/auth/session")).json()["csrfToken"]
+        cookie = browser.cookies[site.cookie]
+        async with connect(
+            f"ws://{urlsplit(site.url).netloc}/graphql",
+            subprotocols=["graphql-transport-ws"],
+            additional_headers={"Cookie": f"{site.cookie}={cookie}"},
+            origin=site.url,
+        ) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"csrfToken": csrf}}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+            assert (await browser.post("/logout", headers={"X-CPL-CSRF": csrf})).status_code == 204
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:  # pings may come first; the close comes within a check interval
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                    if message["type"] == "ping":
+                        await ws.send(json.dumps({"type": "pong"}))
+            assert closed.value.rcvd.code == 4403
