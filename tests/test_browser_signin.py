@@ -197,6 +197,7 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
     assert steps["sscIntrospectionStatus"] == 200
     assert f"Signed in as {party}, SSC" in steps["sscWho"]
     assert "Query" in steps["docExplorer"]
+    assert "sscAccessLog" in steps["completion"]
     ssc = json.loads(steps["sscResponse"])
     nodes = ssc["data"]["devices"]["nodes"]
     assert nodes and all(n["zigbeeStackVersion"] and n["zigbeeChipsetVendor"] for n in nodes)

@@ -130,6 +130,20 @@ try {
   report.steps.sscResponse = await run();
   await page.screenshot({ path: screenshotPath("graphiql-ssc.png") });
 
+  // Completion knows the schema: typing offers the fields.
+  await setQuery("{ }");
+  await page.evaluate(() => {
+    const editor = document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror;
+    editor.focus();
+    editor.setCursor({ line: 0, ch: 2 });
+  });
+  await page.keyboard.type("sscA");
+  await page.waitForSelector(".CodeMirror-hints .CodeMirror-hint");
+  report.steps.completion = await page.$$eval(".CodeMirror-hints .CodeMirror-hint", (items) =>
+    items.map((item) => item.textContent),
+  );
+  await page.keyboard.press("Escape");
+
   // 2. An edited query is kept in the address: a reload and a shared link open it again.
   const edited = "query Kept { devices(first: 2) { nodes { modelName zigbeeChipsetVendor } } }";
   await setQuery(edited);
