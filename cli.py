@@ -67,6 +67,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 settings, category.value, manufacturer_id=manufacturer, ttl_seconds=12 * 3600
             )
             print(f"  {category.value:<16} {token}")
+    if settings.dev_sign_in or settings.oidc_issuer:
+        site = settings.public_url or f"http://{args.host}:{args.port}"
+        print(f"Sign in to GraphiQL: {site}/login")
     sys.stdout.flush()
     app = create_app(settings)
     tune_garbage_collector()

@@ -72,6 +72,7 @@ class Query:
             size,
             decode_cursor(after),
         )
+        info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)
         return DeviceConnection(page=page)
 

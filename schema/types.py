@@ -14,8 +14,8 @@ import strawberry
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives
-from permissions.policy import change_subject, may_read_change
+from permissions.classes import policy_directives, policy_extensions
+from permissions.policy import change_subject, is_ssc_only, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from resolvers.paging import Page
@@ -61,10 +61,12 @@ class Device:
     hardware_version: str
     zigbee_band: ZigbeeBand | None
     zigbee_stack_version: str | None = strawberry.field(
-        directives=policy_directives("Device", "zigbeeStackVersion")
+        directives=policy_directives("Device", "zigbeeStackVersion"),
+        extensions=policy_extensions("Device", "zigbeeStackVersion"),
     )
     zigbee_chipset_vendor: str | None = strawberry.field(
-        directives=policy_directives("Device", "zigbeeChipsetVendor")
+        directives=policy_directives("Device", "zigbeeChipsetVendor"),
+        extensions=policy_extensions("Device", "zigbeeChipsetVendor"),
     )
 
     @strawberry.field
@@ -212,6 +214,8 @@ class AuditEvent:
         for change in root.changes:
             name = change["field"]
             if may_read_change(principal, subject, name):
+                if is_ssc_only(subject, name):  # an SSC-only value, read through history
+                    info.context.ssc_reads.note(f"{subject}.{name}", root.device_id)
                 out.append(
                     FieldChange(
                         field=name, before=change["before"], after=change["after"], redacted=False
