@@ -8,7 +8,7 @@ before and after of every field it changed. Failures the caller can act on are
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ from permissions.policy import may_act_for
 from permissions.principal import Principal
 from resolvers import validation as v
 from resolvers import webhooks
+from resolvers import write_rules as rules
 
 
 class NotAllowed(Exception):
@@ -104,11 +105,20 @@ EVENTS = "cpl.events"
 async def record(session: AsyncSession, event: AuditEvent) -> None:
     """Write the change's history, its webhook deliveries and its notification, all inside the
     writer's transaction: if the change commits, all of them do; if not, none."""
-    session.add(event)
+    await record_many(session, [event])
+
+
+async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
+    """`record` for many changes at once (a file import), in a few statements whatever their
+    number; the events keep their order."""
+    if not events:
+        return
+    session.add_all(events)
     await session.flush()
-    await webhooks.enqueue(session, event)
-    await session.info["cpl.bus"].in_transaction(session, event.id)
-    session.info.setdefault(EVENTS, []).append(event.id)
+    await webhooks.enqueue_many(session, events)
+    event_ids = [event.id for event in events]
+    await session.info["cpl.bus"].in_transaction_many(session, event_ids)
+    session.info.setdefault(EVENTS, []).extend(event_ids)
 
 
 @dataclass(frozen=True)
@@ -159,17 +169,15 @@ async def add_device(
     identifier = v.identifier(manufacturer_identifier, "manufacturerIdentifier")
     if not may_act_for(principal, identifier):
         raise NotAllowed()
-    fields = {
-        "modelIdentifier": v.identifier(model_identifier, "modelIdentifier"),
-        "modelName": v.text(model_name, "modelName", v.MAX_NAME, required=True),
-        "hardwareVersion": v.identifier(hardware_version, "hardwareVersion"),
-        "deviceType": device_type,
-        "zigbeeBand": zigbee_band,
-        "zigbeeStackVersion": v.text(zigbee_stack_version, "zigbeeStackVersion", v.MAX_ZIGBEE_TEXT),
-        "zigbeeChipsetVendor": v.text(
-            zigbee_chipset_vendor, "zigbeeChipsetVendor", v.MAX_ZIGBEE_TEXT
-        ),
-    }
+    fields = rules.device_fields(
+        model_identifier=model_identifier,
+        model_name=model_name,
+        hardware_version=hardware_version,
+        device_type=device_type,
+        zigbee_band=zigbee_band,
+        zigbee_stack_version=zigbee_stack_version,
+        zigbee_chipset_vendor=zigbee_chipset_vendor,
+    )
     manufacturer = (
         await session.exec(select(Manufacturer).where(Manufacturer.identifier == identifier))
     ).first()
@@ -185,26 +193,34 @@ async def add_device(
         )
     ).first()
     if duplicate is not None:
-        raise v.conflict(
-            "modelIdentifier",
-            "This manufacturer already has a device with that model identifier and hardware "
-            "version.",
-        )
-    device = Device(
-        manufacturer_id=manufacturer.id,
-        device_type=device_type,
+        raise rules.duplicate_device()
+    device = device_row(manufacturer.id, fields)  # type: ignore[arg-type]
+    session.add(device)
+    await session.flush()
+    await record(session, device_added(principal, device, identifier, fields))
+    return device
+
+
+def device_row(manufacturer_id: int, fields: dict[str, Any]) -> Device:
+    """A new device from `rules.device_fields`."""
+    return Device(
+        manufacturer_id=manufacturer_id,
+        device_type=fields["deviceType"],
         model_identifier=fields["modelIdentifier"],
         model_name=fields["modelName"],
         hardware_version=fields["hardwareVersion"],
-        zigbee_band=zigbee_band,
+        zigbee_band=fields["zigbeeBand"],
         zigbee_stack_version=fields["zigbeeStackVersion"],
         zigbee_chipset_vendor=fields["zigbeeChipsetVendor"],
     )
-    session.add(device)
-    await session.flush()
-    changes = _changes({}, {"manufacturer": identifier, **fields}, always=True)
-    await record(session, _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes))
-    return device
+
+
+def device_added(
+    principal: Principal, device: Device, manufacturer_identifier: str, fields: dict[str, Any]
+) -> AuditEvent:
+    """The history of a flushed new device; every field is recorded (SSC-only ones included)."""
+    changes = _changes({}, {"manufacturer": manufacturer_identifier, **fields}, always=True)
+    return _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes)  # type: ignore[arg-type]
 
 
 async def add_firmware(
@@ -217,37 +233,36 @@ async def add_firmware(
     added_to_cpl_on: date | None,
 ) -> Firmware:
     owned = await _device(session, principal, device_id)
-    version = v.firmware_version(version, "version")
-    digest = v.image_hash(image_hash)
-    today = datetime.now(UTC).date()
-    if added_to_cpl_on is not None and added_to_cpl_on > today:
-        raise v.invalid("addedToCplOn", "addedToCplOn must not be in the future.")
+    version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
     if version in await _firmware_by_version(session, owned.device.id):
-        raise v.conflict("version", f"Device already has firmware {version}.")
+        raise rules.duplicate_firmware(version)
     firmware = Firmware(
-        device_id=owned.device.id,
-        version=version,
-        image_hash=digest,
-        added_to_cpl_on=added_to_cpl_on or today,
+        device_id=owned.device.id, version=version, image_hash=digest, added_to_cpl_on=added_on
     )
     session.add(firmware)
     await session.flush()
+    await record(session, firmware_added(principal, firmware))
+    return firmware
+
+
+def firmware_added(principal: Principal, firmware: Firmware) -> AuditEvent:
+    """The history of a flushed new firmware."""
     changes = _changes(
         {},
         {
-            "version": version,
+            "version": firmware.version,
             "status": firmware.status,
-            "imageHash": digest,
+            "imageHash": firmware.image_hash,
             "addedToCplOn": firmware.added_to_cpl_on,
         },
     )
-    await record(
-        session,
-        _audit(
-            principal, ChangeKind.FIRMWARE_ADDED, owned.device.id, changes, firmware_id=firmware.id
-        ),
+    return _audit(
+        principal,
+        ChangeKind.FIRMWARE_ADDED,
+        firmware.device_id,
+        changes,
+        firmware_id=firmware.id,
     )
-    return firmware
 
 
 async def withdraw_firmware(
@@ -260,42 +275,26 @@ async def withdraw_firmware(
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if firmware.status is FirmwareStatus.WITHDRAWN:
         raise v.conflict("firmwareId", "This firmware is already withdrawn.")
-    before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
-    firmware.status = FirmwareStatus.WITHDRAWN
-    firmware.withdrawn_on = datetime.now(UTC).date()
     session.add(firmware)
-    changes = _changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
-    await record(
-        session,
-        _audit(
-            principal,
-            ChangeKind.FIRMWARE_WITHDRAWN,
-            firmware.device_id,
-            changes,
-            reason=reason,
-            firmware_id=firmware.id,
-        ),
-    )
+    await record(session, withdraw(principal, firmware, reason))
     await session.flush()
     return firmware
 
 
-def _find_route(edges: dict[int, list[int]], start: int, goal: int) -> list[int] | None:
-    """A shortest chain of firmware ids from start to goal along `edges`, if there is one."""
-    parents: dict[int, int | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node == goal:
-            route = [node]
-            while (parent := parents[route[-1]]) is not None:
-                route.append(parent)
-            return route[::-1]
-        for nxt in edges.get(node, []):
-            if nxt not in parents:
-                parents[nxt] = node
-                queue.append(nxt)
-    return None
+def withdraw(principal: Principal, firmware: Firmware, reason: str | None) -> AuditEvent:
+    """Withdraw an ACTIVE firmware (checked by the caller) and return the event to record."""
+    before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
+    firmware.status = FirmwareStatus.WITHDRAWN
+    firmware.withdrawn_on = datetime.now(UTC).date()
+    changes = _changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
+    return _audit(
+        principal,
+        ChangeKind.FIRMWARE_WITHDRAWN,
+        firmware.device_id,
+        changes,
+        reason=reason,
+        firmware_id=firmware.id,
+    )
 
 
 async def _check_pathway(
@@ -307,41 +306,16 @@ async def _check_pathway(
     ignoring: int | None = None,
 ) -> tuple[Firmware, Firmware]:
     """The two ends of a pathway once it satisfies every rule of the CPL's pathway graph."""
-    from_version = v.firmware_version(from_version, "fromVersion")
-    to_version = v.firmware_version(to_version, "toVersion")
     firmware = await _firmware_by_version(session, device_id)
-    start, end = firmware.get(from_version), firmware.get(to_version)
-    if start is None:
-        raise v.not_found("fromVersion", f"Device has no firmware {from_version}.")
-    if end is None:
-        raise v.not_found("toVersion", f"Device has no firmware {to_version}.")
-    if start.id == end.id:
-        raise v.invalid("toVersion", "A pathway cannot lead from a version to itself.")
-    if end.status is not FirmwareStatus.ACTIVE:
-        raise v.invalid(
-            "toVersion", f"Firmware {to_version} is withdrawn; nothing may upgrade to it."
-        )
     published = await session.exec(
         select(UpgradePathway).where(
             UpgradePathway.device_id == device_id,
             UpgradePathway.status == PathwayStatus.PUBLISHED,
         )
     )
-    edges: dict[int, list[int]] = defaultdict(list)
-    for pathway in published:
-        if pathway.id == ignoring:
-            continue
-        if (pathway.from_firmware_id, pathway.to_firmware_id) == (start.id, end.id):
-            raise v.conflict(
-                "toVersion", f"A published pathway {from_version} → {to_version} already exists."
-            )
-        edges[pathway.from_firmware_id].append(pathway.to_firmware_id)
-    route = _find_route(edges, end.id, start.id)
-    if route is not None:
-        versions = {f.id: f.version for f in firmware.values()}
-        cycle = " → ".join(versions[i] for i in [*route, end.id])
-        raise v.conflict("toVersion", f"This pathway would close a cycle: {cycle}.")
-    return start, end
+    edges = [(p.id, p.from_firmware_id, p.to_firmware_id) for p in published]
+    start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
+    return start, end  # type: ignore[return-value]
 
 
 async def publish_pathway(
@@ -365,17 +339,25 @@ async def publish_pathway(
     )
     session.add(pathway)
     await session.flush()
+    await record(session, pathway_published(principal, pathway, start.version, end.version))
+    return pathway
+
+
+def pathway_published(
+    principal: Principal, pathway: UpgradePathway, from_version: str, to_version: str
+) -> AuditEvent:
+    """The history of a flushed new pathway."""
     changes = _changes(
         {},
-        {"from": start.version, "to": end.version, "status": pathway.status, "notes": notes},
+        {"from": from_version, "to": to_version, "status": pathway.status, "notes": pathway.notes},
     )
-    await record(
-        session,
-        _audit(
-            principal, ChangeKind.PATHWAY_PUBLISHED, owned.device.id, changes, pathway_id=pathway.id
-        ),
+    return _audit(
+        principal,
+        ChangeKind.PATHWAY_PUBLISHED,
+        pathway.device_id,
+        changes,
+        pathway_id=pathway.id,
     )
-    return pathway
 
 
 async def _pathway(
@@ -507,19 +489,24 @@ async def set_zigbee_information(
     owned = await _device(session, principal, device_id)
     device = owned.device
     reason = v.text(reason, "reason", v.MAX_REASON)
-    wanted = {
-        "zigbeeBand": zigbee_band,
-        "zigbeeStackVersion": v.text(zigbee_stack_version, "zigbeeStackVersion", v.MAX_ZIGBEE_TEXT),
-        "zigbeeChipsetVendor": v.text(
-            zigbee_chipset_vendor, "zigbeeChipsetVendor", v.MAX_ZIGBEE_TEXT
-        ),
-    }
+    wanted = rules.zigbee_fields(zigbee_band, zigbee_stack_version, zigbee_chipset_vendor)
     wanted = {field: value for field, value in wanted.items() if value is not None}
     if not wanted:
         raise v.invalid(
             "zigbeeBand",
             "Give at least one of zigbeeBand, zigbeeStackVersion, zigbeeChipsetVendor.",
         )
+    session.add(device)
+    await record(session, set_zigbee(principal, device, wanted, reason))
+    await session.flush()
+    return device
+
+
+def set_zigbee(
+    principal: Principal, device: Device, wanted: dict[str, Any], reason: str | None
+) -> AuditEvent:
+    """Set the given Zigbee fields (validated by `rules.zigbee_fields`, None left out) and
+    return the event to record."""
     before = {
         "zigbeeBand": device.zigbee_band,
         "zigbeeStackVersion": device.zigbee_stack_version,
@@ -530,10 +517,10 @@ async def set_zigbee_information(
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
-    session.add(device)
-    await record(
-        session,
-        _audit(principal, ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changes, reason=reason),
+    return _audit(
+        principal,
+        ChangeKind.ZIGBEE_INFORMATION_CHANGED,
+        device.id,  # type: ignore[arg-type]
+        changes,
+        reason=reason,
     )
-    await session.flush()
-    return device
