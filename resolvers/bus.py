@@ -109,12 +109,12 @@ class PostgresChangeBus(ChangeBus):
     async def in_transaction_many(self, session: AsyncSession, event_ids: Sequence[int]) -> None:
         """One statement per 5,000 events: a file import writes tens of thousands of them."""
         for chunk in chunks(event_ids):
-            await session.execute(
+            await session.exec(
                 sa.text(
                     "SELECT pg_notify(:channel, CAST(t.id AS text)) "
                     "FROM unnest(CAST(:ids AS integer[])) WITH ORDINALITY AS t(id, n) ORDER BY t.n"
                 ),
-                {"channel": CHANNEL, "ids": list(chunk)},
+                params={"channel": CHANNEL, "ids": list(chunk)},
             )
 
     def after_commit(self, event_ids: Iterable[int]) -> None:

@@ -8,7 +8,6 @@ before and after of every field it changed. Failures the caller can act on are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,7 +17,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
-    AuditEvent,
     ChangeKind,
     DataRevision,
     Device,
@@ -33,9 +31,11 @@ from models.tables import (
 )
 from permissions.policy import may_act_for
 from permissions.principal import Principal
+from resolvers import events
 from resolvers import validation as v
-from resolvers import webhooks
 from resolvers import write_rules as rules
+from resolvers.events import EVENTS as EVENTS
+from resolvers.events import audit, changes, record
 
 
 class NotAllowed(Exception):
@@ -49,76 +49,6 @@ async def begin_write(session: AsyncSession) -> int:
         update(DataRevision).where(DataRevision.id == 1).values(revision=DataRevision.revision + 1)
     )
     return (await session.exec(select(DataRevision.revision).where(DataRevision.id == 1))).one()
-
-
-def _value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, DeviceType | ZigbeeBand | FirmwareStatus | PathwayStatus):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _changes(
-    before: dict[str, Any], after: dict[str, Any], *, always: bool = False
-) -> list[dict[str, str | None]]:
-    """Each field's before and after: the changed ones, or with `always` every one given.
-
-    Writes that touch SSC-only fields record them `always`: whether an entry is there must not
-    tell a reader who cannot see the values that a guess was right or that a value is unset,
-    and an entry naming them hides the event's free-text reason from such readers."""
-    return [
-        {"field": field, "before": _value(before.get(field)), "after": _value(after[field])}
-        for field in after
-        if always or _value(before.get(field)) != _value(after[field])
-    ]
-
-
-def _audit(
-    principal: Principal,
-    action: ChangeKind,
-    device_id: int,
-    changes: list[dict[str, str | None]],
-    *,
-    reason: str | None = None,
-    firmware_id: int | None = None,
-    pathway_id: int | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        action=action.value,
-        reason=reason,
-        actor_sub=principal.sub,
-        actor_party_id=principal.party_id,
-        actor_party_category=principal.party_category.value,
-        device_id=device_id,
-        firmware_id=firmware_id,
-        pathway_id=pathway_id,
-        changes=changes,
-    )
-
-
-EVENTS = "cpl.events"
-
-
-async def record(session: AsyncSession, event: AuditEvent) -> None:
-    """Write the change's history, its webhook deliveries and its notification, all inside the
-    writer's transaction: if the change commits, all of them do; if not, none."""
-    await record_many(session, [event])
-
-
-async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
-    """`record` for many changes at once (a file import), in a few statements whatever their
-    number; the events keep their order."""
-    if not events:
-        return
-    session.add_all(events)
-    await session.flush()
-    await webhooks.enqueue_many(session, events)
-    event_ids = [event.id for event in events]
-    await session.info["cpl.bus"].in_transaction_many(session, event_ids)
-    session.info.setdefault(EVENTS, []).extend(event_ids)
 
 
 @dataclass(frozen=True)
@@ -194,33 +124,12 @@ async def add_device(
     ).first()
     if duplicate is not None:
         raise rules.duplicate_device()
-    device = device_row(manufacturer.id, fields)  # type: ignore[arg-type]
+    device = Device(**rules.device_row(manufacturer.id, fields))  # type: ignore[arg-type]
     session.add(device)
     await session.flush()
-    await record(session, device_added(principal, device, identifier, fields))
+    assert device.id is not None
+    await record(session, events.device_added(principal, device.id, identifier, fields))
     return device
-
-
-def device_row(manufacturer_id: int, fields: dict[str, Any]) -> Device:
-    """A new device from `rules.device_fields`."""
-    return Device(
-        manufacturer_id=manufacturer_id,
-        device_type=fields["deviceType"],
-        model_identifier=fields["modelIdentifier"],
-        model_name=fields["modelName"],
-        hardware_version=fields["hardwareVersion"],
-        zigbee_band=fields["zigbeeBand"],
-        zigbee_stack_version=fields["zigbeeStackVersion"],
-        zigbee_chipset_vendor=fields["zigbeeChipsetVendor"],
-    )
-
-
-def device_added(
-    principal: Principal, device: Device, manufacturer_identifier: str, fields: dict[str, Any]
-) -> AuditEvent:
-    """The history of a flushed new device; every field is recorded (SSC-only ones included)."""
-    changes = _changes({}, {"manufacturer": manufacturer_identifier, **fields}, always=True)
-    return _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes)  # type: ignore[arg-type]
 
 
 async def add_firmware(
@@ -236,33 +145,13 @@ async def add_firmware(
     version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
     if version in await _firmware_by_version(session, owned.device.id):
         raise rules.duplicate_firmware(version)
-    firmware = Firmware(
-        device_id=owned.device.id, version=version, image_hash=digest, added_to_cpl_on=added_on
-    )
+    row = rules.firmware_row(owned.device.id, version, digest, added_on)  # type: ignore[arg-type]
+    firmware = Firmware(**row)
     session.add(firmware)
     await session.flush()
-    await record(session, firmware_added(principal, firmware))
+    assert firmware.id is not None
+    await record(session, events.firmware_added(principal, firmware.id, row))
     return firmware
-
-
-def firmware_added(principal: Principal, firmware: Firmware) -> AuditEvent:
-    """The history of a flushed new firmware."""
-    changes = _changes(
-        {},
-        {
-            "version": firmware.version,
-            "status": firmware.status,
-            "imageHash": firmware.image_hash,
-            "addedToCplOn": firmware.added_to_cpl_on,
-        },
-    )
-    return _audit(
-        principal,
-        ChangeKind.FIRMWARE_ADDED,
-        firmware.device_id,
-        changes,
-        firmware_id=firmware.id,
-    )
 
 
 async def withdraw_firmware(
@@ -281,17 +170,18 @@ async def withdraw_firmware(
     return firmware
 
 
-def withdraw(principal: Principal, firmware: Firmware, reason: str | None) -> AuditEvent:
-    """Withdraw an ACTIVE firmware (checked by the caller) and return the event to record."""
+def withdraw(principal: Principal, firmware: Any, reason: str | None) -> dict[str, Any]:
+    """Withdraw an ACTIVE firmware (checked by the caller; a Firmware or a record with its
+    id, device_id, status and withdrawn_on) and return the event to record."""
     before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
     firmware.status = FirmwareStatus.WITHDRAWN
     firmware.withdrawn_on = datetime.now(UTC).date()
-    changes = _changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
-    return _audit(
+    changed = changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
+    return audit(
         principal,
         ChangeKind.FIRMWARE_WITHDRAWN,
         firmware.device_id,
-        changes,
+        changed,
         reason=reason,
         firmware_id=firmware.id,
     )
@@ -330,34 +220,14 @@ async def publish_pathway(
     owned = await _device(session, principal, device_id)
     notes = v.text(notes, "notes", v.MAX_NOTES)
     start, end = await _check_pathway(session, owned.device.id, from_version, to_version)
-    pathway = UpgradePathway(
-        device_id=owned.device.id,
-        from_firmware_id=start.id,
-        to_firmware_id=end.id,
-        notes=notes,
-        published_by=principal.party_id,
-    )
+    row = rules.pathway_row(owned.device.id, start.id, end.id, notes, principal.party_id)
+    pathway = UpgradePathway(**row)
     session.add(pathway)
     await session.flush()
-    await record(session, pathway_published(principal, pathway, start.version, end.version))
+    assert pathway.id is not None
+    event = events.pathway_published(principal, pathway.id, row, start.version, end.version)
+    await record(session, event)
     return pathway
-
-
-def pathway_published(
-    principal: Principal, pathway: UpgradePathway, from_version: str, to_version: str
-) -> AuditEvent:
-    """The history of a flushed new pathway."""
-    changes = _changes(
-        {},
-        {"from": from_version, "to": to_version, "status": pathway.status, "notes": pathway.notes},
-    )
-    return _audit(
-        principal,
-        ChangeKind.PATHWAY_PUBLISHED,
-        pathway.device_id,
-        changes,
-        pathway_id=pathway.id,
-    )
 
 
 async def _pathway(
@@ -441,11 +311,11 @@ async def correct_pathway(
     after = {"from": new_from, "to": new_to, "notes": pathway.notes, "revision": pathway.revision}
     await record(
         session,
-        _audit(
+        audit(
             principal,
             ChangeKind.PATHWAY_CORRECTED,
             pathway.device_id,
-            _changes(before, after),
+            changes(before, after),
             reason=reason,
             pathway_id=pathway.id,
         ),
@@ -464,11 +334,11 @@ async def withdraw_pathway(
     await _compare_and_set(session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
     await record(
         session,
-        _audit(
+        audit(
             principal,
             ChangeKind.PATHWAY_WITHDRAWN,
             pathway.device_id,
-            _changes(before, {"status": pathway.status, "revision": pathway.revision}),
+            changes(before, {"status": pathway.status, "revision": pathway.revision}),
             reason=reason,
             pathway_id=pathway.id,
         ),
@@ -504,7 +374,7 @@ async def set_zigbee_information(
 
 def set_zigbee(
     principal: Principal, device: Device, wanted: dict[str, Any], reason: str | None
-) -> AuditEvent:
+) -> dict[str, Any]:
     """Set the given Zigbee fields (validated by `rules.zigbee_fields`, None left out) and
     return the event to record."""
     before = {
@@ -512,15 +382,15 @@ def set_zigbee(
         "zigbeeStackVersion": device.zigbee_stack_version,
         "zigbeeChipsetVendor": device.zigbee_chipset_vendor,
     }
-    changes = _changes(before, wanted, always=True)
+    changed = changes(before, wanted, always=True)
     device.zigbee_band = wanted.get("zigbeeBand", device.zigbee_band)
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
-    return _audit(
+    return audit(
         principal,
         ChangeKind.ZIGBEE_INFORMATION_CHANGED,
         device.id,  # type: ignore[arg-type]
-        changes,
+        changed,
         reason=reason,
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from models.tables import DeviceType, FirmwareStatus, ZigbeeBand
+from models.tables import DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand, utcnow
 from resolvers import validation as v
 
 
@@ -55,6 +55,23 @@ def device_fields(
     }
 
 
+def device_row(manufacturer_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """The column values of a new device, from `device_fields`."""
+    now = utcnow()
+    return {
+        "manufacturer_id": manufacturer_id,
+        "device_type": fields["deviceType"],
+        "model_identifier": fields["modelIdentifier"],
+        "model_name": fields["modelName"],
+        "hardware_version": fields["hardwareVersion"],
+        "zigbee_band": fields["zigbeeBand"],
+        "zigbee_stack_version": fields["zigbeeStackVersion"],
+        "zigbee_chipset_vendor": fields["zigbeeChipsetVendor"],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def duplicate_device() -> v.MutationFailure:
     return v.conflict(
         "modelIdentifier",
@@ -74,8 +91,41 @@ def firmware_fields(
     return version, digest, added_to_cpl_on or today
 
 
+def firmware_row(
+    device_id: int, version: str, image_hash: str | None, added_on: date
+) -> dict[str, Any]:
+    """The column values of a new firmware, from `firmware_fields`: ACTIVE until withdrawn."""
+    return {
+        "device_id": device_id,
+        "version": version,
+        "status": FirmwareStatus.ACTIVE,
+        "image_hash": image_hash,
+        "added_to_cpl_on": added_on,
+        "withdrawn_on": None,
+        "created_at": utcnow(),
+    }
+
+
 def duplicate_firmware(version: str) -> v.MutationFailure:
     return v.conflict("version", f"Device already has firmware {version}.")
+
+
+def pathway_row(
+    device_id: int, start_id: int, end_id: int, notes: str | None, published_by: str
+) -> dict[str, Any]:
+    """The column values of a new pathway between two checked ends (`pathway_ends`)."""
+    now = utcnow()
+    return {
+        "device_id": device_id,
+        "from_firmware_id": start_id,
+        "to_firmware_id": end_id,
+        "status": PathwayStatus.PUBLISHED,
+        "notes": notes,
+        "revision": 1,
+        "published_at": now,
+        "published_by": published_by,
+        "updated_at": now,
+    }
 
 
 def _find_route(edges: dict[int, list[int]], start: int, goal: int) -> list[int] | None:
