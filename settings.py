@@ -36,6 +36,7 @@ class Settings:
     webhook_horizon_seconds: float = 86_400
     webhook_timeout_seconds: float = 10
     webhook_poll_seconds: float = 5
+    max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
 
     @property
     def dev_issuer(self) -> bool:
@@ -69,6 +70,7 @@ def load_settings() -> Settings:
             os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "1,5,30,120,600,1800,3600")
         ),
         webhook_horizon_seconds=float(os.environ.get("CPL_WEBHOOK_HORIZON_SECONDS", "86400")),
+        max_fleet_rows=int(os.environ.get("CPL_MAX_FLEET_ROWS", "5000000")),
     )
 
 

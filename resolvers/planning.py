@@ -23,7 +23,7 @@ import gc
 import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -334,6 +334,8 @@ class FleetSummary:
 class FleetResult:
     entries: list[FleetEntry]
     summary: FleetSummary
+    graphs: dict[int, PathwayGraph] = field(default_factory=dict)
+    """The graphs planned over, by device id: the versions of a plan's steps are theirs."""
 
 
 _HEX4 = re.compile(r"[0-9A-F]{4}").fullmatch
@@ -428,7 +430,9 @@ async def plan_fleet(
     checked.wanted_ids.update(ids_by_key.values())
     graphs = await cache.graphs(db, checked.wanted_ids) if checked.wanted_ids else {}
     with _collector_paused():
-        return _plan(items, checked, ids_by_key, graphs)
+        result = _plan(items, checked, ids_by_key, graphs)
+    result.graphs = graphs
+    return result
 
 
 def _check(items: Sequence[FleetItem]) -> _Checked:

@@ -107,14 +107,20 @@ def _is_ide_page(scope: Scope) -> bool:
 
 
 class BodyLimit:
-    """Refuse request bodies over the configured size with 413, before anything parses them."""
+    """Refuse request bodies over the configured size with 413, before anything parses them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Paths in `streamed` are passed through unbuffered: their app reads the body as it arrives
+    and bounds it itself (a fleet file is millions of rows, never held whole)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -173,6 +179,17 @@ def create_services(settings: Settings) -> Services:
     )
 
 
+FLEET_FILE_PATH = "/fleet-plan.csv"
+STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
+
+
+def fleet_file_routes(services: Services) -> list[Route]:
+    """`POST /fleet-plan.csv` (schema.fleet_csv), which uses this module's error responses."""
+    from schema.fleet_csv import FleetPlanCsv
+
+    return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
@@ -194,8 +211,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/healthz", healthz, methods=["GET"]),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            *fleet_file_routes(services),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=STREAMED_PATHS)
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -1,0 +1,327 @@
+"""`POST /fleet-plan.csv`: a Supplier's fleet file in, a CSV of plans out, streamed both ways.
+
+A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
+read as it arrives, cut into complete CSV records, planned in batches by the very planner and
+graph cache `fleetPlan` uses (`resolvers.planning.plan_fleet`), and each batch's answer is sent
+before the next is read. Memory is one batch, whatever the file's size.
+
+Only the header can fail the request (HTTP 400 naming what is missing), because it is read
+before the answer starts. After that every input row gets exactly one output row, in order:
+the input's own cells untouched, then `problem,reachable,reason,target_version,step_count,
+path`. A row that cannot be planned has a `problem`; rows past `CPL_MAX_FLEET_ROWS` are
+answered with a problem and not planned.
+
+This is a plain ASGI app rather than a Starlette StreamingResponse: that one reads `receive`
+itself to watch for a disconnect, which would take the request body from under the reader.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from models.database import RequestSession
+from permissions.tokens import AuthenticationError, bearer_token
+from resolvers.planner import PathwayGraph, Plan
+from resolvers.planning import FleetItem, FleetResult, plan_fleet
+from schema.app import bad_request, error_response, unauthenticated
+from schema.context import Services
+from schema.ids import decode_id
+
+logger = logging.getLogger("cpl_pathways.fleet_csv")
+
+ANSWER_COLUMNS = ("problem", "reachable", "reason", "target_version", "step_count", "path")
+KEY_COLUMNS = ("manufacturer_identifier", "model_identifier", "hardware_version")
+BATCH_ROWS = 20_000  # rows planned per plan_fleet call: well under its 50,000 items
+# The planner speaks GraphQL's names; a file's reader knows its columns.
+_COLUMN_NAMES = {
+    "deviceId": "device_id",
+    "manufacturerIdentifier": "manufacturer_identifier",
+    "modelIdentifier": "model_identifier",
+    "hardwareVersion": "hardware_version",
+    "firmwareVersion": "firmware_version",
+    "meterCount": "meter_count",
+}
+BAD_METER_COUNT = "meter_count must be a whole number"
+
+
+class HeaderProblem(Exception):
+    """The file cannot be planned at all: its header is missing or lacks needed columns."""
+
+
+class Columns:
+    """Where the needed columns are in the file's header."""
+
+    def __init__(self, header: list[str]) -> None:
+        names = [name.strip().lower() for name in header]
+        clash = [name for name in ANSWER_COLUMNS if name in names]
+        if clash:
+            raise HeaderProblem(
+                f"the file has column(s) named like the answer's: {', '.join(clash)}"
+            )
+        missing = [] if "firmware_version" in names else ["firmware_version"]
+        keys = [name for name in KEY_COLUMNS if name not in names]
+        if "device_id" not in names and keys:
+            missing.append(
+                f"device_id or {', '.join(KEY_COLUMNS)}"
+                if len(keys) == len(KEY_COLUMNS)
+                else f"device_id or {', '.join(keys)}"
+            )
+        if missing:
+            raise HeaderProblem(f"missing column(s): {'; '.join(missing)}")
+        self.header = header
+        self.width = len(header)
+        self.device_id = names.index("device_id") if "device_id" in names else None
+        self.keys = [names.index(name) if name in names else None for name in KEY_COLUMNS]
+        self.version = names.index("firmware_version")
+        self.meters = names.index("meter_count") if "meter_count" in names else None
+
+
+class Records:
+    """Complete CSV records out of text that arrives in pieces.
+
+    A record ends at a line break outside quotes; a quoted field may hold line breaks, so a
+    line with an odd number of quotes leaves its record open. Records go to `csv.reader`
+    whole, which then never sees a record cut by a chunk boundary."""
+
+    def __init__(self) -> None:
+        self._rest = ""
+
+    def feed(self, text: str, final: bool = False) -> list[str]:
+        text = self._rest + text
+        end = len(text) if final else text.rfind("\n")
+        if end < 0:
+            self._rest = text
+            return []
+        self._rest = text[end + 1 :]
+        lines = text[:end].split("\n")
+        if '"' not in text[:end]:
+            return lines
+        records: list[str] = []
+        pending: list[str] = []
+        odd = False
+        for line in lines:
+            if line.count('"') % 2:
+                odd = not odd
+            pending.append(line)
+            if not odd:
+                records.append("\n".join(pending))
+                pending = []
+        if pending:
+            self._rest = "\n".join(pending) + "\n" + self._rest
+            if final:  # an unterminated quote: let the reader make what it can of it
+                records.append(self._rest)
+                self._rest = ""
+        return records
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class FleetPlanCsv:
+    """The ASGI app behind `POST /fleet-plan.csv`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            token = bearer_token(headers.get("authorization"))
+            await self.services.verifier.verify(token)
+        except AuthenticationError as error:
+            logger.info("rejected fleet file: %s", error.reason)
+            await unauthenticated(error.reason)(scope, receive, send)
+            return
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "text/csv":
+            response = error_response(
+                "Send the fleet as Content-Type: text/csv.", "BAD_REQUEST", 415
+            )
+            await response(scope, receive, send)
+            return
+        body = _body(receive)
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        records = Records()
+        try:
+            columns, first = await self._header(body, decoder, records)
+        except HeaderProblem as problem:
+            await bad_request(f"Cannot plan this fleet file: {problem}.", 400)(scope, receive, send)
+            return
+        decoder.errors = "replace"  # a bad byte now spoils one row, never the whole answer
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/csv; charset=utf-8")],
+            }
+        )
+        db = RequestSession(self.services.sessions)
+        try:
+            planner = _Batcher(columns, db, self.services, send)
+            await planner.start()
+            await planner.rows(first)
+            async for chunk in body:
+                await planner.rows(records.feed(decoder.decode(chunk)))
+            await planner.rows(records.feed(decoder.decode(b"", final=True), final=True))
+            await planner.flush()
+        finally:
+            await db.close()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _header(
+        self, body: AsyncIterator[bytes], decoder: Any, records: Records
+    ) -> tuple[Columns, list[str]]:
+        """Read until the header record is complete; returns it parsed and the records after."""
+        found: list[str] = []
+        try:
+            async for chunk in body:
+                found = records.feed(decoder.decode(chunk))
+                if found:
+                    break
+            else:
+                found = records.feed(decoder.decode(b"", final=True), final=True)
+        except UnicodeDecodeError:
+            raise HeaderProblem("the header is not UTF-8 text") from None
+        while found and not found[0].strip():
+            found.pop(0)
+        if not found:
+            raise HeaderProblem("the file is empty; it needs a header row")
+        header = next(csv.reader([found[0]]))
+        return Columns(header), found[1:]
+
+
+class _Batcher:
+    """Collects rows into batches, plans each with `plan_fleet` and sends its answer."""
+
+    def __init__(self, columns: Columns, db: RequestSession, services: Services, send: Send):
+        self.columns = columns
+        self.db = db
+        self.services = services
+        self.send = send
+        self.limit = services.settings.max_fleet_rows
+        self.seen = 0
+        self.cells: list[list[str]] = []
+        self.items: list[FleetItem | str] = []  # a str is the row's problem, found here
+        self._problems: dict[str, str] = {}
+
+    async def start(self) -> None:
+        await self._send([[*self.columns.header, *ANSWER_COLUMNS]])
+
+    async def rows(self, records: list[str]) -> None:
+        if not records:
+            return
+        columns = self.columns
+        width = columns.width
+        for cells in csv.reader(records):
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # a blank line is not a row
+            self.seen += 1
+            problem = None
+            if len(cells) != width:
+                problem = f"the row has {len(cells)} cells and the header {width}"
+                cells = (cells + [""] * width)[:width]
+            self.cells.append(cells)
+            if self.seen > self.limit:
+                self.items.append(
+                    f"over CPL_MAX_FLEET_ROWS ({self.limit:,} rows a file); "
+                    "this row was not planned: split the fleet"
+                )
+            else:
+                self.items.append(problem or _item(columns, cells))
+            if len(self.cells) >= BATCH_ROWS:
+                await self.flush()
+
+    async def flush(self) -> None:
+        if not self.cells:
+            return
+        planned = [item for item in self.items if not isinstance(item, str)]
+        result = await plan_fleet(self.db, self.services.graphs, planned) if planned else None
+        entries = iter(result.entries) if result else iter(())
+        answers: dict[int, list[str]] = {}
+        out: list[list[str]] = []
+        for cells, item in zip(self.cells, self.items, strict=True):
+            if isinstance(item, str):
+                out.append([*cells, item, "", "", "", "", ""])
+                continue
+            entry = next(entries)
+            if entry.problem is not None:
+                out.append([*cells, self._problem(entry.problem), "", "", "", "", ""])
+                continue
+            plan = entry.plan
+            answer = answers.get(id(plan))
+            if answer is None:
+                answer = answers[id(plan)] = _answer(plan, result, entry.device_id)  # type: ignore[arg-type]
+            out.append(cells + answer)
+        self.cells, self.items = [], []
+        await self._send(out)
+
+    def _problem(self, problem: str) -> str:
+        named = self._problems.get(problem)
+        if named is None:
+            named = problem
+            for field, column in _COLUMN_NAMES.items():
+                named = named.replace(field, column)
+            self._problems[problem] = named
+        return named
+
+    async def _send(self, rows: list[list[str]]) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        body = text.getvalue().encode()
+        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
+    """The planner's item for a row, or the row's problem when it has no item at all."""
+    meter_count = 1
+    if columns.meters is not None:
+        given = cells[columns.meters].strip()
+        if given:
+            try:
+                meter_count = int(given)
+            except ValueError:
+                return BAD_METER_COUNT
+    device_id = bad_id = None
+    if columns.device_id is not None:
+        given = cells[columns.device_id].strip()
+        if given:
+            device_id = decode_id("device", given)
+            bad_id = device_id is None
+    parts = [cells[i].strip() or None if i is not None else None for i in columns.keys]
+    return FleetItem(
+        device_id=device_id,
+        bad_device_id=bool(bad_id),
+        manufacturer_identifier=parts[0],
+        model_identifier=parts[1],
+        hardware_version=parts[2],
+        firmware_version=cells[columns.version],
+        meter_count=meter_count,
+    )
+
+
+def _answer(plan: Plan, result: FleetResult, device_id: int) -> list[str]:
+    """`problem,reachable,reason,target_version,step_count,path` of a plan."""
+    target = plan.target.version if plan.target is not None else ""
+    reason = plan.reason.value if plan.reason is not None else ""
+    if not plan.reachable:
+        return ["", "false", reason, target, "", ""]
+    graph: PathwayGraph = result.graphs[device_id]
+    start = plan.start.version if plan.start is not None else ""
+    path = ">".join([start, *(graph.version_of(step.to_id) for step in plan.steps)])
+    return ["", "true", reason, target, str(len(plan.steps)), path]
