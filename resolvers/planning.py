@@ -109,7 +109,7 @@ async def _load_graphs(db: RequestSession, device_ids: Sequence[int]) -> dict[in
                 _PATHWAY.c.status,
             ).where(_PATHWAY.c.device_id.in_(chunk))
         )
-    with _collector_paused():
+    with collector_paused():
         return _build_graphs(firmware_rows, pathway_rows)
 
 
@@ -136,7 +136,7 @@ def _build_graphs(firmware_rows: list[Any], pathway_rows: list[Any]) -> dict[int
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector around a synchronous bulk build (never an await).
 
     Building a hundred thousand small objects that all survive would otherwise trigger repeated
@@ -424,12 +424,12 @@ async def plan_fleet(
             f"a fleet plan takes at most {MAX_FLEET_ITEMS:,} items a call and "
             f"{len(items):,} were given; split the fleet into several calls"
         )
-    with _collector_paused():
+    with collector_paused():
         checked = _check(items)
     ids_by_key = await device_ids_by_key(db, checked.wanted_keys) if checked.wanted_keys else {}
     checked.wanted_ids.update(ids_by_key.values())
     graphs = await cache.graphs(db, checked.wanted_ids) if checked.wanted_ids else {}
-    with _collector_paused():
+    with collector_paused():
         result = _plan(items, checked, ids_by_key, graphs)
     result.graphs = graphs
     return result

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from models.database import RequestSession
 from permissions.tokens import AuthenticationError, bearer_token
 from resolvers.planner import PathwayGraph, Plan
-from resolvers.planning import FleetItem, FleetResult, plan_fleet
+from resolvers.planning import FleetItem, FleetResult, collector_paused, plan_fleet
 from schema.app import bad_request, error_response, unauthenticated
 from schema.context import Services
 from schema.ids import decode_id
@@ -38,7 +38,7 @@ logger = logging.getLogger("cpl_pathways.fleet_csv")
 
 ANSWER_COLUMNS = ("problem", "reachable", "reason", "target_version", "step_count", "path")
 KEY_COLUMNS = ("manufacturer_identifier", "model_identifier", "hardware_version")
-BATCH_ROWS = 20_000  # rows planned per plan_fleet call: well under its 50,000 items
+BATCH_ROWS = 50_000  # rows a plan_fleet call: its distinct items are at most its 50,000
 # The planner speaks GraphQL's names; a file's reader knows its columns.
 _COLUMN_NAMES = {
     "deviceId": "device_id",
@@ -81,6 +81,9 @@ class Columns:
         self.keys = [names.index(name) if name in names else None for name in KEY_COLUMNS]
         self.version = names.index("firmware_version")
         self.meters = names.index("meter_count") if "meter_count" in names else None
+        needed = [self.device_id, *self.keys, self.version, self.meters]
+        self.wanted = [i for i in needed if i is not None]
+        """The cells an item is made of: rows equal in these are planned once."""
 
 
 class Records:
@@ -207,7 +210,12 @@ class FleetPlanCsv:
 
 
 class _Batcher:
-    """Collects rows into batches, plans each with `plan_fleet` and sends its answer."""
+    """Collects rows into batches, plans each with `plan_fleet` and sends its answer.
+
+    A fleet file has a row per meter, so most rows repeat another's device and firmware: each
+    batch plans its distinct (device, firmware, meter count) items once and answers every row
+    by reference. A row is answered as its own text followed by the answer's cells, so the
+    input's cells go back exactly as they came."""
 
     def __init__(self, columns: Columns, db: RequestSession, services: Services, send: Send):
         self.columns = columns
@@ -216,60 +224,87 @@ class _Batcher:
         self.send = send
         self.limit = services.settings.max_fleet_rows
         self.seen = 0
-        self.cells: list[list[str]] = []
-        self.items: list[FleetItem | str] = []  # a str is the row's problem, found here
         self._problems: dict[str, str] = {}
+        self._new_batch()
+
+    def _new_batch(self) -> None:
+        self.texts: list[str] = []  # each row's output up to its answer
+        self.refs: list[int] = []  # each row's item, an index into self.items
+        self.items: list[FleetItem | str] = []  # a str is the problem found here
+        self.distinct: dict[tuple[str, ...], int] = {}
 
     async def start(self) -> None:
-        await self._send([[*self.columns.header, *ANSWER_COLUMNS]])
+        await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
 
     async def rows(self, records: list[str]) -> None:
-        if not records:
-            return
-        columns = self.columns
-        width = columns.width
-        for cells in csv.reader(records):
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
+        """Take complete records; plans and sends a batch each time one fills up."""
+        for start in range(0, len(records), BATCH_ROWS):
+            with collector_paused():  # plain objects only, and no await inside
+                self._take(records[start : start + BATCH_ROWS])
+            if len(self.refs) >= BATCH_ROWS:
+                await self.flush()
+
+    def _take(self, records: list[str]) -> None:
+        columns, width = self.columns, self.columns.width
+        wanted = columns.wanted
+        texts, refs, items, distinct = self.texts, self.refs, self.items, self.distinct
+        for record in records:
+            if record.endswith("\r"):
+                record = record[:-1]
+            cells = record.split(",") if '"' not in record else next(csv.reader([record]), [])
+            if len(cells) <= 1 and not "".join(cells).strip():
                 continue  # a blank line is not a row
             self.seen += 1
             problem = None
-            if len(cells) != width:
-                problem = f"the row has {len(cells)} cells and the header {width}"
-                cells = (cells + [""] * width)[:width]
-            self.cells.append(cells)
             if self.seen > self.limit:
-                self.items.append(
+                problem = (
                     f"over CPL_MAX_FLEET_ROWS ({self.limit:,} rows a file); "
                     "this row was not planned: split the fleet"
                 )
-            else:
-                self.items.append(problem or _item(columns, cells))
-            if len(self.cells) >= BATCH_ROWS:
-                await self.flush()
+            elif len(cells) != width:
+                problem = f"the row has {len(cells)} cells and the header {width}"
+                cells = (cells + [""] * width)[:width]
+                record = _csv_line(cells)[:-1]
+            texts.append(record)
+            if problem is not None:
+                refs.append(len(items))
+                items.append(problem)
+                continue
+            key = tuple([cells[i] for i in wanted])
+            index = distinct.get(key)
+            if index is None:
+                index = distinct[key] = len(items)
+                items.append(_item(columns, cells))
+            refs.append(index)
 
     async def flush(self) -> None:
-        if not self.cells:
+        if not self.refs:
             return
-        planned = [item for item in self.items if not isinstance(item, str)]
-        result = await plan_fleet(self.db, self.services.graphs, planned) if planned else None
-        entries = iter(result.entries) if result else iter(())
-        answers: dict[int, list[str]] = {}
-        out: list[list[str]] = []
-        for cells, item in zip(self.cells, self.items, strict=True):
-            if isinstance(item, str):
-                out.append([*cells, item, "", "", "", "", ""])
-                continue
-            entry = next(entries)
-            if entry.problem is not None:
-                out.append([*cells, self._problem(entry.problem), "", "", "", "", ""])
-                continue
-            plan = entry.plan
-            answer = answers.get(id(plan))
-            if answer is None:
-                answer = answers[id(plan)] = _answer(plan, result, entry.device_id)  # type: ignore[arg-type]
-            out.append(cells + answer)
-        self.cells, self.items = [], []
-        await self._send(out)
+        planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
+        result = (
+            await plan_fleet(self.db, self.services.graphs, [item for _, item in planned])
+            if planned
+            else None
+        )
+        with collector_paused():
+            suffixes = [
+                _problem_cells(item) if isinstance(item, str) else "" for item in self.items
+            ]
+            if result is not None:
+                answers: dict[int, str] = {}
+                for (index, _), entry in zip(planned, result.entries, strict=True):
+                    if entry.problem is not None:
+                        suffixes[index] = _problem_cells(self._problem(entry.problem))
+                        continue
+                    answer = answers.get(id(entry.plan))
+                    if answer is None:
+                        cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]
+                        answer = answers[id(entry.plan)] = _csv_line(["", "", *cells])
+                    suffixes[index] = answer
+            rows = zip(self.texts, self.refs, strict=True)
+            body = "".join([text + suffixes[ref] for text, ref in rows])
+        self._new_batch()
+        await self._send(body)
 
     def _problem(self, problem: str) -> str:
         named = self._problems.get(problem)
@@ -280,11 +315,20 @@ class _Batcher:
             self._problems[problem] = named
         return named
 
-    async def _send(self, rows: list[list[str]]) -> None:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        body = text.getvalue().encode()
-        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+    async def _send(self, text: str) -> None:
+        await self.send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+
+
+def _csv_line(cells: list[str]) -> str:
+    """Cells as one CSV line, quoted where needed, ending in a line break."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(cells)
+    return text.getvalue()
+
+
+def _problem_cells(problem: str) -> str:
+    """What follows a row that has a problem: the problem and five empty answer cells."""
+    return _csv_line(["", problem, "", "", "", "", ""])
 
 
 def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
@@ -316,12 +360,12 @@ def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
 
 
 def _answer(plan: Plan, result: FleetResult, device_id: int) -> list[str]:
-    """`problem,reachable,reason,target_version,step_count,path` of a plan."""
+    """`reachable,reason,target_version,step_count,path` of a plan (its problem is empty)."""
     target = plan.target.version if plan.target is not None else ""
     reason = plan.reason.value if plan.reason is not None else ""
     if not plan.reachable:
-        return ["", "false", reason, target, "", ""]
+        return ["false", reason, target, "", ""]
     graph: PathwayGraph = result.graphs[device_id]
     start = plan.start.version if plan.start is not None else ""
     path = ">".join([start, *(graph.version_of(step.to_id) for step in plan.steps)])
-    return ["", "true", reason, target, str(len(plan.steps)), path]
+    return ["true", reason, target, str(len(plan.steps)), path]
