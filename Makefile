@@ -40,6 +40,7 @@ docs: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.data_io
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
