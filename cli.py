@@ -188,6 +188,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.output is None:
         asyncio.run(run(sys.stdout))
         return
+    if Path(args.output).suffix.lower() != ".csv":
+        raise SystemExit("cpl-pathways export: writes CSV; name the output file .csv")
     with Path(args.output).open("w", encoding="utf-8", newline="") as out:
         count = asyncio.run(run(out))
     print(f"Exported {count:,} rows to {args.output}.", file=sys.stderr)

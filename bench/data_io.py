@@ -87,6 +87,7 @@ class FleetResult:
     graphql: float
     idle_kib: int
     peak_kib: int
+    graphql_peak_kib: int
     checked: int
 
 
@@ -194,6 +195,7 @@ async def run_fleet(backend: str, directory: Path) -> FleetResult:
                 idle = peak_kib(process.pid)
                 cold = await asyncio.to_thread(curl, f"{base}/fleet-plan.csv", token, body, out)
                 warm = await asyncio.to_thread(curl, f"{base}/fleet-plan.csv", token, body, out)
+                peak = peak_kib(process.pid)
                 started = time.perf_counter()
                 response = await client.post(
                     "/graphql",
@@ -204,7 +206,7 @@ async def run_fleet(backend: str, directory: Path) -> FleetResult:
                     },
                 )
                 graphql = time.perf_counter() - started
-                peak = peak_kib(process.pid)
+                graphql_peak = peak_kib(process.pid)
         response.raise_for_status()
         entries = response.json()["data"]["fleetPlan"]["entries"]
         checked = cross_check(out, chosen, entries)
@@ -217,6 +219,7 @@ async def run_fleet(backend: str, directory: Path) -> FleetResult:
             graphql,
             idle,
             peak,
+            graphql_peak,
             checked,
         )
 
@@ -300,14 +303,16 @@ def report(fleets: list[FleetResult], imports: list[ImportResult], pg: str | Non
         "### POST /fleet-plan.csv: 1,000,000 rows (a row per meter), real-scale CPL",
         "",
         "| backend | request MB | answer MB | curl end to end, cold (s) | warm (s) "
-        "| GraphQL fleetPlan of the 10,000 groups (s) | server RSS idle / peak (MiB) |",
+        "| GraphQL fleetPlan of the 10,000 groups (s) | server peak RSS: idle / after the files "
+        "/ after fleetPlan (MiB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for f in fleets:
         lines.append(
             f"| {f.backend} | {f.megabytes_in:.1f} | {f.megabytes_out:.1f} | {f.cold:.2f} "
             f"| {f.warm:.2f} | {f.graphql:.2f} "
-            f"| {f.idle_kib / 1024:.0f} / {f.peak_kib / 1024:.0f} |"
+            f"| {f.idle_kib / 1024:.0f} / {f.peak_kib / 1024:.0f} "
+            f"/ {f.graphql_peak_kib / 1024:.0f} |"
         )
     lines += [
         "",
@@ -331,7 +336,7 @@ def report(fleets: list[FleetResult], imports: list[ImportResult], pg: str | Non
             f"| {mark(max(f.cold, f.warm) <= FLEET_FILE_TARGET_S)} |"
         )
         lines.append(
-            f"| server peak ≤ {SERVER_PEAK_TARGET_MIB} MiB | {f.backend} "
+            f"| server peak ≤ {SERVER_PEAK_TARGET_MIB} MiB (the files) | {f.backend} "
             f"| {f.peak_kib / 1024:.0f} MiB | {mark(f.peak_kib / 1024 <= SERVER_PEAK_TARGET_MIB)} |"
         )
     for i in imports:

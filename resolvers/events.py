@@ -36,8 +36,8 @@ _TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def _value(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, DeviceType | ZigbeeBand | FirmwareStatus | PathwayStatus):
         return value.value
     if isinstance(value, date):
@@ -53,11 +53,12 @@ def changes(
     Writes that touch SSC-only fields record them `always`: whether an entry is there must not
     tell a reader who cannot see the values that a guess was right or that a value is unset,
     and an entry naming them hides the event's free-text reason from such readers."""
-    return [
-        {"field": field, "before": _value(before.get(field)), "after": _value(after[field])}
-        for field in after
-        if always or _value(before.get(field)) != _value(after[field])
-    ]
+    found = []
+    for field, value in after.items():
+        old, new = _value(before.get(field)), _value(value)
+        if always or old != new:
+            found.append({"field": field, "before": old, "after": new})
+    return found
 
 
 def audit(
