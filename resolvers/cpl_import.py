@@ -96,6 +96,7 @@ async def import_table(
             await session.rollback()
             raise
         event_ids = session.info.pop(writes.EVENTS, []) if write else []
+    bus.after_commit(event_ids)  # as a mutation's commit does: this process's subscribers
     return ImportResult(
         kind=table.kind,
         rows=len(table.rows),

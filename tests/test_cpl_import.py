@@ -4,6 +4,7 @@ unchanged, on the backend under test (the command runs as a user runs it, in a s
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from sqlalchemy import text
 from models.database import create_engine, migrate, session_factory
 from models.demo import seed_demo
 from models.tables import Webhook
+from resolvers.bus import change_bus
+from resolvers.cpl_import import import_file, importer
 from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,3 +276,25 @@ async def test_an_export_imports_back_unchanged(db, tmp_path) -> None:
     for what in ("devices", "pathways"):
         again = db.cli("export", what, "--include-ssc")
         assert again.stdout == files[what].read_text()
+
+
+async def test_subscribers_hear_of_every_imported_change(db) -> None:
+    """The import notifies like a mutation: in process on SQLite, by LISTEN/NOTIFY on
+    PostgreSQL (through a listening bus, as a server's)."""
+    engine = create_engine(db.url)
+    sessions = session_factory(engine)
+    bus = change_bus(db.url, sessions)
+    await bus.start()
+    try:
+        async with bus.subscribe() as queue:
+            if hasattr(bus, "listening"):
+                await asyncio.wait_for(bus.listening.wait(), 10)
+            path = EXAMPLES / "cpl.csv"
+            result = await import_file(sessions, bus, path, importer(path))
+            heard = [await asyncio.wait_for(queue.get(), 10) for _ in result.event_ids]
+    finally:
+        await bus.stop()
+        await engine.dispose()
+    assert len(heard) == 3 + 9 + 1
+    assert heard == result.event_ids
+    assert heard == sorted(heard)
