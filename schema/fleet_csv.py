@@ -50,6 +50,8 @@ _COLUMN_NAMES = {
     "meterCount": "meter_count",
 }
 BAD_METER_COUNT = "meter_count must be a whole number"
+BAD_CSV = "the row is not valid CSV; its cells could not be read"
+TOO_LONG_PROBLEM = "the row is over 1,000,000 characters; it was not read"
 
 
 class HeaderProblem(Exception):
@@ -87,26 +89,47 @@ class Columns:
         """The cells an item is made of: rows equal in these are planned once."""
 
 
+LONGEST_ROW = 1_000_000  # characters: a longer row is answered with a problem, never held
+TOO_LONG = "<a row too long to read>"
+"""Stands for such a row among the records (compared by identity, never by value)."""
+
+
 class Records:
     """Complete CSV records out of text that arrives in pieces.
 
     A record ends at a line break outside quotes; a quoted field may hold line breaks, so a
     line with an odd number of quotes leaves its record open. Records go to `csv.reader`
-    whole, which then never sees a record cut by a chunk boundary."""
+    whole, which then never sees a record cut by a chunk boundary. A record that grows past
+    `LONGEST_ROW` is dropped up to the next line break and stands as `TOO_LONG`, so a file
+    without line breaks cannot make the server hold it whole."""
 
     def __init__(self) -> None:
         self._rest = ""
+        self._skipping = False
 
     def feed(self, text: str, final: bool = False) -> list[str]:
+        if self._skipping:
+            end = text.find("\n")
+            if end < 0:
+                return []
+            text, self._skipping = text[end + 1 :], False
         text = self._rest + text
         end = len(text) if final else text.rfind("\n")
         if end < 0:
-            self._rest = text
-            return []
-        self._rest = text[end + 1 :]
-        lines = text[:end].split("\n")
-        if '"' not in text[:end]:
-            return lines
+            end = -1
+        self._rest = text[end + 1 :] if end >= 0 else text
+        complete = text[:end] if end >= 0 else ""
+        records = complete.split("\n") if complete or end >= 0 else []
+        if '"' in complete:
+            records = self._join_quoted(records, final)
+        if len(complete) > LONGEST_ROW:  # a whole long row may come in one piece too
+            records = [TOO_LONG if len(r) > LONGEST_ROW else r for r in records]
+        if len(self._rest) > LONGEST_ROW:
+            self._rest, self._skipping = "", True
+            records.append(TOO_LONG)
+        return records
+
+    def _join_quoted(self, lines: list[str], final: bool) -> list[str]:
         records: list[str] = []
         pending: list[str] = []
         odd = False
@@ -202,11 +225,16 @@ class FleetPlanCsv:
                 found = records.feed(decoder.decode(b"", final=True), final=True)
         except UnicodeDecodeError:
             raise HeaderProblem("the header is not UTF-8 text") from None
-        while found and not found[0].strip():
+        while found and found[0] is not TOO_LONG and not found[0].strip():
             found.pop(0)
         if not found:
             raise HeaderProblem("the file is empty; it needs a header row")
-        header = next(csv.reader([found[0]]))
+        if found[0] is TOO_LONG:
+            raise HeaderProblem("the header is over 1,000,000 characters")
+        try:
+            header = next(csv.reader([found[0].removesuffix("\r")]))
+        except csv.Error:
+            raise HeaderProblem("the header is not valid CSV") from None
         return Columns(header), found[1:]
 
 
@@ -251,14 +279,24 @@ class _Batcher:
         texts, refs, items, distinct = self.texts, self.refs, self.items, self.distinct
         seen, limit = self.seen, self.limit
         for record in records:
-            if record.endswith("\r"):
-                record = record[:-1]
-            cells = record.split(",") if '"' not in record else next(csv.reader([record]), [])
+            problem = None
+            if record is TOO_LONG:
+                cells, problem = [""] * width, TOO_LONG_PROBLEM
+            elif '"' not in record:
+                record = record.removesuffix("\r")
+                cells = record.split(",")
+            else:
+                record = record.removesuffix("\r")
+                try:
+                    cells = next(csv.reader([record]), [])
+                except csv.Error:
+                    cells, problem = [""] * width, BAD_CSV
             if len(cells) <= 1 and not "".join(cells).strip():
                 continue  # a blank line is not a row
             seen += 1
-            problem = None
-            if seen > limit:
+            if problem is not None:
+                record = "," * (width - 1)
+            elif seen > limit:
                 problem = (
                     f"over CPL_MAX_FLEET_ROWS ({limit:,} rows a file); "
                     "this row was not planned: split the fleet"

@@ -19,6 +19,7 @@ from models.database import create_engine, migrate, session_factory
 from resolvers.bus import change_bus
 from resolvers.cpl_import import import_file, importer
 from schema.app import create_app, create_services
+from schema.fleet_csv import TOO_LONG, Records
 from tests.conftest import fresh_database
 from tests.live import serve
 
@@ -258,3 +259,33 @@ async def test_the_answer_starts_before_the_file_has_arrived(examples, token) ->
             received += await asyncio.wait_for(reader.read(4096), 10)
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_row_too_long_or_not_csv_gets_a_problem_and_is_never_held(examples, token) -> None:
+    settings, services = examples
+    app = create_app(settings, services)
+    header = "meter,device_id,firmware_version\n"
+    endless = "x" * 1_500_000  # no line break for 1.5 million characters
+    oversized_field = '"' + "y" * 200_000 + '",device:1,3A000001'  # over csv's field limit
+    body = header + "m-1,,3A000001\n" + endless + ",device:1,3A000001\n" + oversized_field
+    body += "\nm-4,,3A000001\n"
+    answered = rows(await post_csv(app, body, token("SMALL_SUPPLIER")))
+    assert [row["meter"] for row in answered] == ["m-1", "", "", "m-4"]
+    assert answered[1]["problem"] == "the row is over 1,000,000 characters; it was not read"
+    assert answered[2]["problem"] == "the row is not valid CSV; its cells could not be read"
+    assert answered[3]["problem"].startswith("give device_id, or manufacturer_identifier")
+    too_long_header = await post_csv(app, "a" * 1_200_000, token("SMALL_SUPPLIER"))
+    assert too_long_header.status_code == 400
+    assert "over 1,000,000 characters" in too_long_header.json()["errors"][0]["message"]
+
+
+def test_records_are_whole_across_pieces_and_a_runaway_row_is_dropped() -> None:
+    records = Records()
+    assert records.feed('a,"b\nc') == []
+    assert records.feed('",d\ne,f\ng') == ['a,"b\nc",d', "e,f"]
+    assert records.feed("x" * 600_000) == []
+    found = records.feed("x" * 600_000)
+    assert len(found) == 1 and found[0] is TOO_LONG
+    assert records.feed("x" * 10) == []  # still inside the dropped row
+    assert records.feed("xx\nh,i\nj") == ["h,i"]
+    assert records.feed("", final=True) == ["j"]
