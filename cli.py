@@ -173,12 +173,13 @@ def cmd_import(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from models.database import create_engine, session_factory
+    from models.database import create_engine, migrate, session_factory
     from resolvers.cpl_export import export
 
     async def run(out: Any) -> int:
         engine = create_engine(load_settings().database_url)
         try:
+            await migrate(engine)  # as import and serve do: an empty database exports nothing
             return await export(
                 session_factory(engine), args.what, out, include_ssc=args.include_ssc
             )
@@ -190,7 +191,12 @@ def cmd_export(args: argparse.Namespace) -> None:
         return
     if Path(args.output).suffix.lower() != ".csv":
         raise SystemExit("cpl-pathways export: writes CSV; name the output file .csv")
-    with Path(args.output).open("w", encoding="utf-8", newline="") as out:
+    try:
+        out = Path(args.output).open("w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        message = f"cpl-pathways export: cannot write {args.output}: {error.strerror}"
+        raise SystemExit(message) from None
+    with out:
         count = asyncio.run(run(out))
     print(f"Exported {count:,} rows to {args.output}.", file=sys.stderr)
 

@@ -30,7 +30,13 @@ from starlette.types import Receive, Scope, Send
 from models.database import RequestSession
 from permissions.tokens import AuthenticationError, bearer_token
 from resolvers.planner import PathwayGraph, Plan
-from resolvers.planning import FleetItem, FleetResult, collector_paused, plan_fleet
+from resolvers.planning import (
+    MAX_FLEET_ITEMS,
+    FleetItem,
+    FleetResult,
+    collector_paused,
+    plan_fleet,
+)
 from schema.app import bad_request, error_response, unauthenticated
 from schema.context import Services
 from schema.ids import decode_id
@@ -39,7 +45,7 @@ logger = logging.getLogger("cpl_pathways.fleet_csv")
 
 ANSWER_COLUMNS = ("problem", "reachable", "reason", "target_version", "step_count", "path")
 KEY_COLUMNS = ("manufacturer_identifier", "model_identifier", "hardware_version")
-BATCH_ROWS = 50_000  # rows a plan_fleet call: its distinct items are at most its 50,000
+BATCH_ROWS = MAX_FLEET_ITEMS  # rows a plan_fleet call: their distinct items are no more
 # The planner speaks GraphQL's names; a file's reader knows its columns.
 _COLUMN_NAMES = {
     "deviceId": "device_id",
@@ -266,10 +272,14 @@ class _Batcher:
         await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
 
     async def rows(self, records: list[str]) -> None:
-        """Take complete records; plans and sends a batch each time one fills up."""
-        for start in range(0, len(records), BATCH_ROWS):
+        """Take complete records; plans and sends a batch each time one fills up, so a batch
+        never holds more rows (and so distinct items) than one plan_fleet call takes."""
+        start = 0
+        while start < len(records):
+            room = BATCH_ROWS - len(self.refs)
             with collector_paused():  # plain objects only, and no await inside
-                self._take(records[start : start + BATCH_ROWS])
+                self._take(records[start : start + room])
+            start += room
             if len(self.refs) >= BATCH_ROWS:
                 await self.flush()
 

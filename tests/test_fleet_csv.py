@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ def client_for(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
-async def post_csv(app, body: str | bytes, token: str | None, **headers: str) -> httpx.Response:
+async def post_csv(app, body: Any, token: str | None, **headers: str) -> httpx.Response:
     sent = {"Content-Type": "text/csv"} | headers
     if token:
         sent["Authorization"] = f"Bearer {token}"
@@ -289,3 +290,23 @@ def test_records_are_whole_across_pieces_and_a_runaway_row_is_dropped() -> None:
     assert records.feed("x" * 10) == []  # still inside the dropped row
     assert records.feed("xx\nh,i\nj") == ["h,i"]
     assert records.feed("", final=True) == ["j"]
+
+
+async def test_a_batch_never_holds_more_items_than_one_plan_takes(
+    examples, token, monkeypatch
+) -> None:
+    settings, services = examples
+    monkeypatch.setattr("resolvers.planning.MAX_FLEET_ITEMS", 3)
+    monkeypatch.setattr("schema.fleet_csv.BATCH_ROWS", 3)
+    versions = ["3A000001", "2B000002", "1C000003", "0D000004"]
+    lines = [f"m-{i},1A2B,2001,0100,{versions[i % 4]}\n" for i in range(10)]
+    header = "meter,manufacturer_identifier,model_identifier,hardware_version,firmware_version\n"
+    pieces = [header + "".join(lines[:2]), "".join(lines[2:5]), "".join(lines[5:])]
+
+    async def body():  # in pieces, so a batch is filled across them
+        for piece in pieces:
+            yield piece.encode()
+
+    answered = rows(await post_csv(create_app(settings, services), body(), token("SSC")))
+    assert [row["meter"] for row in answered] == [f"m-{i}" for i in range(10)]
+    assert [row["target_version"] for row in answered] == ["0D000004"] * 10
