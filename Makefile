@@ -65,6 +65,7 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.read
+	$(BIN)/python -m bench.data_io
 
 # What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.
 bench-ssc-access: install

@@ -49,6 +49,7 @@ class Settings:
     public_url: str | None = None
     session_secret: str | None = None
     session_ttl_seconds: int = 8 * 3600
+    max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
 
     @property
     def dev_issuer(self) -> bool:
@@ -117,6 +118,7 @@ def load_settings() -> Settings:
         public_url=(os.environ.get("CPL_PUBLIC_URL") or "").rstrip("/") or None,
         session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
         session_ttl_seconds=int(os.environ.get("CPL_SESSION_TTL_SECONDS", str(8 * 3600))),
+        max_fleet_rows=int(os.environ.get("CPL_MAX_FLEET_ROWS", "5000000")),
     )
 
 
