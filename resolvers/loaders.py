@@ -40,6 +40,7 @@ class Loaders:
         self.db = db
         self._snapshots = snapshots
         self._snapshot: asyncio.Future[CplSnapshot] | None = None
+        self.held: CplSnapshot | None = None  # once loaded: read synchronously
         self.graph = DataLoader(self._graphs(graphs))
         self.manufacturer = DataLoader(self._in_snapshot("manufacturers", Manufacturer))
         self.device = DataLoader(self._in_snapshot("devices", Device))
@@ -65,7 +66,30 @@ class Loaders:
         """The snapshot this request reads, the same for all of its fields."""
         if self._snapshot is None:
             self._snapshot = asyncio.ensure_future(self._snapshots.current())
-        return await self._snapshot
+        self.held = await self._snapshot
+        return self.held
+
+    # Relations of the CPL's rows: the value itself once the snapshot is held (a plain value
+    # resolves without graphql-core's awaitable machinery), else an awaitable of it.
+
+    def one(self, rows: str, loader: DataLoader, key: int) -> Any:
+        """A row by id; one newer than the held snapshot is loaded."""
+        if self.held is not None and (row := getattr(self.held, rows).get(key)) is not None:
+            return row
+        return loader.load(key)
+
+    def related(self, index: str, loader: DataLoader, key: int) -> Any:
+        if self.held is not None:
+            return getattr(self.held, index).get(key, [])
+        return loader.load(key)
+
+    def latest_firmware(self, device_id: int) -> Any:
+        if self.held is not None:
+            return self.held.latest_firmware.get(device_id)
+        return self._latest_later(device_id)
+
+    async def _latest_later(self, device_id: int) -> Any:
+        return (await self.snapshot()).latest_firmware.get(device_id)
 
     def _in_snapshot(self, rows: str, model: Any) -> Callable[[list[int]], Any]:
         from_database = self._by_id(model)

@@ -70,6 +70,11 @@ def normalise_version(version: str) -> str:
     return version.strip().upper()
 
 
+def latest_order(added_on: datetime.date, firmware_id: int) -> tuple[datetime.date, int]:
+    """What "latest" means: added to the CPL most recently, ties broken by the order added."""
+    return (added_on, firmware_id)
+
+
 class PathwayGraph:
     """One device's firmware and pathways, indexed once, planned many times (immutable after build).
 
@@ -125,7 +130,7 @@ class PathwayGraph:
         }
         self._latest = max(
             (node for node in by_id.values() if node.active),
-            key=lambda node: (node.added_on, node.id),
+            key=lambda node: latest_order(node.added_on, node.id),
             default=None,
         )
         self._routes: dict[int, dict[int, tuple[PathwayEdge, ...]]] = {}

@@ -22,7 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.database import RevisionClock
-from models.tables import DataRevision, Device, Firmware, Manufacturer, UpgradePathway
+from models.tables import (
+    DataRevision,
+    Device,
+    Firmware,
+    FirmwareStatus,
+    Manufacturer,
+    UpgradePathway,
+)
+from resolvers.planner import latest_order
 
 _TABLES: dict[str, sa.Table] = {
     "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]
@@ -59,11 +67,15 @@ class CplSnapshot:
     firmware_of_device: dict[int, list[Any]]  # oldest on the CPL first
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
+    latest_firmware: dict[int, Any]  # the planner's default target, by device
 
     @classmethod
     def of(cls, revision: int, rows: dict[str, list[Any]]) -> CplSnapshot:
         by_id = {name: {row.id: row for row in found} for name, found in rows.items()}
         ident = _id
+        firmware_of_device = _index(
+            rows["firmware"], lambda r: r.device_id, lambda r: (r.added_to_cpl_on, r.id)
+        )
         return cls(
             revision=revision,
             manufacturers=by_id["manufacturers"],
@@ -72,11 +84,14 @@ class CplSnapshot:
             pathways=by_id["pathways"],
             device_ids=sorted(by_id["devices"]),
             devices_of_manufacturer=_index(rows["devices"], lambda r: r.manufacturer_id, ident),
-            firmware_of_device=_index(
-                rows["firmware"], lambda r: r.device_id, lambda r: (r.added_to_cpl_on, r.id)
-            ),
+            firmware_of_device=firmware_of_device,
             pathways_from=_index(rows["pathways"], lambda r: r.from_firmware_id, ident),
             pathways_to=_index(rows["pathways"], lambda r: r.to_firmware_id, ident),
+            latest_firmware={
+                device_id: latest
+                for device_id, listed in firmware_of_device.items()
+                if (latest := _latest(listed)) is not None
+            },
         )
 
     def page_of_devices(
@@ -90,6 +105,11 @@ class CplSnapshot:
 
 def _id(row: Any) -> int:
     return row.id
+
+
+def _latest(firmware: list[Any]) -> Any:
+    active = [row for row in firmware if row.status is FirmwareStatus.ACTIVE]
+    return max(active, key=lambda r: latest_order(r.added_to_cpl_on, r.id), default=None)
 
 
 class SnapshotCache:

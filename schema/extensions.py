@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from permissions.enforcement import PolicyEnforcement
 from schema.context import Context
@@ -78,11 +79,16 @@ class OperationScope(SchemaExtension):
             if scoped:
                 await context.close()
 
-    def on_execute(self) -> Iterator[None]:
-        """The operation's name is known once the document is parsed: the access log's."""
-        context = self.execution_context.context
+    async def on_execute(self) -> AsyncIterator[None]:
+        """The operation's name is known once the document is parsed: the access log's. A query
+        holds the CPL's snapshot before it runs, so its relations resolve as plain values; a
+        mutation reads it only after its write (a subscription, for each event)."""
+        execution = self.execution_context
+        context = execution.context
         if isinstance(context, Context):
-            context.ssc_reads.operation_name = self.execution_context.operation_name
+            context.ssc_reads.operation_name = execution.operation_name
+            if execution.operation_type is OperationType.QUERY:
+                await context.loaders.snapshot()
         yield
 
 

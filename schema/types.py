@@ -1,8 +1,10 @@
 """The Strawberry object types. Their sources are the table rows themselves (no copies).
 
-Plain columns resolve by attribute with Strawberry's default resolver; only relations are
-`async`, and they go through the request's DataLoaders. Restricted fields get their permission
-directive from the policy table (`policy_directives`); the document pass enforces it.
+Plain columns resolve by attribute with Strawberry's default resolver. Relations among the CPL's
+rows resolve from the request's snapshot as plain values once it is held (no awaitable for
+graphql-core to drive), else as an awaitable of the request's loaders; history is `async`.
+Restricted fields get their directive from the policy table (`policy_directives`); the document
+pass enforces it.
 """
 
 from __future__ import annotations
@@ -47,10 +49,9 @@ class Manufacturer:
         return strawberry.ID(encode_id("manufacturer", root.id))
 
     @strawberry.field
-    async def devices(
-        self, root: strawberry.Parent[tables.Manufacturer], info: Info
-    ) -> list[Device]:
-        return await info.context.loaders.devices_of_manufacturer.load(root.id)
+    def devices(self, root: strawberry.Parent[tables.Manufacturer], info: Info) -> list[Device]:
+        loaders = info.context.loaders
+        return loaders.related("devices_of_manufacturer", loaders.devices_of_manufacturer, root.id)
 
 
 @strawberry.type
@@ -74,25 +75,23 @@ class Device:
         return strawberry.ID(encode_id("device", root.id))
 
     @strawberry.field
-    async def manufacturer(
-        self, root: strawberry.Parent[tables.Device], info: Info
-    ) -> Manufacturer:
-        return await info.context.loaders.manufacturer.load(root.manufacturer_id)
+    def manufacturer(self, root: strawberry.Parent[tables.Device], info: Info) -> Manufacturer:
+        loaders = info.context.loaders
+        return loaders.one("manufacturers", loaders.manufacturer, root.manufacturer_id)
 
     @strawberry.field(description="Every firmware version of the device, oldest on the CPL first.")
-    async def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
-        return await info.context.loaders.firmware_of_device.load(root.id)
+    def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
+        loaders = info.context.loaders
+        return loaders.related("firmware_of_device", loaders.firmware_of_device, root.id)
 
     @strawberry.field(
         description="The ACTIVE firmware most recently added to the CPL: the planner's default "
         "target."
     )
-    async def latest_firmware(
+    def latest_firmware(
         self, root: strawberry.Parent[tables.Device], info: Info
     ) -> Firmware | None:
-        graph = await info.context.loaders.graph.load(root.id)
-        latest = graph.latest() if graph is not None else None
-        return None if latest is None else await info.context.loaders.firmware.load(latest.id)
+        return info.context.loaders.latest_firmware(root.id)
 
     @strawberry.field(
         description="Changes to the device and its firmware and pathways, oldest first."
@@ -114,20 +113,23 @@ class Firmware:
         return strawberry.ID(encode_id("firmware", root.id))
 
     @strawberry.field
-    async def device(self, root: strawberry.Parent[tables.Firmware], info: Info) -> Device:
-        return await info.context.loaders.device.load(root.device_id)
+    def device(self, root: strawberry.Parent[tables.Firmware], info: Info) -> Device:
+        loaders = info.context.loaders
+        return loaders.one("devices", loaders.device, root.device_id)
 
     @strawberry.field(description="Pathways that leave this firmware, in any status.")
-    async def upgrades_to(
+    def upgrades_to(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
-        return await info.context.loaders.pathways_from.load(root.id)
+        loaders = info.context.loaders
+        return loaders.related("pathways_from", loaders.pathways_from, root.id)
 
     @strawberry.field(description="Pathways that arrive at this firmware, in any status.")
-    async def upgrades_from(
+    def upgrades_from(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
-        return await info.context.loaders.pathways_to.load(root.id)
+        loaders = info.context.loaders
+        return loaders.related("pathways_to", loaders.pathways_to, root.id)
 
     @strawberry.field
     async def history(
@@ -149,16 +151,19 @@ class UpgradePathway:
         return strawberry.ID(encode_id("pathway", root.id))
 
     @strawberry.field
-    async def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
-        return await info.context.loaders.device.load(root.device_id)
+    def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
+        loaders = info.context.loaders
+        return loaders.one("devices", loaders.device, root.device_id)
 
     @strawberry.field(name="from")
-    async def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
-        return await info.context.loaders.firmware.load(root.from_firmware_id)
+    def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
+        loaders = info.context.loaders
+        return loaders.one("firmware", loaders.firmware, root.from_firmware_id)
 
     @strawberry.field
-    async def to(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
-        return await info.context.loaders.firmware.load(root.to_firmware_id)
+    def to(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
+        loaders = info.context.loaders
+        return loaders.one("firmware", loaders.firmware, root.to_firmware_id)
 
     @strawberry.field
     async def history(

@@ -64,17 +64,10 @@ async def test_token_count_is_limited(gql):
 
 
 async def test_unexpected_errors_are_masked(gql, monkeypatch):
-    original = Loaders.__init__
+    def broken(self, rows, loader, key):
+        raise RuntimeError("database password is hunter2")
 
-    def broken(self, *args):
-        original(self, *args)
-
-        async def fail(keys):
-            raise RuntimeError("database password is hunter2")
-
-        self.manufacturer.load_fn = fail
-
-    monkeypatch.setattr(Loaders, "__init__", broken)
+    monkeypatch.setattr(Loaders, "one", broken)
     body = await gql("SSC", "{ devices(first: 1) { nodes { modelName manufacturer { name } } } }")
     assert body["errors"][0]["message"] == "Unexpected error."
     assert "hunter2" not in str(body)

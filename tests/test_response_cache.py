@@ -103,20 +103,14 @@ async def test_unexpected_errors_are_never_cached(isolated, monkeypatch):
     from resolvers.loaders import Loaders
 
     query = '{ device(id: "device:4") { manufacturer { name } } }'
-    original = Loaders.__init__
 
-    def broken(self, *args):
-        original(self, *args)
+    def broken(self, rows, loader, key):
+        raise RuntimeError("boom")
 
-        async def fail(keys):
-            raise RuntimeError("boom")
-
-        self.manufacturer.load_fn = fail
-
-    monkeypatch.setattr(Loaders, "__init__", broken)
+    monkeypatch.setattr(Loaders, "one", broken)
     failed = await isolated.gql("SMALL_SUPPLIER", query)
     assert failed["errors"][0]["message"] == "Unexpected error."
-    monkeypatch.setattr(Loaders, "__init__", original)
+    monkeypatch.undo()
     healed = await isolated.gql("SMALL_SUPPLIER", query)
     assert "errors" not in healed and healed["data"]["device"]["manufacturer"]["name"]
 

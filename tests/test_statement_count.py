@@ -21,7 +21,10 @@ QUERY = """query($first: Int!) { devices(first: $first) { nodes {
 async def counted(settings, tmp_path_factory):
     async with fresh_database(tmp_path_factory.mktemp("count")) as url:
         await load_synthetic_cpl(url, devices=200, firmware_per_device=3, pathways_per_device=2)
-        big = replace(settings, database_url=url, response_cache_bytes=0)  # count execution
+        # Count execution: no response cache, the revision read once (by the first query).
+        big = replace(
+            settings, database_url=url, response_cache_bytes=0, revision_max_age_seconds=3600
+        )
         services = create_services(big)
         statements: list[str] = []
         event.listen(
