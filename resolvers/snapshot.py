@@ -13,7 +13,7 @@ writer's at once, the others' within `CPL_REVISION_MAX_AGE_MS`).
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +40,14 @@ _TABLES: dict[str, sa.Table] = {
 }
 
 
+# Rows are kept as named tuples: attribute access as on the ORM's objects, a fraction of the
+# memory, and a cheap miss where graphql-core asks a value whether it is awaitable (SQLAlchemy's
+# rows answer a missing attribute through an exception of their own, measured at a tenth of a
+# real-scale page's time).
+_RECORDS = {
+    name: namedtuple(f"{name.title()}Row", [column.key for column in table.columns])
+    for name, table in _TABLES.items()
+}
 _REVISION = sa.select(DataRevision.__table__.c.revision).where(DataRevision.__table__.c.id == 1)
 
 
@@ -54,7 +62,7 @@ def _index(rows: Iterable[Any], key: Callable[[Any], Any], order: Callable[[Any]
 
 @dataclass(frozen=True)
 class CplSnapshot:
-    """Rows by id (SQLAlchemy rows: attributes named as the columns, like the ORM's), and the
+    """Rows by id (named tuples: attributes named as the columns, like the ORM's), and the
     relations the schema follows, each in the order the schema promises."""
 
     revision: int
@@ -144,7 +152,9 @@ class SnapshotCache:
                     await connection.exec_driver_sql("BEGIN")
                 revision = (await connection.execute(_REVISION)).scalar_one()
                 rows = {
-                    name: list((await connection.execute(sa.select(table))).all())
+                    name: [
+                        _RECORDS[name](*row) for row in await connection.execute(sa.select(table))
+                    ]
                     for name, table in _TABLES.items()
                 }
         finally:
