@@ -1,14 +1,21 @@
 """Configuration, read once from the environment.
 
-Every knob an operator can turn is here, with its default, so that the README's configuration
-table and the code cannot drift apart silently.
+Every knob an operator can turn is here, with its default written once (a field's default in
+`Settings`, or, where it depends on `CPL_ENV`, in `load_settings`), so that the README's
+configuration table and the code cannot drift apart silently: a test checks that every `CPL_`
+variable the code reads is in that table.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+LOG_FORMATS = ("json", "text")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -16,6 +23,20 @@ def _flag(name: str, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(name: str, default: T) -> T:
+    """`name` from the environment as the type of its default (int or float); unset: default."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = type(default)(value)  # type: ignore[call-arg]
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must not be negative")
+    return number
 
 
 @dataclass(frozen=True)
@@ -33,9 +54,16 @@ class Settings:
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
-    webhook_horizon_seconds: float = 86_400
-    webhook_timeout_seconds: float = 10
-    webhook_poll_seconds: float = 5
+    webhook_horizon_seconds: float = 86_400.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 5.0
+    listener_retry_seconds: float = 1.0  # the PostgreSQL listener's reconnect and check interval
+    ws_keep_alive_seconds: float = 15.0
+    db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
+    db_max_overflow: int = 10
+    log_format: str = "text"  # json when CPL_ENV=production
+    log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def dev_issuer(self) -> bool:
@@ -50,6 +78,9 @@ class Settings:
 def load_settings() -> Settings:
     data_dir = Path(os.environ.get("CPL_DATA_DIR") or "./var").resolve()
     environment = os.environ.get("CPL_ENV", "development")
+    production = environment == "production"
+    default = Settings  # the dataclass's field defaults, read as class attributes
+    retry = os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "").strip()
     return Settings(
         data_dir=data_dir,
         database_url=os.environ.get("CPL_DATABASE_URL")
@@ -58,17 +89,26 @@ def load_settings() -> Settings:
         issuer=os.environ.get("CPL_ISSUER", "cpl-pathways-dev"),
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
-        max_body_bytes=int(os.environ.get("CPL_MAX_BODY_BYTES", "16000000")),
-        allow_insecure_webhooks=_flag(
-            "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
+        max_body_bytes=_number("CPL_MAX_BODY_BYTES", default.max_body_bytes),
+        allow_insecure_webhooks=_flag("CPL_ALLOW_INSECURE_WEBHOOKS", default=not production),
+        block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default=production),
+        webhook_retry_schedule=_seconds(retry) if retry else default.webhook_retry_schedule,
+        webhook_horizon_seconds=_number(
+            "CPL_WEBHOOK_HORIZON_SECONDS", default.webhook_horizon_seconds
         ),
-        block_private_webhooks=_flag(
-            "CPL_BLOCK_PRIVATE_WEBHOOKS", default=environment == "production"
+        webhook_timeout_seconds=_number(
+            "CPL_WEBHOOK_TIMEOUT_SECONDS", default.webhook_timeout_seconds
         ),
-        webhook_retry_schedule=_seconds(
-            os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "1,5,30,120,600,1800,3600")
+        webhook_poll_seconds=_number("CPL_WEBHOOK_POLL_SECONDS", default.webhook_poll_seconds),
+        listener_retry_seconds=_number(
+            "CPL_LISTENER_RETRY_SECONDS", default.listener_retry_seconds
         ),
-        webhook_horizon_seconds=float(os.environ.get("CPL_WEBHOOK_HORIZON_SECONDS", "86400")),
+        ws_keep_alive_seconds=_number("CPL_WS_KEEPALIVE_SECONDS", default.ws_keep_alive_seconds),
+        db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),
+        db_max_overflow=_number("CPL_DB_MAX_OVERFLOW", default.db_max_overflow),
+        log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or ("json" if production else "")),
+        log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
+        cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
     )
 
 
@@ -78,3 +118,27 @@ def _seconds(value: str) -> tuple[float, ...]:
     if not steps or any(step < 0 for step in steps):
         raise ValueError("CPL_WEBHOOK_RETRY_SCHEDULE must list non-negative seconds")
     return steps
+
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower() or Settings.log_format
+    if value not in LOG_FORMATS:
+        raise ValueError(f"CPL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError(f"CPL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return level
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """`https://a.example, http://127.0.0.1:3000`: each an origin (scheme, host, port), no path."""
+    origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if origin != "*" and (scheme not in {"http", "https"} or not rest or "/" in rest):
+            raise ValueError(f"CPL_CORS_ORIGINS: {origin!r} is not an origin like https://host")
+    return origins

@@ -8,30 +8,34 @@ it in a browser and pastes one into its headers editor.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from models.database import create_engine, session_factory
+import metrics
+from models.database import create_engine, is_sqlite, session_factory
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
+from schema.probes import livez, metrics_page, readyz
+from schema.requests import REQUEST_ID_HEADER, RequestLog
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -60,7 +64,12 @@ class GraphQLApp(GraphQL):
     """Strawberry's ASGI view, with the caller authenticated before anything executes."""
 
     def __init__(self, schema: strawberry.Schema, services: Services) -> None:
-        super().__init__(schema, graphql_ide="graphiql", keep_alive=True, keep_alive_interval=15)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            keep_alive=True,
+            keep_alive_interval=services.settings.ws_keep_alive_seconds,
+        )
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,26 +157,52 @@ def _too_large(limit: int) -> JSONResponse:
     return error_response(f"Request body over {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)
 
 
-async def healthz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    try:
-        async with services.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:
-        logger.exception("health check failed")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+# What browsers may send cross-origin: the token, JSON, a request id, and what Apollo-style
+# clients add (client name and version, persisted-query and preflight hints).
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "Apollo-Require-Preflight",
+    "Apollographql-Client-Name",
+    "Apollographql-Client-Version",
+    "X-Apollo-Operation-Name",
+]
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    """Browser front-ends on the listed origins may call the API. Preflights are answered here,
+    before authentication (a browser never sends a token with one). No credentials mode: the
+    token travels in `Authorization`, never in a cookie, so no origin gets a caller's
+    ambient credentials."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=[REQUEST_ID_HEADER],
+            allow_credentials=False,
+            max_age=600,
+        )
+    ]
 
 
 def create_services(settings: Settings) -> Services:
-    engine = create_engine(settings.database_url)
+    pool = {}
+    if not is_sqlite(settings.database_url):
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    engine = create_engine(settings.database_url, **pool)
+    metrics.watch_pool(engine)
     sessions = session_factory(engine)
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         verifier=verifier_for(settings),
-        bus=change_bus(settings.database_url, sessions),
+        bus=change_bus(settings.database_url, sessions, settings.listener_retry_seconds),
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
     )
@@ -188,14 +223,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.dispatcher.stop()
             await services.bus.stop()
             await services.engine.dispose()
+            metrics.process_ended(os.getpid())
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/livez", livez, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/healthz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ],
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(RequestLog),
+            *cors(settings),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 )
 
 from schema.context import Context
+from schema.requests import OperationRecord
 from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
@@ -89,6 +90,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
     return [
+        OperationRecord,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=256),
         partial(AddValidationRules, limits),

@@ -8,7 +8,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401
-from models.database import alembic_config, create_engine, current_revision, migrate
+from models.database import alembic_config, create_engine, migrate, schema_revision
 from tests.conftest import fresh_database
 
 
@@ -24,7 +24,7 @@ async def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
             await migrate(engine)  # a second run is a no-op, not an error
             async with engine.connect() as connection:
                 head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-                assert await current_revision(connection) == head
+                assert await schema_revision(connection) == head
                 diff = await connection.run_sync(
                     lambda sync: compare_metadata(
                         MigrationContext.configure(sync), SQLModel.metadata
