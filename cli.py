@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 DEMO_MANUFACTURER = "0A1B"
+# prometheus-client's own variable; read here without importing it, which would make the
+# parent process write metric files before the directory is ready.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def _prepare_database(settings: Settings, *, seed_if_empty: bool) -> bool:
@@ -120,8 +123,6 @@ def _metrics_directory() -> None:
     """prometheus-client's multiprocess mode: each worker writes its samples to files in one
     directory, which must start empty. An operator may name it (PROMETHEUS_MULTIPROC_DIR);
     otherwise a fresh temporary one is made, and removed at exit."""
-    from metrics import MULTIPROCESS_DIR
-
     named = os.environ.get(MULTIPROCESS_DIR)
     if named:
         directory = Path(named)

@@ -3,8 +3,9 @@
 Under several worker processes (`cpl-pathways serve --workers N`) each process writes its
 samples to files in `PROMETHEUS_MULTIPROC_DIR` (prometheus-client's multiprocess mode, chosen
 when that variable is set before this module is imported) and a scrape of any worker adds them
-up. Instruments are cheap on the hot path: a labelled counter increment is a dictionary look-up
-and an add (about a microsecond; measured in `bench/`... see README "Metrics").
+up. Instruments are cheap on the hot path: the three a request touches cost about 5 µs
+together, and its JSON access line about 20 µs (measured with timeit), against a millisecond
+or more for the smallest GraphQL request.
 """
 
 from __future__ import annotations
