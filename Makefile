@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint test-sqlite test-postgresql docs bench clean
+.PHONY: install run test lint test-sqlite test-postgresql docs bench clean migration
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,17 @@ test-postgresql: install
 docs: install
 	$(BIN)/cpl-pathways schema > schema.graphql
 	$(BIN)/python -m permissions.readme README.md
+
+# A new Alembic revision, numbered after the newest, its operations generated from the difference
+# between models/tables.py and a scratch database at the newest migration: read and edit it.
+migration: install
+	@test -n "$(NAME)" || { echo 'usage: make migration NAME=what_it_changes' >&2; exit 2; }
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	last=$$(ls models/migrations/versions | sed -n 's/^\([0-9]\{4\}\)_.*/\1/p' | sort | tail -1); \
+	next=$$(printf "%04d" $$(expr $$last + 1)); \
+	export CPL_DATABASE_URL="sqlite+aiosqlite:///$$scratch/scratch.db"; \
+	$(BIN)/cpl-pathways migrate >/dev/null && \
+	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401
-from models.database import alembic_config, create_engine, migrate, schema_revision
+from models.database import (
+    alembic_config,
+    create_engine,
+    migrate,
+    newest_revision,
+    schema_revision,
+)
 from tests.conftest import fresh_database
+from tests.live import cli, cli_env
 
 
 def test_one_head() -> None:
@@ -31,5 +41,22 @@ async def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
                     )
                 )
             assert diff == []
+        finally:
+            await engine.dispose()
+
+
+async def test_operators_migrate_up_to_a_revision_down_again_and_read_it_with_alembic(tmp_path):
+    async with fresh_database(tmp_path) as url:
+        env = cli_env(url, tmp_path / "data")
+        assert await cli(env, "migrate", "--revision", "0002") == "Database upgraded to 0002."
+        alembic = [str(Path(sys.executable).with_name("alembic")), "-c", "alembic.ini"]
+        assert "0002" in await cli(env, "current", command=alembic)
+        assert await cli(env, "migrate") == "Database at the newest migration."
+        assert f"{newest_revision()} (head)" in await cli(env, "current", command=alembic)
+        assert await cli(env, "migrate", "--downgrade", "0001") == "Database downgraded to 0001."
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await schema_revision(connection) == "0001"
         finally:
             await engine.dispose()
