@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint test-sqlite test-postgresql docs bench clean migration
+.PHONY: install run test lint test-sqlite test-postgresql docs bench clean migration browser
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,20 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint docker/Dockerfile
 
-test: lint test-sqlite test-postgresql
+test: lint browser test-sqlite test-postgresql
+
+# The browser tests drive Debian's chromium with playwright-core from npm (never a browser
+# download). Without root or the registries this installs nothing and those tests are skipped
+# with the reason (under CI=true they fail instead).
+browser: tests/browser/node_modules/.installed
+
+tests/browser/node_modules/.installed: tests/browser/package.json
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium not installed: the browser tests will be skipped" >&2; }
+	@command -v npm >/dev/null && cd tests/browser && npm install --no-audit --no-fund --silent \
+		&& touch node_modules/.installed \
+		|| echo "playwright-core not installed: the browser tests will be skipped" >&2
 
 test-sqlite: install
 	CPL_TEST_BACKEND=sqlite $(BIN)/pytest -q
@@ -54,4 +67,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info tests/browser/node_modules
