@@ -56,6 +56,9 @@ async def test_access_log_never_holds_a_token_or_query_value(json_server):
         )
         assert answer.status_code == 200
         assert answer.json()["data"]["devices"]["totalCount"] > 0
+        # A token in an unknown path is cut short in the log.
+        unknown = await client.get(f"/graphql/{ssc}")
+        assert unknown.status_code == 404
         # A token offered as a request id is not taken as one.
         echoed = await client.post(
             "/graphql",
@@ -64,7 +67,7 @@ async def test_access_log_never_holds_a_token_or_query_value(json_server):
         )
         assert echoed.headers["x-request-id"] != ssc
     ids = [r.headers["x-request-id"] for r in (leaked, answer, echoed)]
-    lines = await records(server, *ids)
+    lines = await records(server, *ids, unknown.headers["x-request-id"])
     text = server.log.read_text()
     assert ssc not in text
     assert ssc.split(".")[2] not in text  # not even the signature alone
