@@ -27,6 +27,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 import metrics
+import tracing
 from models.database import create_engine, is_sqlite, session_factory
 from permissions.tokens import AuthenticationError, bearer_token, verifier_for
 from resolvers.bus import change_bus
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.bus.stop()
             await services.engine.dispose()
             metrics.process_ended(os.getpid())
+            tracing.shutdown()
 
     app = Starlette(
         routes=[

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 import metrics
+import tracing
 from logs import EXCHANGE, Exchange
 
 access_logger = logging.getLogger("cpl_pathways.access")
@@ -58,6 +59,7 @@ class RequestLog:
         token = EXCHANGE.set(exchange)
         header = (REQUEST_ID_HEADER.encode(), exchange.request_id.encode())
         status = 101 if scope["type"] == "websocket" else 500
+        method, route, path = _where(scope)
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -71,19 +73,41 @@ class RequestLog:
                 status = 403  # closed before it was accepted
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            _account(scope, exchange, status, seconds)
-            EXCHANGE.reset(token)
+        with tracing.span(f"{method} {route}", server=True) as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                seconds = time.perf_counter() - started
+                _account(method, route, path, exchange, status, seconds)
+                if span is not None:
+                    span.set_attributes(_span_attributes(method, path, status, exchange))
+                EXCHANGE.reset(token)
 
 
-def _account(scope: Scope, exchange: Exchange, status: int, seconds: float) -> None:
+def _where(scope: Scope) -> tuple[str, str, str]:
+    """Method, route (a known path, else `other`) and the path as it may be written down: an
+    unknown path is the client's text, so it is cut short, and no token fits in it."""
     method = scope.get("method", "WEBSOCKET")
     route = scope["path"] if scope["path"] in ROUTES else "other"
-    # An unknown path is the client's text: cut short, so that no token fits in it.
-    path = route if route != "other" else scope["path"][:_MAX_PATH]
+    return method, route, route if route != "other" else scope["path"][:_MAX_PATH]
+
+
+def _span_attributes(method: str, path: str, status: int, exchange: Exchange) -> dict:
+    attributes = {
+        "http.request.method": method,
+        "url.path": path,
+        "http.response.status_code": status,
+        "cpl.request_id": exchange.request_id,
+        "cpl.party_category": exchange.party_category,
+        "graphql.operation.type": exchange.operation_type,
+        "graphql.operation.name": exchange.operation_name,
+    }
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def _account(
+    method: str, route: str, path: str, exchange: Exchange, status: int, seconds: float
+) -> None:
     metrics.REQUESTS.labels(route, method, str(status)).inc()
     metrics.REQUEST_SECONDS.labels(route).observe(seconds)
     if route in ("/livez", "/readyz", "/healthz", "/metrics") and status < 400:
@@ -136,10 +160,18 @@ class OperationRecord(SchemaExtension):
     and one per denied selection)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
-        yield
+        with tracing.span("graphql operation") as span:
+            yield
+            kind, name = self._record()
+            if span is not None:
+                span.update_name(f"{kind} {name}" if name else kind)
+
+    def _record(self) -> tuple[str, str | None]:
+        """Count the operation, tell the request's access line about it; its type and name."""
         context = self.execution_context
         operation = _operation(context)
         kind = operation.operation.value if operation is not None else "unknown"
+        name = operation.name.value[:_MAX_NAME] if operation and operation.name else None
         errors = getattr(context.result, "errors", None) or context.pre_execution_errors or []
         if not errors:
             outcome = "ok"
@@ -156,6 +188,5 @@ class OperationRecord(SchemaExtension):
             principal = getattr(context.context, "principal", None)
             if principal is not None:
                 exchange.party_category = principal.party_category.value
-            exchange.operation_type = kind
-            if operation is not None and operation.name is not None:
-                exchange.operation_name = operation.name.value[:_MAX_NAME]
+            exchange.operation_type, exchange.operation_name = kind, name
+        return kind, name
