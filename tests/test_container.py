@@ -122,10 +122,10 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
     # Build stage: the Dockerfile's COPY lines make the context; `pip wheel` builds it.
     context = tmp_path / "src"
     context.mkdir()
-    for *sources, target in build_stage_copies():
-        for source in sources:
-            origin = ROOT / source
-            destination = context / (source if target == "./" else target)
+    for *patterns, target in build_stage_copies():
+        for origin in (path for pattern in patterns for path in sorted(ROOT.glob(pattern))):
+            name = origin.name
+            destination = context / (name if target == "./" else target)
             if origin.is_dir():
                 shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
             else:
