@@ -79,6 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.workers > 1:
         _metrics_directory()
     # Once, before any worker starts: workers never race each other to migrate or seed.
+    # Production never seeds the fictional demo CPL.
+    embedded = embedded and not settings.production
     seeded = asyncio.run(_prepare_database(settings, seed_if_empty=embedded))
     url = f"http://{args.host}:{args.port}/graphql"
     print(f"cpl-pathways: GraphiQL at {url}" + (" (demo data seeded)" if seeded else ""))
@@ -162,7 +164,10 @@ def cmd_token(args: argparse.Namespace) -> None:
 def cmd_seed(args: argparse.Namespace) -> None:
     if not args.demo:
         raise SystemExit("cpl-pathways seed: say what to seed (--demo)")
-    if not asyncio.run(_prepare_database(load_settings(), seed_if_empty=True)):
+    settings = load_settings()
+    if settings.production:
+        raise SystemExit("cpl-pathways seed: the demo CPL is fictional; production never seeds it")
+    if not asyncio.run(_prepare_database(settings, seed_if_empty=True)):
         raise SystemExit("cpl-pathways seed: the database already holds data; nothing seeded")
     print("Demo data seeded.")
 
@@ -234,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    refusal = load_settings().refusal()
+    if refusal is not None:
+        print(f"cpl-pathways: {refusal}", file=sys.stderr)
+        raise SystemExit(2)
     args.run(args)
 
 

@@ -51,6 +51,8 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_tokens: int = 4_000
+    max_query_bytes: int = 100_000
+    max_query_cost: int = 1_000_000
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -69,6 +71,18 @@ class Settings:
     def dev_issuer(self) -> bool:
         """With no JWKS configured, the server signs and verifies its own development tokens."""
         return self.jwks_url is None
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def refusal(self) -> str | None:
+        """Why this configuration must not start, or None. Checked before anything touches a
+        file, a key or a database: a production server without an identity provider would
+        otherwise mint its own keys and hand out tokens."""
+        if self.production and self.dev_issuer:
+            return "CPL_ENV=production needs CPL_JWKS_URL: production has no development issuer"
+        return None
 
     @property
     def dev_key_path(self) -> Path:
@@ -90,6 +104,11 @@ def load_settings() -> Settings:
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
         max_body_bytes=_number("CPL_MAX_BODY_BYTES", default.max_body_bytes),
+        max_query_bytes=_number("CPL_MAX_QUERY_BYTES", default.max_query_bytes),
+        max_query_depth=_number("CPL_MAX_QUERY_DEPTH", default.max_query_depth),
+        max_aliases=_number("CPL_MAX_ALIASES", default.max_aliases),
+        max_query_tokens=_number("CPL_MAX_QUERY_TOKENS", default.max_query_tokens),
+        max_query_cost=_number("CPL_MAX_QUERY_COST", default.max_query_cost),
         allow_insecure_webhooks=_flag("CPL_ALLOW_INSECURE_WEBHOOKS", default=not production),
         block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default=production),
         webhook_retry_schedule=_seconds(retry) if retry else default.webhook_retry_schedule,

@@ -193,15 +193,19 @@ class DataRevision(SQLModel, table=True):
 class IdempotencyRecord(SQLModel, table=True):
     """The first result of a mutation sent with an idempotency key, so a retry can return it.
 
-    Keyed by the Party (not the token), so a retry with a fresh token still matches; the hash of
-    the input tells a retry from a different request that reused the key.
+    Keyed by the caller's whole identity (Party id, category and, for a Manufacturer, its
+    identifier), never by the token string: a retry with a fresh token still matches, while two
+    callers who share a Party id but not their rights never see each other's results. The hash
+    of the input tells a retry from a different request that reused the key.
     """
 
     __tablename__ = "idempotency_record"
-    __table_args__ = (sa.UniqueConstraint("party_id", "key"),)
+    __table_args__ = (sa.UniqueConstraint("party_id", "party_category", "manufacturer_id", "key"),)
 
     id: int | None = Field(default=None, primary_key=True)
     party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    party_category: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    manufacturer_id: str = Field(sa_column=sa.Column(sa.String(4), nullable=False))  # "" if none
     key: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     mutation: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
     request_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))

@@ -1,9 +1,10 @@
 """The policy table: one rule for every field of the schema and every restricted argument.
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
-The README's permission matrix is generated from this table (`render_matrix`), and the schema's
-permission classes are attached from it (`permissions.classes.permission_extensions`), so the
-table is the single place a rule is written down.
+The README's permission matrix is generated from this table (`render_matrix`), the SDL's
+directives are attached from it (`permissions.classes.policy_directives`) and every operation is
+checked against it before it runs (`permissions.document_policy`), so the table is the single
+place a rule is written down.
 """
 
 from __future__ import annotations
@@ -238,6 +239,19 @@ POLICY: dict[str, dict[str, Rule]] = {
         "idempotencyKey",
     ),
 }
+
+
+# Fields whose answer depends on who asks, not only on what the caller's category may read:
+# whatever caches answers keys these on the caller's identity.
+CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
+    {("Query", "viewer")}
+    | {
+        (type_name, field_name)
+        for type_name, fields in POLICY.items()
+        for field_name, rule in fields.items()
+        if rule is Rule.OWN_WEBHOOKS
+    }
+)
 
 
 def rule_for(type_name: str, field_name: str) -> Rule:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class PartyCategory(enum.Enum):
@@ -26,3 +26,6 @@ class Principal:
     party_id: str
     party_category: PartyCategory
     manufacturer_id: str | None = None
+    # When the credential stops being accepted (Unix seconds, leeway included); not part of who
+    # the caller is, so two tokens of one caller give equal principals.
+    expires_at: float | None = field(default=None, compare=False)

@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
@@ -398,8 +399,9 @@ class TokenVerifier:
         except ClaimError as error:
             raise AuthenticationError(_claim_reason(error)) from None
 
-        # 5. The SEC claims.
-        return self._principal(claims)
+        # 5. The SEC claims; the principal lasts as long as the token is accepted.
+        principal = self._principal(claims)
+        return replace(principal, expires_at=float(claims["exp"]) + self.leeway)
 
     @staticmethod
     def _untrusted_header(token: str) -> dict[str, Any]:
@@ -458,9 +460,9 @@ def verifier_for(settings: Settings) -> TokenVerifier:
     With `CPL_JWKS_URL` set, keys come from the identity provider. Without it (development), the
     server generates (once) and trusts its own ES256 key; only its public half is used here.
     """
+    if refusal := settings.refusal():
+        raise RuntimeError(refusal)
     if settings.dev_issuer:
-        if settings.environment == "production":
-            raise RuntimeError("CPL_JWKS_URL must be set in production")
         from .dev_keys import load_or_create_dev_key
 
         private = load_or_create_dev_key(settings.dev_key_path)

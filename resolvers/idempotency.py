@@ -11,6 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import IdempotencyRecord
+from permissions.principal import Principal
 from resolvers import validation as v
 
 
@@ -26,14 +27,26 @@ class Recalled:
     id: int
 
 
+def identity(principal: Principal) -> dict[str, str]:
+    """Whose keys these are: the caller's whole verified identity, never its token string (an
+    ECDSA signature can be rewritten into another valid one, so one caller has many strings)."""
+    return {
+        "party_id": principal.party_id,
+        "party_category": principal.party_category.value,
+        "manufacturer_id": principal.manufacturer_id or "",
+    }
+
+
 async def recall(
-    session: AsyncSession, party_id: str, key: str, mutation: str, digest: str
+    session: AsyncSession, principal: Principal, key: str, mutation: str, digest: str
 ) -> Recalled | None:
     """The first result under this key, or None; CONFLICT when the key was used differently."""
+    scope = identity(principal)
     record = (
         await session.exec(
             select(IdempotencyRecord).where(
-                IdempotencyRecord.party_id == party_id, IdempotencyRecord.key == key
+                *(getattr(IdempotencyRecord, column) == value for column, value in scope.items()),
+                IdempotencyRecord.key == key,
             )
         )
     ).first()
@@ -48,7 +61,7 @@ async def recall(
 
 def remember(
     session: AsyncSession,
-    party_id: str,
+    principal: Principal,
     key: str,
     mutation: str,
     digest: str,
@@ -56,7 +69,7 @@ def remember(
 ) -> None:
     session.add(
         IdempotencyRecord(
-            party_id=party_id,
+            **identity(principal),
             key=key,
             mutation=mutation,
             request_hash=digest,

@@ -138,6 +138,15 @@ async def _device(
     return OwnedDevice(device, identifier)
 
 
+async def check_may_replay(
+    session: AsyncSession, principal: Principal, row: Device | Firmware | UpgradePathway
+) -> None:
+    """An idempotent replay returns an earlier result only to a caller who may act for its
+    manufacturer now, exactly as a fresh call on it would be checked."""
+    device_id = row.id if isinstance(row, Device) else row.device_id
+    await _device(session, principal, device_id)
+
+
 async def _firmware_by_version(session: AsyncSession, device_id: int) -> dict[str, Firmware]:
     rows = await session.exec(select(Firmware).where(Firmware.device_id == device_id))
     return {f.version: f for f in rows}

@@ -63,8 +63,29 @@ logger = logging.getLogger(__name__)
 MAX_URL = 2000
 SIGNATURE_HEADER = "X-CPL-Signature"
 USER_AGENT = "cpl-pathways-webhooks"
-# Carrier-grade NAT space: not "private" to the ipaddress module, but never a public receiver.
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
+# IANA's special-purpose ranges that are not globally reachable, whatever this Python's
+# `is_global` says of them (3.11's list misses several, such as 192.0.0.8): CGNAT, IETF protocol
+# assignments, documentation, benchmarking, reserved and ORCHID/ISP-internal IPv6 space.
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "64:ff9b:1::/48",
+        "fc00::/7",
+    )
+)
 # NAT64 well-known prefix: the low 32 bits are an IPv4 address the gateway will connect to.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
@@ -177,7 +198,7 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
             return False
         if address in _NAT64:
             return _public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    elif address in _SHARED:
+    if any(address in network for network in _NOT_GLOBAL if network.version == address.version):
         return False
     return address.is_global and not (
         address.is_private
@@ -214,21 +235,50 @@ async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddre
     return found
 
 
-async def address_allowed(host: str, settings: WebhookSettings, port: int = 443) -> bool:
-    """Whether the server may connect to `host` now.
+async def public_address(
+    host: str, port: int = 443
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address the server may connect to for `host` now, or None if it may not.
 
     Checked at registration and again before every delivery, because a name that resolved to a
     public address when registered can later be pointed at an internal one (DNS rebinding).
-    Every address must be public: the HTTP client may connect to any of them. A name that does
-    not resolve is refused, since nothing can be said about it.
+    Every address must be public; the first is the one to connect to (see `pinned`), so the
+    connection goes where the check looked. A name that does not resolve is refused, since
+    nothing can be said about it.
     """
-    if not settings.block_private_webhooks:
-        return True
     try:
         addresses = await _resolve(host, port)
     except (OSError, UnicodeError):
-        return False
-    return bool(addresses) and all(_public(address) for address in addresses)
+        return None
+    if not addresses or not all(_public(address) for address in addresses):
+        return None
+    return addresses[0]
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request aimed at a checked address while naming the host it is for."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def pinned(url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Pinned:
+    """`url` with its host replaced by `address`, so the HTTP client cannot resolve the name
+    again and be answered differently. The receiver still sees its own name: in the `Host`
+    header and, over TLS, in SNI, and the certificate is verified against that name."""
+    parts = urlsplit(url)
+    netloc = f"[{address}]" if address.version == 6 else str(address)
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    host = parts.hostname or ""
+    extensions = {"sni_hostname": host} if parts.scheme == "https" and _ip(host) is None else {}
+    return Pinned(
+        urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
+        {"Host": parts.netloc},
+        extensions,
+    )
 
 
 def _url_failure(message: str) -> v.MutationFailure:
@@ -621,12 +671,14 @@ class Dispatcher:
 
     async def _send(self, item: _Claimed) -> _Outcome:
         settings = self._settings
+        target = Pinned(item.url, {}, {})
         if settings.block_private_webhooks:
             parts = urlsplit(item.url)
-            host = parts.hostname or ""
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            if not await address_allowed(host, settings, port):
+            address = await public_address(parts.hostname or "", port)
+            if address is None:
                 return _Outcome(None, "address refused: the host is not public now")
+            target = pinned(item.url, address)
         timestamp = int(self._clock().timestamp())
         headers = {
             "Content-Type": "application/json",
@@ -637,9 +689,10 @@ class Dispatcher:
         }
         try:
             response = await self._client.post(
-                item.url,
+                target.url,
                 content=item.body,
-                headers=headers,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
                 timeout=settings.webhook_timeout_seconds,
                 follow_redirects=False,
             )

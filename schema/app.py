@@ -7,8 +7,12 @@ it in a browser and pastes one into its headers editor.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,46 +23,38 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 import metrics
 import tracing
 from models.database import create_engine, is_sqlite, session_factory
-from permissions.tokens import AuthenticationError, bearer_token, verifier_for
+from permissions.tokens import (
+    AuthenticationError,
+    KeysUnavailableError,
+    bearer_token,
+    verifier_for,
+)
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
+from schema.http_errors import bad_request, error_response, too_large, unauthenticated
 from schema.probes import livez, metrics_page, readyz
 from schema.requests import REQUEST_ID_HEADER, RequestLog
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
 PRINCIPAL = "cpl.principal"
-
-
-def error_response(message: str, code: str, status: int, **headers: str) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-def unauthenticated(reason: str) -> JSONResponse:
-    return error_response(
-        f"Unauthenticated: {reason}.",
-        "UNAUTHENTICATED",
-        401,
-        **{"WWW-Authenticate": 'Bearer realm="cpl-pathways"'},
-    )
-
-
-def bad_request(reason: str, status: int) -> JSONResponse:
-    return error_response(reason, "BAD_REQUEST", status)
+EXPIRY = "cpl.expiry"
+IDP_RETRY_AFTER_SECONDS = 30
 
 
 class GraphQLApp(GraphQL):
@@ -71,29 +67,74 @@ class GraphQLApp(GraphQL):
             keep_alive=True,
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
         )
+        self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not _is_ide_page(scope):
             request = Request(scope, receive=receive)
-            try:
-                token = bearer_token(request.headers.get("authorization"))
-                scope[PRINCIPAL] = await self.services.verifier.verify(token)
-            except AuthenticationError as error:
-                logger.info("rejected request: %s", error.reason)
-                await unauthenticated(error.reason)(scope, receive, send)
-                return
-            try:
-                response = await self.run(request)
-            except HTTPException as error:
-                # Strawberry answers malformed requests in plain text; clients expect JSON.
-                response = bad_request(error.reason, error.status_code)
+            response = await self._authenticate(request)
+            if response is None:
+                try:
+                    response = await self.run(request)
+                except HTTPException as error:
+                    # Strawberry answers malformed requests in plain text; clients expect JSON.
+                    response = bad_request(error.reason, error.status_code)
             await response(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            expiry = scope.pop(EXPIRY, None)
+            if expiry is not None:
+                expiry.cancel()
+
+    async def _authenticate(self, request: Request) -> Response | None:
+        """Put the verified principal on the request, or answer why not: 401 for a bad token,
+        503 when the identity provider's keys cannot be had (the token may well be fine)."""
+        try:
+            token = bearer_token(request.headers.get("authorization"))
+            request.scope[PRINCIPAL] = await self.services.verifier.verify(token)
+        except KeysUnavailableError as error:
+            logger.warning("identity provider unavailable: %s", error.reason)
+            return error_response(
+                "The identity provider's signing keys are unavailable; try again shortly.",
+                "SERVICE_UNAVAILABLE",
+                503,
+                **{"Retry-After": str(IDP_RETRY_AFTER_SECONDS)},
+            )
+        except AuthenticationError as error:
+            logger.info("rejected request: %s", error.reason)
+            return unauthenticated(error.reason)
+        return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A request body is a JSON object in UTF-8, or a 400 that says which it is not."""
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError:
+            raise HTTPException(400, "The request body is not UTF-8.") from None
+        value = json.loads(text)  # Strawberry turns a JSONDecodeError into a 400
+        if not isinstance(value, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return value
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The body limit is sized for fleet-plan variables; the document itself has its own,
+        far smaller one, so that nobody makes the server parse megabytes of query."""
+        data = await super().parse_http_body(request)
+        limit = self.services.settings.max_query_bytes
+        for item in data if isinstance(data, list) else [data]:
+            if item.query and len(item.query.encode("utf-8", "surrogatepass")) > limit:
+                raise HTTPException(413, f"The query document is over {limit} bytes.")
+        return data
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(principal=request.scope.get(PRINCIPAL), services=self.services)
+        return Context(
+            principal=request.scope.get(PRINCIPAL),
+            services=self.services,
+            websocket=request if isinstance(request, WebSocket) else None,
+        )
 
     async def on_ws_connect(self, context: Context) -> None:
         params = getattr(context, "connection_params", None) or {}
@@ -103,6 +144,23 @@ class GraphQLApp(GraphQL):
         except AuthenticationError as error:
             logger.info("rejected websocket: %s", error.reason)
             raise ConnectionRejectionError() from None
+        websocket = context.websocket
+        if websocket is not None and context.principal.expires_at is not None:
+            websocket.scope[EXPIRY] = close_when_expired(websocket, context.principal.expires_at)
+
+
+def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.TimerHandle:
+    """A socket lives no longer than the token that opened it: at its expiry the server closes
+    it with 4403, ending every subscription on it. Cancelled when the socket closes first."""
+
+    async def close() -> None:
+        logger.info("closing websocket: token expired")
+        with contextlib.suppress(RuntimeError, OSError):  # already closing or closed
+            await websocket.close(code=4403, reason="token expired")
+
+    loop = asyncio.get_running_loop()
+    delay = max(0.0, expires_at - time.time())
+    return loop.call_later(delay, lambda: loop.create_task(close()))
 
 
 def _is_ide_page(scope: Scope) -> bool:
@@ -129,7 +187,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(self.max_bytes)(scope, receive, send)
+            await too_large(self.max_bytes)(scope, receive, send)
             return
         body = bytearray()
         more = True
@@ -140,7 +198,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await _too_large(self.max_bytes)(scope, receive, send)
+                await too_large(self.max_bytes)(scope, receive, send)
                 return
         replayed = False
 
@@ -152,10 +210,6 @@ class BodyLimit:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return error_response(f"Request body over {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)
 
 
 # What browsers may send cross-origin: the token, JSON, a request id, and what Apollo-style

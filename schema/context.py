@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.websockets import WebSocket
 
 from models.database import RequestSession
 from permissions.principal import Principal
@@ -47,6 +48,7 @@ class Context:
     principal: Principal | None
     services: Services
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
+    websocket: WebSocket | None = None  # the socket a subscription's context belongs to
     operations: int = 0
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)

@@ -7,23 +7,30 @@ from functools import partial
 
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
 
+from permissions.enforcement import PolicyEnforcement
 from schema.context import Context
+from schema.limits import Limits, OperationLimits
 from schema.requests import OperationRecord
 from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
 READABLE_CODES = frozenset(
-    {"FORBIDDEN", "UNAUTHENTICATED", "NOT_FOUND", "BAD_USER_INPUT", "CONFLICT", "VALIDATION"}
+    {
+        "FORBIDDEN",
+        "UNAUTHENTICATED",
+        "NOT_FOUND",
+        "BAD_USER_INPUT",
+        "CONFLICT",
+        "VALIDATION",
+        "GRAPHQL_VALIDATION_FAILED",
+    }
 )
 
 
@@ -82,19 +89,16 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: extensions keep per-operation state, so each request gets its
     own. The parser and validation caches live at module level and are shared all the same.
 
-    The depth and alias limits are validation rules. Each limiter instance makes a new rule
-    class, and the validation cache is keyed by the rule classes, so building the limiters per
-    request would make every request miss the cache: their rules are built once, here."""
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    Order matters: the standard rules (cached) run before the depth, alias and cost limits,
+    which rely on them to have proved every fragment exists and none is cyclic."""
+    limits = Limits.from_settings(settings)
     return [
         OperationRecord,
         partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
         partial(ParserCache, maxsize=256),
-        partial(AddValidationRules, limits),
         partial(ValidationCache, maxsize=256),
+        partial(OperationLimits, limits),
+        PolicyEnforcement,
         ErrorPolicy,
         OperationScope,
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 
-from permissions.classes import input_directives
+from permissions.classes import policy_directives
 from resolvers.validation import CONTROL
 from schema.ids import BAD_USER_INPUT
 from schema.types import DeviceType, ZigbeeBand
@@ -19,10 +19,10 @@ class DeviceFilter:
     hardware_version: str | None = None
     zigbee_band: ZigbeeBand | None = None
     zigbee_stack_version: str | None = strawberry.field(
-        default=None, directives=input_directives("DeviceFilter", "zigbeeStackVersion")
+        default=None, directives=policy_directives("DeviceFilter", "zigbeeStackVersion")
     )
     zigbee_chipset_vendor: str | None = strawberry.field(
-        default=None, directives=input_directives("DeviceFilter", "zigbeeChipsetVendor")
+        default=None, directives=policy_directives("DeviceFilter", "zigbeeChipsetVendor")
     )
 
     def check_text(self) -> None:

@@ -20,7 +20,7 @@ from strawberry.types import Info
 from models.tables import Device as DeviceRow
 from models.tables import Firmware as FirmwareRow
 from models.tables import UpgradePathway as PathwayRow
-from permissions.classes import forbidden, permission_extensions
+from permissions.classes import forbidden, policy_directives
 from permissions.principal import Principal
 from resolvers import mutations as writes
 from resolvers import validation as v
@@ -206,10 +206,12 @@ class _Replay(Exception):
 async def _replay_if_known(
     session: AsyncSession, principal: Principal, key: str, mutation: str, digest: str
 ) -> None:
-    """Raise `_Replay` with the first result when this Party already used this key."""
-    found = await recall(session, principal.party_id, key, mutation, digest)
+    """Raise `_Replay` with the first result when this caller already used this key; the result
+    is authorised again, as a fresh call on it would be, before it is returned."""
+    found = await recall(session, principal, key, mutation, digest)
     if found is not None:
         first = await session.get(ROWS[found.kind], found.id)
+        await writes.check_may_replay(session, principal, first)
         session.expunge(first)  # stays readable after the transaction rolls back
         raise _Replay(first)
 
@@ -231,7 +233,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
                     if key:
                         remember(
                             session,
-                            principal.party_id,
+                            principal,
                             key,
                             outcome.name,
                             digest,
@@ -256,7 +258,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "addDevice"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "addDevice"))
     async def add_device(self, info: Info, input: AddDeviceInput) -> AddDevicePayload | None:
         return await run_mutation(
             info,
@@ -276,7 +278,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "addFirmware"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "addFirmware"))
     async def add_firmware(self, info: Info, input: AddFirmwareInput) -> AddFirmwarePayload | None:
         return await run_mutation(
             info,
@@ -292,7 +294,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "publishUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "publishUpgradePathway"))
     async def publish_upgrade_pathway(
         self,
         info: Info,
@@ -316,7 +318,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "correctUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "correctUpgradePathway"))
     async def correct_upgrade_pathway(
         self,
         info: Info,
@@ -342,7 +344,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "withdrawUpgradePathway"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawUpgradePathway"))
     async def withdraw_upgrade_pathway(
         self,
         info: Info,
@@ -364,7 +366,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "withdrawFirmware"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawFirmware"))
     async def withdraw_firmware(
         self,
         info: Info,
@@ -384,7 +386,7 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "setZigbeeInformation"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "setZigbeeInformation"))
     async def set_zigbee_information(
         self,
         info: Info,

@@ -15,7 +15,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import permission_extensions
+from permissions.classes import policy_directives
 from resolvers import validation as v
 from resolvers import webhook_admin
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
@@ -218,14 +218,14 @@ def _error(failure: v.MutationFailure) -> ValidationError | NotFoundError | Conf
 @strawberry.type
 class WebhookQueries:
     @strawberry.field(
-        description="Your own webhooks.", extensions=permission_extensions("Query", "webhooks")
+        description="Your own webhooks.", directives=policy_directives("Query", "webhooks")
     )
     async def webhooks(self, info: Info) -> list[Webhook]:
         return await webhook_admin.own_webhooks(info.context.db, info.context.principal.party_id)
 
     @strawberry.field(
         description="Delivery attempts to your own webhooks, newest first.",
-        extensions=permission_extensions("Query", "webhookDeliveries"),
+        directives=policy_directives("Query", "webhookDeliveries"),
     )
     async def webhook_deliveries(
         self,
@@ -254,7 +254,7 @@ class WebhookQueries:
 class WebhookMutations:
     @strawberry.mutation(
         description="Deliveries of future changes to your endpoint, signed with the secret.",
-        extensions=permission_extensions("Mutation", "registerWebhook"),
+        directives=policy_directives("Mutation", "registerWebhook"),
     )
     async def register_webhook(
         self, info: Info, input: RegisterWebhookInput
@@ -274,7 +274,7 @@ class WebhookMutations:
             return _error(failure)
         return RegisterWebhookSuccess(webhook=webhook, secret=webhook.secret)
 
-    @strawberry.mutation(extensions=permission_extensions("Mutation", "deleteWebhook"))
+    @strawberry.mutation(directives=policy_directives("Mutation", "deleteWebhook"))
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
         try:
             async with info.context.services.sessions() as session, session.begin():

@@ -2,7 +2,7 @@
 
 Plain columns resolve by attribute with Strawberry's default resolver; only relations are
 `async`, and they go through the request's DataLoaders. Restricted fields get their permission
-class from the policy table (`permission_extensions`).
+directive from the policy table (`policy_directives`); the document pass enforces it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import permission_extensions
+from permissions.classes import policy_directives
 from permissions.policy import change_subject, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
@@ -61,10 +61,10 @@ class Device:
     hardware_version: str
     zigbee_band: ZigbeeBand | None
     zigbee_stack_version: str | None = strawberry.field(
-        extensions=permission_extensions("Device", "zigbeeStackVersion")
+        directives=policy_directives("Device", "zigbeeStackVersion")
     )
     zigbee_chipset_vendor: str | None = strawberry.field(
-        extensions=permission_extensions("Device", "zigbeeChipsetVendor")
+        directives=policy_directives("Device", "zigbeeChipsetVendor")
     )
 
     @strawberry.field

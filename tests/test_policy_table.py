@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
-from strawberry.permission import PermissionExtension
 
-from permissions.classes import PERMISSION_CLASSES
+from permissions.classes import DIRECTIVES
 from permissions.policy import ALLOWED, POLICY, Rule, render_matrix, rule_for
 from schema.build import build_schema, sdl
 
@@ -57,22 +56,16 @@ def test_unknown_field_is_denied_not_public() -> None:
     raise AssertionError("a field without a rule must not get one by default")
 
 
-def test_output_fields_carry_the_permission_class_of_their_rule() -> None:
+def test_fields_carry_the_directive_of_their_rule() -> None:
     for type_name, rules in POLICY.items():
         definition = SCHEMA.get_type_by_name(type_name)
-        if definition is None or definition.is_input:
+        if definition is None:
             continue
         for field in definition.fields:
             rule = rules[field.graphql_name or SCHEMA.config.name_converter.get_graphql_name(field)]
-            attached = [
-                type(permission)
-                for extension in field.extensions
-                if isinstance(extension, PermissionExtension)
-                for permission in extension.permissions
-            ]
             everyone = ALLOWED[rule] == ALLOWED[Rule.PUBLIC]
-            expected = [] if everyone else [PERMISSION_CLASSES[rule]]
-            assert attached == expected, f"{type_name}.{field.python_name}"
+            expected = [] if everyone else [type(DIRECTIVES[rule])]
+            assert [type(d) for d in field.directives] == expected, f"{type_name}.{field.name}"
 
 
 def test_restricted_input_fields_are_marked_in_the_sdl() -> None:

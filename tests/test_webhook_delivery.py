@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import socket
@@ -42,14 +43,16 @@ from models.tables import (
     WebhookDelivery,
     WebhookStatus,
 )
+from resolvers import webhooks
 from resolvers.validation import MutationFailure
 from resolvers.webhooks import (
     Dispatcher,
-    address_allowed,
     check_url,
     enqueue,
     event_payloads,
     new_secret,
+    pinned,
+    public_address,
     signature,
     verify_signature,
 )
@@ -346,6 +349,13 @@ REFUSED = [
             "[64:ff9b::a00:1]",
             "[2002:a00:1::1]",
             "[ff02::1]",
+            # Not globally routable, though Python 3.11's `is_global` says they are:
+            "192.0.0.8",
+            "192.0.0.170",
+            "198.18.0.1",
+            "192.0.2.1",
+            "[2001:db8::1]",
+            "[2001:2::1]",
         ]
     ),
 ]
@@ -368,13 +378,46 @@ async def test_check_url_refuses(url: str, settings: Settings) -> None:
         assert url not in failure.value.message
 
 
-async def test_address_allowed_rechecks_only_when_blocking() -> None:
-    assert await address_allowed("93.184.216.34", PRODUCTION)
-    assert not await address_allowed("10.0.0.1", PRODUCTION)
-    assert not await address_allowed("::ffff:192.168.0.1", PRODUCTION)
-    assert not await address_allowed("localhost", PRODUCTION)
-    assert not await address_allowed("no-such-host.invalid", PRODUCTION)
-    assert await address_allowed("10.0.0.1", DEV)
+async def test_delivery_connects_to_the_address_it_checked(
+    db: Db, demo: DemoPathway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name is resolved once, checked, and the connection goes to that very
+    address. `.invalid` names never resolve, so a second lookup by the HTTP client would fail;
+    loopback stands in for the public receiver, the name's one checked address."""
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[Any]:
+        lookups.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(webhooks, "_resolve", resolve)
+    monkeypatch.setattr(webhooks, "_public", lambda address: address.is_loopback)
+    receiver = Receiver(free_port())
+    await add_webhook(db, f"http://receiver.invalid:{receiver.port}/hook")
+    await record_event(db, action="PATHWAY_PUBLISHED", device_id=demo.device.id)
+    async with serving(receiver), dispatcher(db, PRODUCTION) as worker:
+        worker.start()
+        worker.wake()
+        await eventually(lambda: all_delivered(db), "the pinned delivery")
+    assert [hit.headers["host"] for hit in receiver.delivered()] == [
+        f"receiver.invalid:{receiver.port}"
+    ]
+    assert lookups == ["receiver.invalid"]
+
+
+def test_pinned_request_keeps_the_name_for_host_sni_and_certificate() -> None:
+    target = pinned("https://hooks.example.com:8443/in?x=1", ipaddress.ip_address("2606:2800::1"))
+    assert target.url == "https://[2606:2800::1]:8443/in?x=1"
+    assert target.headers == {"Host": "hooks.example.com:8443"}
+    assert target.extensions == {"sni_hostname": "hooks.example.com"}
+
+
+async def test_public_address_is_the_checked_address_or_none() -> None:
+    assert str(await public_address("93.184.216.34")) == "93.184.216.34"
+    assert await public_address("10.0.0.1") is None
+    assert await public_address("::ffff:192.168.0.1") is None
+    assert await public_address("localhost") is None
+    assert await public_address("no-such-host.invalid") is None
 
 
 # --- the outbox ------------------------------------------------------------------------------

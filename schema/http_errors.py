@@ -1,0 +1,29 @@
+"""The JSON answers of the HTTP layer, shaped like GraphQL errors so clients read one format."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+
+def error_response(message: str, code: str, status: int, **headers: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def unauthenticated(reason: str) -> JSONResponse:
+    return error_response(
+        f"Unauthenticated: {reason}.",
+        "UNAUTHENTICATED",
+        401,
+        **{"WWW-Authenticate": 'Bearer realm="cpl-pathways"'},
+    )
+
+
+def bad_request(reason: str, status: int) -> JSONResponse:
+    """A request the server will not run, as Strawberry's `HTTPException` describes it."""
+    code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
+    return error_response(reason, code, status)
+
+
+def too_large(limit: int) -> JSONResponse:
+    return error_response(f"Request body over {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)

@@ -1,0 +1,271 @@
+"""Limits on what one document may ask for: depth, aliases and cost, in time linear in its size.
+
+Strawberry's `QueryDepthLimiter` and `MaxAliasesLimiter` walk a fragment again at every spread
+of it, so a document of forty fragments that each spread the next twice takes 2^40 steps to
+check: one 1.6 KB request pinned the server for good. Here every fragment is measured once and
+its measure reused at each spread; a spread still counts as often as it is written, so the bomb
+measures at its true, expanded size and is refused, in milliseconds.
+
+The measures run after the standard rules have passed (so every fragment exists, none is
+cyclic and every field is in the schema) and before anything executes, over HTTP and WebSocket
+alike. Depth and aliases depend on the document only and are cached with it; the cost depends
+on the page sizes in the variables and is measured for each request, still in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+)
+from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
+from strawberry.extensions import SchemaExtension
+
+from settings import Settings
+
+LIST_FACTOR = 5  # a list without a page size (a device's firmware) is priced at five items
+MAX_PAGE = 500  # `first` beyond this is served as 500 (schema.query.page_size)
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a selection set asks for, whatever variables come with it."""
+
+    depth: int
+    aliases: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_cost: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.max_query_depth, settings.max_aliases, settings.max_query_cost)
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def _parts(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode | tuple[SelectionSetNode, str | None]]:
+    """Each field of a selection set, and each fragment in it (inline or spread, opened once)
+    with the name of the type it applies to (None: the enclosing type)."""
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
+            yield selection.selection_set, condition.name.value if condition else None
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments[selection.name.value]
+            yield fragment.selection_set, fragment.type_condition.name.value
+
+
+def measure_shape(document: DocumentNode, operation: OperationDefinitionNode) -> Shape:
+    """Depth (introspection fields not counted, as GraphiQL's own query is deep) and aliases
+    of the operation as executed, each fragment measured once."""
+    fragments = _fragments(document)
+    memo: dict[int, Shape] = {}
+
+    def of(selection_set: SelectionSetNode | None) -> Shape:
+        if selection_set is None:
+            return Shape(0, 0)
+        key = id(selection_set)
+        if key in memo:
+            return memo[key]
+        depth = aliases = 0
+        for part in _parts(selection_set, fragments):
+            if isinstance(part, FieldNode):
+                inner = of(part.selection_set)
+                aliases += inner.aliases + (part.alias is not None)
+                if not part.name.value.startswith("__") and part.selection_set:
+                    depth = max(depth, 1 + inner.depth)
+            else:
+                inner = of(part[0])
+                depth, aliases = max(depth, inner.depth), aliases + inner.aliases
+        memo[key] = Shape(depth, aliases)
+        return memo[key]
+
+    return of(operation.selection_set)
+
+
+def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLNamedType]:
+    inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    return isinstance(inner, GraphQLList), get_named_type(type_)
+
+
+def _page_size(field: FieldNode, variables: dict[str, Any], default: int | None) -> int | None:
+    for argument in field.arguments or ():
+        if argument.name.value != "first":
+            continue
+        value = argument.value
+        if isinstance(value, IntValueNode):
+            return min(int(value.value), MAX_PAGE)
+        if isinstance(value, VariableNode):
+            given = variables.get(value.name.value)
+            return min(given, MAX_PAGE) if isinstance(given, int) else default
+    return default
+
+
+def measure_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: dict[str, Any],
+) -> int:
+    """Fields the operation may resolve: each field costs one, times the size of every list
+    above it (the page size of a paged connection, else `LIST_FACTOR`)."""
+    fragments = _fragments(document)
+    memo: dict[tuple[int, str, int | None], int] = {}
+
+    def of(selection_set: SelectionSetNode | None, parent: GraphQLNamedType, page: int | None):
+        if selection_set is None:
+            return 0
+        key = (id(selection_set), parent.name, page)
+        if key in memo:
+            return memo[key]
+        total = 0
+        for part in _parts(selection_set, fragments):
+            if not isinstance(part, FieldNode):
+                inner_set, condition = part
+                total += of(inner_set, schema.get_type(condition) if condition else parent, page)
+                continue
+            definition = _field_definition(schema, parent, part.name.value)
+            is_list, named = _unwrap(definition.type)
+            paged = "first" in definition.args
+            default = definition.args["first"].default_value if paged else None
+            default = default if isinstance(default, int) else None
+            child_page = _page_size(part, variables, default) if paged else None
+            factor = (page or LIST_FACTOR) if is_list else 1
+            inner = of(part.selection_set, named, child_page) if part.selection_set else 0
+            total += factor * (1 + inner)
+        memo[key] = total
+        return total
+
+    root = schema.get_root_type(operation.operation)
+    return of(operation.selection_set, root, None) if root else 0
+
+
+def _field_definition(schema: GraphQLSchema, parent: GraphQLNamedType, name: str) -> GraphQLField:
+    """The definition of a field the standard rules have already found in the schema."""
+    if name == "__typename":
+        return TypeNameMetaFieldDef
+    if name == "__schema":
+        return SchemaMetaFieldDef
+    if name == "__type":
+        return TypeMetaFieldDef
+    return parent.fields[name]  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=256)
+def _shape(document: DocumentNode, operation_name: str | None) -> Shape | None:
+    operation = get_operation_ast(document, operation_name)
+    return measure_shape(document, operation) if operation else None
+
+
+def invalid_unicode(value: Any, path: str = "") -> str | None:
+    """The path of the first string that is not valid Unicode (a lone surrogate, which JSON's
+    `\\ud800` escape can carry): such a string cannot be stored, compared or sent on."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "value"
+        return None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = invalid_unicode(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def refuse(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": VALIDATION_FAILED})
+
+
+def check(
+    limits: Limits,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> list[GraphQLError]:
+    """The errors that refuse this operation before it runs; empty when it may run."""
+    variables = variables or {}
+    if bad := invalid_unicode(variables):
+        return [refuse(f"Variable `{bad}` is not valid Unicode (a lone surrogate).")]
+    shape = _shape(document, operation_name)
+    if shape is None:
+        return []  # graphql-core reports the unknown operation itself
+    name = operation_name or "anonymous"
+    if shape.depth > limits.max_depth:
+        return [refuse(f"'{name}' exceeds maximum operation depth of {limits.max_depth}")]
+    if shape.aliases > limits.max_aliases:
+        return [refuse(f"{shape.aliases} aliases found. Allowed: {limits.max_aliases}")]
+    operation = get_operation_ast(document, operation_name)
+    cost = measure_cost(schema, document, operation, variables)
+    if cost > limits.max_cost:
+        return [
+            refuse(
+                f"'{name}' costs {cost:.3g} fields, over the limit of {limits.max_cost}: "
+                "ask for smaller pages or fewer nested lists."
+            )
+        ]
+    return []
+
+
+class OperationLimits(SchemaExtension):
+    """Refuse an operation over the depth, alias or cost limits, after the standard rules
+    (which must run first: they prove the fragments exist and are acyclic)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if not context.pre_execution_errors and context.graphql_document is not None:
+            errors = check(
+                self.limits,
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+            )
+            if errors:
+                context.pre_execution_errors = errors
+        yield
