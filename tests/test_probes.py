@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import httpx
@@ -40,6 +41,10 @@ async def test_probes_answer_live_and_ready_once_started(own_app):
     app = await own_app()
     async with serve(app) as address, httpx.AsyncClient(base_url=f"http://{address}") as client:
         assert (await client.get("/livez")).json() == {"status": "ok"}
+        for _ in range(100):  # ready once the listener has connected (at once on SQLite)
+            if (await client.get("/readyz")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
         for path in ("/readyz", "/healthz"):
             response = await client.get(path)
             assert (response.status_code, response.json()) == (200, {"status": "ok"})
