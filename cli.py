@@ -76,12 +76,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "--workers above 1 needs PostgreSQL (CPL_DATABASE_URL): on the embedded SQLite "
             "database a change reaches only the subscribers of the process that made it"
         )
-    if args.workers > 1:
+    if args.workers > 1 or os.environ.get(MULTIPROCESS_DIR):
         _metrics_directory()
     # Once, before any worker starts: workers never race each other to migrate or seed.
     # Production never seeds the fictional demo CPL.
-    embedded = embedded and not settings.production
-    seeded = asyncio.run(_prepare_database(settings, seed_if_empty=embedded))
+    seed = embedded and not settings.production
+    seeded = asyncio.run(_prepare_database(settings, seed_if_empty=seed))
     url = f"http://{args.host}:{args.port}/graphql"
     print(f"cpl-pathways: GraphiQL at {url}" + (" (demo data seeded)" if seeded else ""))
     if settings.dev_issuer:
