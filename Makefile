@@ -65,6 +65,7 @@ migration: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.observability
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info tests/browser/node_modules

@@ -4,8 +4,8 @@ Under several worker processes (`cpl-pathways serve --workers N`) each process w
 samples to files in `PROMETHEUS_MULTIPROC_DIR` (prometheus-client's multiprocess mode, chosen
 when that variable is set before this module is imported) and a scrape of any worker adds them
 up. Instruments are cheap on the hot path: the three a request touches cost about 5 µs
-together, and its JSON access line about 20 µs (measured with timeit), against a millisecond
-or more for the smallest GraphQL request.
+together (timeit). The whole of observing a request, access line included, is measured by
+`bench/observability.py` (`make bench`); see bench/README.md.
 """
 
 from __future__ import annotations
