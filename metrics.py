@@ -50,6 +50,11 @@ DENIED_SELECTIONS = Counter(
     "cpl_graphql_denied_selections",
     "Field selections answered null with FORBIDDEN (once per selection, not per row)",
 )
+CACHE_LOOKUPS = Counter(
+    "cpl_cache_lookups",
+    "Look-ups in the response cache and the persisted queries, by cache and result (hit, miss)",
+    ["cache", "result"],
+)
 WEBHOOK_ATTEMPTS = Counter(
     "cpl_webhook_delivery_attempts",
     "Webhook delivery attempts by outcome (delivered, retrying, failed)",

@@ -53,6 +53,9 @@ class Settings:
     max_query_tokens: int = 4_000
     max_query_bytes: int = 100_000
     max_query_cost: int = 1_000_000
+    response_cache_bytes: int = 64_000_000
+    persisted_queries_bytes: int = 16_000_000
+    revision_max_age_seconds: float = 0.25
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -109,6 +112,14 @@ def load_settings() -> Settings:
         max_aliases=_number("CPL_MAX_ALIASES", default.max_aliases),
         max_query_tokens=_number("CPL_MAX_QUERY_TOKENS", default.max_query_tokens),
         max_query_cost=_number("CPL_MAX_QUERY_COST", default.max_query_cost),
+        response_cache_bytes=_megabytes("CPL_RESPONSE_CACHE_SIZE", default.response_cache_bytes),
+        persisted_queries_bytes=_megabytes(
+            "CPL_PERSISTED_QUERIES_SIZE", default.persisted_queries_bytes
+        ),
+        revision_max_age_seconds=_number(
+            "CPL_REVISION_MAX_AGE_MS", default.revision_max_age_seconds * 1000
+        )
+        / 1000,
         allow_insecure_webhooks=_flag("CPL_ALLOW_INSECURE_WEBHOOKS", default=not production),
         block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default=production),
         webhook_retry_schedule=_seconds(retry) if retry else default.webhook_retry_schedule,
@@ -129,6 +140,11 @@ def load_settings() -> Settings:
         log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
         cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
     )
+
+
+def _megabytes(name: str, default_bytes: int) -> int:
+    """A size given in MB (decimal, fractions allowed); 0 turns the thing it bounds off."""
+    return int(_number(name, default_bytes / 1_000_000) * 1_000_000)
 
 
 def _seconds(value: str) -> tuple[float, ...]:

@@ -512,6 +512,7 @@ def server_process(settings: Settings, port: int, log: Path) -> Iterator[subproc
         "CPL_ENV": settings.environment,
         "CPL_ISSUER": settings.issuer,
         "CPL_AUDIENCE": settings.audience,
+        "CPL_RESPONSE_CACHE_SIZE": str(settings.response_cache_bytes / 1_000_000),
     }
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -136,6 +137,59 @@ class RequestSession:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+async def data_revision(engine: AsyncEngine) -> int:
+    """The data revision as committed now, in one plain statement on a pooled connection."""
+    async with engine.connect() as connection:
+        result = await connection.execute(_REVISION)
+        return int(result.scalar_one())
+
+
+_REVISION = text("SELECT revision FROM data_revision WHERE id = 1")
+
+
+class RevisionClock:
+    """The data revision for answering from memory: read at most once every `max_age` seconds
+    (one read in flight however many requests wait), and afresh after this process commits.
+
+    So a write is in its writer's next answer at once and in every other process's within
+    `max_age`; on SQLite's thread hop the read costs more than a cached answer's whole work."""
+
+    def __init__(
+        self, engine: AsyncEngine, max_age: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.engine = engine
+        self.max_age = max_age
+        self._clock = clock
+        self._revision: int | None = None
+        self._read_at = 0.0
+        self._generation = 0
+        self._reading: asyncio.Future[int] | None = None
+
+    def invalidate(self) -> None:
+        """After a commit here: the next request reads again, and no read begun before counts."""
+        self._generation += 1
+        self._revision = None
+        self._reading = None
+
+    async def current(self) -> int:
+        if self._revision is not None and self._clock() - self._read_at < self.max_age:
+            return self._revision
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read(self._generation))
+        return await asyncio.shield(self._reading)
+
+    async def _read(self, generation: int) -> int:
+        started = self._clock()
+        try:
+            revision = await data_revision(self.engine)
+        finally:
+            if generation == self._generation:
+                self._reading = None
+        if generation == self._generation:
+            self._revision, self._read_at = revision, started
+        return revision
 
 
 # Failures of the database itself, not of the code: the server is down, restarting, refusing

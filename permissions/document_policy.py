@@ -12,8 +12,8 @@ the arguments whose values must be checked against the restricted input fields.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -38,7 +38,7 @@ from graphql import (
     visit,
 )
 
-from permissions.policy import ALLOWED, CALLER_SCOPED, Rule, rule_for
+from permissions.policy import ALLOWED, CALLER_SCOPED, UNVERSIONED, Rule, rule_for
 from permissions.principal import PartyCategory
 
 MESSAGES: dict[Rule, str] = {
@@ -74,6 +74,7 @@ class Decision:
     denials: tuple[Denial, ...]
     arguments: tuple[RestrictedArgument, ...]
     caller_scoped: bool  # the answer depends on who asks, not only on what they may read
+    versioned: bool  # the answer changes only with the data revision, so it may be cached
 
 
 def capability(category: PartyCategory) -> tuple[str, ...]:
@@ -120,6 +121,7 @@ class _Walk:
         self.denials: dict[tuple[str, ...], Denial] = {}
         self.arguments: list[RestrictedArgument] = []
         self.caller_scoped = False
+        self.versioned = True
         self.seen: set[tuple[int, str, tuple[str, ...]]] = set()
 
     def denied(self, parent: GraphQLNamedType, name: str) -> Rule | None:
@@ -152,6 +154,8 @@ class _Walk:
         here = (*path, (node.alias or node.name).value)
         if (parent.name, name) in CALLER_SCOPED:
             self.caller_scoped = True
+        if (parent.name, name) in UNVERSIONED:
+            self.versioned = False
         definition = _field(parent, name)
         rule = self.denied(parent, name)
         if rule is not None:
@@ -183,15 +187,38 @@ class _StandIns(Visitor):
         return FieldNode(alias=node.alias or node.name, name=NameNode(value="__typename"))
 
 
-@lru_cache(maxsize=1024)
+CACHED_DECISIONS = 2048
+_decisions: OrderedDict[tuple[int, int, str | None, PartyCategory], tuple[Any, Decision | None]]
+_decisions = OrderedDict()
+
+
 def decide(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     category: PartyCategory,
 ) -> Decision | None:
-    """The decision for one operation of a validated document; None if there is no such
-    operation (graphql-core then reports it)."""
+    """The decision for one operation of a validated document, cached by the document object
+    (documents come from one cache, so the same text is the same object; graphql-core's own
+    hash of a document walks all of it). None if there is no such operation."""
+    key = (id(schema), id(document), operation_name, category)
+    cached = _decisions.get(key)
+    if cached is not None and cached[0][0] is schema and cached[0][1] is document:
+        _decisions.move_to_end(key)
+        return cached[1]
+    decision = _decide(schema, document, operation_name, category)
+    _decisions[key] = ((schema, document), decision)
+    if len(_decisions) > CACHED_DECISIONS:
+        _decisions.popitem(last=False)
+    return decision
+
+
+def _decide(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    category: PartyCategory,
+) -> Decision | None:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
@@ -203,5 +230,9 @@ def decide(
         type_info = TypeInfo(schema)
         rewritten = visit(document, TypeInfoVisitor(type_info, _StandIns(type_info, walk)))
     return Decision(
-        rewritten, tuple(walk.denials.values()), tuple(walk.arguments), walk.caller_scoped
+        rewritten,
+        tuple(walk.denials.values()),
+        tuple(walk.arguments),
+        walk.caller_scoped,
+        walk.versioned,
     )

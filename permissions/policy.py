@@ -243,14 +243,14 @@ POLICY: dict[str, dict[str, Rule]] = {
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
 # whatever caches answers keys these on the caller's identity.
-CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    {("Query", "viewer")}
-    | {
-        (type_name, field_name)
-        for type_name, fields in POLICY.items()
-        for field_name, rule in fields.items()
-        if rule is Rule.OWN_WEBHOOKS
-    }
+CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer")})
+# Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
+# attempts): answers that select them are never cached.
+UNVERSIONED: frozenset[tuple[str, str]] = frozenset(
+    (type_name, field_name)
+    for type_name, fields in POLICY.items()
+    for field_name, rule in fields.items()
+    if rule is Rule.OWN_WEBHOOKS
 )
 
 

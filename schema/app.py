@@ -19,11 +19,12 @@ from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
+from cross_web.request import StarletteRequestAdapter
+from graphql import OperationType, get_operation_ast
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -34,7 +35,16 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 import metrics
 import tracing
-from models.database import create_engine, is_sqlite, session_factory
+from models.database import (
+    RevisionClock,
+    create_engine,
+    describe_outage,
+    is_outage,
+    is_sqlite,
+    session_factory,
+)
+from permissions.document_policy import decide
+from permissions.principal import Principal
 from permissions.tokens import (
     AuthenticationError,
     KeysUnavailableError,
@@ -46,14 +56,32 @@ from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
 from schema.build import build_schema
 from schema.context import Context, Services
-from schema.http_errors import bad_request, error_response, too_large, unauthenticated
+from schema.cors import cors
+from schema.documents import valid_document
+from schema.extensions import READABLE_CODES
+from schema.http_errors import (
+    bad_request,
+    database_unavailable,
+    error_response,
+    too_large,
+    unauthenticated,
+)
 from schema.probes import livez, metrics_page, readyz
-from schema.requests import REQUEST_ID_HEADER, RequestLog
+from schema.requests import PRINCIPAL, RequestLog
+from schema.response_cache import (
+    PERSISTED_QUERY_NOT_FOUND,
+    Lookup,
+    PersistedQueries,
+    PersistedQueryError,
+    ResponseCache,
+    lookup_for,
+)
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
-PRINCIPAL = "cpl.principal"
 EXPIRY = "cpl.expiry"
+REQUEST_DATA = "cpl.request"
+KEEP = "cpl.keep"
 IDP_RETRY_AFTER_SECONDS = 30
 
 
@@ -68,6 +96,7 @@ class GraphQLApp(GraphQL):
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
         )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
+        self.request_adapter_class = RequestAdapter
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,10 +105,18 @@ class GraphQLApp(GraphQL):
             response = await self._authenticate(request)
             if response is None:
                 try:
-                    response = await self.run(request)
+                    response = await self._answer(request)
                 except HTTPException as error:
                     # Strawberry answers malformed requests in plain text; clients expect JSON.
                     response = bad_request(error.reason, error.status_code)
+                except PersistedQueryError as error:
+                    response = persisted_query_error(error)
+                except Exception as error:
+                    if not is_outage(error):
+                        raise
+                    # Expected weather, not a bug: one warning line, no traceback.
+                    logger.warning("database unavailable: %s", describe_outage(error))
+                    response = database_unavailable()
             await response(scope, receive, send)
             return
         try:
@@ -88,6 +125,54 @@ class GraphQLApp(GraphQL):
             expiry = scope.pop(EXPIRY, None)
             if expiry is not None:
                 expiry.cancel()
+
+    async def _answer(self, request: Request) -> Response:
+        """Run the operation, or answer from the response cache. GET answers carry an ETag
+        derived from the cache key and honour If-None-Match."""
+        data = await self.parse_http_body(self.request_adapter_class(request))
+        request.scope[REQUEST_DATA] = data
+        lookup = await self._lookup(request, data)
+        get = request.method == "GET"
+        if lookup is not None and get and request.headers.get("if-none-match") == lookup.etag:
+            return Response(status_code=304, headers=revalidate(lookup))
+        responses = self.services.responses
+        body = responses.get(lookup.key) if lookup is not None and responses.enabled else None
+        if body is not None:
+            response: Response = Response(body, media_type="application/json")
+        else:
+            response = await self.run(request)
+            if lookup is not None and response.status_code == 200 and request.scope.get(KEEP):
+                responses.put(lookup.key, bytes(response.body))
+        if lookup is not None and get:
+            response.headers.update(revalidate(lookup))
+        return response
+
+    async def _lookup(self, request: Request, data: Any) -> Lookup | None:
+        """The cache key of a query (None for anything else), which needs the revision now."""
+        wanted = self.services.responses.enabled or request.method == "GET"
+        if not wanted or not isinstance(data, GraphQLRequestData) or not data.query:
+            return None
+        schema = self.schema._schema
+        document = valid_document(schema, data.query, self.services.settings.max_query_tokens)
+        operation = get_operation_ast(document, data.operation_name) if document else None
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        principal: Principal = request.scope[PRINCIPAL]
+        decision = decide(schema, document, data.operation_name, principal.party_category)
+        if decision is None or not decision.versioned:
+            return None
+        revision = await self.services.revision.current()
+        return lookup_for(
+            revision, data.query, data.operation_name, data.variables, principal, decision
+        )
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Mark an answer fit to keep: no error that is not the client's own deterministic
+        answer (a masked unexpected error carries no code)."""
+        request.scope[KEEP] = all(
+            (error.extensions or {}).get("code") in READABLE_CODES for error in result.errors or []
+        )
+        return await super().process_result(request, result)
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,
@@ -120,9 +205,15 @@ class GraphQLApp(GraphQL):
         return value
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """The body limit is sized for fleet-plan variables; the document itself has its own,
-        far smaller one, so that nobody makes the server parse megabytes of query."""
+        """Parsed once a request (`_answer` keeps it). A persisted query's hash is resolved to
+        its document here. The body limit is sized for fleet-plan variables; the document has
+        its own, far smaller one, so that nobody makes the server parse megabytes of query."""
+        kept = request.scope.get(REQUEST_DATA)
+        if kept is not None:
+            return kept
         data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            data.query = self.services.persisted_queries.resolve(data.query, data.extensions)
         limit = self.services.settings.max_query_bytes
         for item in data if isinstance(data, list) else [data]:
             if item.query and len(item.query.encode("utf-8", "surrogatepass")) > limit:
@@ -147,6 +238,27 @@ class GraphQLApp(GraphQL):
         websocket = context.websocket
         if websocket is not None and context.principal.expires_at is not None:
             websocket.scope[EXPIRY] = close_when_expired(websocket, context.principal.expires_at)
+
+
+class RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's adapter, with the request's scope at hand for what one request keeps."""
+
+    @property
+    def scope(self) -> Scope:
+        return self._request.scope
+
+
+def revalidate(lookup: Lookup) -> dict[str, str]:
+    """Clients may keep a GET answer but must ask again each time; the ETag makes that cheap."""
+    return {"ETag": lookup.etag, "Cache-Control": "private, no-cache"}
+
+
+def persisted_query_error(error: PersistedQueryError) -> Response:
+    """APQ clients look for this exact shape: HTTP 200 and the code, then resend the query."""
+    if error.code == PERSISTED_QUERY_NOT_FOUND:
+        body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+        return JSONResponse(body)
+    return bad_request(error.message, 400)
 
 
 def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.TimerHandle:
@@ -212,39 +324,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-# What browsers may send cross-origin: the token, JSON, a request id, and what Apollo-style
-# clients add (client name and version, persisted-query and preflight hints).
-CORS_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "X-Request-ID",
-    "Apollo-Require-Preflight",
-    "Apollographql-Client-Name",
-    "Apollographql-Client-Version",
-    "X-Apollo-Operation-Name",
-]
-
-
-def cors(settings: Settings) -> list[Middleware]:
-    """Browser front-ends on the listed origins may call the API. Preflights are answered here,
-    before authentication (a browser never sends a token with one). No credentials mode: the
-    token travels in `Authorization`, never in a cookie, so no origin gets a caller's
-    ambient credentials."""
-    if not settings.cors_origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=CORS_HEADERS,
-            expose_headers=[REQUEST_ID_HEADER],
-            allow_credentials=False,
-            max_age=600,
-        )
-    ]
-
-
 def create_services(settings: Settings) -> Services:
     pool = {}
     if not is_sqlite(settings.database_url):
@@ -260,6 +339,9 @@ def create_services(settings: Settings) -> Services:
         bus=change_bus(settings.database_url, sessions, settings.listener_retry_seconds),
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
+        responses=ResponseCache(settings.response_cache_bytes),
+        revision=RevisionClock(engine, settings.revision_max_age_seconds),
+        persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
     )
 
 

@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.websockets import WebSocket
 
-from models.database import RequestSession
+from models.database import RequestSession, RevisionClock
 from permissions.principal import Principal
 from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
 from resolvers.webhooks import Dispatcher
+from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
 
 
@@ -29,6 +30,9 @@ class Services:
     bus: ChangeBus
     dispatcher: Dispatcher
     graphs: GraphCache
+    responses: ResponseCache
+    revision: RevisionClock
+    persisted_queries: PersistedQueries
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
@@ -37,7 +41,8 @@ class Services:
         return session
 
     def committed(self, event_ids: list[int]) -> None:
-        """After a commit: tell subscribers and wake the webhook dispatcher."""
+        """After a commit: answers are read afresh, subscribers told, the dispatcher woken."""
+        self.revision.invalidate()
         if event_ids:
             self.bus.after_commit(event_ids)
             self.dispatcher.wake()

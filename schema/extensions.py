@@ -6,16 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from permissions.enforcement import PolicyEnforcement
 from schema.context import Context
+from schema.documents import DocumentCache
 from schema.limits import Limits, OperationLimits
 from schema.requests import OperationRecord
 from settings import Settings
@@ -87,16 +82,14 @@ class OperationScope(SchemaExtension):
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: extensions keep per-operation state, so each request gets its
-    own. The parser and validation caches live at module level and are shared all the same.
+    own. The parser and validation caches live at module level (`schema.documents`).
 
     Order matters: the standard rules (cached) run before the depth, alias and cost limits,
     which rely on them to have proved every fragment exists and none is cyclic."""
     limits = Limits.from_settings(settings)
     return [
         OperationRecord,
-        partial(MaxTokensLimiter, max_token_count=settings.max_query_tokens),
-        partial(ParserCache, maxsize=256),
-        partial(ValidationCache, maxsize=256),
+        partial(DocumentCache, settings.max_query_tokens),
         partial(OperationLimits, limits),
         PolicyEnforcement,
         ErrorPolicy,

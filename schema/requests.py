@@ -26,6 +26,7 @@ from logs import EXCHANGE, Exchange
 
 access_logger = logging.getLogger("cpl_pathways.access")
 REQUEST_ID_HEADER = "x-request-id"
+PRINCIPAL = "cpl.principal"  # where the app puts the verified caller in the ASGI scope
 # Well-formed: short, and of characters that cannot smuggle anything into a log line. 64 is
 # also far too short for a JWT, so a token sent as a request id is never written down.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -78,6 +79,9 @@ class RequestLog:
                 await self.app(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
+                principal = scope.get(PRINCIPAL)  # also for answers served from the cache
+                if principal is not None and exchange.party_category is None:
+                    exchange.party_category = principal.party_category.value
                 _account(method, route, path, exchange, status, seconds)
                 if span is not None:
                     span.set_attributes(_span_attributes(method, path, status, exchange))

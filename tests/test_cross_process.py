@@ -104,3 +104,51 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_p
                 server.terminate()
             for server in servers:
                 await asyncio.wait_for(server.wait(), 10)
+
+
+async def test_a_write_through_one_process_is_in_the_next_cached_answer_of_another(tmp_path):
+    async with fresh_database(tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
+        env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(tmp_path / "data")}
+        await cli(env, "seed", "--demo")
+        ports = [free_port(), free_port()]
+        servers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cli", "serve", "--port", str(port), cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for port in ports
+        ]  # fmt: skip
+        try:
+            for port in ports:
+                await wait_healthy(port)
+            secas = await cli(env, "token", "SECAS")
+            supplier = await cli(env, "token", "SMALL_SUPPLIER")
+            listed = '{ device(id: "device:2") { firmware { version } } }'
+
+            async def ask(port: int, token: str, query: str) -> dict:
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        f"http://127.0.0.1:{port}/graphql",
+                        json={"query": query, "variables": {"v": "C2000001"}},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                return response.json()
+
+            before = await ask(ports[1], supplier, listed)
+            assert await ask(ports[1], supplier, listed) == before  # now in process B's cache
+            added = await ask(ports[0], secas, ADD)
+            assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+            written = asyncio.get_running_loop().time()
+            while True:  # within a second at most (CPL_REVISION_MAX_AGE_MS, 250 ms)
+                after = await ask(ports[1], supplier, listed)
+                versions = [f["version"] for f in after["data"]["device"]["firmware"]]
+                if "C2000001" in versions:
+                    break
+                assert asyncio.get_running_loop().time() - written < 1.0, "still stale after 1 s"
+                await asyncio.sleep(0.05)
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                await asyncio.wait_for(server.wait(), 10)

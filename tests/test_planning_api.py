@@ -179,7 +179,8 @@ def graph_loads(statements: list[str]) -> int:
     return sum(1 for s in statements if "upgrade_pathway" in s and "FROM" in s.upper())
 
 
-async def test_graphs_are_cached_by_data_revision(isolated):
+async def test_graphs_are_cached_by_data_revision(isolated, monkeypatch):
+    monkeypatch.setattr(isolated.services.responses, "max_bytes", 0)  # the graph cache, alone
     statements = counting(isolated.services.engine)
     variables = {"d": "device:5", "f": "7F040001"}
     first = await isolated.gql("SSC", PATH, variables)
@@ -205,7 +206,7 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
         cpl = await load_synthetic_cpl(
             url, devices=1000, firmware_per_device=5, pathways_per_device=6
         )
-        own = replace(settings, database_url=url)
+        own = replace(settings, database_url=url, response_cache_bytes=0)  # count execution
         services = create_services(own)
         statements = counting(services.engine)
         transport = httpx.ASGITransport(app=create_app(own, services))

@@ -92,11 +92,14 @@ async def scrape(client) -> dict:
 async def test_metrics_count_requests_operations_and_denied_selections(client, token):
     before = await scrape(client)
     supplier = {"Authorization": f"Bearer {token('SMALL_SUPPLIER')}"}
-    query = "query Vendors { devices(first: 5) { nodes { zigbeeChipsetVendor } } }"
-    for _ in range(3):
+    for first in (3, 4, 5):  # three different queries, so none is answered from the cache
+        query = f"query Vendors {{ devices(first: {first}) {{ nodes {{ zigbeeChipsetVendor }} }} }}"
         response = await client.post("/graphql", json={"query": query}, headers=supplier)
         assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await client.post("/graphql", json={"query": "{ nope }"}, headers=supplier)
+    for _ in range(2):  # the same query twice: answered the second time from the cache
+        cached = {"query": "query Makers { manufacturers { name } }"}
+        assert (await client.post("/graphql", json=cached, headers=supplier)).status_code == 200
     await client.post("/graphql", json={"query": "{ viewer { partyId } }"})  # no token
     after = await scrape(client)
 
@@ -105,9 +108,10 @@ async def test_metrics_count_requests_operations_and_denied_selections(client, t
         return after.get(key, 0) - before.get(key, 0)
 
     ok = {"route": "/graphql", "method": "POST", "status": "200"}
-    assert grew("cpl_http_requests_total", **ok) == 4
+    assert grew("cpl_http_requests_total", **ok) == 6
     assert grew("cpl_http_requests_total", **(ok | {"status": "401"})) == 1
-    assert grew("cpl_http_request_duration_seconds_count", route="/graphql") == 5
+    assert grew("cpl_http_request_duration_seconds_count", route="/graphql") == 7
+    assert grew("cpl_cache_lookups_total", cache="responses", result="hit") >= 1
     assert grew("cpl_graphql_operations_total", type="query", outcome="errors") == 3
     assert grew("cpl_graphql_operations_total", type="query", outcome="rejected") == 1
     assert grew("cpl_graphql_denied_selections_total") == 3  # one per selection, not per row

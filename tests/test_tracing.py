@@ -40,10 +40,15 @@ print(sorted(name for name in sys.modules if name.startswith("opentelemetry")))
 
 def test_without_an_endpoint_nothing_of_opentelemetry_is_imported(tmp_path):
     env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'cpl.db'}", tmp_path / "data")
+    env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    migrated = subprocess.run(
+        [sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
+    assert migrated.returncode == 0, migrated.stderr
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_ENDPOINT],
         cwd=ROOT,
-        env={k: v for k, v in env.items() if not k.startswith("OTEL_")},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

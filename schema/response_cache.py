@@ -1,0 +1,142 @@
+"""Answers kept in memory, keyed so that one Party can never be shown what another's policy
+hides, and automatic persisted queries (Apollo's APQ protocol).
+
+The key is (data revision, document hash, operation name, canonical variables, visibility):
+visibility is the caller's capability (the rules its category is granted, so every Supplier
+shares an entry and an SSC analyst never shares one with them), plus the caller's identity
+when the document selects anything whose answer depends on who asks (`viewer`, own webhooks).
+The revision is read from the database as each request starts, so a committed write, from
+this process or any other, changes every key at once and no answer older than the revision a
+request saw is served. Only queries are kept, and only answers whose errors are all expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import metrics
+from permissions.document_policy import Decision, capability
+from permissions.principal import Principal
+
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Lookup:
+    key: tuple[Any, ...]
+    etag: str
+
+
+def lookup_for(
+    revision: int,
+    query: str,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    principal: Principal,
+    decision: Decision,
+) -> Lookup:
+    visibility: tuple[Any, ...] = capability(principal.party_category)
+    if decision.caller_scoped:
+        visibility += (
+            principal.sub,
+            principal.party_id,
+            principal.party_category.value,
+            principal.manufacturer_id,
+        )
+    canonical = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), default=str)
+    key = (revision, sha256(query), operation_name, canonical, visibility)
+    return Lookup(key, f'"{sha256(repr(key))[:32]}"')
+
+
+class BoundedStore:
+    """Least recently used entries, bounded by the bytes of their values."""
+
+    metric = "store"  # the `cache` label of its look-ups in `cpl_cache_lookups_total`
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Any, bytes] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def get(self, key: Any) -> bytes | None:
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+            metrics.CACHE_LOOKUPS.labels(self.metric, "miss").inc()
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        metrics.CACHE_LOOKUPS.labels(self.metric, "hit").inc()
+        return value
+
+    def put(self, key: Any, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self.size -= len(previous)
+        self._entries[key] = value
+        self.size += len(value)
+        while self.size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.size -= len(evicted)
+
+
+class ResponseCache(BoundedStore):
+    """Encoded answers by `Lookup.key`; entries of older revisions go first when a newer one
+    is seen, since no request can ask for them again."""
+
+    metric = "responses"
+    revision: int = -1
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        if key[0] > self.revision:
+            self.revision = key[0]
+            self._entries = OrderedDict((k, v) for k, v in self._entries.items() if k[0] >= key[0])
+            self.size = sum(len(v) for v in self._entries.values())
+        return super().get(key)
+
+
+class PersistedQueryError(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class PersistedQueries(BoundedStore):
+    """Documents by their SHA-256, registered by the first request that sends both."""
+
+    metric = "persisted_queries"
+
+    def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
+        """The document to run: the one sent, or the one registered under its hash."""
+        persisted = (extensions or {}).get("persistedQuery")
+        if not isinstance(persisted, dict):
+            return query
+        digest = persisted.get("sha256Hash")
+        if persisted.get("version") != 1 or not isinstance(digest, str):
+            raise PersistedQueryError("Unsupported persistedQuery.", "BAD_REQUEST")
+        if query is None:
+            stored = self.get(digest.lower())
+            if stored is None:
+                raise PersistedQueryError("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+            return stored.decode("utf-8", "surrogatepass")
+        if sha256(query) != digest.lower():
+            raise PersistedQueryError("provided sha does not match query", "BAD_REQUEST")
+        self.put(digest.lower(), query.encode("utf-8", "surrogatepass"))
+        return query

@@ -1,0 +1,179 @@
+"""The response cache cannot leak: keyed by what the policy lets each caller see, by who asks
+where the answer depends on it, and by the data revision; plus APQ and HTTP revalidation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from models.demo import STACKS, VENDORS
+
+DEVICES = (
+    "{ devices(first: 50) { nodes { id zigbeeBand zigbeeChipsetVendor zigbeeStackVersion } } }"
+)
+FIRMWARE = "query($d: ID!) { device(id: $d) { firmware { version } } }"
+ADD_FIRMWARE = """mutation($v: String!) { addFirmware(input: { deviceId: "device:3", version: $v })
+  { __typename } }"""
+SECRETS = [*VENDORS, *STACKS]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def leaks(body: object) -> list[str]:
+    return [secret for secret in SECRETS if secret in str(body)]
+
+
+@pytest.mark.parametrize("order", [("SMALL_SUPPLIER", "SSC"), ("SSC", "SMALL_SUPPLIER")])
+async def test_a_cached_answer_never_crosses_what_the_policy_hides(isolated, order):
+    answers = {}
+    for category in (*order, *order):  # each twice: the second is served from the cache
+        answers.setdefault(category, []).append(await isolated.gql(category, DEVICES))
+    supplier, ssc = answers["SMALL_SUPPLIER"], answers["SSC"]
+    assert supplier[0] == supplier[1] and ssc[0] == ssc[1]
+    assert not leaks(supplier) and len(supplier[0]["errors"]) == 2
+    assert "errors" not in ssc[0] and leaks(ssc)
+    assert isolated.services.responses.hits >= 2
+
+
+async def test_categories_with_the_same_capability_share_one_entry(isolated):
+    query = '{ device(id: "device:2") { modelName zigbeeBand } }'
+    await isolated.gql("LARGE_SUPPLIER", query)
+    hits = isolated.services.responses.hits
+    for category in ("SMALL_SUPPLIER", "NETWORK_PARTY", "OTHER_SEC_PARTY"):
+        await isolated.gql(category, query)
+    assert isolated.services.responses.hits == hits + 3
+
+
+async def test_viewer_answers_never_cross_parties(isolated):
+    query = "{ viewer { partyId partyCategory manufacturerIdentifier } }"
+    for _ in range(2):
+        for party in ("P-ONE", "P-TWO"):
+            body = await isolated.gql("MANUFACTURER", query, party_id=party, manufacturer_id="0A1B")
+            assert body["data"]["viewer"]["partyId"] == party
+        other = await isolated.gql("MANUFACTURER", query, party_id="P-ONE", manufacturer_id="2C3D")
+        assert other["data"]["viewer"]["manufacturerIdentifier"] == "2C3D"
+
+
+async def test_webhook_answers_are_never_cached(isolated):
+    register = """mutation($u: String!) { registerWebhook(input: { url: $u }) {
+      ... on RegisterWebhookSuccess { webhook { id } } } }"""
+    listed = "{ webhooks { url } }"
+    assert (await isolated.gql("LARGE_SUPPLIER", listed, party_id="P-HOOKS"))["data"] == {
+        "webhooks": []
+    }
+    await isolated.gql(
+        "LARGE_SUPPLIER", register, {"u": "http://127.0.0.1:9/in"}, party_id="P-HOOKS"
+    )
+    mine = await isolated.gql("LARGE_SUPPLIER", listed, party_id="P-HOOKS")
+    assert mine["data"] == {"webhooks": [{"url": "http://127.0.0.1:9/in"}]}
+    theirs = await isolated.gql("LARGE_SUPPLIER", listed, party_id="P-OTHER")
+    assert theirs["data"] == {"webhooks": []}
+
+
+async def test_a_committed_write_is_in_the_next_answer(isolated):
+    before = await isolated.gql("SMALL_SUPPLIER", FIRMWARE, {"d": "device:3"})
+    assert await isolated.gql("SMALL_SUPPLIER", FIRMWARE, {"d": "device:3"}) == before
+    added = await isolated.gql("SECAS", ADD_FIRMWARE, {"v": "CACE0001"})
+    assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+    after = await isolated.gql("SMALL_SUPPLIER", FIRMWARE, {"d": "device:3"})
+    versions = [f["version"] for f in after["data"]["device"]["firmware"]]
+    assert "CACE0001" in versions and after != before
+
+
+async def test_a_cache_of_zero_bytes_is_off(isolated, monkeypatch):
+    monkeypatch.setattr(isolated.services.responses, "max_bytes", 0)
+    hits, misses = isolated.services.responses.hits, isolated.services.responses.misses
+    for _ in range(3):
+        await isolated.gql("SMALL_SUPPLIER", DEVICES)
+    assert (isolated.services.responses.hits, isolated.services.responses.misses) == (hits, misses)
+    assert isolated.services.responses.size == 0 or not isolated.services.responses.enabled
+
+
+async def test_variables_and_operation_names_are_part_of_the_key(isolated):
+    one = await isolated.gql("SMALL_SUPPLIER", FIRMWARE, {"d": "device:1"})
+    two = await isolated.gql("SMALL_SUPPLIER", FIRMWARE, {"d": "device:2"})
+    assert one != two
+
+
+async def test_unexpected_errors_are_never_cached(isolated, monkeypatch):
+    from resolvers.loaders import Loaders
+
+    query = '{ device(id: "device:4") { manufacturer { name } } }'
+    original = Loaders.__init__
+
+    def broken(self, db, graphs):
+        original(self, db, graphs)
+
+        async def fail(keys):
+            raise RuntimeError("boom")
+
+        self.manufacturer.load_fn = fail
+
+    monkeypatch.setattr(Loaders, "__init__", broken)
+    failed = await isolated.gql("SMALL_SUPPLIER", query)
+    assert failed["errors"][0]["message"] == "Unexpected error."
+    monkeypatch.setattr(Loaders, "__init__", original)
+    healed = await isolated.gql("SMALL_SUPPLIER", query)
+    assert "errors" not in healed and healed["data"]["device"]["manufacturer"]["name"]
+
+
+# Automatic persisted queries and HTTP revalidation, as Apollo Client and urql send them.
+def persisted(query: str) -> dict:
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+
+async def test_persisted_query_miss_then_registration_then_hit_by_get(isolated):
+    query = '{ device(id: "device:5") { modelName } }'
+    headers = auth(isolated.token("SMALL_SUPPLIER"))
+    miss = await isolated.client.post(
+        "/graphql", json={"extensions": persisted(query)}, headers=headers
+    )
+    assert miss.status_code == 200
+    assert miss.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    registered = await isolated.client.post(
+        "/graphql", json={"query": query, "extensions": persisted(query)}, headers=headers
+    )
+    expected = registered.json()
+    assert expected["data"]["device"]["modelName"]
+    hit = await isolated.client.get(
+        "/graphql", params={"extensions": json.dumps(persisted(query))}, headers=headers
+    )
+    assert hit.status_code == 200 and hit.json() == expected
+
+
+async def test_a_persisted_query_hash_must_match_its_document(isolated):
+    response = await isolated.client.post(
+        "/graphql",
+        json={"query": "{ viewer { partyId } }", "extensions": persisted("{ other }")},
+        headers=auth(isolated.token("SMALL_SUPPLIER")),
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_get_answers_carry_an_etag_and_304_when_unchanged(isolated):
+    headers = auth(isolated.token("SMALL_SUPPLIER"))
+    params = {"query": FIRMWARE, "variables": '{"d": "device:6"}'}
+    first = await isolated.client.get("/graphql", params=params, headers=headers)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    same = await isolated.client.get(
+        "/graphql", params=params, headers={**headers, "If-None-Match": etag}
+    )
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    ssc = await isolated.client.get(
+        "/graphql",
+        params=params,
+        headers={**auth(isolated.token("SSC")), "If-None-Match": etag},
+    )
+    assert ssc.status_code == 200 and ssc.headers["etag"] != etag
+    await isolated.gql("SECAS", ADD_FIRMWARE, {"v": "CACE0002"})
+    changed = await isolated.client.get(
+        "/graphql", params=params, headers={**headers, "If-None-Match": etag}
+    )
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
