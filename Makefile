@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint test-sqlite test-postgresql docs bench clean migration browser
+.PHONY: install run test lint test-sqlite test-postgresql docs bench clean browser screenshots graphiql-assets bench-ssc-access migration
 
 install: $(VENV)/.installed
 
@@ -25,18 +25,27 @@ lint: install
 
 test: lint browser test-sqlite test-postgresql
 
-# The browser tests drive Debian's chromium with playwright-core from npm (never a browser
-# download). Without root or the registries this installs nothing and those tests are skipped
-# with the reason (under CI=true they fail instead).
-browser: tests/browser/node_modules/.installed
+# The browser test's parts: Debian's chromium (never a browser download) and playwright-core
+# from npm into tests/browser/. Where they cannot be installed the test skips saying why;
+# with CI=true a failed install fails here, and the test would fail too.
+BROWSER_DIR := tests/browser
+browser: $(BROWSER_DIR)/node_modules/.installed
+	@test -x /usr/bin/chromium || { \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
+	  || { echo "chromium could not be installed: the browser test will skip"; test "$$CI" != true; }; }
 
-tests/browser/node_modules/.installed: tests/browser/package.json
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-		|| echo "chromium not installed: the browser tests will be skipped" >&2; }
-	@command -v npm >/dev/null && cd tests/browser && npm install --no-audit --no-fund --silent \
-		&& touch node_modules/.installed \
-		|| echo "playwright-core not installed: the browser tests will be skipped" >&2
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package-lock.json
+	@cd $(BROWSER_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --silent \
+	  && touch node_modules/.installed \
+	  || { echo "playwright-core could not be installed: the browser test will skip"; test "$$CI" != true; }
+
+# The README's GraphiQL screenshots, as the browser test takes them.
+screenshots: install browser
+	CPL_SCREENSHOT_DIR=docs $(BIN)/pytest -q tests/test_browser_signin.py
+
+# Refresh the vendored GraphiQL from the npm registry (see tools/refresh_graphiql.py).
+graphiql-assets: install
+	$(BIN)/python tools/refresh_graphiql.py
 
 test-sqlite: install
 	CPL_TEST_BACKEND=sqlite $(BIN)/pytest -q
@@ -63,9 +72,16 @@ migration: install
 	$(BIN)/cpl-pathways migrate >/dev/null && \
 	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
+# Planning, then reads over HTTP (wrk, from Debian's package, loads the servers).
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.observability
+
+# What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.
+bench-ssc-access: install
+	$(BIN)/python -m bench.ssc_access
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info tests/browser/node_modules

@@ -92,6 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 settings, category.value, manufacturer_id=manufacturer, ttl_seconds=12 * 3600
             )
             print(f"  {category.value:<16} {token}")
+    if settings.dev_sign_in or settings.oidc_issuer:
+        site = settings.public_url or f"http://{args.host}:{args.port}"
+        print(f"Sign in to GraphiQL: {site}/login")
     sys.stdout.flush()
     uvicorn.run(
         "cli:worker_app",

@@ -69,6 +69,14 @@ class Settings:
     log_format: str = "text"  # json when CPL_ENV=production
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
+    # SSC analysts' sign-in (schema/auth_routes.py): the OIDC provider, where this server is
+    # reached from a browser, what signs the short-lived sign-in cookie, how long a session lasts.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    public_url: str | None = None
+    session_secret: str | None = None
+    session_ttl_seconds: int = 8 * 3600
 
     @property
     def dev_issuer(self) -> bool:
@@ -85,7 +93,16 @@ class Settings:
         otherwise mint its own keys and hand out tokens."""
         if self.production and self.dev_issuer:
             return "CPL_ENV=production needs CPL_JWKS_URL: production has no development issuer"
+        if self.oidc_issuer and not (self.oidc_client_id and self.public_url):
+            return "CPL_OIDC_ISSUER needs CPL_OIDC_CLIENT_ID and CPL_PUBLIC_URL"
+        if self.production and self.oidc_issuer and not self.session_secret:
+            return "CPL_ENV=production with CPL_OIDC_ISSUER needs CPL_SESSION_SECRET"
         return None
+
+    @property
+    def dev_sign_in(self) -> bool:
+        """With neither a JWKS nor an OIDC provider, `/login` offers the seven categories."""
+        return self.dev_issuer and self.oidc_issuer is None
 
     @property
     def dev_key_path(self) -> Path:
@@ -139,6 +156,12 @@ def load_settings() -> Settings:
         log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or ("json" if production else "")),
         log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
         cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
+        oidc_issuer=os.environ.get("CPL_OIDC_ISSUER") or None,
+        oidc_client_id=os.environ.get("CPL_OIDC_CLIENT_ID") or None,
+        oidc_client_secret=os.environ.get("CPL_OIDC_CLIENT_SECRET") or None,
+        public_url=(os.environ.get("CPL_PUBLIC_URL") or "").rstrip("/") or None,
+        session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
+        session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
     )
 
 

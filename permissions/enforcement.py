@@ -17,7 +17,7 @@ from strawberry.extensions import SchemaExtension
 
 from permissions.classes import forbidden
 from permissions.document_policy import Decision, Denial, decide, restricted_fields
-from permissions.policy import ALLOWED
+from permissions.policy import ALLOWED, Rule
 from permissions.principal import PartyCategory
 
 FORBIDDEN = "FORBIDDEN"
@@ -31,22 +31,28 @@ def _dig(value: Any, dotted: str) -> Any:
     return value
 
 
-def refuse_restricted_arguments(
+def restricted_arguments_used(
     decision: Decision, category: PartyCategory, variables: dict[str, Any] | None
-) -> None:
-    """Raise FORBIDDEN when an argument sets an input field the category may not use: a filter
-    must never probe a value its caller cannot read, even one that matches nothing."""
+) -> list[tuple[str, Rule]]:
+    """The restricted input fields the operation sets, as `Type.field` with their rule; raise
+    FORBIDDEN when one is not the category's to use: a filter must never probe a value its
+    caller cannot read, even one that matches nothing."""
+    used = []
     for site in decision.arguments:
         value = value_from_ast_untyped(site.argument.value, variables or {})
         for dotted, rule in restricted_fields(site.input_type).items():
-            if category not in ALLOWED[rule] and _dig(value, dotted) is not None:
-                field = dotted.rsplit(".", 1)[-1]
+            if _dig(value, dotted) is None:
+                continue
+            field = dotted.rsplit(".", 1)[-1]
+            used.append((f"{site.input_type.name}.{field}", rule))
+            if category not in ALLOWED[rule]:
                 raise GraphQLError(
                     f"Forbidden: {site.input_type.name}.{field} may be used by {rule.value}.",
                     nodes=[site.node],
                     path=list(site.path),
                     extensions={"code": FORBIDDEN},
                 )
+    return used
 
 
 def _stand_ins(value: Any, path: tuple[str, ...], trail: list[Any], found: list[list[Any]]):
@@ -102,7 +108,9 @@ class PolicyEnforcement(SchemaExtension):
             context.schema._schema, context.graphql_document, context.operation_name, category
         )
         if self.decision is not None:
-            refuse_restricted_arguments(self.decision, category, context.variables)
+            for name, rule in restricted_arguments_used(self.decision, category, context.variables):
+                if rule is Rule.SSC_ONLY:
+                    context.context.ssc_reads.note_filter(name)
             context.graphql_document = self.decision.document
         yield
         if self.decision is not None:

@@ -63,6 +63,7 @@ POLICY: dict[str, dict[str, Rule]] = {
             "fleetPlan",
         ),
         "auditEvents": AUDIT,
+        "sscAccessLog": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
     "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
@@ -97,6 +98,12 @@ POLICY: dict[str, dict[str, Rule]] = {
     "RegisterWebhookSuccess": _all(P, "webhook", "secret"),
     "DeleteWebhookSuccess": _all(P, "webhook"),
     "Viewer": _all(P, "partyId", "partyCategory", "manufacturerIdentifier"),
+    # Reached only through Query.sscAccessLog, which is the SSC's alone.
+    "SscAccess": _all(
+        P, "occurredAt", "actorPartyId", "actorSub", "operationName", "fields", "deviceIds"
+    ),
+    "SscAccessConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
+    "SscAccessEdge": _all(P, "cursor", "node"),
     "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
     "Device": {
         **_all(
@@ -245,12 +252,15 @@ POLICY: dict[str, dict[str, Rule]] = {
 # whatever caches answers keys these on the caller's identity.
 CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer")})
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
-# attempts): answers that select them are never cached.
+# attempts, the SSC access log): answers that select them are never cached.
 UNVERSIONED: frozenset[tuple[str, str]] = frozenset(
-    (type_name, field_name)
-    for type_name, fields in POLICY.items()
-    for field_name, rule in fields.items()
-    if rule is Rule.OWN_WEBHOOKS
+    {("Query", "sscAccessLog")}
+    | {
+        (type_name, field_name)
+        for type_name, fields in POLICY.items()
+        for field_name, rule in fields.items()
+        if rule is Rule.OWN_WEBHOOKS
+    }
 )
 
 
@@ -276,6 +286,11 @@ def change_subject(firmware_id: int | None, pathway_id: int | None) -> str:
     if firmware_id is not None:
         return "Firmware"
     return "Device"
+
+
+def is_ssc_only(type_name: str, field_name: str) -> bool:
+    """Whether a field holds a value only the SSC may see (what the SSC access log records)."""
+    return POLICY.get(type_name, {}).get(field_name) is Rule.SSC_ONLY
 
 
 def readable_by_every_party(type_name: str, field_name: str) -> bool:

@@ -54,6 +54,7 @@ __all__ = [
     "TokenVerifier",
     "bearer_token",
     "normalise_manufacturer_id",
+    "principal_from_claims",
     "public_key_set",
     "verifier_for",
 ]
@@ -400,7 +401,7 @@ class TokenVerifier:
             raise AuthenticationError(_claim_reason(error)) from None
 
         # 5. The SEC claims; the principal lasts as long as the token is accepted.
-        principal = self._principal(claims)
+        principal = principal_from_claims(claims)
         return replace(principal, expires_at=float(claims["exp"]) + self.leeway)
 
     @staticmethod
@@ -413,45 +414,50 @@ class TokenVerifier:
             raise AuthenticationError("malformed token")
         return header
 
-    @staticmethod
-    def _principal(claims: Mapping[str, Any]) -> Principal:
-        sub = claims["sub"]  # present and a non-empty string: checked by the registry
-        if len(sub) > _MAX_PARTY_ID_LENGTH:
-            raise AuthenticationError("invalid claims: sub")
-        party_id = claims.get("party_id")
-        if party_id is None:
-            raise AuthenticationError("missing party_id")
-        if (
-            not isinstance(party_id, str)
-            or not party_id.strip()
-            or len(party_id) > _MAX_PARTY_ID_LENGTH
-        ):
-            raise AuthenticationError("invalid claims: party_id")
 
-        raw_category = claims.get("party_category")
-        if raw_category is None:
-            raise AuthenticationError("missing party_category")
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """The principal the SEC claims name, checked the one way for tokens and for sign-ins: a
+    non-empty `sub` and `party_id`, a known `party_category`, and for a MANUFACTURER its
+    `manufacturer_id` as four hex digits. Raises `AuthenticationError` otherwise."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise AuthenticationError("missing claims: sub")
+    if len(sub) > _MAX_PARTY_ID_LENGTH:
+        raise AuthenticationError("invalid claims: sub")
+    party_id = claims.get("party_id")
+    if party_id is None:
+        raise AuthenticationError("missing party_id")
+    if (
+        not isinstance(party_id, str)
+        or not party_id.strip()
+        or len(party_id) > _MAX_PARTY_ID_LENGTH
+    ):
+        raise AuthenticationError("invalid claims: party_id")
+
+    raw_category = claims.get("party_category")
+    if raw_category is None:
+        raise AuthenticationError("missing party_category")
+    try:
+        category = PartyCategory(raw_category)
+    except (ValueError, TypeError):
+        raise AuthenticationError("invalid claims: party_category") from None
+
+    manufacturer_id: str | None = None
+    if category is PartyCategory.MANUFACTURER:
+        raw_mid = claims.get("manufacturer_id")
+        if raw_mid is None or raw_mid == "":
+            raise AuthenticationError("missing manufacturer_id")
         try:
-            category = PartyCategory(raw_category)
-        except (ValueError, TypeError):
-            raise AuthenticationError("invalid claims: party_category") from None
+            manufacturer_id = normalise_manufacturer_id(raw_mid)
+        except ValueError:
+            raise AuthenticationError("invalid claims: manufacturer_id") from None
 
-        manufacturer_id: str | None = None
-        if category is PartyCategory.MANUFACTURER:
-            raw_mid = claims.get("manufacturer_id")
-            if raw_mid is None or raw_mid == "":
-                raise AuthenticationError("missing manufacturer_id")
-            try:
-                manufacturer_id = normalise_manufacturer_id(raw_mid)
-            except ValueError:
-                raise AuthenticationError("invalid claims: manufacturer_id") from None
-
-        return Principal(
-            sub=sub,
-            party_id=party_id,
-            party_category=category,
-            manufacturer_id=manufacturer_id,
-        )
+    return Principal(
+        sub=sub,
+        party_id=party_id,
+        party_category=category,
+        manufacturer_id=manufacturer_id,
+    )
 
 
 def verifier_for(settings: Settings) -> TokenVerifier:

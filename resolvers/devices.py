@@ -1,20 +1,22 @@
-"""Finding devices: the filters of `Query.devices`, keyset pagination and the total count."""
+"""Finding devices: the filters of `Query.devices`, keyset pagination and the total count, over
+the snapshot of the CPL (`resolvers.snapshot`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlmodel import select
+from models.tables import DeviceType, ZigbeeBand
+from resolvers.paging import Page
+from resolvers.snapshot import CplSnapshot
 
-from models.database import RequestSession
-from models.tables import Device, DeviceType, Manufacturer, ZigbeeBand
-from resolvers.paging import Page, page_of
+CASE_FREE = frozenset({"manufacturer_identifier", "model_identifier", "hardware_version"})
 
 
 @dataclass(frozen=True)
 class DeviceSearch:
-    """What a caller may filter on. Restricted fields are checked by the policy before this."""
+    """What a caller may filter on. Restricted fields are checked by the policy before this.
+    Each field set must equal the device's value; identifiers in any case."""
 
     manufacturer_identifier: str | None = None
     device_type: DeviceType | None = None
@@ -24,33 +26,34 @@ class DeviceSearch:
     zigbee_stack_version: str | None = None
     zigbee_chipset_vendor: str | None = None
 
-    def conditions(self) -> list[Any]:
-        equal = {
-            Device.device_type: self.device_type,
-            Device.model_identifier: _upper(self.model_identifier),
-            Device.hardware_version: _upper(self.hardware_version),
-            Device.zigbee_band: self.zigbee_band,
-            Device.zigbee_stack_version: self.zigbee_stack_version,
-            Device.zigbee_chipset_vendor: self.zigbee_chipset_vendor,
+    def wanted(self) -> dict[str, Any]:
+        """The set fields, as the stored values they must equal."""
+        return {
+            name: value.strip().upper() if name in CASE_FREE else value
+            for name, value in asdict(self).items()
+            if value is not None
         }
-        conditions = [column == value for column, value in equal.items() if value is not None]
-        if self.manufacturer_identifier is not None:
-            conditions.append(
-                Device.manufacturer_id.in_(
-                    select(Manufacturer.id).where(
-                        Manufacturer.identifier == _upper(self.manufacturer_identifier)
-                    )
-                )
-            )
-        return conditions
 
 
-def _upper(value: str | None) -> str | None:
-    return value.strip().upper() if value is not None else None
-
-
-async def search_devices(
-    db: RequestSession, search: DeviceSearch, first: int, after_id: int | None
-) -> Page[Device]:
+def search_devices(
+    snapshot: CplSnapshot, search: DeviceSearch, first: int, after_id: int | None
+) -> Page[Any]:
     """One page in id order after `after_id`; the count covers every page of the search."""
-    return await page_of(db, Device, search.conditions(), first, after_id)
+    wanted = search.wanted()
+    identifier = wanted.pop("manufacturer_identifier", None)
+    manufacturers = snapshot.manufacturers
+
+    def matches(device: Any) -> bool:
+        if (
+            identifier is not None
+            and manufacturers[device.manufacturer_id].identifier != identifier
+        ):
+            return False
+        return all(getattr(device, name) == value for name, value in wanted.items())
+
+    rows, has_next, total = snapshot.page_of_devices(matches, first, after_id)
+
+    async def count() -> int:
+        return total
+
+    return Page(rows=rows, has_next=has_next, count=count)

@@ -1,4 +1,7 @@
-"""Per-request DataLoaders: each relation of a page of rows costs one statement, not one a row.
+"""Per-request DataLoaders. The CPL's own rows (manufacturers, devices, firmware, pathways) come
+from the snapshot of the data revision (`resolvers.snapshot`), taken once a request; an id it
+does not hold yet (a row newer than the snapshot) is read from the database. History and
+webhooks cost one statement a relation of a page, not one a row.
 
 Built fresh for every request (never shared across callers), so a loader's cache can never hand
 one Party's view to another.
@@ -6,6 +9,7 @@ one Party's view to another.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -17,6 +21,7 @@ from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
 from resolvers.planner import PathwayGraph
 from resolvers.planning import GraphCache
+from resolvers.snapshot import CplSnapshot, SnapshotCache
 
 T = TypeVar("T")
 
@@ -31,27 +36,21 @@ def _group(rows: Iterable[T], key: Callable[[T], int]) -> dict[int, list[T]]:
 class Loaders:
     """The request's loaders; each loads by primary or foreign key in one batch."""
 
-    def __init__(self, db: RequestSession, graphs: GraphCache) -> None:
+    def __init__(self, db: RequestSession, graphs: GraphCache, snapshots: SnapshotCache) -> None:
         self.db = db
+        self._snapshots = snapshots
+        self._snapshot: asyncio.Future[CplSnapshot] | None = None
         self.graph = DataLoader(self._graphs(graphs))
-        self.manufacturer = DataLoader(self._by_id(Manufacturer))
-        self.device = DataLoader(self._by_id(Device))
-        self.firmware = DataLoader(self._by_id(Firmware))
-        self.pathway = DataLoader(self._by_id(UpgradePathway))
+        self.manufacturer = DataLoader(self._in_snapshot("manufacturers", Manufacturer))
+        self.device = DataLoader(self._in_snapshot("devices", Device))
+        self.firmware = DataLoader(self._in_snapshot("firmware", Firmware))
+        self.pathway = DataLoader(self._in_snapshot("pathways", UpgradePathway))
         self.event = DataLoader(self._by_id(AuditEvent))
         self.webhook = DataLoader(self._by_id(Webhook))
-        self.devices_of_manufacturer = DataLoader(
-            self._many(Device, Device.manufacturer_id, Device.id)
-        )
-        self.firmware_of_device = DataLoader(
-            self._many(Firmware, Firmware.device_id, Firmware.added_to_cpl_on, Firmware.id)
-        )
-        self.pathways_from = DataLoader(
-            self._many(UpgradePathway, UpgradePathway.from_firmware_id, UpgradePathway.id)
-        )
-        self.pathways_to = DataLoader(
-            self._many(UpgradePathway, UpgradePathway.to_firmware_id, UpgradePathway.id)
-        )
+        self.devices_of_manufacturer = DataLoader(self._related("devices_of_manufacturer"))
+        self.firmware_of_device = DataLoader(self._related("firmware_of_device"))
+        self.pathways_from = DataLoader(self._related("pathways_from"))
+        self.pathways_to = DataLoader(self._related("pathways_to"))
         self.history_of_device = DataLoader(
             self._many(AuditEvent, AuditEvent.device_id, AuditEvent.id)
         )
@@ -61,6 +60,32 @@ class Loaders:
         self.history_of_pathway = DataLoader(
             self._many(AuditEvent, AuditEvent.pathway_id, AuditEvent.id)
         )
+
+    async def snapshot(self) -> CplSnapshot:
+        """The snapshot this request reads, the same for all of its fields."""
+        if self._snapshot is None:
+            self._snapshot = asyncio.ensure_future(self._snapshots.current())
+        return await self._snapshot
+
+    def _in_snapshot(self, rows: str, model: Any) -> Callable[[list[int]], Any]:
+        from_database = self._by_id(model)
+
+        async def load(keys: list[int]) -> list[Any]:
+            held = getattr(await self.snapshot(), rows)
+            found = {key: held[key] for key in keys if key in held}
+            missing = [key for key in keys if key not in found]
+            if missing:
+                found |= dict(zip(missing, await from_database(missing), strict=True))
+            return [found.get(key) for key in keys]
+
+        return load
+
+    def _related(self, index: str) -> Callable[[list[int]], Any]:
+        async def load(keys: list[int]) -> list[list[Any]]:
+            related = getattr(await self.snapshot(), index)
+            return [related.get(key, []) for key in keys]
+
+        return load
 
     def prime_devices(self, devices: Iterable[Device]) -> None:
         for device in devices:

@@ -1,7 +1,9 @@
-"""Keyset pagination by id, with the total count of every page of the same filter."""
+"""Keyset pagination by id, with the total count of every page of the same filter, counted only
+when someone asks for it (a COUNT is a statement of its own)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -15,9 +17,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    total: int
     rows: list[T]
     has_next: bool
+    count: Callable[[], Awaitable[int]]  # the total of every page of the filter
 
 
 async def page_of(
@@ -34,9 +36,13 @@ async def page_of(
     Keyset rather than offset pagination: a page costs the same however deep it is, and rows
     added meanwhile never shift a page under the reader.
     """
-    total = (await db.fetch(select(func.count()).select_from(model).where(*conditions)))[0]
+
+    async def count() -> int:
+        return (await db.fetch(select(func.count()).select_from(model).where(*conditions)))[0]
+
+    after = conditions
     if cursor_id is not None:
-        conditions = [*conditions, model.id < cursor_id if newest_first else model.id > cursor_id]
+        after = [*conditions, model.id < cursor_id if newest_first else model.id > cursor_id]
     order = model.id.desc() if newest_first else model.id
-    rows = await db.fetch(select(model).where(*conditions).order_by(order).limit(first + 1))
-    return Page(total=total, rows=rows[:first], has_next=len(rows) > first)
+    rows = await db.fetch(select(model).where(*after).order_by(order).limit(first + 1))
+    return Page(rows=rows[:first], has_next=len(rows) > first, count=count)

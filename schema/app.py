@@ -45,6 +45,7 @@ from models.database import (
 )
 from permissions.document_policy import decide
 from permissions.principal import Principal
+from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import (
     AuthenticationError,
     KeysUnavailableError,
@@ -53,12 +54,16 @@ from permissions.tokens import (
 )
 from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
+from resolvers.snapshot import SnapshotCache
+from resolvers.ssc_access import AccessLog
 from resolvers.webhooks import Dispatcher
+from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.build import build_schema
-from schema.context import Context, Services
+from schema.context import SSC_READS, Context, Services
 from schema.cors import cors
 from schema.documents import valid_document
 from schema.extensions import READABLE_CODES
+from schema.graphiql import GraphiQLPage
 from schema.http_errors import (
     bad_request,
     database_unavailable,
@@ -70,6 +75,7 @@ from schema.probes import livez, metrics_page, readyz
 from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
+    Cached,
     Lookup,
     PersistedQueries,
     PersistedQueryError,
@@ -88,19 +94,26 @@ IDP_RETRY_AFTER_SECONDS = 30
 class GraphQLApp(GraphQL):
     """Strawberry's ASGI view, with the caller authenticated before anything executes."""
 
-    def __init__(self, schema: strawberry.Schema, services: Services) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, services: Services, signin: SignIn, page: GraphiQLPage
+    ) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
         )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
         self.request_adapter_class = RequestAdapter
         self.services = services
+        self.signin = signin
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _is_ide_page(scope):
+        if scope["type"] == "http" and _is_ide_page(scope):
+            await self.page.page()(scope, receive, send)
+            return
+        if scope["type"] == "http":
             request = Request(scope, receive=receive)
             response = await self._authenticate(request)
             if response is None:
@@ -136,13 +149,16 @@ class GraphQLApp(GraphQL):
         if lookup is not None and get and request.headers.get("if-none-match") == lookup.etag:
             return Response(status_code=304, headers=revalidate(lookup))
         responses = self.services.responses
-        body = responses.get(lookup.key) if lookup is not None and responses.enabled else None
-        if body is not None:
-            response: Response = Response(body, media_type="application/json")
+        cached = responses.get(lookup.key) if lookup is not None and responses.enabled else None
+        if cached is not None:
+            response: Response = Response(cached.body, media_type="application/json")
+            if cached.ssc_reads is not None:  # the same reads again, by this caller
+                self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
         else:
             response = await self.run(request)
             if lookup is not None and response.status_code == 200 and request.scope.get(KEEP):
-                responses.put(lookup.key, bytes(response.body))
+                reads = request.scope.get(SSC_READS)
+                responses.put(lookup.key, Cached(bytes(response.body), reads))
         if lookup is not None and get:
             response.headers.update(revalidate(lookup))
         return response
@@ -176,10 +192,13 @@ class GraphQLApp(GraphQL):
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,
-        503 when the identity provider's keys cannot be had (the token may well be fine)."""
+        403 for a session cookie without its CSRF header, 503 when the identity provider's
+        keys cannot be had (the token may well be fine)."""
         try:
-            token = bearer_token(request.headers.get("authorization"))
-            request.scope[PRINCIPAL] = await self.services.verifier.verify(token)
+            request.scope[PRINCIPAL] = await self.authenticate(request)
+        except CsrfRefusedError:
+            logger.info("rejected request: cookie without the CSRF header")
+            return csrf_refused()
         except KeysUnavailableError as error:
             logger.warning("identity provider unavailable: %s", error.reason)
             return error_response(
@@ -220,23 +239,34 @@ class GraphQLApp(GraphQL):
                 raise HTTPException(413, f"The query document is over {limit} bytes.")
         return data
 
+    async def authenticate(self, request: Request) -> Principal:
+        """A bearer token when there is one (exactly as ever), else the session cookie."""
+        if "authorization" not in request.headers and self.signin.has_cookie(request):
+            return await self.signin.principal_for_request(request)
+        token = bearer_token(request.headers.get("authorization"))
+        return await self.services.verifier.verify(token)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
-            principal=request.scope.get(PRINCIPAL),
-            services=self.services,
-            websocket=request if isinstance(request, WebSocket) else None,
+            principal=request.scope.get(PRINCIPAL), services=self.services, request=request
         )
 
     async def on_ws_connect(self, context: Context) -> None:
+        """A socket signs in by its token (closed with 4403 when the token expires) or by the
+        session cookie with its CSRF token (closed when the session ends)."""
         params = getattr(context, "connection_params", None) or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
+            if header is None and self.signin.has_cookie(context.request):
+                csrf = params.get("csrfToken")
+                context.principal = await self.signin.principal_for_socket(context.request, csrf)
+                return
             context.principal = await self.services.verifier.verify(bearer_token(header))
         except AuthenticationError as error:
             logger.info("rejected websocket: %s", error.reason)
             raise ConnectionRejectionError() from None
-        websocket = context.websocket
-        if websocket is not None and context.principal.expires_at is not None:
+        websocket = context.request
+        if isinstance(websocket, WebSocket) and context.principal.expires_at is not None:
             websocket.scope[EXPIRY] = close_when_expired(websocket, context.principal.expires_at)
 
 
@@ -276,11 +306,10 @@ def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.Timer
 
 
 def _is_ide_page(scope: Scope) -> bool:
-    """A browser's GET of GraphiQL: nothing at all in the query string, and HTML accepted.
-
-    Any query string (however its keys are spelt or encoded) means an operation, which needs a
-    token like every other."""
-    if scope["method"] != "GET" or scope.get("query_string", b""):
+    """A browser's GET of GraphiQL: HTML accepted. Whatever the query string holds (GraphiQL
+    keeps `?query=` in the address), the answer is the page, which executes nothing itself:
+    its script runs the query with the session's cookie and CSRF header."""
+    if scope["method"] != "GET":
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
@@ -331,6 +360,7 @@ def create_services(settings: Settings) -> Services:
     engine = create_engine(settings.database_url, **pool)
     metrics.watch_pool(engine)
     sessions = session_factory(engine)
+    revision = RevisionClock(engine, settings.revision_max_age_seconds)
     return Services(
         settings=settings,
         engine=engine,
@@ -340,15 +370,20 @@ def create_services(settings: Settings) -> Services:
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
-        revision=RevisionClock(engine, settings.revision_max_age_seconds),
+        revision=revision,
+        snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
+        signins=SessionStore(sessions, settings.session_ttl_seconds),
+        access_log=AccessLog(sessions),
     )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
-    graphql = GraphQLApp(build_schema(settings), services)
+    signin = SignIn(settings, services.signins, FlowStore(services.sessions))
+    page = GraphiQLPage()
+    graphql = GraphQLApp(build_schema(settings), services, signin, page)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -358,6 +393,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             await services.dispatcher.stop()
+            await services.access_log.drain()
             await services.bus.stop()
             await services.engine.dispose()
             metrics.process_ended(os.getpid())
@@ -369,6 +405,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             Route("/readyz", readyz, methods=["GET"]),
             Route("/healthz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
+            Route("/graphiql/{name}", page.asset, methods=["GET"]),
+            *signin.routes(),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
         ],

@@ -19,6 +19,7 @@ from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries
 from schema.query import Query
+from schema.ssc_access import SscAccessQueries
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -66,7 +67,7 @@ class CplSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CplSchema(
-        query=merge_types("Query", (Query, PlanningQueries, WebhookQueries)),
+        query=merge_types("Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries)),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),

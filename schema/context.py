@@ -8,17 +8,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.websockets import WebSocket
+from starlette.requests import HTTPConnection
 
 from models.database import RequestSession, RevisionClock
 from permissions.principal import Principal
+from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
 from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
+from resolvers.snapshot import SnapshotCache
+from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.webhooks import Dispatcher
 from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
+
+SSC_READS = "cpl.ssc_reads"
 
 
 @dataclass
@@ -32,7 +37,10 @@ class Services:
     graphs: GraphCache
     responses: ResponseCache
     revision: RevisionClock
+    snapshots: SnapshotCache
     persisted_queries: PersistedQueries
+    signins: SessionStore
+    access_log: AccessLog
 
     def write_session(self) -> AsyncSession:
         """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
@@ -53,14 +61,15 @@ class Context:
     principal: Principal | None
     services: Services
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
-    websocket: WebSocket | None = None  # the socket a subscription's context belongs to
+    request: HTTPConnection | None = None  # a WebSocket signs in by its cookie and Origin
     operations: int = 0
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
+    ssc_reads: SscReads = field(init=False, default_factory=SscReads)
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
-        self.loaders = Loaders(self.db, self.services.graphs)
+        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
 
     async def begin_operation(self) -> None:
         """Called as each operation starts: the first uses what __post_init__ made."""
@@ -68,11 +77,25 @@ class Context:
             await self.refresh()
         self.operations += 1
 
+    def forget_reads(self) -> None:
+        """After this request's own write: what it reads next is read as it is now."""
+        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
-        back and forget cached rows, so each event is read as it is now."""
+        back and forget cached rows, so each event is read as it is now. What the last event
+        read of the SSC-only values goes to the access log as an entry of its own."""
         await self.db.close()
-        self.loaders = Loaders(self.db, self.services.graphs)
+        self.forget_reads()
+        self.log_ssc_reads()
 
     async def close(self) -> None:
         await self.db.close()
+        self.log_ssc_reads()
+
+    def log_ssc_reads(self) -> None:
+        """Queue the operation's access-log entry, and keep its reads with the request, where
+        the response cache finds them (a cached answer's every hit is a read again)."""
+        if self.services.access_log.record(self.principal, self.ssc_reads) and self.request:
+            self.request.scope[SSC_READS] = self.ssc_reads
+        self.ssc_reads = SscReads(operation_name=self.ssc_reads.operation_name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 
 from graphql import GraphQLError
@@ -78,6 +78,13 @@ class OperationScope(SchemaExtension):
         finally:
             if scoped:
                 await context.close()
+
+    def on_execute(self) -> Iterator[None]:
+        """The operation's name is known once the document is parsed: the access log's."""
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.ssc_reads.operation_name = self.execution_context.operation_name
+        yield
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

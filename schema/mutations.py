@@ -242,6 +242,7 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
             except _Replay as replay:
                 row = replay.row
             services.committed(session.info.pop(writes.EVENTS, []))
+        info.context.forget_reads()
         return outcome.success(row)
     except v.MutationFailure as failure:
         return ERROR_TYPES[failure.code](

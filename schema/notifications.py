@@ -23,11 +23,10 @@ from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, Validati
 from schema.query import page_size
 from schema.types import (
     ChangeKind,
+    Connection,
     Device,
     Firmware,
-    PageInfo,
     UpgradePathway,
-    connection,
     visible_reason,
 )
 
@@ -98,6 +97,7 @@ class Subscription:
         async with context.services.bus.subscribe() as events:
             while True:
                 event_id = await events.get()
+                context.services.revision.invalidate()  # the event is newer than what we read
                 await context.refresh()
                 event = await context.loaders.event.load(event_id)
                 if event is None:
@@ -168,11 +168,14 @@ class WebhookDeliveryEdge:
 
 
 @strawberry.type
-class WebhookDeliveryConnection:
-    total_count: int
-    nodes: list[WebhookDelivery]
-    edges: list[WebhookDeliveryEdge]
-    page_info: PageInfo
+class WebhookDeliveryConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[WebhookDelivery]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[WebhookDeliveryEdge]:
+        return self.edges_of(WebhookDeliveryEdge)
 
 
 @strawberry.type
@@ -247,7 +250,7 @@ class WebhookQueries:
             webhook_id=webhook_pk,
             status=status,
         )
-        return connection(WebhookDeliveryConnection, WebhookDeliveryEdge, page)
+        return WebhookDeliveryConnection(page=page)
 
 
 @strawberry.type

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from sqlmodel import select
 from strawberry.types import Info
 
-from models.tables import Manufacturer as ManufacturerRow
 from permissions.classes import policy_directives
 from resolvers.devices import DeviceSearch, search_devices
 from resolvers.history import search_audit_events
@@ -15,15 +13,12 @@ from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (
     AuditEventConnection,
-    AuditEventEdge,
     ChangeKind,
     Device,
     DeviceConnection,
-    DeviceEdge,
     Firmware,
     Manufacturer,
     Viewer,
-    connection,
 )
 
 MAX_PAGE = 500
@@ -57,7 +52,8 @@ class Query:
 
     @strawberry.field
     async def manufacturers(self, info: Info) -> list[Manufacturer]:
-        return await info.context.db.fetch(select(ManufacturerRow).order_by(ManufacturerRow.id))
+        snapshot = await info.context.loaders.snapshot()
+        return sorted(snapshot.manufacturers.values(), key=lambda row: row.id)
 
     @strawberry.field(description="Devices on the CPL, in id order; at most 500 a page.")
     async def devices(
@@ -70,14 +66,15 @@ class Query:
         filter = filter or DeviceFilter()
         filter.check_text()
         size = page_size(first)
-        page = await search_devices(
-            info.context.db,
+        page = search_devices(
+            await info.context.loaders.snapshot(),
             DeviceSearch(**strawberry.asdict(filter)),
             size,
             decode_cursor(after),
         )
+        info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)
-        return connection(DeviceConnection, DeviceEdge, page)
+        return DeviceConnection(page=page)
 
     @strawberry.field
     async def device(self, info: Info, id: strawberry.ID) -> Device | None:
@@ -117,4 +114,4 @@ class Query:
             device_pk,
             action.value if action is not None else None,
         )
-        return connection(AuditEventConnection, AuditEventEdge, page)
+        return AuditEventConnection(page=page)

@@ -21,6 +21,7 @@ from typing import Any
 import metrics
 from permissions.document_policy import Decision, capability
 from permissions.principal import Principal
+from resolvers.ssc_access import SscReads
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 
@@ -56,8 +57,19 @@ def lookup_for(
     return Lookup(key, f'"{sha256(repr(key))[:32]}"')
 
 
+@dataclass(frozen=True)
+class Cached:
+    """An encoded answer, and what it read of the SSC-only values: a hit is logged as a read."""
+
+    body: bytes
+    ssc_reads: SscReads | None = None
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+
 class BoundedStore:
-    """Least recently used entries, bounded by the bytes of their values."""
+    """Least recently used entries, bounded by the bytes of their values (`len`)."""
 
     metric = "store"  # the `cache` label of its look-ups in `cpl_cache_lookups_total`
 
@@ -66,13 +78,13 @@ class BoundedStore:
         self.size = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[Any, bytes] = OrderedDict()
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
         return self.max_bytes > 0
 
-    def get(self, key: Any) -> bytes | None:
+    def get(self, key: Any) -> Any:
         value = self._entries.get(key)
         if value is None:
             self.misses += 1
@@ -83,7 +95,7 @@ class BoundedStore:
         metrics.CACHE_LOOKUPS.labels(self.metric, "hit").inc()
         return value
 
-    def put(self, key: Any, value: bytes) -> None:
+    def put(self, key: Any, value: Any) -> None:
         if len(value) > self.max_bytes:
             return
         previous = self._entries.pop(key, None)
@@ -103,7 +115,7 @@ class ResponseCache(BoundedStore):
     metric = "responses"
     revision: int = -1
 
-    def get(self, key: tuple[Any, ...]) -> bytes | None:
+    def get(self, key: tuple[Any, ...]) -> Cached | None:
         if key[0] > self.revision:
             self.revision = key[0]
             self._entries = OrderedDict((k, v) for k, v in self._entries.items() if k[0] >= key[0])

@@ -14,15 +14,15 @@ import strawberry
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives
-from permissions.policy import change_subject, may_read_change
+from permissions.classes import policy_directives, policy_extensions
+from permissions.policy import change_subject, is_ssc_only, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from resolvers.paging import Page
 from schema.ids import encode_cursor, encode_id
 
 PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
-C = TypeVar("C")
+E = TypeVar("E")
 DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
 ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
 FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
@@ -61,10 +61,12 @@ class Device:
     hardware_version: str
     zigbee_band: ZigbeeBand | None
     zigbee_stack_version: str | None = strawberry.field(
-        directives=policy_directives("Device", "zigbeeStackVersion")
+        directives=policy_directives("Device", "zigbeeStackVersion"),
+        extensions=policy_extensions("Device", "zigbeeStackVersion"),
     )
     zigbee_chipset_vendor: str | None = strawberry.field(
-        directives=policy_directives("Device", "zigbeeChipsetVendor")
+        directives=policy_directives("Device", "zigbeeChipsetVendor"),
+        extensions=policy_extensions("Device", "zigbeeChipsetVendor"),
     )
 
     @strawberry.field
@@ -212,6 +214,8 @@ class AuditEvent:
         for change in root.changes:
             name = change["field"]
             if may_read_change(principal, subject, name):
+                if is_ssc_only(subject, name):  # an SSC-only value, read through history
+                    info.context.ssc_reads.note(f"{subject}.{name}", root.device_id)
                 out.append(
                     FieldChange(
                         field=name, before=change["before"], after=change["after"], redacted=False
@@ -228,17 +232,27 @@ class PageInfo:
     end_cursor: str | None
 
 
-def connection(connection_type: type[C], edge_type: type, page: Page[Any]) -> C:
-    """A Relay-style connection of one page, with opaque cursors."""
-    edges = [edge_type(cursor=encode_cursor(row.id), node=row) for row in page.rows]
-    return connection_type(
-        total_count=page.total,
-        nodes=page.rows,
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
-        ),
-    )
+@strawberry.type
+class Connection:
+    """A Relay-style connection of one page. Its count and cursors are worked out only when
+    selected: a COUNT is a statement of its own, and cursors are for `edges` readers."""
+
+    page: strawberry.Private[Page[Any]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.page.count()
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        rows = self.page.rows
+        return PageInfo(
+            has_next_page=self.page.has_next,
+            end_cursor=encode_cursor(rows[-1].id) if rows else None,
+        )
+
+    def edges_of(self, edge_type: type[E]) -> list[E]:
+        return [edge_type(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
 
 
 @strawberry.type
@@ -248,11 +262,14 @@ class DeviceEdge:
 
 
 @strawberry.type
-class DeviceConnection:
-    total_count: int
-    nodes: list[Device]
-    edges: list[DeviceEdge]
-    page_info: PageInfo
+class DeviceConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[Device]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[DeviceEdge]:
+        return self.edges_of(DeviceEdge)
 
 
 @strawberry.type
@@ -262,8 +279,11 @@ class AuditEventEdge:
 
 
 @strawberry.type
-class AuditEventConnection:
-    total_count: int
-    nodes: list[AuditEvent]
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
+class AuditEventConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[AuditEvent]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[AuditEventEdge]:
+        return self.edges_of(AuditEventEdge)

@@ -256,6 +256,14 @@ def test_production_without_jwks_exits_2_before_touching_anything(tmp_path, comm
     assert not (tmp_path / "data").exists()
 
 
+def test_a_half_configured_identity_provider_exits_2_with_one_line(tmp_path):
+    result = cli(tmp_path, "serve", CPL_OIDC_ISSUER="http://127.0.0.1:9")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "cpl-pathways: CPL_OIDC_ISSUER needs CPL_OIDC_CLIENT_ID and CPL_PUBLIC_URL"
+    ]
+
+
 def test_production_never_seeds_the_demo_cpl(tmp_path):
     production = {"CPL_ENV": "production", "CPL_JWKS_URL": "http://127.0.0.1:9/jwks.json"}
     seeded = cli(tmp_path, "seed", "--demo", **production)

@@ -24,8 +24,13 @@ ENVIRONMENT_DEPENDENT = {"allow_insecure_webhooks", "block_private_webhooks"}
 def readme_table() -> dict[str, str]:
     """The README's configuration table: variable -> default column."""
     section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ")[0]
-    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", section, re.MULTILINE)
-    return {name: default.strip() for name, default in rows}
+    rows = re.findall(r"^\| ([^|]+) \| ([^|]+) \|", section, re.MULTILINE)
+    # A row may name several variables: `CPL_A`, `CPL_B`.
+    return {
+        name: default.strip()
+        for names, default in rows
+        for name in re.findall(r"`([A-Z][A-Z_]+)`", names)
+    }
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def free_port() -> int:
 @pytest.mark.skipif(
     os.environ.get("CPL_TEST_BACKEND", "sqlite") != "sqlite", reason="the embedded default"
 )
-def test_serve_migrates_seeds_and_prints_a_token_per_category(cli_env) -> None:
+def test_serve_migrates_seeds_and_prints_a_token_per_category_and_the_login(cli_env) -> None:
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
@@ -129,8 +129,9 @@ def test_serve_migrates_seeds_and_prints_a_token_per_category(cli_env) -> None:
         text=True,
     )
     try:
-        lines = [process.stdout.readline() for _ in range(9)]
+        lines = [process.stdout.readline() for _ in range(10)]
         assert f"http://127.0.0.1:{port}/graphql" in lines[0]
+        assert lines[9].strip() == f"Sign in to GraphiQL: http://127.0.0.1:{port}/login"
         tokens = dict(line.split() for line in lines[2:9])
         assert set(tokens) == {
             "LARGE_SUPPLIER", "SMALL_SUPPLIER", "NETWORK_PARTY", "OTHER_SEC_PARTY",

@@ -128,8 +128,22 @@ async def test_valid_token_is_accepted(client, settings, dev_key):
         "x=1",
     ],
 )
-async def test_a_get_with_any_query_string_needs_a_token_even_from_a_browser(client, query_string):
-    response = await client.get(f"/graphql?{query_string}", headers={"Accept": "text/html"})
+async def test_a_browser_get_with_any_query_string_gets_the_page_and_runs_nothing(
+    client, query_string, token
+):
+    """GraphiQL keeps `?query=` in the address: a reload or a shared link opens the page (never
+    a 401), and the page itself runs nothing, with or without a token."""
+    for headers in ({}, {"Authorization": f"Bearer {token('SSC')}"}):
+        response = await client.get(
+            f"/graphql?{query_string}", headers={"Accept": "text/html", **headers}
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert "totalCount" not in response.text and '"data"' not in response.text
+
+
+async def test_a_get_query_without_html_needs_a_token(client):
+    response = await client.get("/graphql?query=%7Bdevices%7BtotalCount%7D%7D")
     assert response.status_code == 401
     assert "totalCount" not in response.text
 

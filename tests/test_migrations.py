@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
+import models.access  # these two register the tables on SQLModel.metadata
 import models.tables  # noqa: F401
 from models.database import (
     alembic_config,

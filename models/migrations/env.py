@@ -8,7 +8,8 @@ import os
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.access  # these two register the tables on SQLModel.metadata
+import models.tables  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,63 @@
+"""`sscAccessLog`: who read what the SSC guards (SSC only), newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from models.access import SscAccess as SscAccessRow
+from permissions.classes import policy_directives
+from resolvers.ssc_access import search_access
+from schema.ids import decode_cursor, encode_id
+from schema.query import page_size
+from schema.types import Connection
+
+
+@strawberry.type(
+    name="SscAccess",
+    description="One operation that read, or filtered on, an SSC-only value.",
+)
+class SscAccess:
+    occurred_at: datetime
+    actor_party_id: str
+    actor_sub: str
+    operation_name: str | None
+    fields: list[str] = strawberry.field(
+        description="Like `Device.zigbeeChipsetVendor` or `DeviceFilter.zigbeeStackVersion`."
+    )
+
+    @strawberry.field(description="The devices whose SSC-only values were read or filtered on.")
+    def device_ids(self, root: strawberry.Parent[SscAccessRow]) -> list[strawberry.ID]:
+        return [strawberry.ID(encode_id("device", i)) for i in root.device_ids]
+
+
+@strawberry.type
+class SscAccessEdge:
+    cursor: str
+    node: SscAccess
+
+
+@strawberry.type
+class SscAccessConnection(Connection):
+    @strawberry.field
+    def nodes(self) -> list[SscAccess]:
+        return self.page.rows
+
+    @strawberry.field
+    def edges(self) -> list[SscAccessEdge]:
+        return self.edges_of(SscAccessEdge)
+
+
+@strawberry.type
+class SscAccessQueries:
+    @strawberry.field(
+        description="Who read the SSC-only values, newest first (SSC only).",
+        directives=policy_directives("Query", "sscAccessLog"),
+    )
+    async def ssc_access_log(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> SscAccessConnection:
+        page = await search_access(info.context.db, page_size(first), decode_cursor(after))
+        return SscAccessConnection(page=page)
