@@ -77,6 +77,7 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.read
+	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
 
 # What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.

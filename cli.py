@@ -1,4 +1,4 @@
-"""The `cpl-pathways` command: serve, token, seed, migrate, schema."""
+"""The `cpl-pathways` command: serve, token, seed, migrate, schema, import, export."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from settings import Settings, load_settings
 
@@ -207,6 +207,104 @@ def cmd_schema(_args: argparse.Namespace) -> None:
     sys.stdout.write(sdl())
 
 
+async def _import(settings: Settings, args: argparse.Namespace) -> Any:
+    from models.database import create_engine, migrate, session_factory
+    from resolvers.bus import change_bus
+    from resolvers.cpl_import import import_file, importer
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        sessions = session_factory(engine)
+        path = Path(args.path)
+        return await import_file(
+            sessions,
+            change_bus(settings.database_url, sessions),
+            path,
+            importer(path, args.actor),
+            dry_run=args.dry_run,
+        )
+    finally:
+        await engine.dispose()
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {what}" for what, count in counts.items() if count)
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    """Exit 0 with counts, or 1 with a line per bad row (on stderr) and nothing written."""
+    from resolvers.cpl_files import FileProblem
+
+    name = Path(args.path).name
+    try:
+        result = asyncio.run(_import(load_settings(), args))
+    except FileProblem as problem:
+        raise SystemExit(f"cpl-pathways import: {name}: {problem}; nothing written") from None
+    except OSError as error:
+        raise SystemExit(f"cpl-pathways import: cannot read {name}: {error.strerror}") from None
+    what = f"{name} ({'a CPL file' if result.kind == 'cpl' else 'a pathways file'}, "
+    what += f"{result.rows:,} rows)"
+    if result.problems:
+        for line in result.problems:
+            print(line, file=sys.stderr)
+        raise SystemExit(
+            f"cpl-pathways import: {len(result.problems):,} bad rows in {what}; nothing written"
+        )
+    if args.dry_run:
+        for line in result.changes:
+            print(line)
+        print(f"Dry run of {what}: would make {_counted(result.counts) or 'no changes'}.")
+    elif result.written:
+        print(f"Imported {what}: {_counted(result.counts)}.")
+    else:
+        print(f"Nothing to change: the database already holds {what}.")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from models.database import create_engine, migrate, session_factory
+    from resolvers.cpl_export import export
+
+    async def run(out: Any) -> int:
+        engine = create_engine(load_settings().database_url)
+        try:
+            await migrate(engine)  # as import and serve do: an empty database exports nothing
+            return await export(
+                session_factory(engine), args.what, out, include_ssc=args.include_ssc
+            )
+        finally:
+            await engine.dispose()
+
+    if args.output is None:
+        asyncio.run(run(sys.stdout))
+        return
+    if Path(args.output).suffix.lower() != ".csv":
+        raise SystemExit("cpl-pathways export: writes CSV; name the output file .csv")
+    try:
+        out = Path(args.output).open("w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as error:
+        message = f"cpl-pathways export: cannot write {args.output}: {error.strerror}"
+        raise SystemExit(message) from None
+    with out:
+        count = asyncio.run(run(out))
+    print(f"Exported {count:,} rows to {args.output}.", file=sys.stderr)
+
+
+def _data_commands(commands: Any) -> None:
+    """`import` and `export`: the CPL in and out as files (README: Importing the CPL)."""
+    load = commands.add_parser("import", help="import a CPL or pathways file (CSV or XLSX)")
+    load.add_argument("path")
+    load.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
+    load.add_argument("--actor", help="party id recorded as the changes' actor (SECAS)")
+    load.set_defaults(run=cmd_import)
+
+    dump = commands.add_parser("export", help="export devices (a CPL file) or pathways as CSV")
+    dump.add_argument("what", choices=["devices", "pathways"])
+    dump.add_argument("--output", help="file to write (default: standard output)")
+    dump.add_argument("--include-ssc", action="store_true", help="fill the SSC-only Zigbee columns")
+    dump.set_defaults(run=cmd_export)
+
+
 def parser() -> argparse.ArgumentParser:
     from permissions.principal import PartyCategory
 
@@ -237,6 +335,7 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")
     migrate.set_defaults(run=cmd_migrate)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
+    _data_commands(commands)
     return root
 
 

@@ -77,6 +77,7 @@ class Settings:
     public_url: str | None = None
     session_secret: str | None = None
     session_ttl_seconds: int = 8 * 3600
+    max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
 
     @property
     def dev_issuer(self) -> bool:
@@ -162,6 +163,7 @@ def load_settings() -> Settings:
         public_url=(os.environ.get("CPL_PUBLIC_URL") or "").rstrip("/") or None,
         session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
         session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
+        max_fleet_rows=_number("CPL_MAX_FLEET_ROWS", default.max_fleet_rows),
     )
 
 

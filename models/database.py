@@ -14,7 +14,7 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -29,6 +29,30 @@ def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """`values` in slices small enough for one IN list on either database."""
     for start in range(0, len(values), IN_LIST_CHUNK):
         yield values[start : start + IN_LIST_CHUNK]
+
+
+async def insert_rows(session: Any, table: Any, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert `rows` into `table` in a few statements and return their new ids, in order.
+
+    PostgreSQL batches `RETURNING` in parameter order itself. SQLite would fall back to one
+    statement a row for that, so there the ids are given explicitly, counting on from the
+    largest: safe because every writer holds SQLite's write lock from its first statement
+    (`begin_write`) to its commit, so no other insert can come between."""
+    if not rows:
+        return []
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        ids: list[int] = []
+        for chunk in chunks(rows):
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            ids += (await session.exec(statement, params=list(chunk))).scalars().all()
+        return ids
+    largest = (await session.exec(select(func.max(table.c.id)))).scalar() or 0
+    ids = list(range(largest + 1, largest + 1 + len(rows)))
+    for start, chunk in zip(range(0, len(rows), IN_LIST_CHUNK), chunks(rows), strict=True):
+        numbered = [{**row, "id": pk} for row, pk in zip(chunk, ids[start:], strict=False)]
+        await session.exec(insert(table), params=numbered)
+    return ids
 
 
 def is_sqlite(url: str) -> bool:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -22,7 +23,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import metrics
-from models.database import describe_outage, is_outage, is_sqlite
+from models.database import chunks, describe_outage, is_outage, is_sqlite
 from models.tables import AuditEvent
 
 logger = logging.getLogger("cpl_pathways.bus")
@@ -64,6 +65,11 @@ class ChangeBus:
 
     async def in_transaction(self, session: AsyncSession, event_id: int) -> None:
         """Called inside the writer's transaction; the in-process bus waits for the commit."""
+
+    async def in_transaction_many(self, session: AsyncSession, event_ids: Sequence[int]) -> None:
+        """`in_transaction` for many events at once, in their order."""
+        for event_id in event_ids:
+            await self.in_transaction(session, event_id)
 
     def after_commit(self, event_ids: Iterable[int]) -> None:
         self.fan_out(event_ids)
@@ -109,6 +115,17 @@ class PostgresChangeBus(ChangeBus):
 
     async def in_transaction(self, session: AsyncSession, event_id: int) -> None:
         await session.exec(select(func.pg_notify(CHANNEL, str(event_id))))
+
+    async def in_transaction_many(self, session: AsyncSession, event_ids: Sequence[int]) -> None:
+        """One statement per 5,000 events: a file import writes tens of thousands of them."""
+        for chunk in chunks(event_ids):
+            await session.exec(
+                sa.text(
+                    "SELECT pg_notify(:channel, CAST(t.id AS text)) "
+                    "FROM unnest(CAST(:ids AS integer[])) WITH ORDINALITY AS t(id, n) ORDER BY t.n"
+                ),
+                params={"channel": CHANNEL, "ids": list(chunk)},
+            )
 
     def after_commit(self, event_ids: Iterable[int]) -> None:
         """Nothing to do: the notification reaches this process through LISTEN like any other."""

@@ -8,7 +8,6 @@ before and after of every field it changed. Failures the caller can act on are
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,7 +17,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
-    AuditEvent,
     ChangeKind,
     DataRevision,
     Device,
@@ -33,8 +31,11 @@ from models.tables import (
 )
 from permissions.policy import may_act_for
 from permissions.principal import Principal
+from resolvers import events
 from resolvers import validation as v
-from resolvers import webhooks
+from resolvers import write_rules as rules
+from resolvers.events import EVENTS as EVENTS
+from resolvers.events import audit, changes, record
 
 
 class NotAllowed(Exception):
@@ -48,67 +49,6 @@ async def begin_write(session: AsyncSession) -> int:
         update(DataRevision).where(DataRevision.id == 1).values(revision=DataRevision.revision + 1)
     )
     return (await session.exec(select(DataRevision.revision).where(DataRevision.id == 1))).one()
-
-
-def _value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, DeviceType | ZigbeeBand | FirmwareStatus | PathwayStatus):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def _changes(
-    before: dict[str, Any], after: dict[str, Any], *, always: bool = False
-) -> list[dict[str, str | None]]:
-    """Each field's before and after: the changed ones, or with `always` every one given.
-
-    Writes that touch SSC-only fields record them `always`: whether an entry is there must not
-    tell a reader who cannot see the values that a guess was right or that a value is unset,
-    and an entry naming them hides the event's free-text reason from such readers."""
-    return [
-        {"field": field, "before": _value(before.get(field)), "after": _value(after[field])}
-        for field in after
-        if always or _value(before.get(field)) != _value(after[field])
-    ]
-
-
-def _audit(
-    principal: Principal,
-    action: ChangeKind,
-    device_id: int,
-    changes: list[dict[str, str | None]],
-    *,
-    reason: str | None = None,
-    firmware_id: int | None = None,
-    pathway_id: int | None = None,
-) -> AuditEvent:
-    return AuditEvent(
-        action=action.value,
-        reason=reason,
-        actor_sub=principal.sub,
-        actor_party_id=principal.party_id,
-        actor_party_category=principal.party_category.value,
-        device_id=device_id,
-        firmware_id=firmware_id,
-        pathway_id=pathway_id,
-        changes=changes,
-    )
-
-
-EVENTS = "cpl.events"
-
-
-async def record(session: AsyncSession, event: AuditEvent) -> None:
-    """Write the change's history, its webhook deliveries and its notification, all inside the
-    writer's transaction: if the change commits, all of them do; if not, none."""
-    session.add(event)
-    await session.flush()
-    await webhooks.enqueue(session, event)
-    await session.info["cpl.bus"].in_transaction(session, event.id)
-    session.info.setdefault(EVENTS, []).append(event.id)
 
 
 @dataclass(frozen=True)
@@ -168,17 +108,15 @@ async def add_device(
     identifier = v.identifier(manufacturer_identifier, "manufacturerIdentifier")
     if not may_act_for(principal, identifier):
         raise NotAllowed()
-    fields = {
-        "modelIdentifier": v.identifier(model_identifier, "modelIdentifier"),
-        "modelName": v.text(model_name, "modelName", v.MAX_NAME, required=True),
-        "hardwareVersion": v.identifier(hardware_version, "hardwareVersion"),
-        "deviceType": device_type,
-        "zigbeeBand": zigbee_band,
-        "zigbeeStackVersion": v.text(zigbee_stack_version, "zigbeeStackVersion", v.MAX_ZIGBEE_TEXT),
-        "zigbeeChipsetVendor": v.text(
-            zigbee_chipset_vendor, "zigbeeChipsetVendor", v.MAX_ZIGBEE_TEXT
-        ),
-    }
+    fields = rules.device_fields(
+        model_identifier=model_identifier,
+        model_name=model_name,
+        hardware_version=hardware_version,
+        device_type=device_type,
+        zigbee_band=zigbee_band,
+        zigbee_stack_version=zigbee_stack_version,
+        zigbee_chipset_vendor=zigbee_chipset_vendor,
+    )
     manufacturer = (
         await session.exec(select(Manufacturer).where(Manufacturer.identifier == identifier))
     ).first()
@@ -194,25 +132,12 @@ async def add_device(
         )
     ).first()
     if duplicate is not None:
-        raise v.conflict(
-            "modelIdentifier",
-            "This manufacturer already has a device with that model identifier and hardware "
-            "version.",
-        )
-    device = Device(
-        manufacturer_id=manufacturer.id,
-        device_type=device_type,
-        model_identifier=fields["modelIdentifier"],
-        model_name=fields["modelName"],
-        hardware_version=fields["hardwareVersion"],
-        zigbee_band=zigbee_band,
-        zigbee_stack_version=fields["zigbeeStackVersion"],
-        zigbee_chipset_vendor=fields["zigbeeChipsetVendor"],
-    )
+        raise rules.duplicate_device()
+    device = Device(**rules.device_row(manufacturer.id, fields))  # type: ignore[arg-type]
     session.add(device)
     await session.flush()
-    changes = _changes({}, {"manufacturer": identifier, **fields}, always=True)
-    await record(session, _audit(principal, ChangeKind.DEVICE_ADDED, device.id, changes))
+    assert device.id is not None
+    await record(session, events.device_added(principal, device.id, identifier, fields))
     return device
 
 
@@ -226,36 +151,15 @@ async def add_firmware(
     added_to_cpl_on: date | None,
 ) -> Firmware:
     owned = await _device(session, principal, device_id)
-    version = v.firmware_version(version, "version")
-    digest = v.image_hash(image_hash)
-    today = datetime.now(UTC).date()
-    if added_to_cpl_on is not None and added_to_cpl_on > today:
-        raise v.invalid("addedToCplOn", "addedToCplOn must not be in the future.")
+    version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
     if version in await _firmware_by_version(session, owned.device.id):
-        raise v.conflict("version", f"Device already has firmware {version}.")
-    firmware = Firmware(
-        device_id=owned.device.id,
-        version=version,
-        image_hash=digest,
-        added_to_cpl_on=added_to_cpl_on or today,
-    )
+        raise rules.duplicate_firmware(version)
+    row = rules.firmware_row(owned.device.id, version, digest, added_on)  # type: ignore[arg-type]
+    firmware = Firmware(**row)
     session.add(firmware)
     await session.flush()
-    changes = _changes(
-        {},
-        {
-            "version": version,
-            "status": firmware.status,
-            "imageHash": digest,
-            "addedToCplOn": firmware.added_to_cpl_on,
-        },
-    )
-    await record(
-        session,
-        _audit(
-            principal, ChangeKind.FIRMWARE_ADDED, owned.device.id, changes, firmware_id=firmware.id
-        ),
-    )
+    assert firmware.id is not None
+    await record(session, events.firmware_added(principal, firmware.id, row))
     return firmware
 
 
@@ -269,42 +173,27 @@ async def withdraw_firmware(
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if firmware.status is FirmwareStatus.WITHDRAWN:
         raise v.conflict("firmwareId", "This firmware is already withdrawn.")
-    before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
-    firmware.status = FirmwareStatus.WITHDRAWN
-    firmware.withdrawn_on = datetime.now(UTC).date()
     session.add(firmware)
-    changes = _changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
-    await record(
-        session,
-        _audit(
-            principal,
-            ChangeKind.FIRMWARE_WITHDRAWN,
-            firmware.device_id,
-            changes,
-            reason=reason,
-            firmware_id=firmware.id,
-        ),
-    )
+    await record(session, withdraw(principal, firmware, reason))
     await session.flush()
     return firmware
 
 
-def _find_route(edges: dict[int, list[int]], start: int, goal: int) -> list[int] | None:
-    """A shortest chain of firmware ids from start to goal along `edges`, if there is one."""
-    parents: dict[int, int | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node == goal:
-            route = [node]
-            while (parent := parents[route[-1]]) is not None:
-                route.append(parent)
-            return route[::-1]
-        for nxt in edges.get(node, []):
-            if nxt not in parents:
-                parents[nxt] = node
-                queue.append(nxt)
-    return None
+def withdraw(principal: Principal, firmware: Any, reason: str | None) -> dict[str, Any]:
+    """Withdraw an ACTIVE firmware (checked by the caller; a Firmware or a record with its
+    id, device_id, status and withdrawn_on) and return the event to record."""
+    before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
+    firmware.status = FirmwareStatus.WITHDRAWN
+    firmware.withdrawn_on = datetime.now(UTC).date()
+    changed = changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
+    return audit(
+        principal,
+        ChangeKind.FIRMWARE_WITHDRAWN,
+        firmware.device_id,
+        changed,
+        reason=reason,
+        firmware_id=firmware.id,
+    )
 
 
 async def _check_pathway(
@@ -316,41 +205,16 @@ async def _check_pathway(
     ignoring: int | None = None,
 ) -> tuple[Firmware, Firmware]:
     """The two ends of a pathway once it satisfies every rule of the CPL's pathway graph."""
-    from_version = v.firmware_version(from_version, "fromVersion")
-    to_version = v.firmware_version(to_version, "toVersion")
     firmware = await _firmware_by_version(session, device_id)
-    start, end = firmware.get(from_version), firmware.get(to_version)
-    if start is None:
-        raise v.not_found("fromVersion", f"Device has no firmware {from_version}.")
-    if end is None:
-        raise v.not_found("toVersion", f"Device has no firmware {to_version}.")
-    if start.id == end.id:
-        raise v.invalid("toVersion", "A pathway cannot lead from a version to itself.")
-    if end.status is not FirmwareStatus.ACTIVE:
-        raise v.invalid(
-            "toVersion", f"Firmware {to_version} is withdrawn; nothing may upgrade to it."
-        )
     published = await session.exec(
         select(UpgradePathway).where(
             UpgradePathway.device_id == device_id,
             UpgradePathway.status == PathwayStatus.PUBLISHED,
         )
     )
-    edges: dict[int, list[int]] = defaultdict(list)
-    for pathway in published:
-        if pathway.id == ignoring:
-            continue
-        if (pathway.from_firmware_id, pathway.to_firmware_id) == (start.id, end.id):
-            raise v.conflict(
-                "toVersion", f"A published pathway {from_version} → {to_version} already exists."
-            )
-        edges[pathway.from_firmware_id].append(pathway.to_firmware_id)
-    route = _find_route(edges, end.id, start.id)
-    if route is not None:
-        versions = {f.id: f.version for f in firmware.values()}
-        cycle = " → ".join(versions[i] for i in [*route, end.id])
-        raise v.conflict("toVersion", f"This pathway would close a cycle: {cycle}.")
-    return start, end
+    edges = [(p.id, p.from_firmware_id, p.to_firmware_id) for p in published]
+    start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
+    return start, end  # type: ignore[return-value]
 
 
 async def publish_pathway(
@@ -365,25 +229,13 @@ async def publish_pathway(
     owned = await _device(session, principal, device_id)
     notes = v.text(notes, "notes", v.MAX_NOTES)
     start, end = await _check_pathway(session, owned.device.id, from_version, to_version)
-    pathway = UpgradePathway(
-        device_id=owned.device.id,
-        from_firmware_id=start.id,
-        to_firmware_id=end.id,
-        notes=notes,
-        published_by=principal.party_id,
-    )
+    row = rules.pathway_row(owned.device.id, start.id, end.id, notes, principal.party_id)
+    pathway = UpgradePathway(**row)
     session.add(pathway)
     await session.flush()
-    changes = _changes(
-        {},
-        {"from": start.version, "to": end.version, "status": pathway.status, "notes": notes},
-    )
-    await record(
-        session,
-        _audit(
-            principal, ChangeKind.PATHWAY_PUBLISHED, owned.device.id, changes, pathway_id=pathway.id
-        ),
-    )
+    assert pathway.id is not None
+    event = events.pathway_published(principal, pathway.id, row, start.version, end.version)
+    await record(session, event)
     return pathway
 
 
@@ -468,11 +320,11 @@ async def correct_pathway(
     after = {"from": new_from, "to": new_to, "notes": pathway.notes, "revision": pathway.revision}
     await record(
         session,
-        _audit(
+        audit(
             principal,
             ChangeKind.PATHWAY_CORRECTED,
             pathway.device_id,
-            _changes(before, after),
+            changes(before, after),
             reason=reason,
             pathway_id=pathway.id,
         ),
@@ -491,11 +343,11 @@ async def withdraw_pathway(
     await _compare_and_set(session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
     await record(
         session,
-        _audit(
+        audit(
             principal,
             ChangeKind.PATHWAY_WITHDRAWN,
             pathway.device_id,
-            _changes(before, {"status": pathway.status, "revision": pathway.revision}),
+            changes(before, {"status": pathway.status, "revision": pathway.revision}),
             reason=reason,
             pathway_id=pathway.id,
         ),
@@ -516,33 +368,38 @@ async def set_zigbee_information(
     owned = await _device(session, principal, device_id)
     device = owned.device
     reason = v.text(reason, "reason", v.MAX_REASON)
-    wanted = {
-        "zigbeeBand": zigbee_band,
-        "zigbeeStackVersion": v.text(zigbee_stack_version, "zigbeeStackVersion", v.MAX_ZIGBEE_TEXT),
-        "zigbeeChipsetVendor": v.text(
-            zigbee_chipset_vendor, "zigbeeChipsetVendor", v.MAX_ZIGBEE_TEXT
-        ),
-    }
+    wanted = rules.zigbee_fields(zigbee_band, zigbee_stack_version, zigbee_chipset_vendor)
     wanted = {field: value for field, value in wanted.items() if value is not None}
     if not wanted:
         raise v.invalid(
             "zigbeeBand",
             "Give at least one of zigbeeBand, zigbeeStackVersion, zigbeeChipsetVendor.",
         )
+    session.add(device)
+    await record(session, set_zigbee(principal, device, wanted, reason))
+    await session.flush()
+    return device
+
+
+def set_zigbee(
+    principal: Principal, device: Device, wanted: dict[str, Any], reason: str | None
+) -> dict[str, Any]:
+    """Set the given Zigbee fields (validated by `rules.zigbee_fields`, None left out) and
+    return the event to record."""
     before = {
         "zigbeeBand": device.zigbee_band,
         "zigbeeStackVersion": device.zigbee_stack_version,
         "zigbeeChipsetVendor": device.zigbee_chipset_vendor,
     }
-    changes = _changes(before, wanted, always=True)
+    changed = changes(before, wanted, always=True)
     device.zigbee_band = wanted.get("zigbeeBand", device.zigbee_band)
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
-    session.add(device)
-    await record(
-        session,
-        _audit(principal, ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changes, reason=reason),
+    return audit(
+        principal,
+        ChangeKind.ZIGBEE_INFORMATION_CHANGED,
+        device.id,  # type: ignore[arg-type]
+        changed,
+        reason=reason,
     )
-    await session.flush()
-    return device

@@ -134,6 +134,10 @@ class PathwayGraph:
         """The ACTIVE firmware most recently added to the CPL (by date, then id), if any."""
         return self._latest
 
+    def version_of(self, firmware_id: int) -> str:
+        """The version of one of this device's firmware, as a plan's steps name it by id."""
+        return self._by_id[firmware_id].version
+
     def by_version(self, version: str) -> FirmwareNode | None:
         """Look a firmware up by version, ignoring case and surrounding whitespace."""
         return self._by_version.get(normalise_version(version))

@@ -23,7 +23,7 @@ import gc
 import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,7 +109,7 @@ async def _load_graphs(db: RequestSession, device_ids: Sequence[int]) -> dict[in
                 _PATHWAY.c.status,
             ).where(_PATHWAY.c.device_id.in_(chunk))
         )
-    with _collector_paused():
+    with collector_paused():
         return _build_graphs(firmware_rows, pathway_rows)
 
 
@@ -136,7 +136,7 @@ def _build_graphs(firmware_rows: list[Any], pathway_rows: list[Any]) -> dict[int
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector around a synchronous bulk build (never an await).
 
     Building a hundred thousand small objects that all survive would otherwise trigger repeated
@@ -334,6 +334,8 @@ class FleetSummary:
 class FleetResult:
     entries: list[FleetEntry]
     summary: FleetSummary
+    graphs: dict[int, PathwayGraph] = field(default_factory=dict)
+    """The graphs planned over, by device id: the versions of a plan's steps are theirs."""
 
 
 _HEX4 = re.compile(r"[0-9A-F]{4}").fullmatch
@@ -422,13 +424,15 @@ async def plan_fleet(
             f"a fleet plan takes at most {MAX_FLEET_ITEMS:,} items a call and "
             f"{len(items):,} were given; split the fleet into several calls"
         )
-    with _collector_paused():
+    with collector_paused():
         checked = _check(items)
     ids_by_key = await device_ids_by_key(db, checked.wanted_keys) if checked.wanted_keys else {}
     checked.wanted_ids.update(ids_by_key.values())
     graphs = await cache.graphs(db, checked.wanted_ids) if checked.wanted_ids else {}
-    with _collector_paused():
-        return _plan(items, checked, ids_by_key, graphs)
+    with collector_paused():
+        result = _plan(items, checked, ids_by_key, graphs)
+    result.graphs = graphs
+    return result
 
 
 def _check(items: Sequence[FleetItem]) -> _Checked:

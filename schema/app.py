@@ -48,7 +48,6 @@ from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import (
     AuthenticationError,
-    KeysUnavailableError,
     bearer_token,
     verifier_for,
 )
@@ -63,13 +62,13 @@ from schema.context import SSC_READS, Context, Services
 from schema.cors import cors
 from schema.documents import valid_document
 from schema.extensions import READABLE_CODES
+from schema.fleet_csv import FleetPlanCsv
 from schema.graphiql import GraphiQLPage
 from schema.http_errors import (
     bad_request,
     database_unavailable,
-    error_response,
+    not_authenticated,
     too_large,
-    unauthenticated,
 )
 from schema.probes import livez, metrics_page, readyz
 from schema.requests import PRINCIPAL, RequestLog
@@ -88,7 +87,6 @@ logger = logging.getLogger("cpl_pathways")
 EXPIRY = "cpl.expiry"
 REQUEST_DATA = "cpl.request"
 KEEP = "cpl.keep"
-IDP_RETRY_AFTER_SECONDS = 30
 
 
 class GraphQLApp(GraphQL):
@@ -199,17 +197,8 @@ class GraphQLApp(GraphQL):
         except CsrfRefusedError:
             logger.info("rejected request: cookie without the CSRF header")
             return csrf_refused()
-        except KeysUnavailableError as error:
-            logger.warning("identity provider unavailable: %s", error.reason)
-            return error_response(
-                "The identity provider's signing keys are unavailable; try again shortly.",
-                "SERVICE_UNAVAILABLE",
-                503,
-                **{"Retry-After": str(IDP_RETRY_AFTER_SECONDS)},
-            )
         except AuthenticationError as error:
-            logger.info("rejected request: %s", error.reason)
-            return unauthenticated(error.reason)
+            return not_authenticated(error)
         return None
 
     def decode_json(self, data: str | bytes) -> object:
@@ -316,14 +305,20 @@ def _is_ide_page(scope: Scope) -> bool:
 
 
 class BodyLimit:
-    """Refuse request bodies over the configured size with 413, before anything parses them."""
+    """Refuse request bodies over the configured size with 413, before anything parses them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Paths in `streamed` are passed through unbuffered: their app reads the body as it arrives
+    and bounds it itself (a fleet file is millions of rows, never held whole)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.streamed:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -378,6 +373,15 @@ def create_services(settings: Settings) -> Services:
     )
 
 
+FLEET_FILE_PATH = "/fleet-plan.csv"
+STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
+
+
+def fleet_file_routes(services: Services) -> list[Route]:
+    """`POST /fleet-plan.csv` (schema.fleet_csv)."""
+    return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
@@ -409,11 +413,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *signin.routes(),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            *fleet_file_routes(services),
         ],
         middleware=[
             Middleware(RequestLog),
             *cors(settings),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=STREAMED_PATHS),
         ],
         lifespan=lifespan,
     )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.responses import JSONResponse
+
+from permissions.tokens import AuthenticationError, KeysUnavailableError
+
+logger = logging.getLogger("cpl_pathways")
+IDP_RETRY_AFTER_SECONDS = 30
 
 
 def error_response(message: str, code: str, status: int, **headers: str) -> JSONResponse:
@@ -17,6 +24,21 @@ def unauthenticated(reason: str) -> JSONResponse:
         401,
         **{"WWW-Authenticate": 'Bearer realm="cpl-pathways"'},
     )
+
+
+def not_authenticated(error: AuthenticationError, what: str = "request") -> JSONResponse:
+    """401 for a bad token; 503 with Retry-After when the identity provider's keys cannot be
+    had, since the caller's token may well be fine."""
+    if isinstance(error, KeysUnavailableError):
+        logger.warning("identity provider unavailable: %s", error.reason)
+        return error_response(
+            "The identity provider's signing keys are unavailable; try again shortly.",
+            "SERVICE_UNAVAILABLE",
+            503,
+            **{"Retry-After": str(IDP_RETRY_AFTER_SECONDS)},
+        )
+    logger.info("rejected %s: %s", what, error.reason)
+    return unauthenticated(error.reason)
 
 
 def bad_request(reason: str, status: int) -> JSONResponse:

@@ -3,6 +3,7 @@ Alembic and seeded with the demo CPL, and an HTTP client on the real ASGI app.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from permissions.principal import PartyCategory
 from schema.app import create_app, create_services
 from schema.context import Services
 from settings import Settings, load_settings
+from tests.live import serve
 
 BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("CPL_TEST_DATABASE_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
@@ -178,3 +180,14 @@ async def isolated(settings, token, tmp_path_factory) -> AsyncIterator[Isolated]
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Isolated(app, services, client, token)
         await services.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def live(isolated) -> AsyncIterator[str]:
+    """The module's isolated app served by uvicorn on a loopback port (its address), once its
+    change listener listens."""
+    async with serve(isolated.app) as address:
+        bus = isolated.services.bus
+        if hasattr(bus, "listening"):
+            await asyncio.wait_for(bus.listening.wait(), 10)
+        yield address

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from permissions.tokens import JwksKeys, TokenVerifier
-from tests.live import serve, subscribe
+from tests.live import subscribe
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER = "{ viewer { partyId } }"
@@ -38,15 +38,6 @@ def fragment_bomb(levels: int, on: str = "Query", leaf: str = "viewer { partyId 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture(scope="module")
-async def live(isolated):
-    async with serve(isolated.app) as address:
-        bus = isolated.services.bus
-        if hasattr(bus, "listening"):
-            await asyncio.wait_for(bus.listening.wait(), 10)
-        yield address
 
 
 # 1. A fragment bomb is refused at once, and the server answers the next request normally.

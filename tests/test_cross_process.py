@@ -4,9 +4,11 @@ another, also after the listener's connection was cut."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -46,7 +48,9 @@ async def wait_healthy(port: int) -> None:
     raise AssertionError(f"server on {port} never became healthy")
 
 
-async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_path):
+@contextlib.asynccontextmanager
+async def two_api_processes(tmp_path: Path) -> AsyncIterator[tuple[dict, str, list[int]]]:
+    """Two `serve` processes on one fresh, seeded PostgreSQL database: (env, url, ports)."""
     async with fresh_database(tmp_path) as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
         env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(tmp_path / "data")}
@@ -62,93 +66,79 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_p
         try:
             for port in ports:
                 await wait_healthy(port)
-            await asyncio.sleep(0.5)  # let each process's listener connect
-            secas = await cli(env, "token", "SECAS")
-            supplier = await cli(env, "token", "SMALL_SUPPLIER")
-
-            async def add(version: str) -> None:
-                async with httpx.AsyncClient() as client:
-                    response = await client.post(
-                        f"http://127.0.0.1:{ports[0]}/graphql",
-                        json={"query": ADD, "variables": {"v": version}},
-                        headers={"Authorization": f"Bearer {secas}"},
-                    )
-                assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
-
-            async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
-                await add("C1000001")
-                change = (await remote.next(10))["payload"]["data"]["cplChanges"]
-                assert (change["kind"], change["firmware"]["version"]) == (
-                    "FIRMWARE_ADDED",
-                    "C1000001",
-                )
-
-                # Cut every listener's connection: they reconnect, re-listen and catch up.
-                admin = create_async_engine(url)
-                async with admin.connect() as connection:
-                    cut = await connection.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND application_name = :name"
-                        ),
-                        {"name": LISTENER_NAME},
-                    )
-                    assert len(cut.all()) == 2
-                await admin.dispose()
-                await add("C1000002")
-                change = (await remote.next(15))["payload"]["data"]["cplChanges"]
-                assert change["firmware"]["version"] == "C1000002"
-                assert await remote.nothing_within(1.5)  # once, not twice
+            yield env, url, ports
         finally:
             for server in servers:
                 server.terminate()
             for server in servers:
                 await asyncio.wait_for(server.wait(), 10)
+
+
+async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_path):
+    async with two_api_processes(tmp_path) as (env, url, ports):
+        await asyncio.sleep(0.5)  # let each process's listener connect
+        secas = await cli(env, "token", "SECAS")
+        supplier = await cli(env, "token", "SMALL_SUPPLIER")
+
+        async def add(version: str) -> None:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(
+                    f"http://127.0.0.1:{ports[0]}/graphql",
+                    json={"query": ADD, "variables": {"v": version}},
+                    headers={"Authorization": f"Bearer {secas}"},
+                )
+            assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+
+        async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
+            await add("C1000001")
+            change = (await remote.next(10))["payload"]["data"]["cplChanges"]
+            assert (change["kind"], change["firmware"]["version"]) == (
+                "FIRMWARE_ADDED",
+                "C1000001",
+            )
+
+            # Cut every listener's connection: they reconnect, re-listen and catch up.
+            admin = create_async_engine(url)
+            async with admin.connect() as connection:
+                cut = await connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = :name"
+                    ),
+                    {"name": LISTENER_NAME},
+                )
+                assert len(cut.all()) == 2
+            await admin.dispose()
+            await add("C1000002")
+            change = (await remote.next(15))["payload"]["data"]["cplChanges"]
+            assert change["firmware"]["version"] == "C1000002"
+            assert await remote.nothing_within(1.5)  # once, not twice
 
 
 async def test_a_write_through_one_process_is_in_the_next_cached_answer_of_another(tmp_path):
-    async with fresh_database(tmp_path) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-        env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(tmp_path / "data")}
-        await cli(env, "seed", "--demo")
-        ports = [free_port(), free_port()]
-        servers = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "serve", "--port", str(port), cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            for port in ports
-        ]  # fmt: skip
-        try:
-            for port in ports:
-                await wait_healthy(port)
-            secas = await cli(env, "token", "SECAS")
-            supplier = await cli(env, "token", "SMALL_SUPPLIER")
-            listed = '{ device(id: "device:2") { firmware { version } } }'
+    async with two_api_processes(tmp_path) as (env, _, ports):
+        secas = await cli(env, "token", "SECAS")
+        supplier = await cli(env, "token", "SMALL_SUPPLIER")
+        listed = '{ device(id: "device:2") { firmware { version } } }'
 
-            async def ask(port: int, token: str, query: str) -> dict:
-                async with httpx.AsyncClient() as client:
-                    response = await client.post(
-                        f"http://127.0.0.1:{port}/graphql",
-                        json={"query": query, "variables": {"v": "C2000001"}},
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                return response.json()
+        async def ask(port: int, token: str, query: str) -> dict:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={"query": query, "variables": {"v": "C2000001"}},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            return response.json()
 
-            before = await ask(ports[1], supplier, listed)
-            assert await ask(ports[1], supplier, listed) == before  # now in process B's cache
-            added = await ask(ports[0], secas, ADD)
-            assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
-            written = asyncio.get_running_loop().time()
-            while True:  # within a second at most (CPL_REVISION_MAX_AGE_MS, 250 ms)
-                after = await ask(ports[1], supplier, listed)
-                versions = [f["version"] for f in after["data"]["device"]["firmware"]]
-                if "C2000001" in versions:
-                    break
-                assert asyncio.get_running_loop().time() - written < 1.0, "still stale after 1 s"
-                await asyncio.sleep(0.05)
-        finally:
-            for server in servers:
-                server.terminate()
-            for server in servers:
-                await asyncio.wait_for(server.wait(), 10)
+        before = await ask(ports[1], supplier, listed)
+        assert await ask(ports[1], supplier, listed) == before  # now in process B's cache
+        added = await ask(ports[0], secas, ADD)
+        assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+        written = asyncio.get_running_loop().time()
+        while True:  # within a second at most (CPL_REVISION_MAX_AGE_MS, 250 ms)
+            after = await ask(ports[1], supplier, listed)
+            versions = [f["version"] for f in after["data"]["device"]["firmware"]]
+            if "C2000001" in versions:
+                break
+            assert asyncio.get_running_loop().time() - written < 1.0, "still stale after 1 s"
+            await asyncio.sleep(0.05)

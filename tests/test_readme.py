@@ -4,7 +4,8 @@ Every `sh` block runs, in order, in one bash script (later blocks use the `URL`,
 and `gql` of earlier ones) with the server's address for 127.0.0.1:8000; the `json` block is
 the `fleet-plan.json` the next block sends; the `graphql` blocks are sent as the SSC's;
 the Python blocks run (the subscriber follows a real change, the webhook check verifies a real
-signature). Not run here: the `make` commands (they are CI itself), the `console` block of
+signature). Not run here: the "CPL in and out" block (tests/test_readme_data.py runs it with
+its example files), the `make` commands (they are CI itself), the `console` block of
 Docker commands (no Docker engine: tests/test_container.py replays the image instead) and the
 `js` block for browsers.
 """
@@ -30,6 +31,7 @@ from tests.conftest import fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, free_port
 
 README = (ROOT / "README.md").read_text()
+DATA_BLOCK = "BASE="  # how the "CPL in and out" block starts
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
 CLI = str(Path(sys.executable).with_name("cpl-pathways"))
 ADD_FIRMWARE = """mutation { addFirmware(input: { deviceId: "device:1", version: "5A0004FF" }) {
@@ -71,6 +73,7 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         b
         for b in blocks("sh")
         if not all(line.startswith("make ") for line in b.splitlines() if line)
+        and not b.startswith(DATA_BLOCK)  # run, with its example files, by test_readme_data.py
     ]
     assert len(shell) >= 6
     (fleet,) = blocks("json")
@@ -83,8 +86,12 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode()
     answers = documents(stdout.decode())
-    # One answer per command that sends a request (`q …`, `gql …` or `curl …` at a line's start).
-    assert len(answers) == len(re.findall(r"^(?:q|gql|curl) ", script, re.MULTILINE))
+    # One answer per command that sends a request (`q …`, `gql …` or `curl …` at a line's
+    # start), but for those that print only the headers (`-o /dev/null`): the ETag example.
+    commands = re.findall(r"^(?:q|gql|curl) .*$", script, re.MULTILINE)
+    headers_only = [c for c in commands if "-o /dev/null" in c]
+    assert len(answers) == len(commands) - len(headers_only)
+    assert len(re.findall(r'(?im)^etag: "[^"]+"', stdout.decode())) == len(headers_only)
     for answer in answers:
         assert answer.get("data"), answer
         for error in answer.get("errors", []):

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.live import serve, subscribe
+from tests.live import subscribe
 
 CHANGES = """subscription($devices: [ID!], $kinds: [ChangeKind!]) {
   cplChanges(deviceIds: $devices, kinds: $kinds) {
@@ -28,15 +28,6 @@ PUBLISH = """mutation($input: PublishUpgradePathwayInput!) { publishUpgradePathw
 
 def bus(isolated):
     return isolated.services.bus
-
-
-@pytest.fixture(scope="module")
-async def live(isolated):
-    async with serve(isolated.app) as address:
-        bus = isolated.services.bus
-        if hasattr(bus, "listening"):
-            await asyncio.wait_for(bus.listening.wait(), 10)
-        yield address
 
 
 async def test_events_carry_the_field_policy_per_subscriber(live, isolated, token):

@@ -1,0 +1,149 @@
+"""The CPL's file formats: their columns, and reading a CSV or XLSX file into rows.
+
+A file's kind is told by its header, so one command imports either. Rows are numbered as a
+spreadsheet shows them (the header is row 1), so `row N` in a problem points at the line a
+person would look at. Every cell is text, stripped; an empty cell is None ("leave as is").
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CPL_COLUMNS = (
+    "manufacturer_identifier",
+    "manufacturer_name",
+    "device_type",
+    "model_identifier",
+    "model_name",
+    "hardware_version",
+    "zigbee_band",
+    "zigbee_stack_version",
+    "zigbee_chipset_vendor",
+    "firmware_version",
+    "firmware_status",
+    "image_hash",
+    "added_to_cpl_on",
+)
+PATHWAY_COLUMNS = (
+    "manufacturer_identifier",
+    "model_identifier",
+    "hardware_version",
+    "from_version",
+    "to_version",
+    "notes",
+)
+SSC_COLUMNS = frozenset({"zigbee_stack_version", "zigbee_chipset_vendor"})
+"""Columns only SSC may read: never echoed in a problem, empty in an export unless asked."""
+
+KINDS = {"cpl": CPL_COLUMNS, "pathways": PATHWAY_COLUMNS}
+
+Row = dict[str, str | None]
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be read: not UTF-8, no header, or a header of no known kind."""
+
+
+@dataclass(frozen=True)
+class Table:
+    kind: str
+    rows: list[tuple[int, Row]]
+    """(row number as a spreadsheet shows it, cells by column)."""
+
+
+def read_table(path: Path) -> Table:
+    """The rows of a CPL or pathways file; XLSX by its suffix, CSV (UTF-8, BOM or not) else."""
+    lines = _xlsx_lines(path) if path.suffix.lower() == ".xlsx" else _csv_lines(path)
+    try:
+        header = next(lines, None)
+        if header is None:
+            raise FileProblem("the file is empty; it needs a header row")
+        columns = [cell.strip().lower() for cell in header]
+        kind = kind_of(columns)
+        rows: list[tuple[int, Row]] = []
+        for number, cells in enumerate(lines, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            row: Row = dict.fromkeys(KINDS[kind])
+            for column, cell in zip(columns, cells, strict=False):
+                if column:
+                    row[column] = cell.strip() or None
+            rows.append((number, row))
+    except UnicodeDecodeError:
+        raise FileProblem("the file is not UTF-8 text") from None
+    except csv.Error as error:
+        raise FileProblem(f"the file is not valid CSV ({error})") from None
+    return Table(kind, rows)
+
+
+def kind_of(columns: list[str]) -> str:
+    """`cpl` or `pathways`, by which kind's columns the header holds; anything else is refused,
+    naming what is missing, so a misspelt column is never silently ignored."""
+    given = [column for column in columns if column]
+    duplicated = sorted({column for column in given if given.count(column) > 1})
+    if duplicated:
+        raise FileProblem(f"the header repeats column(s): {', '.join(duplicated)}")
+    best = max(KINDS, key=lambda kind: len(set(KINDS[kind]) & set(given)))
+    missing = [column for column in KINDS[best] if column not in given]
+    unknown = [column for column in given if column not in KINDS[best]]
+    if missing or unknown:
+        described = []
+        if missing:
+            described.append(f"missing column(s): {', '.join(missing)}")
+        if unknown:
+            described.append(f"unknown column(s): {', '.join(unknown)}")
+        raise FileProblem(
+            f"the header is neither a CPL file's nor a pathways file's ({'; '.join(described)})"
+        )
+    return best
+
+
+def _csv_lines(path: Path) -> Iterator[list[str]]:
+    # utf-8-sig drops a byte-order mark when there is one (spreadsheets often write it).
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        yield from csv.reader(file)
+
+
+def _xlsx_lines(path: Path) -> Iterator[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a file that is not XLSX
+        reason = type(error).__name__
+        raise FileProblem(f"the file is not a readable XLSX workbook ({reason})") from None
+    try:
+        sheet = workbook.worksheets[0]
+        for values in sheet.iter_rows(values_only=True):
+            yield [_cell_text(value) for value in values]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: Any) -> str:
+    """A spreadsheet cell as the text a CSV would hold: dates ISO, whole numbers without `.0`."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat() if value.time() == datetime.time() else value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def write_csv(file: Any, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> int:
+    """Write a header and rows (None as an empty cell); returns how many rows."""
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if cell is None else cell for cell in row])
+        count += 1
+    return count

@@ -1,0 +1,421 @@
+"""`POST /fleet-plan.csv`: a Supplier's fleet file in, a CSV of plans out, streamed both ways.
+
+A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
+read as it arrives, cut into complete CSV records, planned in batches by the very planner and
+graph cache `fleetPlan` uses (`resolvers.planning.plan_fleet`), and each batch's answer is sent
+before the next is read. Memory is one batch, whatever the file's size.
+
+Only the header can fail the request (HTTP 400 naming what is missing), because it is read
+before the answer starts. After that every input row gets exactly one output row, in order:
+the input's own cells untouched, then `problem,reachable,reason,target_version,step_count,
+path`. A row that cannot be planned has a `problem`; rows past `CPL_MAX_FLEET_ROWS` are
+answered with a problem and not planned.
+
+This is a plain ASGI app rather than a Starlette StreamingResponse: that one reads `receive`
+itself to watch for a disconnect, which would take the request body from under the reader.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import operator
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from models.database import RequestSession
+from permissions.tokens import AuthenticationError, bearer_token
+from resolvers.planner import PathwayGraph, Plan
+from resolvers.planning import (
+    MAX_FLEET_ITEMS,
+    FleetItem,
+    FleetResult,
+    collector_paused,
+    plan_fleet,
+)
+from schema.context import Services
+from schema.http_errors import bad_request, error_response, not_authenticated
+from schema.ids import decode_id
+
+logger = logging.getLogger("cpl_pathways.fleet_csv")
+
+ANSWER_COLUMNS = ("problem", "reachable", "reason", "target_version", "step_count", "path")
+KEY_COLUMNS = ("manufacturer_identifier", "model_identifier", "hardware_version")
+BATCH_ROWS = MAX_FLEET_ITEMS  # rows a plan_fleet call: their distinct items are no more
+# The planner speaks GraphQL's names; a file's reader knows its columns.
+_COLUMN_NAMES = {
+    "deviceId": "device_id",
+    "manufacturerIdentifier": "manufacturer_identifier",
+    "modelIdentifier": "model_identifier",
+    "hardwareVersion": "hardware_version",
+    "firmwareVersion": "firmware_version",
+    "meterCount": "meter_count",
+}
+BAD_METER_COUNT = "meter_count must be a whole number"
+BAD_CSV = "the row is not valid CSV; its cells could not be read"
+TOO_LONG_PROBLEM = "the row is over 1,000,000 characters; it was not read"
+
+
+class HeaderProblem(Exception):
+    """The file cannot be planned at all: its header is missing or lacks needed columns."""
+
+
+class Columns:
+    """Where the needed columns are in the file's header."""
+
+    def __init__(self, header: list[str]) -> None:
+        names = [name.strip().lower() for name in header]
+        clash = [name for name in ANSWER_COLUMNS if name in names]
+        if clash:
+            raise HeaderProblem(
+                f"the file has column(s) named like the answer's: {', '.join(clash)}"
+            )
+        missing = [] if "firmware_version" in names else ["firmware_version"]
+        keys = [name for name in KEY_COLUMNS if name not in names]
+        if "device_id" not in names and keys:
+            missing.append(
+                f"device_id or {', '.join(KEY_COLUMNS)}"
+                if len(keys) == len(KEY_COLUMNS)
+                else f"device_id or {', '.join(keys)}"
+            )
+        if missing:
+            raise HeaderProblem(f"missing column(s): {'; '.join(missing)}")
+        self.header = header
+        self.width = len(header)
+        self.device_id = names.index("device_id") if "device_id" in names else None
+        self.keys = [names.index(name) if name in names else None for name in KEY_COLUMNS]
+        self.version = names.index("firmware_version")
+        self.meters = names.index("meter_count") if "meter_count" in names else None
+        needed = [self.device_id, *self.keys, self.version, self.meters]
+        self.wanted = [i for i in needed if i is not None]
+        """The cells an item is made of: rows equal in these are planned once."""
+
+
+LONGEST_ROW = 1_000_000  # characters: a longer row is answered with a problem, never held
+TOO_LONG = "<a row too long to read>"
+"""Stands for such a row among the records (compared by identity, never by value)."""
+
+
+class Records:
+    """Complete CSV records out of text that arrives in pieces.
+
+    A record ends at a line break outside quotes; a quoted field may hold line breaks, so a
+    line with an odd number of quotes leaves its record open. Records go to `csv.reader`
+    whole, which then never sees a record cut by a chunk boundary. A record that grows past
+    `LONGEST_ROW` is dropped up to the next line break and stands as `TOO_LONG`, so a file
+    without line breaks cannot make the server hold it whole."""
+
+    def __init__(self) -> None:
+        self._rest = ""
+        self._skipping = False
+
+    def feed(self, text: str, final: bool = False) -> list[str]:
+        if self._skipping:
+            end = text.find("\n")
+            if end < 0:
+                return []
+            text, self._skipping = text[end + 1 :], False
+        text = self._rest + text
+        end = len(text) if final else text.rfind("\n")
+        if end < 0:
+            end = -1
+        self._rest = text[end + 1 :] if end >= 0 else text
+        complete = text[:end] if end >= 0 else ""
+        records = complete.split("\n") if complete or end >= 0 else []
+        if '"' in complete:
+            records = self._join_quoted(records, final)
+        if len(complete) > LONGEST_ROW:  # a whole long row may come in one piece too
+            records = [TOO_LONG if len(r) > LONGEST_ROW else r for r in records]
+        if len(self._rest) > LONGEST_ROW:
+            self._rest, self._skipping = "", True
+            records.append(TOO_LONG)
+        return records
+
+    def _join_quoted(self, lines: list[str], final: bool) -> list[str]:
+        records: list[str] = []
+        pending: list[str] = []
+        odd = False
+        for line in lines:
+            if line.count('"') % 2:
+                odd = not odd
+            pending.append(line)
+            if not odd:
+                records.append("\n".join(pending))
+                pending = []
+        if pending:
+            self._rest = "\n".join(pending) + "\n" + self._rest
+            if final:  # an unterminated quote: let the reader make what it can of it
+                records.append(self._rest)
+                self._rest = ""
+        return records
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class FleetPlanCsv:
+    """The ASGI app behind `POST /fleet-plan.csv`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            token = bearer_token(headers.get("authorization"))
+            await self.services.verifier.verify(token)
+        except AuthenticationError as error:
+            await not_authenticated(error, "fleet file")(scope, receive, send)
+            return
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "text/csv":
+            response = error_response(
+                "Send the fleet as Content-Type: text/csv.", "BAD_REQUEST", 415
+            )
+            await response(scope, receive, send)
+            return
+        body = _body(receive)
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        records = Records()
+        try:
+            columns, first = await self._header(body, decoder, records)
+        except HeaderProblem as problem:
+            await bad_request(f"Cannot plan this fleet file: {problem}.", 400)(scope, receive, send)
+            return
+        decoder.errors = "replace"  # a bad byte now spoils one row, never the whole answer
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/csv; charset=utf-8")],
+            }
+        )
+        db = RequestSession(self.services.sessions)
+        try:
+            planner = _Batcher(columns, db, self.services, send)
+            await planner.start()
+            await planner.rows(first)
+            async for chunk in body:
+                await planner.rows(records.feed(decoder.decode(chunk)))
+            await planner.rows(records.feed(decoder.decode(b"", final=True), final=True))
+            await planner.flush()
+        finally:
+            await db.close()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _header(
+        self, body: AsyncIterator[bytes], decoder: Any, records: Records
+    ) -> tuple[Columns, list[str]]:
+        """Read until the header record is complete; returns it parsed and the records after."""
+        found: list[str] = []
+        try:
+            async for chunk in body:
+                found = records.feed(decoder.decode(chunk))
+                if found:
+                    break
+            else:
+                found = records.feed(decoder.decode(b"", final=True), final=True)
+        except UnicodeDecodeError:
+            raise HeaderProblem("the header is not UTF-8 text") from None
+        while found and found[0] is not TOO_LONG and not found[0].strip():
+            found.pop(0)
+        if not found:
+            raise HeaderProblem("the file is empty; it needs a header row")
+        if found[0] is TOO_LONG:
+            raise HeaderProblem("the header is over 1,000,000 characters")
+        try:
+            header = next(csv.reader([found[0].removesuffix("\r")]))
+        except csv.Error:
+            raise HeaderProblem("the header is not valid CSV") from None
+        return Columns(header), found[1:]
+
+
+class _Batcher:
+    """Collects rows into batches, plans each with `plan_fleet` and sends its answer.
+
+    A fleet file has a row per meter, so most rows repeat another's device and firmware: each
+    batch plans its distinct (device, firmware, meter count) items once and answers every row
+    by reference. A row is answered as its own text followed by the answer's cells, so the
+    input's cells go back exactly as they came."""
+
+    def __init__(self, columns: Columns, db: RequestSession, services: Services, send: Send):
+        self.columns = columns
+        self.db = db
+        self.services = services
+        self.send = send
+        self.limit = services.settings.max_fleet_rows
+        self.seen = 0
+        self._problems: dict[str, str] = {}
+        self._new_batch()
+
+    def _new_batch(self) -> None:
+        self.texts: list[str] = []  # each row's output up to its answer
+        self.refs: list[int] = []  # each row's item, an index into self.items
+        self.items: list[FleetItem | str] = []  # a str is the problem found here
+        self.distinct: dict[tuple[str, ...], int] = {}
+
+    async def start(self) -> None:
+        await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
+
+    async def rows(self, records: list[str]) -> None:
+        """Take complete records; plans and sends a batch each time one fills up, so a batch
+        never holds more rows (and so distinct items) than one plan_fleet call takes."""
+        start = 0
+        while start < len(records):
+            room = BATCH_ROWS - len(self.refs)
+            with collector_paused():  # plain objects only, and no await inside
+                self._take(records[start : start + room])
+            start += room
+            if len(self.refs) >= BATCH_ROWS:
+                await self.flush()
+
+    def _take(self, records: list[str]) -> None:
+        columns, width = self.columns, self.columns.width
+        key_of = operator.itemgetter(*columns.wanted)  # a tuple of those cells (C speed)
+        texts, refs, items, distinct = self.texts, self.refs, self.items, self.distinct
+        seen, limit = self.seen, self.limit
+        for record in records:
+            problem = None
+            if record is TOO_LONG:
+                cells, problem = [""] * width, TOO_LONG_PROBLEM
+            elif '"' not in record:
+                record = record.removesuffix("\r")
+                cells = record.split(",")
+            else:
+                record = record.removesuffix("\r")
+                try:
+                    cells = next(csv.reader([record]), [])
+                except csv.Error:
+                    cells, problem = [""] * width, BAD_CSV
+            if len(cells) <= 1 and not "".join(cells).strip():
+                continue  # a blank line is not a row
+            seen += 1
+            if problem is not None:
+                record = "," * (width - 1)
+            elif seen > limit:
+                problem = (
+                    f"over CPL_MAX_FLEET_ROWS ({limit:,} rows a file); "
+                    "this row was not planned: split the fleet"
+                )
+            elif len(cells) != width:
+                problem = f"the row has {len(cells)} cells and the header {width}"
+                cells = (cells + [""] * width)[:width]
+                record = _csv_line(cells)[:-1]
+            texts.append(record)
+            if problem is not None:
+                refs.append(len(items))
+                items.append(problem)
+                continue
+            key = key_of(cells)
+            index = distinct.get(key)
+            if index is None:
+                index = distinct[key] = len(items)
+                items.append(_item(columns, cells))
+            refs.append(index)
+        self.seen = seen
+
+    async def flush(self) -> None:
+        if not self.refs:
+            return
+        planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
+        result = (
+            await plan_fleet(self.db, self.services.graphs, [item for _, item in planned])
+            if planned
+            else None
+        )
+        with collector_paused():
+            suffixes = [
+                _problem_cells(item) if isinstance(item, str) else "" for item in self.items
+            ]
+            if result is not None:
+                answers: dict[int, str] = {}
+                for (index, _), entry in zip(planned, result.entries, strict=True):
+                    if entry.problem is not None:
+                        suffixes[index] = _problem_cells(self._problem(entry.problem))
+                        continue
+                    answer = answers.get(id(entry.plan))
+                    if answer is None:
+                        cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]
+                        answer = answers[id(entry.plan)] = _csv_line(["", "", *cells])
+                    suffixes[index] = answer
+            rows = zip(self.texts, self.refs, strict=True)
+            body = "".join([text + suffixes[ref] for text, ref in rows])
+        self._new_batch()
+        await self._send(body)
+
+    def _problem(self, problem: str) -> str:
+        named = self._problems.get(problem)
+        if named is None:
+            named = problem
+            for field, column in _COLUMN_NAMES.items():
+                named = named.replace(field, column)
+            self._problems[problem] = named
+        return named
+
+    async def _send(self, text: str) -> None:
+        await self.send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+
+
+def _csv_line(cells: list[str]) -> str:
+    """Cells as one CSV line, quoted where needed, ending in a line break."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(cells)
+    return text.getvalue()
+
+
+def _problem_cells(problem: str) -> str:
+    """What follows a row that has a problem: the problem and five empty answer cells."""
+    return _csv_line(["", problem, "", "", "", "", ""])
+
+
+def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
+    """The planner's item for a row, or the row's problem when it has no item at all."""
+    meter_count = 1
+    if columns.meters is not None:
+        given = cells[columns.meters].strip()
+        if given:
+            try:
+                meter_count = int(given)
+            except ValueError:
+                return BAD_METER_COUNT
+    device_id = bad_id = None
+    if columns.device_id is not None:
+        given = cells[columns.device_id].strip()
+        if given:
+            device_id = decode_id("device", given)
+            bad_id = device_id is None
+    parts = [cells[i].strip() or None if i is not None else None for i in columns.keys]
+    return FleetItem(
+        device_id=device_id,
+        bad_device_id=bool(bad_id),
+        manufacturer_identifier=parts[0],
+        model_identifier=parts[1],
+        hardware_version=parts[2],
+        firmware_version=cells[columns.version],
+        meter_count=meter_count,
+    )
+
+
+def _answer(plan: Plan, result: FleetResult, device_id: int) -> list[str]:
+    """`reachable,reason,target_version,step_count,path` of a plan (its problem is empty)."""
+    target = plan.target.version if plan.target is not None else ""
+    reason = plan.reason.value if plan.reason is not None else ""
+    if not plan.reachable:
+        return ["false", reason, target, "", ""]
+    graph: PathwayGraph = result.graphs[device_id]
+    start = plan.start.version if plan.start is not None else ""
+    path = ">".join([start, *(graph.version_of(step.to_id) for step in plan.steps)])
+    return ["true", reason, target, str(len(plan.steps)), path]
