@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint test-sqlite test-postgresql docs bench clean browser screenshots graphiql-assets bench-ssc-access
+.PHONY: install run test lint test-sqlite test-postgresql docs bench clean browser screenshots graphiql-assets bench-ssc-access migration
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint docker/Dockerfile
 
 test: lint browser test-sqlite test-postgresql
 
@@ -60,16 +61,28 @@ docs: install
 	$(BIN)/cpl-pathways schema > schema.graphql
 	$(BIN)/python -m permissions.readme README.md
 
+# A new Alembic revision, numbered after the newest, its operations generated from the difference
+# between models/tables.py and a scratch database at the newest migration: read and edit it.
+migration: install
+	@test -n "$(NAME)" || { echo 'usage: make migration NAME=what_it_changes' >&2; exit 2; }
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	last=$$(ls models/migrations/versions | sed -n 's/^\([0-9]\{4\}\)_.*/\1/p' | sort | tail -1); \
+	next=$$(printf "%04d" $$(expr $$last + 1)); \
+	export CPL_DATABASE_URL="sqlite+aiosqlite:///$$scratch/scratch.db"; \
+	$(BIN)/cpl-pathways migrate >/dev/null && \
+	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
+
 # Planning, then reads over HTTP (wrk, from Debian's package, loads the servers).
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.data_io
+	$(BIN)/python -m bench.observability
 
 # What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.
 bench-ssc-access: install
 	$(BIN)/python -m bench.ssc_access
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info tests/browser/node_modules

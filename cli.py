@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import gc
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 DEMO_MANUFACTURER = "0A1B"
+# prometheus-client's own variable; read here without importing it, which would make the
+# parent process write metric files before the directory is ready.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def _prepare_database(settings: Settings, *, seed_if_empty: bool) -> bool:
@@ -52,13 +62,26 @@ def _token(settings: Settings, category: str, **claims: object) -> str:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from logs import configure_logging
     from models.database import is_sqlite
     from permissions.principal import PartyCategory
-    from schema.app import create_app
 
     settings = load_settings()
-    embedded = is_sqlite(settings.database_url) and not settings.production
-    seeded = asyncio.run(_prepare_database(settings, seed_if_empty=embedded))
+    configure_logging(settings)
+    embedded = is_sqlite(settings.database_url)
+    if args.workers < 1:
+        _refuse("--workers must be 1 or more")
+    if args.workers > 1 and embedded:
+        _refuse(
+            "--workers above 1 needs PostgreSQL (CPL_DATABASE_URL): on the embedded SQLite "
+            "database a change reaches only the subscribers of the process that made it"
+        )
+    if args.workers > 1 or os.environ.get(MULTIPROCESS_DIR):
+        _metrics_directory()
+    # Once, before any worker starts: workers never race each other to migrate or seed.
+    # Production never seeds the fictional demo CPL.
+    seed = embedded and not settings.production
+    seeded = asyncio.run(_prepare_database(settings, seed_if_empty=seed))
     url = f"http://{args.host}:{args.port}/graphql"
     print(f"cpl-pathways: GraphiQL at {url}" + (" (demo data seeded)" if seeded else ""))
     if settings.dev_issuer:
@@ -73,9 +96,48 @@ def cmd_serve(args: argparse.Namespace) -> None:
         site = settings.public_url or f"http://{args.host}:{args.port}"
         print(f"Sign in to GraphiQL: {site}/login")
     sys.stdout.flush()
+    uvicorn.run(
+        "cli:worker_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # logs.configure_logging formats every record, uvicorn's too
+        access_log=False,  # schema.requests writes the access line, without the query string
+    )
+
+
+def worker_app() -> Starlette:
+    """The app of one serving process (uvicorn calls this in each worker)."""
+    from logs import configure_logging
+    from schema.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings)
     app = create_app(settings)
     tune_garbage_collector()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return app
+
+
+def _refuse(message: str) -> NoReturn:
+    print(f"cpl-pathways serve: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _metrics_directory() -> None:
+    """prometheus-client's multiprocess mode: each worker writes its samples to files in one
+    directory, which must start empty. An operator may name it (PROMETHEUS_MULTIPROC_DIR);
+    otherwise a fresh temporary one is made, and removed at exit."""
+    named = os.environ.get(MULTIPROCESS_DIR)
+    if named:
+        directory = Path(named)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="cpl-pathways-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[MULTIPROCESS_DIR] = str(directory)
 
 
 def tune_garbage_collector() -> None:
@@ -113,9 +175,30 @@ def cmd_seed(args: argparse.Namespace) -> None:
     print("Demo data seeded.")
 
 
-def cmd_migrate(_args: argparse.Namespace) -> None:
-    asyncio.run(_prepare_database(load_settings(), seed_if_empty=False))
-    print("Database at the newest migration.")
+def cmd_migrate(args: argparse.Namespace) -> None:
+    if args.downgrade and args.revision:
+        raise SystemExit("cpl-pathways migrate: give --revision or --downgrade, not both")
+    target = args.downgrade or args.revision or "head"
+    asyncio.run(_migrate(load_settings(), target, down=bool(args.downgrade)))
+    print(
+        "Database at the newest migration."
+        if target == "head"
+        else f"Database {'downgraded' if args.downgrade else 'upgraded'} to {target}."
+    )
+
+
+async def _migrate(settings: Settings, revision: str, *, down: bool) -> None:
+    from alembic.util import CommandError
+
+    from models.database import create_engine, downgrade, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await (downgrade if down else migrate)(engine, revision)
+    except CommandError as error:
+        raise SystemExit(f"cpl-pathways migrate: {error}") from None
+    finally:
+        await engine.dispose()
 
 
 def cmd_schema(_args: argparse.Namespace) -> None:
@@ -231,6 +314,9 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate, seed an empty embedded database, serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes to serve with (above 1: PostgreSQL)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     token = commands.add_parser("token", help="print one development JWT and nothing else")
@@ -244,7 +330,10 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true")
     seed.set_defaults(run=cmd_seed)
 
-    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
+    migrate = commands.add_parser("migrate", help="upgrade (or downgrade) the database schema")
+    migrate.add_argument("--revision", help="upgrade to this revision (default: the newest)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")
+    migrate.set_defaults(run=cmd_migrate)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
     _data_commands(commands)
     return root

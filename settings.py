@@ -1,14 +1,21 @@
 """Configuration, read once from the environment.
 
-Every knob an operator can turn is here, with its default, so that the README's configuration
-table and the code cannot drift apart silently.
+Every knob an operator can turn is here, with its default written once (a field's default in
+`Settings`, or, where it depends on `CPL_ENV`, in `load_settings`), so that the README's
+configuration table and the code cannot drift apart silently: a test checks that every `CPL_`
+variable the code reads is in that table.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+LOG_FORMATS = ("json", "text")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -16,6 +23,20 @@ def _flag(name: str, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(name: str, default: T) -> T:
+    """`name` from the environment as the type of its default (int or float); unset: default."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = type(default)(value)  # type: ignore[call-arg]
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must not be negative")
+    return number
 
 
 @dataclass(frozen=True)
@@ -38,9 +59,16 @@ class Settings:
     allow_insecure_webhooks: bool = True
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
-    webhook_horizon_seconds: float = 86_400
-    webhook_timeout_seconds: float = 10
-    webhook_poll_seconds: float = 5
+    webhook_horizon_seconds: float = 86_400.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 5.0
+    listener_retry_seconds: float = 1.0  # the PostgreSQL listener's reconnect and check interval
+    ws_keep_alive_seconds: float = 15.0
+    db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
+    db_max_overflow: int = 10
+    log_format: str = "text"  # json when CPL_ENV=production
+    log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()
     # SSC analysts' sign-in (schema/auth_routes.py): the OIDC provider, where this server is
     # reached from a browser, what signs the short-lived sign-in cookie, how long a session lasts.
     oidc_issuer: str | None = None
@@ -85,6 +113,9 @@ class Settings:
 def load_settings() -> Settings:
     data_dir = Path(os.environ.get("CPL_DATA_DIR") or "./var").resolve()
     environment = os.environ.get("CPL_ENV", "development")
+    production = environment == "production"
+    default = Settings  # the dataclass's field defaults, read as class attributes
+    retry = os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "").strip()
     return Settings(
         data_dir=data_dir,
         database_url=os.environ.get("CPL_DATABASE_URL")
@@ -93,41 +124,52 @@ def load_settings() -> Settings:
         issuer=os.environ.get("CPL_ISSUER", "cpl-pathways-dev"),
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
-        max_body_bytes=int(os.environ.get("CPL_MAX_BODY_BYTES", "16000000")),
-        max_query_bytes=int(os.environ.get("CPL_MAX_QUERY_BYTES", "100000")),
-        max_query_depth=int(os.environ.get("CPL_MAX_QUERY_DEPTH", "12")),
-        max_aliases=int(os.environ.get("CPL_MAX_ALIASES", "30")),
-        max_query_tokens=int(os.environ.get("CPL_MAX_QUERY_TOKENS", "4000")),
-        max_query_cost=int(os.environ.get("CPL_MAX_QUERY_COST", "1000000")),
-        response_cache_bytes=_megabytes("CPL_RESPONSE_CACHE_SIZE", "64"),
-        persisted_queries_bytes=_megabytes("CPL_PERSISTED_QUERIES_SIZE", "16"),
-        revision_max_age_seconds=float(os.environ.get("CPL_REVISION_MAX_AGE_MS", "250")) / 1000,
-        allow_insecure_webhooks=_flag(
-            "CPL_ALLOW_INSECURE_WEBHOOKS", default=environment != "production"
+        max_body_bytes=_number("CPL_MAX_BODY_BYTES", default.max_body_bytes),
+        max_query_bytes=_number("CPL_MAX_QUERY_BYTES", default.max_query_bytes),
+        max_query_depth=_number("CPL_MAX_QUERY_DEPTH", default.max_query_depth),
+        max_aliases=_number("CPL_MAX_ALIASES", default.max_aliases),
+        max_query_tokens=_number("CPL_MAX_QUERY_TOKENS", default.max_query_tokens),
+        max_query_cost=_number("CPL_MAX_QUERY_COST", default.max_query_cost),
+        response_cache_bytes=_megabytes("CPL_RESPONSE_CACHE_SIZE", default.response_cache_bytes),
+        persisted_queries_bytes=_megabytes(
+            "CPL_PERSISTED_QUERIES_SIZE", default.persisted_queries_bytes
         ),
-        block_private_webhooks=_flag(
-            "CPL_BLOCK_PRIVATE_WEBHOOKS", default=environment == "production"
+        revision_max_age_seconds=_number(
+            "CPL_REVISION_MAX_AGE_MS", default.revision_max_age_seconds * 1000
+        )
+        / 1000,
+        allow_insecure_webhooks=_flag("CPL_ALLOW_INSECURE_WEBHOOKS", default=not production),
+        block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default=production),
+        webhook_retry_schedule=_seconds(retry) if retry else default.webhook_retry_schedule,
+        webhook_horizon_seconds=_number(
+            "CPL_WEBHOOK_HORIZON_SECONDS", default.webhook_horizon_seconds
         ),
-        webhook_retry_schedule=_seconds(
-            os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "1,5,30,120,600,1800,3600")
+        webhook_timeout_seconds=_number(
+            "CPL_WEBHOOK_TIMEOUT_SECONDS", default.webhook_timeout_seconds
         ),
-        webhook_horizon_seconds=float(os.environ.get("CPL_WEBHOOK_HORIZON_SECONDS", "86400")),
+        webhook_poll_seconds=_number("CPL_WEBHOOK_POLL_SECONDS", default.webhook_poll_seconds),
+        listener_retry_seconds=_number(
+            "CPL_LISTENER_RETRY_SECONDS", default.listener_retry_seconds
+        ),
+        ws_keep_alive_seconds=_number("CPL_WS_KEEPALIVE_SECONDS", default.ws_keep_alive_seconds),
+        db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),
+        db_max_overflow=_number("CPL_DB_MAX_OVERFLOW", default.db_max_overflow),
+        log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or ("json" if production else "")),
+        log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
+        cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
         oidc_issuer=os.environ.get("CPL_OIDC_ISSUER") or None,
         oidc_client_id=os.environ.get("CPL_OIDC_CLIENT_ID") or None,
         oidc_client_secret=os.environ.get("CPL_OIDC_CLIENT_SECRET") or None,
         public_url=(os.environ.get("CPL_PUBLIC_URL") or "").rstrip("/") or None,
         session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
-        session_ttl_seconds=int(os.environ.get("CPL_SESSION_TTL_SECONDS", str(8 * 3600))),
-        max_fleet_rows=int(os.environ.get("CPL_MAX_FLEET_ROWS", "5000000")),
+        session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
+        max_fleet_rows=_number("CPL_MAX_FLEET_ROWS", default.max_fleet_rows),
     )
 
 
-def _megabytes(name: str, default: str) -> int:
+def _megabytes(name: str, default_bytes: int) -> int:
     """A size given in MB (decimal, fractions allowed); 0 turns the thing it bounds off."""
-    value = float(os.environ.get(name) or default)
-    if value < 0:
-        raise ValueError(f"{name} must not be negative")
-    return int(value * 1_000_000)
+    return int(_number(name, default_bytes / 1_000_000) * 1_000_000)
 
 
 def _seconds(value: str) -> tuple[float, ...]:
@@ -136,3 +178,27 @@ def _seconds(value: str) -> tuple[float, ...]:
     if not steps or any(step < 0 for step in steps):
         raise ValueError("CPL_WEBHOOK_RETRY_SCHEDULE must list non-negative seconds")
     return steps
+
+
+def _log_format(value: str) -> str:
+    value = value.strip().lower() or Settings.log_format
+    if value not in LOG_FORMATS:
+        raise ValueError(f"CPL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError(f"CPL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return level
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """`https://a.example, http://127.0.0.1:3000`: each an origin (scheme, host, port), no path."""
+    origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if origin != "*" and (scheme not in {"http", "https"} or not rest or "/" in rest):
+            raise ValueError(f"CPL_CORS_ORIGINS: {origin!r} is not an origin like https://host")
+    return origins

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, func, insert, select, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -93,25 +97,43 @@ def alembic_config() -> Config:
     return config
 
 
-def _upgrade(connection: Any) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database to `revision`, by default the newest migration (the only way its
+    schema is created)."""
+    await _alembic(engine, command.upgrade, revision)
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Bring the database to the newest migration (the only way its schema is created)."""
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the database back to `revision` (operators: take a backup first)."""
+    await _alembic(engine, command.downgrade, revision)
+
+
+async def _alembic(engine: AsyncEngine, run: Any, revision: str) -> None:
+    def _run(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        run(config, revision)
+
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_run)
 
 
-async def current_revision(connection: AsyncConnection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+@functools.cache
+def newest_revision() -> str | None:
+    """The head of the migration scripts shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
-    def _read(sync_connection: Any) -> str | None:
-        return MigrationContext.configure(sync_connection).get_current_revision()
 
-    return await connection.run_sync(_read)
+async def schema_revision(connection: AsyncConnection) -> str | None:
+    """The migration the database is at, read from Alembic's table directly (Alembic's own
+    reader logs two lines each time, which a probe every few seconds would repeat)."""
+
+    def _has_table(sync_connection: Any) -> bool:
+        return inspect(sync_connection).has_table("alembic_version")
+
+    if not await connection.run_sync(_has_table):
+        return None
+    return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
 
 
 class RequestSession:
@@ -192,3 +214,57 @@ class RevisionClock:
         if generation == self._generation:
             self._revision, self._read_at = revision, started
         return revision
+
+
+# Failures of the database itself, not of the code: the server is down, restarting, refusing
+# connections, or the configured database is missing.
+_OUTAGES: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+_SQLITE_OUTAGES = ("unable to open database", "database is locked", "disk i/o error")
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack += [getattr(item, "orig", None), item.__cause__, item.__context__]
+
+
+def _outage_cause(error: BaseException) -> BaseException | None:
+    for cause in _causes(error):
+        if isinstance(cause, _OUTAGES):
+            return cause
+        if isinstance(cause, sqlite3.OperationalError) and any(
+            text in str(cause).lower() for text in _SQLITE_OUTAGES
+        ):
+            return cause
+        if getattr(cause, "connection_invalidated", False):
+            return cause
+    return None
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says the database is unreachable (an outage, to log as one warning
+    line), rather than a bug (to log with its traceback)."""
+    return _outage_cause(error) is not None
+
+
+def describe_outage(error: BaseException) -> str:
+    """One line for the log: the cause's type and the first line of its message (never a
+    statement's parameters: the engines are made with hide_parameters)."""
+    cause = _outage_cause(error) or error
+    first_line = (str(cause).splitlines() or [""])[0][:200]
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.database import chunks, is_sqlite
+import metrics
+from models.database import chunks, describe_outage, is_outage, is_sqlite
 from models.tables import AuditEvent
 
 logger = logging.getLogger("cpl_pathways.bus")
@@ -42,6 +43,11 @@ class ChangeBus:
 
     async def stop(self) -> None:
         return None
+
+    @property
+    def connected(self) -> bool:
+        """Whether changes committed by any process reach this one's subscribers now."""
+        return True
 
     @property
     def subscribers(self) -> int:
@@ -103,6 +109,10 @@ class PostgresChangeBus(ChangeBus):
                 await self._task
             self._task = None
 
+    @property
+    def connected(self) -> bool:
+        return self.listening.is_set()
+
     async def in_transaction(self, session: AsyncSession, event_id: int) -> None:
         await session.exec(select(func.pg_notify(CHANNEL, str(event_id))))
 
@@ -137,6 +147,7 @@ class PostgresChangeBus(ChangeBus):
         )
 
     async def _listen_forever(self) -> None:
+        connected_before = False
         while True:
             connection = None
             try:
@@ -144,13 +155,19 @@ class PostgresChangeBus(ChangeBus):
                 await connection.add_listener(CHANNEL, self._on_notify)
                 await self._catch_up()
                 self.listening.set()
+                if connected_before:
+                    metrics.LISTENER_RECONNECTS.inc()
+                connected_before = True
                 while not connection.is_closed():
                     await asyncio.sleep(self._retry)
                     await connection.execute("SELECT 1")  # notices a dead connection
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure: reconnect
-                logger.warning("change listener lost its connection: %s", type(error).__name__)
+                if not is_outage(error):
+                    logger.exception("change listener failed; reconnecting")
+                else:
+                    logger.warning("change listener disconnected (%s)", describe_outage(error))
             finally:
                 self.listening.clear()
                 if connection is not None and not connection.is_closed():
@@ -174,5 +191,7 @@ class PostgresChangeBus(ChangeBus):
             self.fan_out(missed)
 
 
-def change_bus(url: str, sessions: async_sessionmaker[AsyncSession]) -> ChangeBus:
-    return ChangeBus() if is_sqlite(url) else PostgresChangeBus(url, sessions)
+def change_bus(
+    url: str, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 1.0
+) -> ChangeBus:
+    return ChangeBus() if is_sqlite(url) else PostgresChangeBus(url, sessions, retry_seconds)

@@ -43,7 +43,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.database import chunks
+import metrics
+from models.database import chunks, describe_outage, is_outage
 from models.tables import (
     AuditEvent,
     Device,
@@ -732,11 +733,13 @@ class Dispatcher:
         }
         if outcome.ok:
             values |= {"status": WebhookStatus.DELIVERED, "delivered_at": now}
+            metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()
             logger.info("webhook delivery %s delivered", item.delivery_id)
         else:
             deadline = item.created_at + timedelta(seconds=self._settings.webhook_horizon_seconds)
             if now >= deadline:
                 values["status"] = WebhookStatus.FAILED
+                metrics.WEBHOOK_ATTEMPTS.labels("failed").inc()
                 logger.warning(
                     "webhook delivery %s failed after %s attempts (%s)",
                     item.delivery_id,
@@ -747,6 +750,7 @@ class Dispatcher:
                 # The last retry lands on the horizon itself rather than past it.
                 retry_at = now + timedelta(seconds=self.backoff(attempts))
                 values["next_attempt_at"] = min(retry_at, deadline)
+                metrics.WEBHOOK_ATTEMPTS.labels("retrying").inc()
                 logger.info(
                     "webhook delivery %s attempt %s failed (%s); retrying",
                     item.delivery_id,
@@ -791,9 +795,12 @@ class Dispatcher:
                 delay = 0.0 if attempted >= limit else await self._seconds_until_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 # A database blip or a bug on one pass must not end delivery for good.
-                logger.exception("webhook dispatch pass failed; trying again shortly")
+                if not is_outage(error):
+                    logger.exception("webhook dispatch pass failed; trying again shortly")
+                else:
+                    logger.warning("webhook dispatch paused (%s)", describe_outage(error))
                 delay = self._settings.webhook_poll_seconds
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

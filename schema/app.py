@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,6 @@ import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
 from cross_web.request import StarletteRequestAdapter
 from graphql import OperationType, get_operation_ast
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -33,7 +33,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from models.database import RevisionClock, create_engine, session_factory
+import metrics
+import tracing
+from models.database import (
+    RevisionClock,
+    create_engine,
+    describe_outage,
+    is_outage,
+    is_sqlite,
+    session_factory,
+)
 from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
@@ -50,11 +59,19 @@ from resolvers.webhooks import Dispatcher
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.build import build_schema
 from schema.context import SSC_READS, Context, Services
+from schema.cors import cors
 from schema.documents import valid_document
 from schema.extensions import READABLE_CODES
 from schema.fleet_csv import FleetPlanCsv
 from schema.graphiql import GraphiQLPage
-from schema.http_errors import bad_request, not_authenticated, too_large
+from schema.http_errors import (
+    bad_request,
+    database_unavailable,
+    not_authenticated,
+    too_large,
+)
+from schema.probes import livez, metrics_page, readyz
+from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
     Cached,
@@ -67,7 +84,6 @@ from schema.response_cache import (
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
-PRINCIPAL = "cpl.principal"
 EXPIRY = "cpl.expiry"
 REQUEST_DATA = "cpl.request"
 KEEP = "cpl.keep"
@@ -79,7 +95,12 @@ class GraphQLApp(GraphQL):
     def __init__(
         self, schema: strawberry.Schema, services: Services, signin: SignIn, page: GraphiQLPage
     ) -> None:
-        super().__init__(schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15)
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            keep_alive=True,
+            keep_alive_interval=services.settings.ws_keep_alive_seconds,
+        )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
         self.request_adapter_class = RequestAdapter
         self.services = services
@@ -101,6 +122,12 @@ class GraphQLApp(GraphQL):
                     response = bad_request(error.reason, error.status_code)
                 except PersistedQueryError as error:
                     response = persisted_query_error(error)
+                except Exception as error:
+                    if not is_outage(error):
+                        raise
+                    # Expected weather, not a bug: one warning line, no traceback.
+                    logger.warning("database unavailable: %s", describe_outage(error))
+                    response = database_unavailable()
             await response(scope, receive, send)
             return
         try:
@@ -321,19 +348,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def healthz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    try:
-        async with services.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:
-        logger.exception("health check failed")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
-
-
 def create_services(settings: Settings) -> Services:
-    engine = create_engine(settings.database_url)
+    pool = {}
+    if not is_sqlite(settings.database_url):
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    engine = create_engine(settings.database_url, **pool)
+    metrics.watch_pool(engine)
     sessions = session_factory(engine)
     revision = RevisionClock(engine, settings.revision_max_age_seconds)
     return Services(
@@ -341,7 +361,7 @@ def create_services(settings: Settings) -> Services:
         engine=engine,
         sessions=sessions,
         verifier=verifier_for(settings),
-        bus=change_bus(settings.database_url, sessions),
+        bus=change_bus(settings.database_url, sessions, settings.listener_retry_seconds),
         dispatcher=Dispatcher(sessions, settings),
         graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
@@ -380,10 +400,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.access_log.drain()
             await services.bus.stop()
             await services.engine.dispose()
+            metrics.process_ended(os.getpid())
+            tracing.shutdown()
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/livez", livez, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/healthz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
             Route("/graphiql/{name}", page.asset, methods=["GET"]),
             *signin.routes(),
             Route("/graphql", graphql),
@@ -391,7 +416,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *fleet_file_routes(services),
         ],
         middleware=[
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=STREAMED_PATHS)
+            Middleware(RequestLog),
+            *cors(settings),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=STREAMED_PATHS),
         ],
         lifespan=lifespan,
     )

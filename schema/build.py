@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from models.database import describe_outage, is_outage
 from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
@@ -53,9 +54,14 @@ class CplSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log unexpected errors only: a denied field or a bad id is the client's answer, not a
-        server fault, and a traceback for each would bury the real ones."""
+        server fault, and a traceback for each would bury the real ones. A database outage is
+        expected weather: one warning line, not a traceback per query."""
         for error in errors:
-            if is_unexpected(error):
+            if not is_unexpected(error):
+                continue
+            if error.original_error is not None and is_outage(error.original_error):
+                logger.warning("database unavailable: %s", describe_outage(error.original_error))
+            else:
                 logger.error("unexpected error: %s", error.message, exc_info=error.original_error)
 
 

@@ -13,6 +13,7 @@ from permissions.enforcement import PolicyEnforcement
 from schema.context import Context
 from schema.documents import DocumentCache
 from schema.limits import Limits, OperationLimits
+from schema.requests import OperationRecord
 from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
@@ -100,6 +101,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     which rely on them to have proved every fragment exists and none is cyclic."""
     limits = Limits.from_settings(settings)
     return [
+        OperationRecord,
         partial(DocumentCache, settings.max_query_tokens),
         partial(OperationLimits, limits),
         PolicyEnforcement,

@@ -49,3 +49,16 @@ def bad_request(reason: str, status: int) -> JSONResponse:
 
 def too_large(limit: int) -> JSONResponse:
     return error_response(f"Request body over {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable() -> JSONResponse:
+    """An outage of the database, the client's request being fine: 503, try again shortly."""
+    return error_response(
+        "The database is unavailable; try again shortly.",
+        "SERVICE_UNAVAILABLE",
+        503,
+        **{"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import metrics
 from permissions.document_policy import Decision, capability
 from permissions.principal import Principal
 from resolvers.ssc_access import SscReads
@@ -70,6 +71,8 @@ class Cached:
 class BoundedStore:
     """Least recently used entries, bounded by the bytes of their values (`len`)."""
 
+    metric = "store"  # the `cache` label of its look-ups in `cpl_cache_lookups_total`
+
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
@@ -85,9 +88,11 @@ class BoundedStore:
         value = self._entries.get(key)
         if value is None:
             self.misses += 1
+            metrics.CACHE_LOOKUPS.labels(self.metric, "miss").inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        metrics.CACHE_LOOKUPS.labels(self.metric, "hit").inc()
         return value
 
     def put(self, key: Any, value: Any) -> None:
@@ -107,6 +112,7 @@ class ResponseCache(BoundedStore):
     """Encoded answers by `Lookup.key`; entries of older revisions go first when a newer one
     is seen, since no request can ask for them again."""
 
+    metric = "responses"
     revision: int = -1
 
     def get(self, key: tuple[Any, ...]) -> Cached | None:
@@ -126,6 +132,8 @@ class PersistedQueryError(Exception):
 
 class PersistedQueries(BoundedStore):
     """Documents by their SHA-256, registered by the first request that sends both."""
+
+    metric = "persisted_queries"
 
     def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
         """The document to run: the one sent, or the one registered under its hash."""

@@ -6,10 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -91,3 +97,87 @@ async def subscribe(
                 break
             await asyncio.sleep(0.025)
         yield Subscriber(ws)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env(database_url: str, data_dir: Path, **variables: str) -> dict[str, str]:
+    """The environment of a `cpl-pathways` process: this one's without any CPL_ setting, then
+    the database, the data directory and `variables`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CPL_", "PROMETHEUS_"))}
+    return env | {"CPL_DATABASE_URL": database_url, "CPL_DATA_DIR": str(data_dir), **variables}
+
+
+async def cli(env: dict[str, str], *args: str, command: Sequence[str] | None = None) -> str:
+    """Run `cpl-pathways ARGS` (or `command ARGS`) to its end; its standard output."""
+    process = await asyncio.create_subprocess_exec(
+        *(command or [sys.executable, "-m", "cli"]),
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode().strip()
+
+
+@dataclass
+class ServerProcess:
+    """A `cpl-pathways serve` process; its standard error (the log) goes to `log`."""
+
+    base: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def tail(self) -> str:
+        return "\n".join(self.log_lines()[-40:])
+
+
+@contextlib.asynccontextmanager
+async def cli_server(
+    env: dict[str, str],
+    log: Path,
+    *args: str,
+    command: Sequence[str] | None = None,
+    probe: str = "/readyz",
+) -> AsyncIterator[ServerProcess]:
+    """`cpl-pathways serve --port <free> ARGS` until the block ends (SIGTERM, then waited for);
+    yields once `probe` answers 200."""
+    port = free_port()
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *(command or [sys.executable, "-m", "cli"]),
+            "serve",
+            "--port",
+            str(port),
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log)
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if process.returncode is not None:
+                    raise AssertionError(f"server exited: {server.tail()}")
+                try:
+                    if (await client.get(server.base + probe)).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"server never ready: {server.tail()}")
+        yield server
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), 20)

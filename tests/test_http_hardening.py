@@ -1,4 +1,4 @@
-"""Baseline hardening: GraphiQL, health, size and shape limits, masked unexpected errors."""
+"""Baseline hardening: GraphiQL, size and shape limits, masked unexpected errors."""
 
 from __future__ import annotations
 
@@ -15,12 +15,6 @@ async def test_graphiql_page_needs_no_token(client):
     response = await client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
-
-
-async def test_healthz(client):
-    response = await client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
 
 
 async def test_body_over_the_cap_is_413(client, token, settings):

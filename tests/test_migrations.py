@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -9,8 +12,15 @@ from sqlmodel import SQLModel
 
 import models.access  # these two register the tables on SQLModel.metadata
 import models.tables  # noqa: F401
-from models.database import alembic_config, create_engine, current_revision, migrate
+from models.database import (
+    alembic_config,
+    create_engine,
+    migrate,
+    newest_revision,
+    schema_revision,
+)
 from tests.conftest import fresh_database
+from tests.live import cli, cli_env
 
 
 def test_one_head() -> None:
@@ -25,12 +35,29 @@ async def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
             await migrate(engine)  # a second run is a no-op, not an error
             async with engine.connect() as connection:
                 head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-                assert await current_revision(connection) == head
+                assert await schema_revision(connection) == head
                 diff = await connection.run_sync(
                     lambda sync: compare_metadata(
                         MigrationContext.configure(sync), SQLModel.metadata
                     )
                 )
             assert diff == []
+        finally:
+            await engine.dispose()
+
+
+async def test_operators_migrate_up_to_a_revision_down_again_and_read_it_with_alembic(tmp_path):
+    async with fresh_database(tmp_path) as url:
+        env = cli_env(url, tmp_path / "data")
+        assert await cli(env, "migrate", "--revision", "0002") == "Database upgraded to 0002."
+        alembic = [str(Path(sys.executable).with_name("alembic")), "-c", "alembic.ini"]
+        assert "0002" in await cli(env, "current", command=alembic)
+        assert await cli(env, "migrate") == "Database at the newest migration."
+        assert f"{newest_revision()} (head)" in await cli(env, "current", command=alembic)
+        assert await cli(env, "migrate", "--downgrade", "0001") == "Database downgraded to 0001."
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await schema_revision(connection) == "0001"
         finally:
             await engine.dispose()

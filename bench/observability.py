@@ -1,0 +1,119 @@
+"""What observing a request costs: the request log (request id, access line, metrics) and the
+operation record, measured on the smallest GraphQL request, beside a baseline of the same app
+without them, in the same run (calls interleaved, so load drifts hit both alike).
+
+Run by ``make bench`` after ``bench.run``; alone: ``.venv/bin/python -m bench.observability``.
+The access lines go, as JSON, to /dev/null: formatting them is part of the cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from logs import JsonFormatter, RequestIdFilter
+from permissions.dev_keys import issue_token, load_or_create_dev_key
+from permissions.principal import PartyCategory
+from schema.app import create_app, create_services
+from schema.requests import OperationRecord, RequestLog
+from settings import load_settings
+
+QUERY = {"query": "query Who { viewer { partyId } }"}
+APPS = 4
+
+
+def _client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+
+def _app(settings, services, *, observed: bool):
+    app = create_app(settings, services)
+    if not observed:
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not RequestLog]
+        graphql = next(r.endpoint for r in app.routes if r.path == "/graphql")
+        graphql.schema.extensions = [
+            e for e in graphql.schema.extensions if e is not OperationRecord
+        ]
+    return app
+
+
+def _quiet_json_log() -> None:
+    sink = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115  (lives as long as the run)
+    sink.setFormatter(JsonFormatter())
+    sink.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers = [sink]
+    root.setLevel(logging.INFO)
+
+
+def _summary(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"median {statistics.median(ordered) * 1e6:7.0f} µs   p99 {p99 * 1e6:7.0f} µs"
+
+
+async def measure(samples: int, warmup: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(
+            load_settings(),
+            data_dir=Path(tmp),
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            jwks_url=None,
+        )
+        key = load_or_create_dev_key(settings.dev_key_path)
+        token = issue_token(
+            key, issuer=settings.issuer, audience=settings.audience, category=PartyCategory.SSC
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        _quiet_json_log()
+        services = create_services(settings)
+        # Apps that are built alike still differ by ~10 % from one another (measured), so each
+        # kind is several apps, their samples pooled, and the calls shuffled every round.
+        clients = [
+            (name, _client(_app(settings, services, observed=name == "observed")))
+            for name in ("observed", "baseline")
+            for _ in range(APPS)
+        ]
+        times: dict[str, list[float]] = {"observed": [], "baseline": []}
+        shuffle = random.Random(13).shuffle  # an order, not a secret
+        try:
+            for round_ in range(warmup + samples):
+                shuffle(clients)
+                for name, client in clients:
+                    started = time.perf_counter()
+                    response = await client.post("/graphql", json=QUERY, headers=headers)
+                    elapsed = time.perf_counter() - started
+                    assert response.json() == {"data": {"viewer": {"partyId": "DEV-SSC"}}}
+                    if round_ >= warmup:
+                        times[name].append(elapsed)
+        finally:
+            for _, client in clients:
+                await client.aclose()
+            await services.engine.dispose()
+    print(f"smallest GraphQL request, in process, {samples} rounds of {APPS} apps of each kind:")
+    for name, taken in times.items():
+        print(f"  {name:<9} {_summary(taken)}")
+    extra = statistics.median(times["observed"]) - statistics.median(times["baseline"])
+    print(f"  the request log, metrics and operation record add {extra * 1e6:.0f} µs (median)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=1000, help="rounds")
+    parser.add_argument("--warmup", type=int, default=100, help="rounds not measured")
+    args = parser.parse_args()
+    asyncio.run(measure(args.samples, args.warmup))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Configuration: every variable the code reads is documented, with the default it has."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import pytest
+
+from settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [
+    path
+    for folder in ("models", "permissions", "resolvers", "schema")
+    for path in (ROOT / folder).rglob("*.py")
+] + [ROOT / name for name in ("cli.py", "settings.py", "logs.py", "metrics.py")]
+# Defaults that follow CPL_ENV (development here), set in load_settings.
+ENVIRONMENT_DEPENDENT = {"allow_insecure_webhooks", "block_private_webhooks"}
+
+
+def readme_table() -> dict[str, str]:
+    """The README's configuration table: variable -> default column."""
+    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ")[0]
+    rows = re.findall(r"^\| ([^|]+) \| ([^|]+) \|", section, re.MULTILINE)
+    # A row may name several variables: `CPL_A`, `CPL_B`.
+    return {
+        name: default.strip()
+        for names, default in rows
+        for name in re.findall(r"`([A-Z][A-Z_]+)`", names)
+    }
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("CPL_"):
+            monkeypatch.delenv(name)
+
+
+def test_every_variable_the_code_reads_is_in_the_readme_table():
+    read = set()
+    for path in SOURCES:
+        read |= set(re.findall(r"\"(CPL_[A-Z_]+)\"", path.read_text()))
+    assert read, "the search found the variables"
+    assert sorted(read - set(readme_table())) == []
+
+
+def test_the_readme_gives_each_default_the_code_has(clean_environment):
+    loaded = load_settings()
+    table = readme_table()
+    numbers = {
+        "CPL_MAX_BODY_BYTES": loaded.max_body_bytes,
+        "CPL_WEBHOOK_HORIZON_SECONDS": loaded.webhook_horizon_seconds,
+        "CPL_WEBHOOK_TIMEOUT_SECONDS": loaded.webhook_timeout_seconds,
+        "CPL_WEBHOOK_POLL_SECONDS": loaded.webhook_poll_seconds,
+        "CPL_LISTENER_RETRY_SECONDS": loaded.listener_retry_seconds,
+        "CPL_WS_KEEPALIVE_SECONDS": loaded.ws_keep_alive_seconds,
+        "CPL_DB_POOL_SIZE": loaded.db_pool_size,
+        "CPL_DB_MAX_OVERFLOW": loaded.db_max_overflow,
+    }
+    for name, value in numbers.items():
+        assert float(table[name].strip("`").replace(",", "")) == value, name
+    schedule = ",".join(f"{s:g}" for s in loaded.webhook_retry_schedule)
+    assert table["CPL_WEBHOOK_RETRY_SCHEDULE"] == f"`{schedule}`"
+    assert table["CPL_LOG_LEVEL"] == f"`{loaded.log_level}`"
+    assert table["CPL_LOG_FORMAT"].startswith(f"`{loaded.log_format}`")
+    # Loading with nothing set gives the dataclass's own defaults: each is written once.
+    for field in fields(Settings):
+        if field.default is not MISSING and field.name not in ENVIRONMENT_DEPENDENT:
+            assert getattr(loaded, field.name) == field.default, field.name
+
+
+def test_production_defaults_to_json_logs(clean_environment, monkeypatch):
+    monkeypatch.setenv("CPL_ENV", "production")
+    assert load_settings().log_format == "json"
+    monkeypatch.setenv("CPL_LOG_FORMAT", "text")
+    assert load_settings().log_format == "text"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CPL_LOG_FORMAT", "xml", "CPL_LOG_FORMAT must be one of json, text"),
+        ("CPL_LOG_LEVEL", "LOUD", "CPL_LOG_LEVEL must be"),
+        ("CPL_CORS_ORIGINS", "https://ok.example,portal.example/app", "is not an origin"),
+        ("CPL_WEBHOOK_TIMEOUT_SECONDS", "ten", "must be a number"),
+        ("CPL_DB_POOL_SIZE", "-1", "must not be negative"),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(clean_environment, monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        load_settings()
+
+
+def test_cors_origins_are_read_as_a_list(clean_environment, monkeypatch):
+    monkeypatch.setenv("CPL_CORS_ORIGINS", " https://portal.example/ , http://127.0.0.1:3000")
+    assert load_settings().cors_origins == ("https://portal.example", "http://127.0.0.1:3000")

@@ -1,0 +1,165 @@
+"""The README's examples, run as written against a real server, so that they cannot rot.
+
+Every `sh` block runs, in order, in one bash script (later blocks use the `URL`, `q`, `S`, `M`
+and `gql` of earlier ones) with the server's address for 127.0.0.1:8000; the `json` block is
+the `fleet-plan.json` the next block sends; the `graphql` blocks are sent as the SSC's;
+the Python blocks run (the subscriber follows a real change, the webhook check verifies a real
+signature). Not run here: the "CPL in and out" block (tests/test_readme_data.py runs it with
+its example files), the `make` commands (they are CI itself), the `console` block of
+Docker commands (no Docker engine: tests/test_container.py replays the image instead) and the
+`js` block for browsers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_database
+from tests.live import ROOT, cli, cli_env, cli_server, free_port
+
+README = (ROOT / "README.md").read_text()
+DATA_BLOCK = "BASE="  # how the "CPL in and out" block starts
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+CLI = str(Path(sys.executable).with_name("cpl-pathways"))
+ADD_FIRMWARE = """mutation { addFirmware(input: { deviceId: "device:1", version: "5A0004FF" }) {
+  __typename } }"""
+
+
+def blocks(kind: str) -> list[str]:
+    return [text for language, text in BLOCKS if language == kind]
+
+
+def documents(output: str) -> list[dict]:
+    """The JSON answers printed one after another."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (at := output.find("{", at)) != -1:
+        document, at = decoder.raw_decode(output, at)
+        found.append(document)
+    return found
+
+
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("readme")
+    async with fresh_database(tmp) as url:
+        env = cli_env(url, tmp / "data")
+        await cli(env, "seed", "--demo")
+        async with cli_server(env, tmp / "server.log") as running:
+            yield running, env, tmp
+
+
+def localised(text: str, base: str) -> str:
+    return text.replace("http://127.0.0.1:8000", base).replace(
+        "ws://127.0.0.1:8000", "ws://" + base[7:]
+    )
+
+
+async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_error(server):
+    running, env, tmp = server
+    shell = [
+        b
+        for b in blocks("sh")
+        if not all(line.startswith("make ") for line in b.splitlines() if line)
+        and not b.startswith(DATA_BLOCK)  # run, with its example files, by test_readme_data.py
+    ]
+    assert len(shell) >= 6
+    (fleet,) = blocks("json")
+    (tmp / "fleet-plan.json").write_text(fleet)
+    script = localised("set -euo pipefail\n" + "\n".join(shell), running.base)
+    script = script.replace(".venv/bin/cpl-pathways", CLI)
+    process = await asyncio.create_subprocess_exec(
+        "bash", "-c", script, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    answers = documents(stdout.decode())
+    # One answer per command that sends a request (`q …`, `gql …` or `curl …` at a line's
+    # start), but for those that print only the headers (`-o /dev/null`): the ETag example.
+    commands = re.findall(r"^(?:q|gql|curl) .*$", script, re.MULTILINE)
+    headers_only = [c for c in commands if "-o /dev/null" in c]
+    assert len(answers) == len(commands) - len(headers_only)
+    assert len(re.findall(r'(?im)^etag: "[^"]+"', stdout.decode())) == len(headers_only)
+    for answer in answers:
+        assert answer.get("data"), answer
+        for error in answer.get("errors", []):
+            # The one documented error: a Manufacturer asking for an SSC-only field.
+            assert error["extensions"]["code"] == "FORBIDDEN", answer
+            assert error["path"][-1] == "zigbeeChipsetVendor"
+    payloads = [v for a in answers for v in a["data"].values() if "__typename" in (v or {})]
+    assert [p["__typename"] for p in payloads] == [
+        "AddFirmwareSuccess",
+        "PublishUpgradePathwaySuccess",
+        "CorrectUpgradePathwaySuccess",
+    ]
+    fleet_answer = next(a for a in answers if "fleetPlan" in a["data"])
+    assert fleet_answer["data"]["fleetPlan"]["summary"]["meters"] == 125_300
+
+
+async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies(server):
+    running, env, _ = server
+    closed = f"http://127.0.0.1:{free_port()}/cpl"  # loopback, nothing listening
+    token = await cli(env, "token", "SSC")  # every block is one the SSC may run
+    async with httpx.AsyncClient() as client:
+        for document in blocks("graphql"):
+            response = await client.post(
+                running.base + "/graphql",
+                json={"query": document.replace("https://back-office.example/cpl", closed)},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            answer = response.json()
+            assert "errors" not in answer and answer["data"], (document, answer)
+            if "registerWebhook" in answer["data"]:
+                registered = answer["data"]["registerWebhook"]
+                assert registered["webhook"]["url"] == closed and registered["secret"]
+
+    verifier = next(b for b in blocks("python") if "def verify(" in b)
+    namespace: dict = {}
+    exec(verifier, namespace)  # noqa: S102  (the README's own code)
+    body, now = b'{"eventId":"event:1"}', int(time.time())
+    mac = hmac.new(b"s3cret", f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    assert namespace["verify"]("s3cret", body, f"t={now},v1={mac}")
+    assert not namespace["verify"]("s3cret", body + b" ", f"t={now},v1={mac}")
+    assert not namespace["verify"]("s3cret", body, f"t={now - 3600},v1={mac}")
+
+
+async def test_the_readme_subscriber_prints_a_change_as_it_commits(server):
+    running, env, _ = server
+    follower = next(b for b in blocks("python") if "async def follow(" in b)
+    assert "asyncio.run(follow(sys.argv[1]))" in follower
+    namespace: dict = {"__name__": "readme"}
+    exec(localised(follower, running.base), namespace)  # noqa: S102  (the README's own code)
+    supplier = await cli(env, "token", "SMALL_SUPPLIER")
+    secas = await cli(env, "token", "SECAS")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        task = asyncio.create_task(namespace["follow"](supplier))
+        await asyncio.sleep(1)  # connected and subscribed
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                running.base + "/graphql",
+                json={"query": ADD_FIRMWARE},
+                headers={"Authorization": f"Bearer {secas}"},
+            )
+        assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+        for _ in range(100):
+            if printed.getvalue():
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "'kind': 'FIRMWARE_ADDED'" in printed.getvalue()
+    assert "'device': {'id': 'device:1'}" in printed.getvalue()
