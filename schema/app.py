@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -57,6 +57,7 @@ from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
 from resolvers.webhooks import Dispatcher
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
+from schema.body_limit import BodyLimit
 from schema.build import build_schema
 from schema.context import SSC_READS, Context, Services
 from schema.cors import cors
@@ -68,7 +69,6 @@ from schema.http_errors import (
     bad_request,
     database_unavailable,
     not_authenticated,
-    too_large,
 )
 from schema.probes import livez, metrics_page, readyz
 from schema.requests import PRINCIPAL, RequestLog
@@ -302,50 +302,6 @@ def _is_ide_page(scope: Scope) -> bool:
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
-
-
-class BodyLimit:
-    """Refuse request bodies over the configured size with 413, before anything parses them.
-
-    Paths in `streamed` are passed through unbuffered: their app reads the body as it arrives
-    and bounds it itself (a fleet file is millions of rows, never held whole)."""
-
-    def __init__(
-        self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.streamed = streamed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.streamed:
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await too_large(self.max_bytes)(scope, receive, send)
-            return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await too_large(self.max_bytes)(scope, receive, send)
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 def create_services(settings: Settings) -> Services:
