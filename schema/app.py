@@ -106,6 +106,7 @@ class GraphQLApp(GraphQL):
         self.services = services
         self.signin = signin
         self.page = page
+        self._working: dict[tuple[Any, ...], asyncio.Future[Cached | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _is_ide_page(scope):
@@ -146,20 +147,43 @@ class GraphQLApp(GraphQL):
         get = request.method == "GET"
         if lookup is not None and get and request.headers.get("if-none-match") == lookup.etag:
             return Response(status_code=304, headers=revalidate(lookup))
-        responses = self.services.responses
-        cached = responses.get(lookup.key) if lookup is not None and responses.enabled else None
+        key = lookup.key if lookup is not None and self.services.responses.enabled else None
+        cached = await self._cached(key)
         if cached is not None:
             response: Response = Response(cached.body, media_type="application/json")
             if cached.ssc_reads is not None:  # the same reads again, by this caller
                 self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
         else:
-            response = await self.run(request)
-            if lookup is not None and response.status_code == 200 and request.scope.get(KEEP):
-                reads = request.scope.get(SSC_READS)
-                responses.put(lookup.key, Cached(bytes(response.body), reads))
+            response = await self._run_once(request, key)
         if lookup is not None and get:
             response.headers.update(revalidate(lookup))
         return response
+
+    async def _cached(self, key: tuple[Any, ...] | None) -> Cached | None:
+        """The kept answer, or the one being worked out for the same key right now: after a
+        write every front-end misses at once, and one execution serves them all."""
+        if key is None:
+            return None
+        cached = self.services.responses.get(key)
+        if cached is None and (working := self._working.get(key)) is not None:
+            cached = await asyncio.shield(working)
+        return cached
+
+    async def _run_once(self, request: Request, key: tuple[Any, ...] | None) -> Response:
+        """Execute, keeping the answer when it may be kept; others asking meanwhile wait."""
+        if key is None or key in self._working:
+            return await self.run(request)
+        working = self._working[key] = asyncio.get_running_loop().create_future()
+        kept: Cached | None = None
+        try:
+            response = await self.run(request)
+            if response.status_code == 200 and request.scope.get(KEEP):
+                kept = Cached(bytes(response.body), request.scope.get(SSC_READS))
+                self.services.responses.put(key, kept)
+            return response
+        finally:
+            del self._working[key]
+            working.set_result(kept)  # None: each waiter runs the operation itself
 
     async def _lookup(self, request: Request, data: Any) -> Lookup | None:
         """The cache key of a query (None for anything else), which needs the revision now."""

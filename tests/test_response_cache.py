@@ -171,3 +171,22 @@ async def test_get_answers_carry_an_etag_and_304_when_unchanged(isolated):
         "/graphql", params=params, headers={**headers, "If-None-Match": etag}
     )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+async def test_identical_misses_at_once_are_executed_once(isolated, monkeypatch):
+    import asyncio
+
+    import permissions.enforcement as enforcement
+
+    executions = []
+    original = enforcement.apply_denials
+
+    def counted(denials, result):
+        executions.append(1)
+        return original(denials, result)
+
+    monkeypatch.setattr(enforcement, "apply_denials", counted)
+    query = '{ device(id: "device:7") { modelName firmware { version } } }'
+    answers = await asyncio.gather(*(isolated.gql("NETWORK_PARTY", query) for _ in range(8)))
+    assert all(answer == answers[0] for answer in answers) and "errors" not in answers[0]
+    assert executions == [1]
