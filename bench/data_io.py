@@ -52,6 +52,7 @@ from bench.run import (
     postgres_version,
     server_process,
     wait_until_up,
+    write_readme,
 )
 from models.database import create_engine, session_factory
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
@@ -62,7 +63,6 @@ from resolvers.cpl_export import export
 from resolvers.cpl_files import PATHWAY_COLUMNS
 from settings import load_settings
 
-README = Path(__file__).with_name("README.md")
 START, END = "<!-- data-io:start -->", "<!-- data-io:end -->"
 ROWS = 1_000_000
 GROUPS = 10_000
@@ -353,17 +353,6 @@ def report(fleets: list[FleetResult], imports: list[ImportResult], pg: str | Non
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    if START in readme and END in readme:
-        head, rest = readme.split(START, 1)
-        _, tail = rest.split(END, 1)
-        readme = f"{head}{START}\n{section}\n{END}{tail}"
-    else:
-        readme = f"{readme.rstrip()}\n\n## Data in and out\n\n{START}\n{section}\n{END}\n"
-    README.write_text(readme, encoding="utf-8")
-
-
 async def amain(args: argparse.Namespace) -> None:
     pg = await postgres_version() if "postgresql" in args.backends else None
     backends = [b for b in args.backends if b != "postgresql" or pg]
@@ -379,7 +368,7 @@ async def amain(args: argparse.Namespace) -> None:
     print()
     print(section)
     if not args.no_readme:
-        write_readme(section)
+        write_readme(section, (START, END), "Data in and out")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.run import Stats
 from logs import JsonFormatter, RequestIdFilter
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
@@ -57,9 +58,8 @@ def _quiet_json_log() -> None:
 
 
 def _summary(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"median {statistics.median(ordered) * 1e6:7.0f} µs   p99 {p99 * 1e6:7.0f} µs"
+    taken = Stats(samples)
+    return f"median {taken.median * 1e6:7.0f} µs   p99 {taken.p99 * 1e6:7.0f} µs"
 
 
 async def measure(samples: int, warmup: int) -> None:

@@ -35,7 +35,14 @@ from pathlib import Path
 import httpx
 
 from bench.generate import load_synthetic_cpl
-from bench.run import README, ROOT, free_port, fresh_database, server_process, wait_until_up
+from bench.run import (
+    ROOT,
+    free_port,
+    fresh_database,
+    server_process,
+    wait_until_up,
+    write_readme,
+)
 from models.database import create_engine, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
@@ -255,10 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     text = asyncio.run(run(args))
     if not args.no_readme:
-        readme = README.read_text()
-        head, _, rest = readme.partition(START)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+        write_readme(text, (START, END), "Reads")
 
 
 if __name__ == "__main__":

@@ -977,14 +977,19 @@ def report(results: list[RunResult], pg_version: str | None, command: str) -> st
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
+def write_readme(
+    section: str, markers: tuple[str, str] = (START, END), heading: str = "Results"
+) -> None:
+    """Replace what stands between a benchmark's markers in bench/README.md (or add it, under
+    `heading`, the first time)."""
+    start, end = markers
     readme = README.read_text(encoding="utf-8")
-    if START in readme and END in readme:
-        head, rest = readme.split(START, 1)
-        _, tail = rest.split(END, 1)
-        readme = f"{head}{START}\n{section}\n{END}{tail}"
+    if start in readme and end in readme:
+        head, rest = readme.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme = f"{head}{start}\n{section}\n{end}{tail}"
     else:
-        readme = f"{readme.rstrip()}\n\n## Results\n\n{START}\n{section}\n{END}\n"
+        readme = f"{readme.rstrip()}\n\n## {heading}\n\n{start}\n{section}\n{end}\n"
     README.write_text(readme, encoding="utf-8")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.generate import load_synthetic_cpl
+from bench.run import Stats
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog, SscReads
@@ -41,10 +42,8 @@ def log_switched_off():
 
 
 def summary(name: str, samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    median = statistics.median(ordered)
-    return f"{name:<22} median {median * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms"
+    taken = Stats(samples)
+    return f"{name:<22} median {taken.median * 1000:7.2f} ms   p99 {taken.p99 * 1000:7.2f} ms"
 
 
 async def main(samples: int, block: int) -> None:
