@@ -209,7 +209,7 @@ def cmd_schema(_args: argparse.Namespace) -> None:
 
 async def _import(settings: Settings, args: argparse.Namespace) -> Any:
     from models.database import create_engine, migrate, session_factory
-    from resolvers.bus import change_bus
+    from notifications.bus import change_bus
     from resolvers.cpl_import import import_file, importer
 
     engine = create_engine(settings.database_url)

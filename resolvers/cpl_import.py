@@ -18,9 +18,9 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from notifications.bus import ChangeBus
 from permissions.principal import PartyCategory, Principal
 from resolvers import mutations as writes
-from resolvers.bus import ChangeBus
 from resolvers.cpl_files import Table, read_table
 from resolvers.import_devices import plan_cpl
 from resolvers.import_pathways import plan_pathways

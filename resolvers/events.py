@@ -26,8 +26,8 @@ from models.tables import (
     ZigbeeBand,
     utcnow,
 )
+from notifications import outbox
 from permissions.principal import Principal
-from resolvers import webhooks
 
 EVENTS = "cpl.events"
 """session.info key: ids of the events recorded in the session's transaction."""
@@ -150,7 +150,7 @@ async def record_many(session: AsyncSession, events: Sequence[dict[str, Any]]) -
     if not ids:
         return ids
     recorded = [Recorded(i, e["device_id"], e["action"]) for i, e in zip(ids, events, strict=True)]
-    await webhooks.enqueue_many(session, recorded)
+    await outbox.enqueue_many(session, recorded)
     await session.info["cpl.bus"].in_transaction_many(session, ids)
     session.info.setdefault(EVENTS, []).extend(ids)
     return ids

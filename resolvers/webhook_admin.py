@@ -14,9 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import RequestSession
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
+from notifications.addresses import check_url
+from notifications.signing import new_secret
 from resolvers import validation as v
 from resolvers.paging import Page, page_of
-from resolvers.webhooks import check_url, new_secret
 from settings import Settings
 
 MAX_WEBHOOKS_PER_PARTY = 20

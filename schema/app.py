@@ -43,6 +43,8 @@ from models.database import (
     is_sqlite,
     session_factory,
 )
+from notifications.bus import change_bus
+from notifications.dispatcher import Dispatcher
 from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
@@ -51,11 +53,9 @@ from permissions.tokens import (
     bearer_token,
     verifier_for,
 )
-from resolvers.bus import change_bus
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
-from resolvers.webhooks import Dispatcher
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.body_limit import BodyLimit
 from schema.build import build_schema

@@ -11,15 +11,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from models.database import RequestSession, RevisionClock
+from notifications.bus import ChangeBus
+from notifications.dispatcher import Dispatcher
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
-from resolvers.bus import ChangeBus
 from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
-from resolvers.webhooks import Dispatcher
 from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
 

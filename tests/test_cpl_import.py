@@ -18,7 +18,7 @@ from sqlalchemy import text
 from models.database import create_engine, migrate, session_factory
 from models.demo import seed_demo
 from models.tables import Webhook
-from resolvers.bus import change_bus
+from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
 from tests.conftest import fresh_database
 

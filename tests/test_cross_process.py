@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from resolvers.bus import LISTENER_NAME
+from notifications.bus import LISTENER_NAME
 from tests.conftest import BACKEND, fresh_database
 from tests.live import free_port, subscribe
 

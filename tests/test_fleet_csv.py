@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from models.database import create_engine, migrate, session_factory
-from resolvers.bus import change_bus
+from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
 from schema.app import create_app, create_services
 from schema.fleet_csv import TOO_LONG, Records

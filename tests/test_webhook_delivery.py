@@ -43,21 +43,16 @@ from models.tables import (
     WebhookDelivery,
     WebhookStatus,
 )
-from resolvers import webhooks
+from notifications import addresses
+from notifications.addresses import check_url, pinned, public_address
+from notifications.dispatcher import Dispatcher
+from notifications.outbox import enqueue_many
+from notifications.payloads import event_payloads
+from notifications.signing import new_secret, signature
 from resolvers.validation import MutationFailure
-from resolvers.webhooks import (
-    Dispatcher,
-    check_url,
-    enqueue,
-    event_payloads,
-    new_secret,
-    pinned,
-    public_address,
-    signature,
-    verify_signature,
-)
 from settings import Settings, load_settings
 from tests.conftest import fresh_database
+from tests.webhook_receiver import verify_signature
 
 FAST = replace(
     load_settings(),
@@ -133,7 +128,7 @@ async def record_event(db: Db, **fields: Any) -> int:
         audit = AuditEvent(**fields)
         session.add(audit)
         await session.flush()
-        await enqueue(session, audit)
+        await enqueue_many(session, [audit])
     assert audit.id is not None
     return audit.id
 
@@ -390,8 +385,8 @@ async def test_delivery_connects_to_the_address_it_checked(
         lookups.append(host)
         return [ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(webhooks, "_resolve", resolve)
-    monkeypatch.setattr(webhooks, "_public", lambda address: address.is_loopback)
+    monkeypatch.setattr(addresses, "_resolve", resolve)
+    monkeypatch.setattr(addresses, "_public", lambda address: address.is_loopback)
     receiver = Receiver(free_port())
     await add_webhook(db, f"http://receiver.invalid:{receiver.port}/hook")
     await record_event(db, action="PATHWAY_PUBLISHED", device_id=demo.device.id)
@@ -462,7 +457,7 @@ async def test_enqueue_rolls_back_with_the_change(db: Db, demo: DemoPathway) -> 
             )
             session.add(audit)
             await session.flush()
-            assert await enqueue(session, audit) == 1
+            assert await enqueue_many(session, [audit]) == 1
             raise LookupError("the rest of the mutation failed")
     assert await deliveries(db) == []
 

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers.webhooks import verify_signature
 from tests.conftest import CATEGORIES
 from tests.live import free_port, serve
+from tests.webhook_receiver import verify_signature
 
 REGISTER = """mutation($input: RegisterWebhookInput!) { registerWebhook(input: $input) {
   __typename ... on RegisterWebhookSuccess { secret webhook { id url deviceIds kinds } }
