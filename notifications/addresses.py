@@ -113,10 +113,18 @@ async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddre
     return found
 
 
+class AddressRefused(Exception):
+    """The server may not connect to a host now; `resolved` says whether its name resolved."""
+
+    def __init__(self, host: str, *, resolved: bool) -> None:
+        super().__init__(f"{host}: {'not public' if resolved else 'not resolved'}")
+        self.resolved = resolved
+
+
 async def public_address(
     host: str, port: int = 443
-) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address the server may connect to for `host` now, or None if it may not.
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address the server may connect to for `host` now; `AddressRefused` if it may not.
 
     Checked at registration and again before every delivery, because a name that resolved to a
     public address when registered can later be pointed at an internal one (DNS rebinding).
@@ -127,9 +135,11 @@ async def public_address(
     try:
         addresses = await _resolve(host, port)
     except (OSError, UnicodeError):
-        return None
-    if not addresses or not all(_public(address) for address in addresses):
-        return None
+        addresses = []
+    if not addresses:
+        raise AddressRefused(host, resolved=False)
+    if not all(_public(address) for address in addresses):
+        raise AddressRefused(host, resolved=True)
     return addresses[0]
 
 
@@ -199,18 +209,15 @@ async def check_url(url: str, settings: UrlSettings) -> str:
             raise _url_failure("url must use https (plain http is allowed only for loopback).")
         raise _url_failure("url must use https.")
     if settings.block_private_webhooks:
-        default_port = 443 if scheme == "https" else 80
         try:
-            addresses = await _resolve(host, port or default_port)
-        except (OSError, UnicodeError):
-            raise _url_failure("url's host could not be resolved.") from None
-        if not addresses:
-            raise _url_failure("url's host could not be resolved.")
-        if not all(_public(address) for address in addresses):
+            await public_address(host, port or (443 if scheme == "https" else 80))
+        except AddressRefused as refused:
+            if not refused.resolved:
+                raise _url_failure("url's host could not be resolved.") from None
             raise _url_failure(
                 "url must reach a public address; private, loopback and link-local addresses "
                 "are refused."
-            )
+            ) from None
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"

@@ -29,7 +29,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import metrics
 from models.database import describe_outage, is_outage
 from models.tables import Webhook, WebhookDelivery, WebhookStatus, utcnow
-from notifications.addresses import Pinned, UrlSettings, pinned, public_address
+from notifications.addresses import (
+    AddressRefused,
+    Pinned,
+    UrlSettings,
+    pinned,
+    public_address,
+)
 from notifications.payloads import encode_body, event_payloads, global_id
 from notifications.signing import SIGNATURE_HEADER, signature
 
@@ -236,8 +242,9 @@ class Dispatcher:
         if settings.block_private_webhooks:
             parts = urlsplit(item.url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            address = await public_address(parts.hostname or "", port)
-            if address is None:
+            try:
+                address = await public_address(parts.hostname or "", port)
+            except AddressRefused:
                 return _Outcome(None, "address refused: the host is not public now")
             target = pinned(item.url, address)
         timestamp = int(self._clock().timestamp())

@@ -44,7 +44,7 @@ from models.tables import (
     WebhookStatus,
 )
 from notifications import addresses
-from notifications.addresses import check_url, pinned, public_address
+from notifications.addresses import AddressRefused, check_url, pinned, public_address
 from notifications.dispatcher import Dispatcher
 from notifications.outbox import enqueue_many
 from notifications.payloads import event_payloads
@@ -407,12 +407,17 @@ def test_pinned_request_keeps_the_name_for_host_sni_and_certificate() -> None:
     assert target.extensions == {"sni_hostname": "hooks.example.com"}
 
 
-async def test_public_address_is_the_checked_address_or_none() -> None:
+async def test_public_address_is_the_checked_address_or_refused() -> None:
     assert str(await public_address("93.184.216.34")) == "93.184.216.34"
-    assert await public_address("10.0.0.1") is None
-    assert await public_address("::ffff:192.168.0.1") is None
-    assert await public_address("localhost") is None
-    assert await public_address("no-such-host.invalid") is None
+    for host, resolved in [
+        ("10.0.0.1", True),
+        ("::ffff:192.168.0.1", True),
+        ("localhost", True),
+        ("no-such-host.invalid", False),
+    ]:
+        with pytest.raises(AddressRefused) as refused:
+            await public_address(host)
+        assert refused.value.resolved is resolved
 
 
 # --- the outbox ------------------------------------------------------------------------------
