@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway
-from permissions.policy import change_subject, readable_by_every_party
+from permissions.policy import Audience, change_subject, reason_readable
 
 
 def global_id(kind: str, pk: int) -> str:
@@ -27,11 +26,6 @@ def global_id(kind: str, pk: int) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def _restricted(subject: str, changes: list[dict[str, Any]] | None) -> bool:
-    """Whether the event changed a value not every Party may read (its reason could repeat it)."""
-    return not all(readable_by_every_party(subject, change["field"]) for change in changes or [])
 
 
 async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> dict[int, dict]:
@@ -99,13 +93,12 @@ async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> d
             pathway_status,
             revision,
         ) = row
+        subject = change_subject(firmware_id, pathway_id)
         payloads[event_id] = {
             "eventId": global_id("event", event_id),
             "kind": action,
             "occurredAt": _iso(occurred_at),
-            "reason": None
-            if _restricted(change_subject(firmware_id, pathway_id), changes)
-            else reason,
+            "reason": reason if reason_readable(Audience.EVERY_PARTY, subject, changes) else None,
             "device": {
                 "id": global_id("device", device_id),
                 "manufacturerIdentifier": manufacturer,

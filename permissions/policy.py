@@ -10,8 +10,16 @@ place a rule is written down.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from permissions.principal import PartyCategory, Principal
+
+
+class Audience(enum.Enum):
+    """A reader who is no one in particular."""
+
+    EVERY_PARTY = "every Party"  # a webhook body: sent to whoever registered, of any category
 
 
 class Rule(enum.Enum):
@@ -308,6 +316,21 @@ def may_read_change(principal: Principal | None, type_name: str, field_name: str
         return allows(principal, type_name, field_name)
     except LookupError:
         return False
+
+
+def reason_readable(
+    reader: Principal | Audience | None,
+    subject: str,
+    changes: Iterable[Mapping[str, Any]] | None,
+) -> bool:
+    """Whether an event's free-text reason may be shown to `reader`: it may repeat any value
+    the event changed, so only to a reader who may see every one of them. For history and
+    subscriptions the reader is the caller (None sees nothing, as in `may_read_change`); for a
+    webhook body it is `Audience.EVERY_PARTY`, so only fields every Party may read count."""
+    fields = [change["field"] for change in changes or ()]
+    if reader is Audience.EVERY_PARTY:
+        return all(readable_by_every_party(subject, name) for name in fields)
+    return all(may_read_change(reader, subject, name) for name in fields)
 
 
 def may_act_for(principal: Principal, manufacturer_identifier: str) -> bool:

@@ -17,7 +17,7 @@ from strawberry.types import Info
 
 from models import tables
 from permissions.classes import policy_directives, policy_extensions
-from permissions.policy import change_subject, is_ssc_only, may_read_change
+from permissions.policy import change_subject, is_ssc_only, may_read_change, reason_readable
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from resolvers.paging import Page
@@ -183,12 +183,9 @@ class FieldChange:
 
 
 def visible_reason(principal: Principal | None, event: tables.AuditEvent) -> str | None:
-    """An event's reason is free text that may repeat any value it changed, so it is shown only
-    to a reader who may see every value the event changed."""
+    """An event's reason, or None where the policy hides it from this caller (`reason_readable`)."""
     subject = change_subject(event.firmware_id, event.pathway_id)
-    if all(may_read_change(principal, subject, c["field"]) for c in event.changes):
-        return event.reason
-    return None
+    return event.reason if reason_readable(principal, subject, event.changes) else None
 
 
 @strawberry.type

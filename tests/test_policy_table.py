@@ -8,7 +8,16 @@ from pathlib import Path
 from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
 from permissions.classes import DIRECTIVES
-from permissions.policy import ALLOWED, POLICY, Rule, render_matrix, rule_for
+from permissions.policy import (
+    ALLOWED,
+    POLICY,
+    Audience,
+    Rule,
+    reason_readable,
+    render_matrix,
+    rule_for,
+)
+from permissions.principal import PartyCategory, Principal
 from schema.build import build_schema, sdl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +98,24 @@ def test_committed_sdl_is_current() -> None:
 def test_readme_matrix_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
     assert render_matrix() in readme, "README permission matrix is stale: see `make docs`"
+
+
+def test_one_reason_rule_for_history_subscriptions_and_webhooks() -> None:
+    """A reason is shown only to a reader who may see every value the event changed; a webhook
+    body's reader is every Party, and a missing caller sees nothing (deny by default)."""
+    ssc = Principal("s", "p", PartyCategory.SSC)
+    supplier = Principal("s", "p", PartyCategory.LARGE_SUPPLIER)
+    readers = [ssc, supplier, Audience.EVERY_PARTY, None]
+
+    def shown(changes: list[dict]) -> list[bool]:
+        return [reason_readable(reader, "Device", changes) for reader in readers]
+
+    assert shown([{"field": "zigbeeChipsetVendor"}, {"field": "modelName"}]) == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert shown([{"field": "modelName"}]) == [True, True, True, False]
+    assert shown([]) == [True, True, True, True]
+    assert shown([{"field": "noSuchField"}]) == [False] * 4  # unknown to the table: hidden
