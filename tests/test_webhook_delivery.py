@@ -43,12 +43,13 @@ from models.tables import (
     WebhookDelivery,
     WebhookStatus,
 )
-from notifications import addresses
+from notifications import addresses, payloads
 from notifications.addresses import AddressRefused, check_url, pinned, public_address
 from notifications.dispatcher import Dispatcher
 from notifications.outbox import enqueue_many
-from notifications.payloads import event_payloads
+from notifications.payloads import Field, Section, event_payloads
 from notifications.signing import new_secret, signature
+from permissions.policy import POLICY, Rule, rule_for
 from resolvers.validation import MutationFailure
 from settings import Settings, load_settings
 from tests.conftest import fresh_database
@@ -486,6 +487,64 @@ async def test_event_payloads_take_one_statement_however_many(db: Db, demo: Demo
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(one) == 1 and len(many) == 12
     assert statements_for_one == 1 and len(statements) == 2
+
+
+def test_every_body_field_names_a_field_the_policy_knows() -> None:
+    """A misspelt mirror would be "not public" and silently drop a field from every body."""
+    sections = [part for part in payloads.BODY if isinstance(part, Section)]
+    parts = [*payloads.BODY, *(field for section in sections for field in section.fields)]
+    assert len(parts) == 21
+    for part in parts:
+        for type_name, field_name in part.path:
+            rule_for(type_name, field_name)  # raises for a field the table does not know
+
+
+async def test_a_field_the_policy_does_not_make_public_is_neither_sent_nor_read(
+    db: Db, demo: DemoPathway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body's fields come from the policy table, not from the declaration alone: declaring
+    an SSC-only field does not put it in a body, nor even in the statement, until the policy
+    makes it public; and a public field the policy restricts leaves the body at once."""
+    event_id = await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
+    stack = Field(
+        "zigbeeStackVersion", Device.zigbee_stack_version, (("Device", "zigbeeStackVersion"),)
+    )
+    declared = tuple(
+        replace(part, fields=(*part.fields, stack))
+        if isinstance(part, Section) and part.key == "device"
+        else part
+        for part in payloads.BODY
+    )
+    statements: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        statements.append(sql)
+
+    async def device_body() -> dict[str, Any]:
+        statements.clear()
+        event.listen(db.engine.sync_engine, "before_cursor_execute", remember)
+        try:
+            async with db.sessions() as session:
+                body = (await event_payloads(session, [event_id]))[event_id]
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", remember)
+        assert len(statements) == 1
+        return body["device"]
+
+    monkeypatch.setattr(payloads, "BODY", declared)
+    assert "zigbeeStackVersion" not in await device_body()
+    assert "zigbee_stack_version" not in statements[0]
+    # The same declaration once the policy made the field public (a control: it is read then).
+    with monkeypatch.context() as public:
+        public.setitem(POLICY["Device"], "zigbeeStackVersion", Rule.PUBLIC)
+        assert "zigbeeStackVersion" in await device_body()
+        assert "zigbee_stack_version" in statements[0]
+
+    monkeypatch.setitem(POLICY["Device"], "zigbeeBand", Rule.SSC_ONLY)
+    body = await device_body()
+    assert "zigbeeBand" not in body and "zigbee_band" not in statements[0]
+    assert list(body) == ["id", "manufacturerIdentifier", "modelIdentifier", "hardwareVersion",
+                          "deviceType"]  # fmt: skip
 
 
 # --- delivery --------------------------------------------------------------------------------
