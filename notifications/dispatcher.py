@@ -5,7 +5,8 @@ and records every attempt on the delivery's row, so the state of a delivery is a
 database and a restarted server simply carries on from it.
 
 Delivery is at least once: a crash between the receiver's answer and our record of it sends the
-event again, so every body carries a stable `eventId` for receivers to de-duplicate on.
+event again, so every body carries a stable `eventId`, and every attempt a stable `webhook-id`,
+for receivers to de-duplicate on.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from notifications.addresses import (
     public_address,
 )
 from notifications.payloads import encode_body, event_payloads, global_id
-from notifications.signing import SIGNATURE_HEADER, signature
+from notifications.signing import message_id, signature_headers
 
 logger = logging.getLogger(__name__)
 
@@ -248,10 +249,13 @@ class Dispatcher:
                 return _Outcome(None, "address refused: the host is not public now")
             target = pinned(item.url, address)
         timestamp = int(self._clock().timestamp())
+        signed = signature_headers(
+            item.secret, item.body, timestamp, message_id(item.event_id, item.webhook_id)
+        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: signature(item.secret, item.body, timestamp),
+            **signed,
             "X-CPL-Event-Id": global_id("event", item.event_id),
             "X-CPL-Delivery-Id": str(item.delivery_id),
         }

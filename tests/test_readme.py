@@ -3,9 +3,9 @@
 Every `sh` block runs, in order, in one bash script (later blocks use the `URL`, `q`, `S`, `M`
 and `gql` of earlier ones) with the server's address for 127.0.0.1:8000; the `json` block is
 the `fleet-plan.json` the next block sends; the `graphql` blocks are sent as the SSC's;
-the Python blocks run (the subscriber follows a real change, the webhook check verifies a real
-signature). Not run here: the "CPL in and out" block (tests/test_readme_data.py runs it with
-its example files), the `make` commands (they are CI itself), the `console` block of
+the Python blocks run (the subscriber follows a real change, both webhook checks verify what
+the dispatcher signs). Not run here: the "CPL in and out" block (tests/test_readme_data.py runs
+it with its example files), the `make` commands (they are CI itself), the `console` block of
 Docker commands (no Docker engine: tests/test_container.py replays the image instead) and the
 `js` block for browsers.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from notifications.signing import message_id, new_secret, signature_headers
 from tests.conftest import fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, free_port
 
@@ -133,6 +134,20 @@ async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies
     assert namespace["verify"]("s3cret", body, f"t={now},v1={mac}")
     assert not namespace["verify"]("s3cret", body + b" ", f"t={now},v1={mac}")
     assert not namespace["verify"]("s3cret", body, f"t={now - 3600},v1={mac}")
+
+
+def test_the_readme_webhook_checks_verify_what_the_dispatcher_signs():
+    """Both of the README's receivers, by hand and with the Standard Webhooks library, accept
+    the headers a delivery carries, and refuse a changed body."""
+    namespace: dict = {}
+    for marker in ("def verify(", "def verify_standard("):
+        exec(next(b for b in blocks("python") if marker in b), namespace)  # noqa: S102
+    secret, body = new_secret(), b'{"eventId":"event:1","reason":"caf\xc3\xa9"}'
+    headers = signature_headers(secret, body, int(time.time()), message_id(1, 1))
+    assert namespace["verify"](secret, body, headers["X-CPL-Signature"])
+    assert namespace["verify_standard"](secret, body, headers) == json.loads(body)
+    assert not namespace["verify"](secret, body + b" ", headers["X-CPL-Signature"])
+    assert namespace["verify_standard"](secret, body + b" ", headers) is None
 
 
 async def test_the_readme_subscriber_prints_a_change_as_it_commits(server):

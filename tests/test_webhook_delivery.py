@@ -5,6 +5,8 @@ restarts and concurrent dispatchers are exercised the way they happen in product
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -26,6 +28,8 @@ from sqlalchemy import delete, event, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,7 +52,13 @@ from notifications.addresses import AddressRefused, check_url, pinned, public_ad
 from notifications.dispatcher import Dispatcher
 from notifications.outbox import enqueue_many
 from notifications.payloads import Field, Section, event_payloads
-from notifications.signing import new_secret, signature
+from notifications.signing import (
+    message_id,
+    new_secret,
+    signature,
+    signature_headers,
+    standard_key,
+)
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.validation import MutationFailure
 from settings import Settings, load_settings
@@ -292,6 +302,36 @@ def test_signature_round_trip_and_tampering() -> None:
     assert not verify_signature(secret, body, f"t=soon,v1={expected}")
     # A second v1 (as during a secret rotation) does not stop the right one from matching.
     assert verify_signature(secret, body, f"t={now},v1={'0' * 64},v1={expected}")
+
+
+def test_new_secrets_are_standard_webhooks_secrets() -> None:
+    """`whsec_` and the standard base64 of 32 random bytes, with its padding: what Standard
+    Webhooks libraries decode strictly, not only the lenient Python one."""
+    secret = new_secret()
+    encoded = secret.removeprefix("whsec_")
+    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", encoded)
+    assert len(base64.b64decode(encoded, validate=True)) == 32
+    assert standard_key(secret) == base64.b64decode(encoded)
+
+
+def test_secrets_issued_before_the_standard_headers() -> None:
+    """URL-safe base64 of 32 bytes: the ones the official library can decode are signed with
+    the key it decodes; for the others it cannot be built at all, and no webhook-signature is
+    sent (X-CPL-Signature is unchanged for every secret)."""
+    # 43 URL-safe characters, as secrets.token_urlsafe(32) gave; the library skips - and _.
+    decodable = "whsec_" + "Zm9v" * 10 + "ab_"  # 42 characters remain: 31 bytes
+    undecodable = "whsec_" + "Zm9v" * 10 + "a-_"  # 41 remain: not base64 of anything
+    body, now = b'{"eventId":"event:1"}', int(time.time())
+    headers = signature_headers(decodable, body, now, message_id(1, 2))
+    assert StandardWebhook(decodable).verify(body, headers) == {"eventId": "event:1"}
+    assert verify_signature(decodable, body, headers["X-CPL-Signature"])
+
+    headers = signature_headers(undecodable, body, now, message_id(1, 2))
+    assert "webhook-signature" not in headers
+    assert headers["webhook-id"] == "msg_event1_webhook2"
+    assert verify_signature(undecodable, body, headers["X-CPL-Signature"])
+    with pytest.raises(binascii.Error):
+        StandardWebhook(undecodable)
 
 
 # --- URLs ------------------------------------------------------------------------------------
@@ -645,6 +685,41 @@ async def test_retries_until_delivered_with_exact_signed_bodies(db: Db, demo: De
         assert hit.body == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     delivered = Counter(hit.headers["x-cpl-event-id"] for hit in receiver.delivered())
     assert delivered == Counter(dict.fromkeys(expected, 1))
+
+
+async def test_standard_webhooks_library_verifies_every_attempt(db: Db, demo: DemoPathway) -> None:
+    """Each attempt, first and retry, verifies with the official Standard Webhooks library;
+    `webhook-id` is one per event and webhook (the same in a retry, another for another
+    webhook), `webhook-timestamp` the attempt's; a changed body or id fails."""
+    receiver = Receiver(free_port(), fail_first=2)  # counted per event: both first attempts
+    first = await add_webhook(db, receiver.url)
+    second = await add_webhook(db, receiver.url)
+    event_id = await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
+    async with serving(receiver), dispatcher(db) as worker:
+        worker.start()
+        worker.wake()
+        await eventually(lambda: all_delivered(db), "both deliveries")
+
+    webhooks = {row.id: row.webhook_id for row in await deliveries(db)}
+    secrets_by_id = {first.id: first.secret, second.id: second.secret}
+    ids: dict[int, set[str]] = {}
+    assert len(receiver.hits) == 4  # two webhooks, each answered 503 once, then 200
+    assert len(receiver.delivered()) == 2
+    for hit in receiver.hits:
+        webhook_id = webhooks[int(hit.headers["x-cpl-delivery-id"])]
+        standard = StandardWebhook(secrets_by_id[webhook_id])
+        assert standard.verify(hit.body, hit.headers) == json.loads(hit.body)
+        assert re.fullmatch(r"v1,[A-Za-z0-9+/]{43}=", hit.headers["webhook-signature"])
+        assert hit.headers["x-cpl-signature"].startswith(f"t={hit.headers['webhook-timestamp']},")
+        ids.setdefault(webhook_id, set()).add(hit.headers["webhook-id"])
+        with pytest.raises(WebhookVerificationError):
+            standard.verify(hit.body + b" ", hit.headers)
+        with pytest.raises(WebhookVerificationError):
+            standard.verify(hit.body, {**hit.headers, "webhook-id": "msg_other"})
+    assert ids == {
+        first.id: {message_id(event_id, first.id)},
+        second.id: {message_id(event_id, second.id)},
+    }
 
 
 async def test_demo_device_added_event_keeps_ssc_values_out(db: Db, demo: DemoPathway) -> None:

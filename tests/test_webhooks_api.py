@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -108,6 +109,10 @@ async def test_signed_delivery_of_public_fields_end_to_end(isolated, token):
         body, headers = received[0]
         assert verify_signature(success["secret"], body, headers["x-cpl-signature"])
         assert not verify_signature(success["secret"], body + b" ", headers["x-cpl-signature"])
+        # The secret registerWebhook showed is one the Standard Webhooks library reads too.
+        assert Webhook(success["secret"]).verify(body, headers) == json.loads(body)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(success["secret"]).verify(body + b" ", headers)
         payload = json.loads(body)
         assert payload["kind"] == "ZIGBEE_INFORMATION_CHANGED"
         assert payload["device"]["id"] == "device:8"
