@@ -10,6 +10,7 @@ place a rule is written down.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 from permissions.principal import PartyCategory, Principal
 
@@ -32,9 +33,31 @@ ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
     Rule.OWN_WEBHOOKS: frozenset(PartyCategory),
 }
 
-# Among the categories a rule allows, these act only for their own manufacturer identifier
-# (the token's `manufacturer_id`); the others act on anyone's behalf.
-OWN_DEVICES_ONLY: frozenset[PartyCategory] = frozenset({PartyCategory.MANUFACTURER})
+
+class Owner(enum.Enum):
+    """The token claim that names whose rows a scoped caller owns."""
+
+    MANUFACTURER = "manufacturer_id"
+    PARTY = "party_id"
+
+
+@dataclass(frozen=True)
+class RowScope:
+    """A rule's row scope: the `categories` it allows act only on rows their `owner` claim
+    names (`permissions.row_scopes` applies it); the other allowed categories act on any row.
+    `mark` is the README matrix's word for such a category."""
+
+    owner: Owner
+    categories: frozenset[PartyCategory]
+    mark: str
+
+
+ROW_SCOPES: dict[Rule, RowScope] = {
+    Rule.DEVICE_WRITERS: RowScope(
+        Owner.MANUFACTURER, frozenset({PartyCategory.MANUFACTURER}), "own devices"
+    ),
+    Rule.OWN_WEBHOOKS: RowScope(Owner.PARTY, frozenset(PartyCategory), "own"),
+}
 
 P, SSC, AUDIT, WRITE, OWN = (
     Rule.PUBLIC,
@@ -310,23 +333,11 @@ def may_read_change(principal: Principal | None, type_name: str, field_name: str
         return False
 
 
-def may_act_for(principal: Principal, manufacturer_identifier: str) -> bool:
-    """Whether a writer may change the devices of this manufacturer: its own, or any (SECAS)."""
-    if principal.party_category not in ALLOWED[Rule.DEVICE_WRITERS]:
-        return False
-    if principal.party_category in OWN_DEVICES_ONLY:
-        return principal.manufacturer_id == manufacturer_identifier
-    return True
-
-
 def _mark(category: PartyCategory, rule: Rule) -> str:
     if category not in ALLOWED[rule]:
         return "no"
-    if rule is Rule.DEVICE_WRITERS and category in OWN_DEVICES_ONLY:
-        return "own devices"
-    if rule is Rule.OWN_WEBHOOKS:
-        return "own"
-    return "yes"
+    scope = ROW_SCOPES.get(rule)
+    return scope.mark if scope is not None and category in scope.categories else "yes"
 
 
 def render_matrix() -> str:
