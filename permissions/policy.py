@@ -2,9 +2,10 @@
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
 The README's permission matrix is generated from this table (`render_matrix`), the SDL's
-directives are attached from it (`permissions.classes.policy_directives`) and every operation is
-checked against it before it runs (`permissions.document_policy`), so the table is the single
-place a rule is written down.
+directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
+operation is checked against it before it runs (`permissions.document_policy`) and its row
+scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
+written down.
 """
 
 from __future__ import annotations

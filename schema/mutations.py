@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from strawberry.tools import create_type
 from strawberry.types import Info
 
-from permissions.classes import forbidden, policy_directives
 from permissions.principal import Principal
 from permissions.row_scopes import row_scope
+from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers.idempotency import IdempotencyKey, request_hash

@@ -15,8 +15,8 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives
 from permissions.row_scopes import row_scope
+from permissions.strawberry_adapter import policy_directives
 from resolvers import validation as v
 from resolvers import webhook_admin
 from resolvers.unit_of_work import Work

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from models.access import SscAccess as SscAccessRow
-from permissions.classes import policy_directives
+from permissions.strawberry_adapter import policy_directives
 from resolvers.ssc_access import search_access
 from schema.ids import decode_cursor, encode_id
 from schema.query import page_size

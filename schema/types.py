@@ -16,10 +16,10 @@ import strawberry
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives, policy_extensions
 from permissions.policy import change_subject, is_ssc_only, may_read_change
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
+from permissions.strawberry_adapter import policy_directives, policy_extensions
 from resolvers.paging import Page
 from schema.ids import encode_cursor, encode_id
 

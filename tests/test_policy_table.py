@@ -7,8 +7,8 @@ from pathlib import Path
 
 from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-from permissions.classes import DIRECTIVES
 from permissions.policy import ALLOWED, POLICY, Rule, render_matrix, rule_for
+from permissions.strawberry_adapter import DIRECTIVES
 from schema.build import build_schema, sdl
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,9 @@ from tests.conftest import BACKEND
 
 PATHWAYS = """{ device(id: "device:5") { firmware { upgradesTo { id revision status
   to { version } } } } }"""
-CORRECT = """mutation($input: CorrectUpgradePathwayInput!) { correctUpgradePathway(input: $input) {
-  __typename ... on CorrectUpgradePathwaySuccess { pathway { revision notes to { version } } } } }"""
+CORRECT = """mutation($input: CorrectUpgradePathwayInput!) {
+  correctUpgradePathway(input: $input) { __typename
+  ... on CorrectUpgradePathwaySuccess { pathway { revision notes to { version } } } } }"""
 
 
 async def counted(isolated, query: str, variables: dict) -> tuple[dict, list[str]]:
