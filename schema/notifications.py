@@ -26,10 +26,10 @@ from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, Validati
 from schema.query import page_size
 from schema.types import (
     ChangeKind,
-    Connection,
     Device,
     Firmware,
     UpgradePathway,
+    connection_types,
     visible_reason,
 )
 
@@ -164,21 +164,9 @@ class WebhookDelivery:
         return await info.context.loaders.webhook.load(root.webhook_id)
 
 
-@strawberry.type
-class WebhookDeliveryEdge:
-    cursor: str
-    node: WebhookDelivery
-
-
-@strawberry.type
-class WebhookDeliveryConnection(Connection):
-    @strawberry.field
-    def nodes(self) -> list[WebhookDelivery]:
-        return self.page.rows
-
-    @strawberry.field
-    def edges(self) -> list[WebhookDeliveryEdge]:
-        return self.edges_of(WebhookDeliveryEdge)
+WebhookDeliveryEdge, WebhookDeliveryConnection = connection_types(
+    WebhookDelivery, "WebhookDelivery"
+)
 
 
 @strawberry.type
