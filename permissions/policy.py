@@ -2,15 +2,17 @@
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
 The README's permission matrix is generated from this table (`render_matrix`), the SDL's
-directives are attached from it (`permissions.classes.policy_directives`) and every operation is
-checked against it before it runs (`permissions.document_policy`), so the table is the single
-place a rule is written down.
+directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
+operation is checked against it before it runs (`permissions.document_policy`) and its row
+scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
+written down.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from permissions.principal import PartyCategory, Principal
@@ -40,9 +42,31 @@ ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
     Rule.OWN_WEBHOOKS: frozenset(PartyCategory),
 }
 
-# Among the categories a rule allows, these act only for their own manufacturer identifier
-# (the token's `manufacturer_id`); the others act on anyone's behalf.
-OWN_DEVICES_ONLY: frozenset[PartyCategory] = frozenset({PartyCategory.MANUFACTURER})
+
+class Owner(enum.Enum):
+    """The token claim that names whose rows a scoped caller owns."""
+
+    MANUFACTURER = "manufacturer_id"
+    PARTY = "party_id"
+
+
+@dataclass(frozen=True)
+class RowScope:
+    """A rule's row scope: the `categories` it allows act only on rows their `owner` claim
+    names (`permissions.row_scopes` applies it); the other allowed categories act on any row.
+    `mark` is the README matrix's word for such a category."""
+
+    owner: Owner
+    categories: frozenset[PartyCategory]
+    mark: str
+
+
+ROW_SCOPES: dict[Rule, RowScope] = {
+    Rule.DEVICE_WRITERS: RowScope(
+        Owner.MANUFACTURER, frozenset({PartyCategory.MANUFACTURER}), "own devices"
+    ),
+    Rule.OWN_WEBHOOKS: RowScope(Owner.PARTY, frozenset(PartyCategory), "own"),
+}
 
 P, SSC, AUDIT, WRITE, OWN = (
     Rule.PUBLIC,
@@ -333,23 +357,11 @@ def reason_readable(
     return all(may_read_change(reader, subject, name) for name in fields)
 
 
-def may_act_for(principal: Principal, manufacturer_identifier: str) -> bool:
-    """Whether a writer may change the devices of this manufacturer: its own, or any (SECAS)."""
-    if principal.party_category not in ALLOWED[Rule.DEVICE_WRITERS]:
-        return False
-    if principal.party_category in OWN_DEVICES_ONLY:
-        return principal.manufacturer_id == manufacturer_identifier
-    return True
-
-
 def _mark(category: PartyCategory, rule: Rule) -> str:
     if category not in ALLOWED[rule]:
         return "no"
-    if rule is Rule.DEVICE_WRITERS and category in OWN_DEVICES_ONLY:
-        return "own devices"
-    if rule is Rule.OWN_WEBHOOKS:
-        return "own"
-    return "yes"
+    scope = ROW_SCOPES.get(rule)
+    return scope.mark if scope is not None and category in scope.categories else "yes"
 
 
 def render_matrix() -> str:

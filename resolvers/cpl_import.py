@@ -1,12 +1,12 @@
 """`cpl-pathways import`: a CPL or pathways file into the database, all or nothing.
 
-Everything happens in one transaction that first takes the writers' lock (`begin_write`, as
-every mutation does), so the file is checked against the data it will change. It commits only
-when no row has a problem, something changes and this is not a dry run; otherwise it rolls
-back, and with it the data revision, so importing the same file twice leaves the second time
-no trace (caches stay warm, nobody is notified). Changes go through the mutations' write
-functions: each has its audit event, webhook deliveries and notification, with the importer
-as actor.
+Everything happens in one unit of work (`resolvers.unit_of_work`, as every mutation does),
+which first takes the writers' lock, so the file is checked against the data it will change.
+It commits only when no row has a problem, something changes and this is not a dry run;
+otherwise it rolls back, and with it the data revision, so importing the same file twice
+leaves the second time no trace (caches stay warm, nobody is notified). Changes go through
+the mutations' write functions and change builders: each change goes to the change log's
+consumers, with the importer as actor.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifications.bus import ChangeBus
+from permissions.policy import Rule
 from permissions.principal import PartyCategory, Principal
-from resolvers import mutations as writes
+from permissions.row_scopes import rule_scope
+from resolvers.channels import consumers
 from resolvers.cpl_files import Table, read_table
 from resolvers.import_devices import plan_cpl
 from resolvers.import_pathways import plan_pathways
 from resolvers.import_problems import Problems
+from resolvers.unit_of_work import UnitOfWork, Work
 
 IMPORTER_SUB = "cpl-pathways-import"
 
@@ -43,7 +46,7 @@ class Plan(Protocol):
     changes: list[str]
     counts: dict[str, int]
 
-    async def apply(self, session: AsyncSession, principal: Principal) -> None: ...
+    async def apply(self, work: Work) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,24 +82,20 @@ async def import_table(
     *,
     dry_run: bool = False,
 ) -> ImportResult:
-    async with sessions() as session:
-        session.info["cpl.bus"] = bus
-        await session.begin()
-        try:
-            await writes.begin_write(session)
-            planner = plan_cpl if table.kind == "cpl" else plan_pathways
-            plan: Plan = await planner(session, table.rows, source)
-            write = not plan.problems and plan.changes and not dry_run
-            if write:
-                await plan.apply(session, principal)
-                await session.commit()
-            else:
-                await session.rollback()
-        except BaseException:
-            await session.rollback()
-            raise
-        event_ids = session.info.pop(writes.EVENTS, []) if write else []
-    bus.after_commit(event_ids)  # as a mutation's commit does: this process's subscribers
+    async def change(work: Work) -> tuple[Plan, Work]:
+        planner = plan_cpl if table.kind == "cpl" else plan_pathways
+        plan: Plan = await planner(work.session, table.rows, source)
+        if plan.problems or not plan.changes or dry_run:
+            work.discard()
+        else:
+            await plan.apply(work)
+        return plan, work
+
+    # The importer writes what the device writers' mutations write, under their rule.
+    scope = rule_scope(principal, Rule.DEVICE_WRITERS)
+    plan, work = await UnitOfWork(sessions, consumers(bus)).run(principal, scope, change)
+    write = not work.discarded
+    event_ids = [change.id for change in work.log.recorded]
     return ImportResult(
         kind=table.kind,
         rows=len(table.rows),

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import IdempotencyRecord
 from permissions.principal import Principal
 from resolvers import validation as v
+from resolvers.unit_of_work import Work
+
+T = TypeVar("T")
 
 
 def request_hash(mutation: str, arguments: dict[str, Any]) -> str:
     """A stable digest of what was asked, to tell a retry from a new request reusing a key."""
     canonical = json.dumps([mutation, arguments], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Recalled:
-    kind: str
-    id: int
 
 
 def identity(principal: Principal) -> dict[str, str]:
@@ -37,43 +34,48 @@ def identity(principal: Principal) -> dict[str, str]:
     }
 
 
-async def recall(
-    session: AsyncSession, principal: Principal, key: str, mutation: str, digest: str
-) -> Recalled | None:
-    """The first result under this key, or None; CONFLICT when the key was used differently."""
-    scope = identity(principal)
-    record = (
-        await session.exec(
-            select(IdempotencyRecord).where(
-                *(getattr(IdempotencyRecord, column) == value for column, value in scope.items()),
-                IdempotencyRecord.key == key,
+@dataclass(frozen=True)
+class IdempotencyKey(Generic[T]):
+    """A caller's key for one mutation's request; `replay` loads the first result by its kind
+    and id and authorises it again, as a fresh call on it would be, before it is returned."""
+
+    key: str
+    mutation: str
+    digest: str
+    kind: str
+    replay: Callable[[Work, str, int], Awaitable[T]]
+
+    async def recall(self, work: Work) -> T | None:
+        """The first result under this key, or None; CONFLICT when the key was used for a
+        different request."""
+        scope = identity(work.principal)
+        record = (
+            await work.session.exec(
+                select(IdempotencyRecord).where(
+                    *(
+                        getattr(IdempotencyRecord, column) == value
+                        for column, value in scope.items()
+                    ),
+                    IdempotencyRecord.key == self.key,
+                )
+            )
+        ).first()
+        if record is None:
+            return None
+        if record.mutation != self.mutation or record.request_hash != self.digest:
+            raise v.conflict(
+                "idempotencyKey", "This idempotency key was already used for a different request."
+            )
+        return await self.replay(work, self.kind, record.result_id)
+
+    def remember(self, work: Work, result: T) -> None:
+        work.session.add(
+            IdempotencyRecord(
+                **identity(work.principal),
+                key=self.key,
+                mutation=self.mutation,
+                request_hash=self.digest,
+                result_kind=self.kind,
+                result_id=result.id,  # type: ignore[attr-defined]
             )
         )
-    ).first()
-    if record is None:
-        return None
-    if record.mutation != mutation or record.request_hash != digest:
-        raise v.conflict(
-            "idempotencyKey", "This idempotency key was already used for a different request."
-        )
-    return Recalled(record.result_kind, record.result_id)
-
-
-def remember(
-    session: AsyncSession,
-    principal: Principal,
-    key: str,
-    mutation: str,
-    digest: str,
-    result: Recalled,
-) -> None:
-    session.add(
-        IdempotencyRecord(
-            **identity(principal),
-            key=key,
-            mutation=mutation,
-            request_hash=digest,
-            result_kind=result.kind,
-            result_id=result.id,
-        )
-    )

@@ -27,13 +27,14 @@ from models.tables import (
     Manufacturer,
     ZigbeeBand,
 )
-from permissions.principal import Principal
 from resolvers import events
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers import write_rules as rules
+from resolvers.change_log import Change
 from resolvers.cpl_files import Row
 from resolvers.import_problems import Problems, choice
+from resolvers.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
@@ -90,9 +91,10 @@ class CplPlan:
         self.changes.append(line)
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
-    async def apply(self, session: AsyncSession, principal: Principal) -> None:
-        """Write the plan: rows and their events with a few Core inserts, whatever their
-        number, each event built by the mutations' own builders."""
+    async def apply(self, work: Work) -> None:
+        """Write the plan: rows and their changes with a few Core inserts, whatever their
+        number, each change built by the mutations' own builders."""
+        session = work.session
         reason = f"CPL import of {self.source}"
         manufacturer_ids = dict(
             (await session.exec(select(Manufacturer.identifier, Manufacturer.id))).all()
@@ -103,11 +105,11 @@ class CplPlan:
 
         device_ids = await _device_ids(session)
         rows = [rules.device_row(manufacturer_ids[key[0]], f) for key, f in self.devices]
-        recorded: list[dict[str, Any]] = []
+        recorded: list[Change] = []
         device_pks = await insert_rows(session, _DEVICE, rows)
         for (key, fields), pk in zip(self.devices, device_pks, strict=True):
             device_ids[key] = pk
-            recorded.append(events.device_added(principal, pk, key[0], fields))
+            recorded.append(events.device_added(pk, key[0], fields))
 
         rows = [
             rules.firmware_row(device_ids[new.key], new.version, new.image_hash, new.added_on)
@@ -116,11 +118,11 @@ class CplPlan:
         withdrawn: list[_Withdrawal] = []
         ids = await insert_rows(session, _FIRMWARE, rows)
         for new, row, pk in zip(self.firmware, rows, ids, strict=True):
-            recorded.append(events.firmware_added(principal, pk, row))
+            recorded.append(events.firmware_added(pk, row))
             if new.withdrawn:
                 withdrawn.append(_Withdrawal(pk, row["device_id"], row["status"], None))
         withdrawn += self.withdrawals
-        recorded += [writes.withdraw(principal, firmware, reason) for firmware in withdrawn]
+        recorded += [writes.withdraw(firmware, reason) for firmware in withdrawn]
         if withdrawn:
             await session.exec(
                 sa.update(_FIRMWARE)
@@ -133,11 +135,9 @@ class CplPlan:
 
         for chunk in chunks(sorted(self.zigbee)):
             for device in (await session.exec(select(Device).where(Device.id.in_(chunk)))).all():
-                recorded.append(
-                    writes.set_zigbee(principal, device, self.zigbee[device.id], reason)
-                )
+                recorded.append(writes.set_zigbee(device, self.zigbee[device.id], reason))
         await session.flush()
-        await events.record_many(session, recorded)
+        work.log.extend(recorded)
 
 
 @dataclass

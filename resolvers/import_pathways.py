@@ -18,13 +18,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.database import insert_rows
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
-from permissions.principal import Principal
 from resolvers import events
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers import write_rules as rules
 from resolvers.cpl_files import Row
 from resolvers.import_problems import Problems
+from resolvers.unit_of_work import Work
 
 _PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]
 
@@ -63,23 +63,21 @@ class PathwayPlan:
         self.changes.append(line)
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
-    async def apply(self, session: AsyncSession, principal: Principal) -> None:
+    async def apply(self, work: Work) -> None:
         rows = [
-            rules.pathway_row(device_id, start.id, end.id, notes, principal.party_id)  # type: ignore[arg-type]
+            rules.pathway_row(device_id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]
             for device_id, start, end, notes in self.new
         ]
-        ids = await insert_rows(session, _PATHWAY, rows)
-        await events.record_many(
-            session,
+        ids = await insert_rows(work.session, _PATHWAY, rows)
+        work.log.extend(
             [
-                events.pathway_published(principal, pk, row, start.version, end.version)
+                events.pathway_published(pk, row, start.version, end.version)
                 for pk, row, (_, start, end, _) in zip(ids, rows, self.new, strict=True)
-            ],
+            ]
         )
         for correction in self.corrections:
             await writes.correct_pathway(
-                session,
-                principal,
+                work,
                 pathway_id=correction.pathway_id,
                 expected_revision=correction.revision,
                 reason=f"Notes corrected by the import of {self.source}",

@@ -1,24 +1,24 @@
-"""The writes of the CPL: each runs inside the caller's transaction and records its history.
+"""The writes of the CPL: each runs inside a unit of work (`resolvers.unit_of_work.Work`).
 
-A write function loads what it changes, checks the caller may act for that device's
-manufacturer (the policy's `may_act_for`), validates, writes, and adds one audit event with the
-before and after of every field it changed. Failures the caller can act on are
-`MutationFailure`s; a caller acting for someone else's device gets `NotAllowed`.
+A write loads what it changes with the name of its device's manufacturer, in one statement,
+and applies the caller's row scope to it (a Manufacturer acts on its own devices only); then it
+validates, writes, and appends one `Change` with the before and after of every field it
+changed to the work's change log. Failures the caller can act on are `MutationFailure`s; a
+caller acting for someone else's device gets `NotAllowed`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
     ChangeKind,
-    DataRevision,
     Device,
     DeviceType,
     Firmware,
@@ -29,72 +29,93 @@ from models.tables import (
     ZigbeeBand,
     utcnow,
 )
-from permissions.policy import may_act_for
-from permissions.principal import Principal
 from resolvers import events
 from resolvers import validation as v
 from resolvers import write_rules as rules
-from resolvers.events import EVENTS as EVENTS
-from resolvers.events import audit, changes, record
+from resolvers.change_log import Change
+from resolvers.events import changes
+from resolvers.unit_of_work import Work
+
+ROWS: dict[str, type[Device] | type[Firmware] | type[UpgradePathway]] = {
+    "device": Device,
+    "firmware": Firmware,
+    "pathway": UpgradePathway,
+}
 
 
 class NotAllowed(Exception):
     """The caller may run this mutation, but not for this manufacturer's devices."""
 
 
-async def begin_write(session: AsyncSession) -> int:
-    """Bump the data revision first: it serialises writers (a row lock on PostgreSQL, the write
-    lock on SQLite) and gives caches a number that changes with every committed write."""
-    await session.exec(
-        update(DataRevision).where(DataRevision.id == 1).values(revision=DataRevision.revision + 1)
-    )
-    return (await session.exec(select(DataRevision.revision).where(DataRevision.id == 1))).one()
-
-
-@dataclass(frozen=True)
-class OwnedDevice:
-    device: Device
-    manufacturer_identifier: str
-
-
-async def _device(
-    session: AsyncSession, principal: Principal, device_id: int | None, field: str = "deviceId"
-) -> OwnedDevice:
-    """The device, locked for this transaction, once the caller may act for its manufacturer."""
-    row = None
-    if device_id is not None:
-        row = (
-            await session.exec(
-                select(Device, Manufacturer.identifier)
-                .join(Manufacturer, Manufacturer.id == Device.manufacturer_id)
-                .where(Device.id == device_id)
-            )
-        ).first()
-    if row is None:
-        raise v.not_found(field, "No device with that id.")
-    device, identifier = row
-    if not may_act_for(principal, identifier):
+def _check_scope(work: Work, manufacturer_identifier: str) -> None:
+    if not work.scope.allows(manufacturer_identifier):
         raise NotAllowed()
-    return OwnedDevice(device, identifier)
 
 
-async def check_may_replay(
-    session: AsyncSession, principal: Principal, row: Device | Firmware | UpgradePathway
-) -> None:
-    """An idempotent replay returns an earlier result only to a caller who may act for its
+async def _owned(work: Work, statement: Any, field: str, missing: str) -> Any:
+    """The row `statement` selects (its last column the device's manufacturer identifier), once
+    the caller's scope covers that manufacturer."""
+    row = (await work.session.exec(statement)).first()
+    if row is None:
+        raise v.not_found(field, missing)
+    _check_scope(work, row[-1])
+    return row
+
+
+def _with_manufacturer(*columns: Any, device_of: Any = None) -> Any:
+    """Select `columns` and the manufacturer identifier of the device they belong to (the
+    device itself, or the one `device_of`'s `device_id` names)."""
+    statement = select(*columns, Manufacturer.identifier)
+    if device_of is not None:
+        statement = statement.select_from(device_of).join(Device, Device.id == device_of.device_id)
+    return statement.join(Manufacturer, Manufacturer.id == Device.manufacturer_id)
+
+
+async def _device(work: Work, device_id: int | None, field: str = "deviceId") -> Device:
+    statement = _with_manufacturer(Device).where(Device.id == device_id)
+    return (await _owned(work, statement, field, "No device with that id."))[0]
+
+
+async def _firmware(work: Work, firmware_id: int | None) -> Firmware:
+    statement = _with_manufacturer(Firmware, device_of=Firmware).where(Firmware.id == firmware_id)
+    return (await _owned(work, statement, "firmwareId", "No firmware with that id."))[0]
+
+
+async def _pathway(work: Work, pathway_id: int | None) -> tuple[UpgradePathway, str, str]:
+    """The pathway with the versions of its two ends, read once."""
+    start, end = aliased(Firmware), aliased(Firmware)
+    statement = (
+        _with_manufacturer(UpgradePathway, start.version, end.version, device_of=UpgradePathway)
+        .join(start, start.id == UpgradePathway.from_firmware_id)
+        .join(end, end.id == UpgradePathway.to_firmware_id)
+        .where(UpgradePathway.id == pathway_id)
+    )
+    pathway, from_version, to_version, _ = await _owned(
+        work, statement, "pathwayId", "No upgrade pathway with that id."
+    )
+    return pathway, from_version, to_version
+
+
+async def replay(work: Work, kind: str, row_id: int) -> Device | Firmware | UpgradePathway:
+    """An idempotent replay's first result, returned only to a caller whose scope covers its
     manufacturer now, exactly as a fresh call on it would be checked."""
+    row = await work.session.get(ROWS[kind], row_id)
+    assert row is not None  # results are never deleted
     device_id = row.id if isinstance(row, Device) else row.device_id
-    await _device(session, principal, device_id)
+    await _device(work, device_id)
+    work.session.expunge(row)  # stays readable after the transaction rolls back
+    return row
 
 
 async def _firmware_by_version(session: AsyncSession, device_id: int) -> dict[str, Firmware]:
-    rows = await session.exec(select(Firmware).where(Firmware.device_id == device_id))
+    rows = await session.exec(
+        select(Firmware).where(Firmware.device_id == device_id).order_by(Firmware.id)
+    )
     return {f.version: f for f in rows}
 
 
 async def add_device(
-    session: AsyncSession,
-    principal: Principal,
+    work: Work,
     *,
     manufacturer_identifier: str,
     model_identifier: str,
@@ -106,8 +127,7 @@ async def add_device(
     zigbee_chipset_vendor: str | None,
 ) -> Device:
     identifier = v.identifier(manufacturer_identifier, "manufacturerIdentifier")
-    if not may_act_for(principal, identifier):
-        raise NotAllowed()
+    _check_scope(work, identifier)
     fields = rules.device_fields(
         model_identifier=model_identifier,
         model_name=model_name,
@@ -117,6 +137,7 @@ async def add_device(
         zigbee_stack_version=zigbee_stack_version,
         zigbee_chipset_vendor=zigbee_chipset_vendor,
     )
+    session = work.session
     manufacturer = (
         await session.exec(select(Manufacturer).where(Manufacturer.identifier == identifier))
     ).first()
@@ -137,57 +158,49 @@ async def add_device(
     session.add(device)
     await session.flush()
     assert device.id is not None
-    await record(session, events.device_added(principal, device.id, identifier, fields))
+    work.log.append(events.device_added(device.id, identifier, fields))
     return device
 
 
 async def add_firmware(
-    session: AsyncSession,
-    principal: Principal,
+    work: Work,
     *,
     device_id: int | None,
     version: str,
     image_hash: str | None,
     added_to_cpl_on: date | None,
 ) -> Firmware:
-    owned = await _device(session, principal, device_id)
+    device = await _device(work, device_id)
     version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
-    if version in await _firmware_by_version(session, owned.device.id):
+    if version in await _firmware_by_version(work.session, device.id):  # type: ignore[arg-type]
         raise rules.duplicate_firmware(version)
-    row = rules.firmware_row(owned.device.id, version, digest, added_on)  # type: ignore[arg-type]
+    row = rules.firmware_row(device.id, version, digest, added_on)  # type: ignore[arg-type]
     firmware = Firmware(**row)
-    session.add(firmware)
-    await session.flush()
+    work.session.add(firmware)
+    await work.session.flush()
     assert firmware.id is not None
-    await record(session, events.firmware_added(principal, firmware.id, row))
+    work.log.append(events.firmware_added(firmware.id, row))
     return firmware
 
 
-async def withdraw_firmware(
-    session: AsyncSession, principal: Principal, *, firmware_id: int | None, reason: str
-) -> Firmware:
-    firmware = await session.get(Firmware, firmware_id) if firmware_id is not None else None
-    if firmware is None:
-        raise v.not_found("firmwareId", "No firmware with that id.")
-    await _device(session, principal, firmware.device_id)
+async def withdraw_firmware(work: Work, *, firmware_id: int | None, reason: str) -> Firmware:
+    firmware = await _firmware(work, firmware_id)
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if firmware.status is FirmwareStatus.WITHDRAWN:
         raise v.conflict("firmwareId", "This firmware is already withdrawn.")
-    session.add(firmware)
-    await record(session, withdraw(principal, firmware, reason))
-    await session.flush()
+    work.log.append(withdraw(firmware, reason))
+    await work.session.flush()
     return firmware
 
 
-def withdraw(principal: Principal, firmware: Any, reason: str | None) -> dict[str, Any]:
+def withdraw(firmware: Any, reason: str | None) -> Change:
     """Withdraw an ACTIVE firmware (checked by the caller; a Firmware or a record with its
-    id, device_id, status and withdrawn_on) and return the event to record."""
+    id, device_id, status and withdrawn_on) and return its change."""
     before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
     firmware.status = FirmwareStatus.WITHDRAWN
     firmware.withdrawn_on = datetime.now(UTC).date()
     changed = changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
-    return audit(
-        principal,
+    return Change(
         ChangeKind.FIRMWARE_WITHDRAWN,
         firmware.device_id,
         changed,
@@ -204,81 +217,77 @@ async def _check_pathway(
     *,
     ignoring: int | None = None,
 ) -> tuple[Firmware, Firmware]:
-    """The two ends of a pathway once it satisfies every rule of the CPL's pathway graph."""
+    """The two ends of a pathway once it satisfies every rule of the CPL's pathway graph; rows
+    are read in id order, so the same graph always reports the same cycle."""
     firmware = await _firmware_by_version(session, device_id)
     published = await session.exec(
-        select(UpgradePathway).where(
+        select(UpgradePathway.id, UpgradePathway.from_firmware_id, UpgradePathway.to_firmware_id)
+        .where(
             UpgradePathway.device_id == device_id,
             UpgradePathway.status == PathwayStatus.PUBLISHED,
         )
+        .order_by(UpgradePathway.id)
     )
-    edges = [(p.id, p.from_firmware_id, p.to_firmware_id) for p in published]
+    edges = [tuple(edge) for edge in published.all()]
     start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
     return start, end  # type: ignore[return-value]
 
 
 async def publish_pathway(
-    session: AsyncSession,
-    principal: Principal,
+    work: Work,
     *,
     device_id: int | None,
     from_version: str,
     to_version: str,
     notes: str | None,
 ) -> UpgradePathway:
-    owned = await _device(session, principal, device_id)
+    device = await _device(work, device_id)
     notes = v.text(notes, "notes", v.MAX_NOTES)
-    start, end = await _check_pathway(session, owned.device.id, from_version, to_version)
-    row = rules.pathway_row(owned.device.id, start.id, end.id, notes, principal.party_id)
+    assert device.id is not None
+    start, end = await _check_pathway(work.session, device.id, from_version, to_version)
+    row = rules.pathway_row(device.id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]
     pathway = UpgradePathway(**row)
-    session.add(pathway)
-    await session.flush()
+    work.session.add(pathway)
+    await work.session.flush()
     assert pathway.id is not None
-    event = events.pathway_published(principal, pathway.id, row, start.version, end.version)
-    await record(session, event)
+    work.log.append(events.pathway_published(pathway.id, row, start.version, end.version))
     return pathway
-
-
-async def _pathway(
-    session: AsyncSession, principal: Principal, pathway_id: int | None
-) -> UpgradePathway:
-    pathway = await session.get(UpgradePathway, pathway_id) if pathway_id is not None else None
-    if pathway is None:
-        raise v.not_found("pathwayId", "No upgrade pathway with that id.")
-    await _device(session, principal, pathway.device_id)
-    return pathway
-
-
-async def _versions(session: AsyncSession, pathway: UpgradePathway) -> tuple[str, str]:
-    rows = await session.exec(
-        select(Firmware.id, Firmware.version).where(
-            Firmware.id.in_([pathway.from_firmware_id, pathway.to_firmware_id])
-        )
-    )
-    versions = dict(rows.all())
-    return versions[pathway.from_firmware_id], versions[pathway.to_firmware_id]
 
 
 async def _compare_and_set(
     session: AsyncSession, pathway: UpgradePathway, expected_revision: int, **values: Any
 ) -> None:
-    """Write only if nobody changed the pathway since `expected_revision` was read."""
-    result = await session.exec(
-        update(UpgradePathway)
-        .where(UpgradePathway.id == pathway.id, UpgradePathway.revision == expected_revision)
-        .values(revision=expected_revision + 1, updated_at=utcnow(), **values)
-    )
-    if result.rowcount != 1:
+    """Write only if the pathway is still at `expected_revision`, in one statement whose
+    RETURNING says whether it was; the loaded pathway takes the new values as written."""
+    written = (
+        await session.exec(
+            update(UpgradePathway)
+            .where(UpgradePathway.id == pathway.id, UpgradePathway.revision == expected_revision)
+            .values(revision=expected_revision + 1, updated_at=utcnow(), **values)
+            .returning(UpgradePathway.revision)
+        )
+    ).first()
+    if written is None:
         raise v.conflict(
             "expectedRevision",
             f"The pathway has changed since revision {expected_revision}; read it again.",
         )
-    await session.refresh(pathway)
+
+
+def _pathway_change(
+    pathway: UpgradePathway,
+    action: ChangeKind,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason: str,
+) -> Change:
+    return Change(
+        action, pathway.device_id, changes(before, after), reason=reason, pathway_id=pathway.id
+    )
 
 
 async def correct_pathway(
-    session: AsyncSession,
-    principal: Principal,
+    work: Work,
     *,
     pathway_id: int | None,
     expected_revision: int,
@@ -287,7 +296,7 @@ async def correct_pathway(
     from_version: str | None,
     to_version: str | None,
 ) -> UpgradePathway:
-    pathway = await _pathway(session, principal, pathway_id)
+    pathway, old_from, old_to = await _pathway(work, pathway_id)
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     notes = v.text(notes, "notes", v.MAX_NOTES)
     if pathway.revision != expected_revision:
@@ -298,14 +307,13 @@ async def correct_pathway(
         )
     if pathway.status is not PathwayStatus.PUBLISHED:
         raise v.conflict("pathwayId", "A withdrawn pathway cannot be corrected; publish a new one.")
-    old_from, old_to = await _versions(session, pathway)
     if notes is None and from_version is None and to_version is None:
         raise v.invalid("notes", "Say what to correct: notes, fromVersion or toVersion.")
     values: dict[str, Any] = {}
     new_from, new_to = old_from, old_to
     if from_version is not None or to_version is not None:
         start, end = await _check_pathway(
-            session,
+            work.session,
             pathway.device_id,
             from_version if from_version is not None else old_from,
             to_version if to_version is not None else old_to,
@@ -316,48 +324,26 @@ async def correct_pathway(
     if notes is not None:
         values["notes"] = notes
     before = {"from": old_from, "to": old_to, "notes": pathway.notes, "revision": pathway.revision}
-    await _compare_and_set(session, pathway, expected_revision, **values)
+    await _compare_and_set(work.session, pathway, expected_revision, **values)
     after = {"from": new_from, "to": new_to, "notes": pathway.notes, "revision": pathway.revision}
-    await record(
-        session,
-        audit(
-            principal,
-            ChangeKind.PATHWAY_CORRECTED,
-            pathway.device_id,
-            changes(before, after),
-            reason=reason,
-            pathway_id=pathway.id,
-        ),
-    )
+    work.log.append(_pathway_change(pathway, ChangeKind.PATHWAY_CORRECTED, before, after, reason))
     return pathway
 
 
-async def withdraw_pathway(
-    session: AsyncSession, principal: Principal, *, pathway_id: int | None, reason: str
-) -> UpgradePathway:
-    pathway = await _pathway(session, principal, pathway_id)
+async def withdraw_pathway(work: Work, *, pathway_id: int | None, reason: str) -> UpgradePathway:
+    pathway, _, _ = await _pathway(work, pathway_id)
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if pathway.status is PathwayStatus.WITHDRAWN:
         raise v.conflict("pathwayId", "This pathway is already withdrawn.")
     before = {"status": pathway.status, "revision": pathway.revision}
-    await _compare_and_set(session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
-    await record(
-        session,
-        audit(
-            principal,
-            ChangeKind.PATHWAY_WITHDRAWN,
-            pathway.device_id,
-            changes(before, {"status": pathway.status, "revision": pathway.revision}),
-            reason=reason,
-            pathway_id=pathway.id,
-        ),
-    )
+    await _compare_and_set(work.session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
+    after = {"status": pathway.status, "revision": pathway.revision}
+    work.log.append(_pathway_change(pathway, ChangeKind.PATHWAY_WITHDRAWN, before, after, reason))
     return pathway
 
 
 async def set_zigbee_information(
-    session: AsyncSession,
-    principal: Principal,
+    work: Work,
     *,
     device_id: int | None,
     zigbee_band: ZigbeeBand | None,
@@ -365,8 +351,7 @@ async def set_zigbee_information(
     zigbee_chipset_vendor: str | None,
     reason: str | None,
 ) -> Device:
-    owned = await _device(session, principal, device_id)
-    device = owned.device
+    device = await _device(work, device_id)
     reason = v.text(reason, "reason", v.MAX_REASON)
     wanted = rules.zigbee_fields(zigbee_band, zigbee_stack_version, zigbee_chipset_vendor)
     wanted = {field: value for field, value in wanted.items() if value is not None}
@@ -375,17 +360,14 @@ async def set_zigbee_information(
             "zigbeeBand",
             "Give at least one of zigbeeBand, zigbeeStackVersion, zigbeeChipsetVendor.",
         )
-    session.add(device)
-    await record(session, set_zigbee(principal, device, wanted, reason))
-    await session.flush()
+    work.log.append(set_zigbee(device, wanted, reason))
+    await work.session.flush()
     return device
 
 
-def set_zigbee(
-    principal: Principal, device: Device, wanted: dict[str, Any], reason: str | None
-) -> dict[str, Any]:
+def set_zigbee(device: Device, wanted: dict[str, Any], reason: str | None) -> Change:
     """Set the given Zigbee fields (validated by `rules.zigbee_fields`, None left out) and
-    return the event to record."""
+    return its change."""
     before = {
         "zigbeeBand": device.zigbee_band,
         "zigbeeStackVersion": device.zigbee_stack_version,
@@ -396,10 +378,4 @@ def set_zigbee(
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
-    return audit(
-        principal,
-        ChangeKind.ZIGBEE_INFORMATION_CHANGED,
-        device.id,  # type: ignore[arg-type]
-        changed,
-        reason=reason,
-    )
+    return Change(ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changed, reason=reason)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """A Party's own webhooks: register, list, delete, and read their delivery attempts.
 
-Every query here is scoped by the caller's `party_id`: another Party's webhook is, to you, a
-webhook that does not exist.
+Every query here is held to the caller's row scope under the field's rule (a Party's own
+webhooks, `permissions.row_scopes`): another Party's webhook is, to you, a webhook that does not
+exist. Registering and deleting run in a unit of work, like every write.
 """
 
 from __future__ import annotations
@@ -10,29 +11,28 @@ from collections.abc import Collection
 
 from sqlalchemy import delete, func
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import RequestSession
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
-from notifications.addresses import check_url
 from notifications.signing import new_secret
+from permissions.row_scopes import Scope
 from resolvers import validation as v
 from resolvers.paging import Page, page_of
-from settings import Settings
+from resolvers.unit_of_work import Work
 
 MAX_WEBHOOKS_PER_PARTY = 20
 MAX_DEVICES_PER_WEBHOOK = 1_000
 
 
 async def register(
-    session: AsyncSession,
-    settings: Settings,
-    party_id: str,
+    work: Work,
     url: str,
     device_ids: Collection[int | None] | None,
     kinds: Collection[ChangeKind] | None,
 ) -> Webhook:
-    url = await check_url(url, settings)
+    """Register a webhook for the caller's Party at `url`, already checked (`check_url`, which
+    resolves names: done before the unit of work, so no lookup holds the writers' lock)."""
+    session = work.session
     if kinds is not None and not kinds:
         raise v.invalid("kinds", "kinds must not be empty; leave it out for every kind.")
     devices: list[int] | None = None
@@ -52,13 +52,13 @@ async def register(
         devices = sorted(found)
     count = (
         await session.exec(
-            select(func.count()).select_from(Webhook).where(Webhook.party_id == party_id)
+            select(func.count()).select_from(Webhook).where(*work.scope.where(Webhook.party_id))
         )
     ).one()
     if count >= MAX_WEBHOOKS_PER_PARTY:
         raise v.conflict(None, f"A Party may register at most {MAX_WEBHOOKS_PER_PARTY} webhooks.")
     webhook = Webhook(
-        party_id=party_id,
+        party_id=work.principal.party_id,
         url=url,
         secret=new_secret(),
         device_ids=devices,
@@ -69,22 +69,24 @@ async def register(
     return webhook
 
 
-async def remove(session: AsyncSession, party_id: str, webhook_id: int | None) -> Webhook:
-    webhook = await session.get(Webhook, webhook_id) if webhook_id is not None else None
-    if webhook is None or webhook.party_id != party_id:
+async def remove(work: Work, webhook_id: int | None) -> Webhook:
+    webhook = await work.session.get(Webhook, webhook_id) if webhook_id is not None else None
+    if webhook is None or not work.scope.allows(webhook.party_id):
         raise v.not_found("id", "You have no webhook with that id.")
-    await session.exec(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
-    await session.delete(webhook)
+    await work.session.exec(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
+    await work.session.delete(webhook)
     return webhook
 
 
-async def own_webhooks(db: RequestSession, party_id: str) -> list[Webhook]:
-    return await db.fetch(select(Webhook).where(Webhook.party_id == party_id).order_by(Webhook.id))
+async def own_webhooks(db: RequestSession, scope: Scope) -> list[Webhook]:
+    return await db.fetch(
+        select(Webhook).where(*scope.where(Webhook.party_id)).order_by(Webhook.id)
+    )
 
 
 async def own_deliveries(
     db: RequestSession,
-    party_id: str,
+    scope: Scope,
     first: int,
     before_id: int | None,
     webhook_id: int | None = None,
@@ -92,7 +94,7 @@ async def own_deliveries(
 ) -> Page[WebhookDelivery]:
     """Newest first, for the caller's webhooks only."""
     conditions = [
-        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(Webhook.party_id == party_id))
+        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(*scope.where(Webhook.party_id)))
     ]
     if webhook_id is not None:
         conditions.append(WebhookDelivery.webhook_id == webhook_id)

@@ -53,9 +53,11 @@ from permissions.tokens import (
     bearer_token,
     verifier_for,
 )
+from resolvers.channels import consumers
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
+from resolvers.unit_of_work import UnitOfWork
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.body_limit import BodyLimit
 from schema.build import build_schema
@@ -336,13 +338,15 @@ def create_services(settings: Settings) -> Services:
     metrics.watch_pool(engine)
     sessions = session_factory(engine)
     revision = RevisionClock(engine, settings.revision_max_age_seconds)
+    bus = change_bus(settings.database_url, sessions, settings.listener_retry_seconds)
+    dispatcher = Dispatcher(sessions, settings)
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         verifier=verifier_for(settings),
-        bus=change_bus(settings.database_url, sessions, settings.listener_retry_seconds),
-        dispatcher=Dispatcher(sessions, settings),
+        bus=bus,
+        dispatcher=dispatcher,
         graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
         revision=revision,
@@ -350,6 +354,7 @@ def create_services(settings: Settings) -> Services:
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
         signins=SessionStore(sessions, settings.session_ttl_seconds),
         access_log=AccessLog(sessions),
+        writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
     )
 
 

@@ -20,6 +20,7 @@ from resolvers.loaders import Loaders
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
+from resolvers.unit_of_work import UnitOfWork
 from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
 
@@ -41,19 +42,7 @@ class Services:
     persisted_queries: PersistedQueries
     signins: SessionStore
     access_log: AccessLog
-
-    def write_session(self) -> AsyncSession:
-        """A session for one mutation; the bus rides along for `resolvers.mutations.record`."""
-        session = self.sessions()
-        session.info["cpl.bus"] = self.bus
-        return session
-
-    def committed(self, event_ids: list[int]) -> None:
-        """After a commit: answers are read afresh, subscribers told, the dispatcher woken."""
-        self.revision.invalidate()
-        if event_ids:
-            self.bus.after_commit(event_ids)
-            self.dispatcher.wake()
+    writes: UnitOfWork
 
 
 @dataclass

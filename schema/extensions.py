@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from permissions.enforcement import PolicyEnforcement
+from permissions.strawberry_adapter import PolicyEnforcement
 from schema.context import Context
 from schema.documents import DocumentCache
 from schema.limits import Limits, OperationLimits

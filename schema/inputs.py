@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 
-from permissions.classes import policy_directives
+from permissions.strawberry_adapter import policy_directives
 from resolvers.validation import CONTROL
 from schema.ids import BAD_USER_INPUT
 from schema.types import DeviceType, ZigbeeBand

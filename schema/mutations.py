@@ -1,30 +1,30 @@
-"""The Manufacturer portals' mutations. Each is one transaction with its history.
+"""The Manufacturer portals' mutations, generated from one table of specs (`MUTATIONS`).
 
-Every payload is a union of a success type holding the changed object and error types that
-implement `MutationError`. A caller who may not run a mutation gets a top-level FORBIDDEN error
-and a null field, and nothing is written.
+Each runs its write (`resolvers.mutations`) in a unit of work, with the input's fields as the
+write's keywords, so no input is restated. Every payload is a union of a success type holding
+the changed object and error types that implement `MutationError`. A caller who may not run a
+mutation gets a top-level FORBIDDEN error and a null field, and nothing is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.tools import create_type
 from strawberry.types import Info
 
-from models.tables import Device as DeviceRow
-from models.tables import Firmware as FirmwareRow
-from models.tables import UpgradePathway as PathwayRow
-from permissions.classes import forbidden, policy_directives
 from permissions.principal import Principal
+from permissions.row_scopes import row_scope
+from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers import mutations as writes
 from resolvers import validation as v
-from resolvers.idempotency import Recalled, recall, remember, request_hash
+from resolvers.idempotency import IdempotencyKey, request_hash
+from resolvers.unit_of_work import Work
 from schema.ids import decode_id
 from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
 
@@ -54,63 +54,6 @@ class ConflictError(MutationError):
 
 
 ERROR_TYPES = {"VALIDATION": ValidationError, "NOT_FOUND": NotFoundError, "CONFLICT": ConflictError}
-
-# --- successes and payloads -----------------------------------------------------------------
-
-
-@strawberry.type
-class AddDeviceSuccess:
-    device: Device
-
-
-@strawberry.type
-class AddFirmwareSuccess:
-    firmware: Firmware
-
-
-@strawberry.type
-class PublishUpgradePathwaySuccess:
-    pathway: UpgradePathway
-
-
-@strawberry.type
-class CorrectUpgradePathwaySuccess:
-    pathway: UpgradePathway
-
-
-@strawberry.type
-class WithdrawUpgradePathwaySuccess:
-    pathway: UpgradePathway
-
-
-@strawberry.type
-class WithdrawFirmwareSuccess:
-    firmware: Firmware
-
-
-@strawberry.type
-class SetZigbeeInformationSuccess:
-    device: Device
-
-
-Errors = ValidationError | NotFoundError | ConflictError
-AddDevicePayload = Annotated[AddDeviceSuccess | Errors, strawberry.union("AddDevicePayload")]
-AddFirmwarePayload = Annotated[AddFirmwareSuccess | Errors, strawberry.union("AddFirmwarePayload")]
-PublishUpgradePathwayPayload = Annotated[
-    PublishUpgradePathwaySuccess | Errors, strawberry.union("PublishUpgradePathwayPayload")
-]
-CorrectUpgradePathwayPayload = Annotated[
-    CorrectUpgradePathwaySuccess | Errors, strawberry.union("CorrectUpgradePathwayPayload")
-]
-WithdrawUpgradePathwayPayload = Annotated[
-    WithdrawUpgradePathwaySuccess | Errors, strawberry.union("WithdrawUpgradePathwayPayload")
-]
-WithdrawFirmwarePayload = Annotated[
-    WithdrawFirmwareSuccess | Errors, strawberry.union("WithdrawFirmwarePayload")
-]
-SetZigbeeInformationPayload = Annotated[
-    SetZigbeeInformationSuccess | Errors, strawberry.union("SetZigbeeInformationPayload")
-]
 
 # --- inputs ---------------------------------------------------------------------------------
 
@@ -181,69 +124,107 @@ class SetZigbeeInformationInput:
     idempotency_key: str | None = None
 
 
-# --- the one way every mutation runs ----------------------------------------------------------
+# --- the table of mutations, and the one way each runs ----------------------------------------
 
-ROWS = {"device": DeviceRow, "firmware": FirmwareRow, "pathway": PathwayRow}
-Write = Callable[[AsyncSession, Principal], Awaitable[Any]]
+Errors = ValidationError | NotFoundError | ConflictError
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a mutation produces: `<field>` of its success type, and which table it lives in."""
+class MutationSpec:
+    """One mutation: its GraphQL name, input, write, and the kind of object it returns (the
+    name of its success type's field: `device`, `firmware` or `pathway`)."""
 
     name: str
+    input: type
+    write: Callable[..., Awaitable[Any]]
     kind: str
-    success: Callable[[Any], Any]
+    result: type
+    success: type = field(init=False)
+    ids: frozenset[str] = field(init=False)  # input fields holding an id of `<field>_id`'s kind
+
+    def __post_init__(self) -> None:
+        title = self.name[0].upper() + self.name[1:]
+        success = strawberry.type(
+            type(f"{title}Success", (), {"__annotations__": {self.kind: self.result}})
+        )
+        object.__setattr__(self, "success", success)
+        fields = self.input.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        ids = frozenset(f.python_name for f in fields if f.type is strawberry.ID)
+        object.__setattr__(self, "ids", ids)
+
+    @property
+    def payload(self) -> Any:
+        union = strawberry.union(f"{self.success.__name__.removesuffix('Success')}Payload")
+        return Annotated[self.success | Errors, union]  # type: ignore[operator]
 
 
-class _Replay(Exception):
-    """Leave the transaction without writing: the key's first result is being returned."""
+MUTATIONS = (
+    MutationSpec("addDevice", AddDeviceInput, writes.add_device, "device", Device),
+    MutationSpec("addFirmware", AddFirmwareInput, writes.add_firmware, "firmware", Firmware),
+    MutationSpec(
+        "publishUpgradePathway",
+        PublishUpgradePathwayInput,
+        writes.publish_pathway,
+        "pathway",
+        UpgradePathway,
+    ),
+    MutationSpec(
+        "correctUpgradePathway",
+        CorrectUpgradePathwayInput,
+        writes.correct_pathway,
+        "pathway",
+        UpgradePathway,
+    ),
+    MutationSpec(
+        "withdrawUpgradePathway",
+        WithdrawUpgradePathwayInput,
+        writes.withdraw_pathway,
+        "pathway",
+        UpgradePathway,
+    ),
+    MutationSpec(
+        "withdrawFirmware", WithdrawFirmwareInput, writes.withdraw_firmware, "firmware", Firmware
+    ),
+    MutationSpec(
+        "setZigbeeInformation",
+        SetZigbeeInformationInput,
+        writes.set_zigbee_information,
+        "device",
+        Device,
+    ),
+)
 
-    def __init__(self, row: Any) -> None:
-        self.row = row
+
+def _keywords(spec: MutationSpec, data: Any) -> dict[str, Any]:
+    """The write's keywords: the input's fields but the idempotency key, ids decoded."""
+    names = (f.python_name for f in spec.input.__strawberry_definition__.fields)  # type: ignore[attr-defined]
+    return {
+        name: decode_id(name.removesuffix("_id"), getattr(data, name))
+        if name in spec.ids
+        else getattr(data, name)
+        for name in names
+        if name != "idempotency_key"
+    }
 
 
-async def _replay_if_known(
-    session: AsyncSession, principal: Principal, key: str, mutation: str, digest: str
-) -> None:
-    """Raise `_Replay` with the first result when this caller already used this key; the result
-    is authorised again, as a fresh call on it would be, before it is returned."""
-    found = await recall(session, principal, key, mutation, digest)
-    if found is not None:
-        first = await session.get(ROWS[found.kind], found.id)
-        await writes.check_may_replay(session, principal, first)
-        session.expunge(first)  # stays readable after the transaction rolls back
-        raise _Replay(first)
-
-
-async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) -> Any:
+async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
     principal: Principal = info.context.principal
     arguments = {k: val for k, val in strawberry.asdict(data).items() if k != "idempotency_key"}
     try:
         key = v.text(data.idempotency_key, "idempotencyKey", v.MAX_IDEMPOTENCY_KEY)
-        digest = request_hash(outcome.name, arguments)
-        services = info.context.services
-        async with services.write_session() as session:
-            try:
-                async with session.begin():
-                    await writes.begin_write(session)
-                    if key:
-                        await _replay_if_known(session, principal, key, outcome.name, digest)
-                    row = await write(session, principal)
-                    if key:
-                        remember(
-                            session,
-                            principal,
-                            key,
-                            outcome.name,
-                            digest,
-                            Recalled(outcome.kind, row.id),
-                        )
-            except _Replay as replay:
-                row = replay.row
-            services.committed(session.info.pop(writes.EVENTS, []))
+        idempotency = None
+        if key:
+            digest = request_hash(spec.name, arguments)
+            idempotency = IdempotencyKey(key, spec.name, digest, spec.kind, writes.replay)
+        keywords = _keywords(spec, data)
+
+        async def write(work: Work) -> Any:
+            return await spec.write(work, **keywords)
+
+        scope = row_scope(principal, "Mutation", spec.name)
+        row = await info.context.services.writes.run(principal, scope, write, idempotency)
         info.context.forget_reads()
-        return outcome.success(row)
+        return spec.success(**{spec.kind: row})
     except v.MutationFailure as failure:
         return ERROR_TYPES[failure.code](
             code=failure.code, message=failure.message, field=failure.field
@@ -257,157 +238,15 @@ async def run_mutation(info: Info, outcome: Outcome, data: Any, write: Write) ->
         )
 
 
-@strawberry.type
-class Mutation:
-    @strawberry.mutation(directives=policy_directives("Mutation", "addDevice"))
-    async def add_device(self, info: Info, input: AddDeviceInput) -> AddDevicePayload | None:
-        return await run_mutation(
-            info,
-            Outcome("addDevice", "device", lambda row: AddDeviceSuccess(device=row)),
-            input,
-            lambda session, principal: writes.add_device(
-                session,
-                principal,
-                manufacturer_identifier=input.manufacturer_identifier,
-                model_identifier=input.model_identifier,
-                model_name=input.model_name,
-                hardware_version=input.hardware_version,
-                device_type=input.device_type,
-                zigbee_band=input.zigbee_band,
-                zigbee_stack_version=input.zigbee_stack_version,
-                zigbee_chipset_vendor=input.zigbee_chipset_vendor,
-            ),
-        )
+def _mutation(spec: MutationSpec) -> Any:
+    async def resolve(info: Info, input: Any) -> Any:
+        return await run_mutation(info, spec, input)
 
-    @strawberry.mutation(directives=policy_directives("Mutation", "addFirmware"))
-    async def add_firmware(self, info: Info, input: AddFirmwareInput) -> AddFirmwarePayload | None:
-        return await run_mutation(
-            info,
-            Outcome("addFirmware", "firmware", lambda row: AddFirmwareSuccess(firmware=row)),
-            input,
-            lambda session, principal: writes.add_firmware(
-                session,
-                principal,
-                device_id=decode_id("device", input.device_id),
-                version=input.version,
-                image_hash=input.image_hash,
-                added_to_cpl_on=input.added_to_cpl_on,
-            ),
-        )
+    resolve.__annotations__ = {"info": Info, "input": spec.input, "return": spec.payload | None}
+    resolve.__name__ = "".join(f"_{c.lower()}" if c.isupper() else c for c in spec.name)
+    return strawberry.mutation(
+        resolver=resolve, name=spec.name, directives=policy_directives("Mutation", spec.name)
+    )
 
-    @strawberry.mutation(directives=policy_directives("Mutation", "publishUpgradePathway"))
-    async def publish_upgrade_pathway(
-        self,
-        info: Info,
-        input: PublishUpgradePathwayInput,
-    ) -> PublishUpgradePathwayPayload | None:
-        return await run_mutation(
-            info,
-            Outcome(
-                "publishUpgradePathway",
-                "pathway",
-                lambda row: PublishUpgradePathwaySuccess(pathway=row),
-            ),
-            input,
-            lambda session, principal: writes.publish_pathway(
-                session,
-                principal,
-                device_id=decode_id("device", input.device_id),
-                from_version=input.from_version,
-                to_version=input.to_version,
-                notes=input.notes,
-            ),
-        )
 
-    @strawberry.mutation(directives=policy_directives("Mutation", "correctUpgradePathway"))
-    async def correct_upgrade_pathway(
-        self,
-        info: Info,
-        input: CorrectUpgradePathwayInput,
-    ) -> CorrectUpgradePathwayPayload | None:
-        return await run_mutation(
-            info,
-            Outcome(
-                "correctUpgradePathway",
-                "pathway",
-                lambda row: CorrectUpgradePathwaySuccess(pathway=row),
-            ),
-            input,
-            lambda session, principal: writes.correct_pathway(
-                session,
-                principal,
-                pathway_id=decode_id("pathway", input.pathway_id),
-                expected_revision=input.expected_revision,
-                reason=input.reason,
-                notes=input.notes,
-                from_version=input.from_version,
-                to_version=input.to_version,
-            ),
-        )
-
-    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawUpgradePathway"))
-    async def withdraw_upgrade_pathway(
-        self,
-        info: Info,
-        input: WithdrawUpgradePathwayInput,
-    ) -> WithdrawUpgradePathwayPayload | None:
-        return await run_mutation(
-            info,
-            Outcome(
-                "withdrawUpgradePathway",
-                "pathway",
-                lambda row: WithdrawUpgradePathwaySuccess(pathway=row),
-            ),
-            input,
-            lambda session, principal: writes.withdraw_pathway(
-                session,
-                principal,
-                pathway_id=decode_id("pathway", input.pathway_id),
-                reason=input.reason,
-            ),
-        )
-
-    @strawberry.mutation(directives=policy_directives("Mutation", "withdrawFirmware"))
-    async def withdraw_firmware(
-        self,
-        info: Info,
-        input: WithdrawFirmwareInput,
-    ) -> WithdrawFirmwarePayload | None:
-        return await run_mutation(
-            info,
-            Outcome(
-                "withdrawFirmware", "firmware", lambda row: WithdrawFirmwareSuccess(firmware=row)
-            ),
-            input,
-            lambda session, principal: writes.withdraw_firmware(
-                session,
-                principal,
-                firmware_id=decode_id("firmware", input.firmware_id),
-                reason=input.reason,
-            ),
-        )
-
-    @strawberry.mutation(directives=policy_directives("Mutation", "setZigbeeInformation"))
-    async def set_zigbee_information(
-        self,
-        info: Info,
-        input: SetZigbeeInformationInput,
-    ) -> SetZigbeeInformationPayload | None:
-        return await run_mutation(
-            info,
-            Outcome(
-                "setZigbeeInformation",
-                "device",
-                lambda row: SetZigbeeInformationSuccess(device=row),
-            ),
-            input,
-            lambda session, principal: writes.set_zigbee_information(
-                session,
-                principal,
-                device_id=decode_id("device", input.device_id),
-                zigbee_band=input.zigbee_band,
-                zigbee_stack_version=input.zigbee_stack_version,
-                zigbee_chipset_vendor=input.zigbee_chipset_vendor,
-                reason=input.reason,
-            ),
-        )
+Mutation = create_type("Mutation", [_mutation(spec) for spec in MUTATIONS])

@@ -15,18 +15,21 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives
+from notifications.addresses import check_url
+from permissions.row_scopes import row_scope
+from permissions.strawberry_adapter import policy_directives
 from resolvers import validation as v
 from resolvers import webhook_admin
+from resolvers.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
 from schema.query import page_size
 from schema.types import (
     ChangeKind,
-    Connection,
     Device,
     Firmware,
     UpgradePathway,
+    connection_types,
     visible_reason,
 )
 
@@ -161,21 +164,9 @@ class WebhookDelivery:
         return await info.context.loaders.webhook.load(root.webhook_id)
 
 
-@strawberry.type
-class WebhookDeliveryEdge:
-    cursor: str
-    node: WebhookDelivery
-
-
-@strawberry.type
-class WebhookDeliveryConnection(Connection):
-    @strawberry.field
-    def nodes(self) -> list[WebhookDelivery]:
-        return self.page.rows
-
-    @strawberry.field
-    def edges(self) -> list[WebhookDeliveryEdge]:
-        return self.edges_of(WebhookDeliveryEdge)
+WebhookDeliveryEdge, WebhookDeliveryConnection = connection_types(
+    WebhookDelivery, "WebhookDelivery"
+)
 
 
 @strawberry.type
@@ -224,7 +215,8 @@ class WebhookQueries:
         description="Your own webhooks.", directives=policy_directives("Query", "webhooks")
     )
     async def webhooks(self, info: Info) -> list[Webhook]:
-        return await webhook_admin.own_webhooks(info.context.db, info.context.principal.party_id)
+        scope = row_scope(info.context.principal, "Query", "webhooks")
+        return await webhook_admin.own_webhooks(info.context.db, scope)
 
     @strawberry.field(
         description="Delivery attempts to your own webhooks, newest first.",
@@ -244,7 +236,7 @@ class WebhookQueries:
             webhook_pk = decode_id("webhook", webhook_id) or 0
         page = await webhook_admin.own_deliveries(
             info.context.db,
-            info.context.principal.party_id,
+            row_scope(info.context.principal, "Query", "webhookDeliveries"),
             page_size(first),
             decode_cursor(after),
             webhook_id=webhook_pk,
@@ -263,27 +255,31 @@ class WebhookMutations:
         self, info: Info, input: RegisterWebhookInput
     ) -> RegisterWebhookPayload:
         services = info.context.services
+        principal = info.context.principal
+        device_ids = _device_ids(input.device_ids)
         try:
-            async with services.sessions() as session, session.begin():
-                webhook = await webhook_admin.register(
-                    session,
-                    services.settings,
-                    info.context.principal.party_id,
-                    input.url,
-                    _device_ids(input.device_ids),
-                    input.kinds,
-                )
+            url = await check_url(input.url, services.settings)
+
+            async def register(work: Work) -> tables.Webhook:
+                return await webhook_admin.register(work, url, device_ids, input.kinds)
+
+            scope = row_scope(principal, "Mutation", "registerWebhook")
+            webhook = await services.writes.run(principal, scope, register)
         except v.MutationFailure as failure:
             return _error(failure)
         return RegisterWebhookSuccess(webhook=webhook, secret=webhook.secret)
 
     @strawberry.mutation(directives=policy_directives("Mutation", "deleteWebhook"))
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
+        principal = info.context.principal
+        webhook_id = decode_id("webhook", input.id)
+
+        async def remove(work: Work) -> tables.Webhook:
+            return await webhook_admin.remove(work, webhook_id)
+
+        scope = row_scope(principal, "Mutation", "deleteWebhook")
         try:
-            async with info.context.services.sessions() as session, session.begin():
-                webhook = await webhook_admin.remove(
-                    session, info.context.principal.party_id, decode_id("webhook", input.id)
-                )
+            webhook = await info.context.services.writes.run(principal, scope, remove)
         except v.MutationFailure as failure:
             return _error(failure)
         return DeleteWebhookSuccess(webhook=webhook)

@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from permissions.classes import policy_directives
+from permissions.strawberry_adapter import policy_directives
 from resolvers.devices import DeviceSearch, search_devices
 from resolvers.history import search_audit_events
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id

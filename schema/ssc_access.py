@@ -8,11 +8,11 @@ import strawberry
 from strawberry.types import Info
 
 from models.access import SscAccess as SscAccessRow
-from permissions.classes import policy_directives
+from permissions.strawberry_adapter import policy_directives
 from resolvers.ssc_access import search_access
 from schema.ids import decode_cursor, encode_id
 from schema.query import page_size
-from schema.types import Connection
+from schema.types import connection_types
 
 
 @strawberry.type(
@@ -33,21 +33,7 @@ class SscAccess:
         return [strawberry.ID(encode_id("device", i)) for i in root.device_ids]
 
 
-@strawberry.type
-class SscAccessEdge:
-    cursor: str
-    node: SscAccess
-
-
-@strawberry.type
-class SscAccessConnection(Connection):
-    @strawberry.field
-    def nodes(self) -> list[SscAccess]:
-        return self.page.rows
-
-    @strawberry.field
-    def edges(self) -> list[SscAccessEdge]:
-        return self.edges_of(SscAccessEdge)
+SscAccessEdge, SscAccessConnection = connection_types(SscAccess, "SscAccess")
 
 
 @strawberry.type

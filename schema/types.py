@@ -10,21 +10,20 @@ pass enforces it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from models import tables
-from permissions.classes import policy_directives, policy_extensions
 from permissions.policy import change_subject, is_ssc_only, may_read_change, reason_readable
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
+from permissions.strawberry_adapter import policy_directives, policy_extensions
 from resolvers.paging import Page
 from schema.ids import encode_cursor, encode_id
 
 PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
-E = TypeVar("E")
 DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
 ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
 FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
@@ -253,39 +252,28 @@ class Connection:
             end_cursor=encode_cursor(rows[-1].id) if rows else None,
         )
 
-    def edges_of(self, edge_type: type[E]) -> list[E]:
-        return [edge_type(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
 
+def connection_types(node: type, name: str) -> tuple[type, type]:
+    """`<name>Edge` and `<name>Connection` of `node`: the same two fields on every list, so
+    they are made here once rather than declared again for each."""
+    edge = strawberry.type(
+        type(f"{name}Edge", (), {"__annotations__": {"cursor": str, "node": node}})
+    )
 
-@strawberry.type
-class DeviceEdge:
-    cursor: str
-    node: Device
-
-
-@strawberry.type
-class DeviceConnection(Connection):
-    @strawberry.field
-    def nodes(self) -> list[Device]:
+    def nodes(self: Connection) -> list[Any]:
         return self.page.rows
 
-    @strawberry.field
-    def edges(self) -> list[DeviceEdge]:
-        return self.edges_of(DeviceEdge)
+    def edges(self: Connection) -> list[Any]:
+        return [edge(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
+
+    nodes.__annotations__ = {"return": list[node]}  # type: ignore[valid-type]
+    edges.__annotations__ = {"return": list[edge]}  # type: ignore[valid-type]
+    namespace = {
+        "nodes": strawberry.field(resolver=nodes),
+        "edges": strawberry.field(resolver=edges),
+    }
+    return edge, strawberry.type(type(f"{name}Connection", (Connection,), namespace))
 
 
-@strawberry.type
-class AuditEventEdge:
-    cursor: str
-    node: AuditEvent
-
-
-@strawberry.type
-class AuditEventConnection(Connection):
-    @strawberry.field
-    def nodes(self) -> list[AuditEvent]:
-        return self.page.rows
-
-    @strawberry.field
-    def edges(self) -> list[AuditEventEdge]:
-        return self.edges_of(AuditEventEdge)
+DeviceEdge, DeviceConnection = connection_types(Device, "Device")
+AuditEventEdge, AuditEventConnection = connection_types(AuditEvent, "AuditEvent")

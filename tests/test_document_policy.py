@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLInputObjectType, GraphQLNonNull, GraphQLObjectType, get_named_type
 
-import permissions.enforcement as enforcement
+import permissions.strawberry_adapter as enforcement
 from permissions.document_policy import restricted_fields
 from permissions.policy import ALLOWED, POLICY, Rule
 from permissions.principal import PartyCategory

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from graphql import GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-from permissions.classes import DIRECTIVES
 from permissions.policy import (
     ALLOWED,
     POLICY,
@@ -18,6 +17,7 @@ from permissions.policy import (
     rule_for,
 )
 from permissions.principal import PartyCategory, Principal
+from permissions.strawberry_adapter import DIRECTIVES
 from schema.build import build_schema, sdl
 
 ROOT = Path(__file__).resolve().parent.parent

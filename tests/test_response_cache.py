@@ -176,7 +176,7 @@ async def test_get_answers_carry_an_etag_and_304_when_unchanged(isolated):
 async def test_identical_misses_at_once_are_executed_once(isolated, monkeypatch):
     import asyncio
 
-    import permissions.enforcement as enforcement
+    import permissions.strawberry_adapter as enforcement
 
     executions = []
     original = enforcement.apply_denials

@@ -1,26 +1,95 @@
-"""The policy's Strawberry adapter: applies the document pass's decision to each operation.
+"""The policy's Strawberry adapter: everything Strawberry sees of the policy table.
 
-Before execution: a restricted input field used by a category it denies refuses the operation,
-and the document is swapped for the decision's copy, in which denied fields are stand-ins that
-resolve to their parent's type name. After execution (and on each subscription event): every
-stand-in becomes `null`, and each denied selection that appeared gets one `FORBIDDEN` error
-naming where it first did. No hook runs per row, for anyone.
+- **Marks**: one SDL directive per restricted rule (`policy_directives`), and on SSC-only
+  fields a note of each value read, for the SSC data-access log (`policy_extensions`). They
+  only describe and record.
+- **Enforcement**: `PolicyEnforcement` applies the document pass's decision
+  (`permissions.document_policy`) to each operation. Before execution, a restricted input field
+  used by a category it denies refuses the operation, and the document is swapped for the
+  decision's copy, in which denied fields are stand-ins that resolve to their parent's type
+  name. After execution (and on each subscription event), every stand-in becomes `null`, and
+  each denied selection that appeared gets one `FORBIDDEN` error naming where it first did.
+
+No hook runs per row, for anyone, so a public field and an allowed restricted field cost the
+same as an unguarded one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import strawberry
 from graphql import GraphQLError, value_from_ast_untyped
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.schema_directive import Location
+from strawberry.types import Info
 
-from permissions.classes import forbidden
 from permissions.document_policy import Decision, Denial, decide, restricted_fields
-from permissions.policy import ALLOWED, Rule
+from permissions.policy import ALLOWED, Rule, rule_for
 from permissions.principal import PartyCategory
 
 FORBIDDEN = "FORBIDDEN"
+
+
+@strawberry.schema_directive(
+    name="sscOnly",
+    locations=[Location.FIELD_DEFINITION, Location.INPUT_FIELD_DEFINITION],
+    description="Readable, and usable as a filter, by the Security Sub-Committee (SSC) only.",
+)
+class SscOnlyDirective:
+    pass
+
+
+@strawberry.schema_directive(
+    name="auditorsOnly",
+    locations=[Location.FIELD_DEFINITION],
+    description="For SECAS and SSC only.",
+)
+class AuditorsOnlyDirective:
+    pass
+
+
+@strawberry.schema_directive(
+    name="deviceWriters",
+    locations=[Location.FIELD_DEFINITION],
+    description="For a Manufacturer on its own devices, and for SECAS on any.",
+)
+class DeviceWritersDirective:
+    pass
+
+
+DIRECTIVES: dict[Rule, object] = {
+    Rule.SSC_ONLY: SscOnlyDirective(),
+    Rule.AUDITORS: AuditorsOnlyDirective(),
+    Rule.DEVICE_WRITERS: DeviceWritersDirective(),
+}
+
+
+def forbidden(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": FORBIDDEN})
+
+
+def policy_directives(type_name: str, field_name: str) -> list[object]:
+    """The SDL directive that marks a restricted field or input field, from the table."""
+    rule = rule_for(type_name, field_name)
+    return [DIRECTIVES[rule]] if rule in DIRECTIVES else []
+
+
+class NoteSscRead(FieldExtension):
+    """Notes each SSC-only value resolved, for the SSC data-access log. Only the SSC gets this
+    far: for anyone else the policy pass has replaced the field before execution."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        info.context.ssc_reads.note(
+            f"{info.path.typename}.{info.field_name}", getattr(source, "id", None)
+        )
+        return next_(source, info, **kwargs)
+
+
+def policy_extensions(type_name: str, field_name: str) -> list[FieldExtension]:
+    """What a field resolves with besides its value: a note of every SSC-only value read."""
+    return [NoteSscRead()] if rule_for(type_name, field_name) is Rule.SSC_ONLY else []
 
 
 def _dig(value: Any, dotted: str) -> Any:

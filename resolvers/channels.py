@@ -1,0 +1,54 @@
+"""The change log's consumers, registered in one place.
+
+A new notification channel is one class with `in_transaction` and `after_commit`
+(`resolvers.change_log.ChangeConsumer`) and one line in `consumers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from notifications import outbox
+from notifications.bus import ChangeBus
+from resolvers.change_log import ChangeConsumer, Recorded
+
+
+class WebhookOutbox:
+    """A pending delivery per interested webhook, committed with the change; the dispatcher
+    (where this process runs one) is woken once they are committed."""
+
+    def __init__(self, wake: Callable[[], None] | None = None) -> None:
+        self._wake = wake
+
+    async def in_transaction(self, session: AsyncSession, recorded: Sequence[Recorded]) -> None:
+        await outbox.enqueue_many(session, recorded)
+
+    def after_commit(self, recorded: Sequence[Recorded]) -> None:
+        if self._wake is not None:
+            self._wake()
+
+
+class Subscribers:
+    """The change bus: NOTIFY inside the transaction on PostgreSQL, an in-process fan-out after
+    the commit on SQLite; either way every subscription hears each committed change once."""
+
+    def __init__(self, bus: ChangeBus) -> None:
+        self._bus = bus
+
+    async def in_transaction(self, session: AsyncSession, recorded: Sequence[Recorded]) -> None:
+        await self._bus.in_transaction_many(session, [change.id for change in recorded])
+
+    def after_commit(self, recorded: Sequence[Recorded]) -> None:
+        self._bus.after_commit([change.id for change in recorded])
+
+
+def consumers(
+    bus: ChangeBus, wake_dispatcher: Callable[[], None] | None = None
+) -> list[ChangeConsumer]:
+    """Every channel a committed change goes to, in the order they are told."""
+    return [
+        WebhookOutbox(wake_dispatcher),
+        Subscribers(bus),
+    ]

@@ -1,0 +1,125 @@
+"""The unit of work: the one way every write runs, from its first statement to its announcement.
+
+1. **Begin**: open a transaction and take the data revision (bump its counter first). That
+   serialises writers (a row lock on PostgreSQL, the write lock on SQLite) and gives caches a
+   number that changes with every committed write.
+2. **Idempotency**: a retried request under a known key returns its first result, re-authorised,
+   and writes nothing (`resolvers.idempotency`).
+3. **Change**: the write runs with a `Work`: the session, the caller, the caller's row scope and
+   the change log it appends its `Change`s to.
+4. **Record**: the change log is stored as audit events and handed to every consumer inside the
+   transaction (webhook outbox rows, PostgreSQL's NOTIFY).
+5. **Commit**, then **announce**: the revision clock is told, and every consumer's
+   `after_commit` runs (the in-process bus, the dispatcher's wake-up).
+
+A failure anywhere before the commit rolls everything back, consumers' writes included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.database import RevisionClock
+from models.tables import DataRevision
+from permissions.principal import Principal
+from permissions.row_scopes import Scope
+from resolvers.change_log import ChangeConsumer, ChangeLog, Recorded
+
+T = TypeVar("T")
+
+
+@dataclass
+class Work:
+    """What a write is given: its transaction's session, who asks, on whose rows it may act,
+    and the change log it records each change in."""
+
+    session: AsyncSession
+    principal: Principal
+    scope: Scope
+    log: ChangeLog = field(default_factory=ChangeLog)
+    discarded: bool = False
+
+    def discard(self) -> None:
+        """Roll back instead of committing when the write returns (a dry run, a refused file):
+        nothing it did is kept, and nothing is announced."""
+        self.discarded = True
+
+
+class Idempotent(Protocol[T]):
+    """How a unit of work recognises a retry (`resolvers.idempotency.IdempotencyKey`)."""
+
+    async def recall(self, work: Work) -> T | None:
+        """The first result under this key, or None when the key is new."""
+
+    def remember(self, work: Work, result: T) -> None:
+        """Keep `result` under the key, in the write's own transaction."""
+
+
+class _Finished(Exception, Generic[T]):
+    """Leave the transaction, rolling it back, with the result to return."""
+
+    def __init__(self, result: T) -> None:
+        self.result = result
+
+
+async def take_revision(session: AsyncSession) -> None:
+    """Bump the data revision: a write's first statement, which makes it the only writer."""
+    await session.exec(
+        update(DataRevision).where(DataRevision.id == 1).values(revision=DataRevision.revision + 1)
+    )
+
+
+class UnitOfWork:
+    """Runs writes; `consumers` are the change log's channels, in the order they are told."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        consumers: Sequence[ChangeConsumer],
+        revision: RevisionClock | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._consumers = tuple(consumers)
+        self._revision = revision
+
+    async def run(
+        self,
+        principal: Principal,
+        scope: Scope,
+        write: Callable[[Work], Awaitable[T]],
+        idempotency: Idempotent[T] | None = None,
+    ) -> T:
+        """Run `write` as one transaction and return its result (or, for a retry, the first)."""
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    await take_revision(session)
+                    work = Work(session, principal, scope)
+                    if idempotency is not None:
+                        earlier = await idempotency.recall(work)
+                        if earlier is not None:
+                            raise _Finished(earlier)
+                    result = await write(work)
+                    if work.discarded:
+                        raise _Finished(result)
+                    if idempotency is not None:
+                        idempotency.remember(work, result)
+                    recorded = await work.log.store(session, principal)
+                    for consumer in self._consumers if recorded else ():
+                        await consumer.in_transaction(session, recorded)
+            except _Finished as finished:
+                return finished.result
+        self._announce(recorded)
+        return result
+
+    def _announce(self, recorded: list[Recorded]) -> None:
+        if self._revision is not None:
+            self._revision.invalidate()
+        for consumer in self._consumers if recorded else ():
+            consumer.after_commit(recorded)
