@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifications.bus import ChangeBus
+from notifications.channels import consumers
 from permissions.policy import Rule
 from permissions.principal import PartyCategory, Principal
 from permissions.row_scopes import rule_scope
-from resolvers.channels import consumers
 from resolvers.cpl_files import Table, read_table
 from resolvers.import_devices import plan_cpl
 from resolvers.import_pathways import plan_pathways

@@ -44,6 +44,7 @@ from models.database import (
     session_factory,
 )
 from notifications.bus import change_bus
+from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
 from permissions.document_policy import decide
 from permissions.principal import Principal
@@ -53,7 +54,6 @@ from permissions.tokens import (
     bearer_token,
     verifier_for,
 )
-from resolvers.channels import consumers
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
