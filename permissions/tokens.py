@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -37,6 +36,8 @@ from joserfc.errors import (
     MissingClaimError,
 )
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
+
+from models.codes import IDENTIFIER_DIGITS, hex_code
 
 from .principal import PartyCategory, Principal
 
@@ -72,7 +73,6 @@ MAX_JWKS_BYTES: Final = 256 * 1024
 #: Smallest RSA modulus accepted from a JWKS.
 MIN_RSA_BITS: Final = 2048
 
-_MANUFACTURER_ID = re.compile(r"[0-9A-Fa-f]{4}")
 _MAX_PARTY_ID_LENGTH: Final = 200  # the width of the actor columns of the audit log
 # Claim names that may appear in a reason; anything else becomes "invalid claims".
 _NAMED_CLAIMS: Final = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti"})
@@ -104,9 +104,14 @@ class KeysUnavailableError(AuthenticationError):
 
 def normalise_manufacturer_id(value: object) -> str:
     """Return a manufacturer id as four upper-case hex digits, or raise `ValueError`."""
-    if not isinstance(value, str) or not _MANUFACTURER_ID.fullmatch(value):
+    # A claim is taken as sent: ASCII hex digits in either case and no spaces (for other text,
+    # `upper()` could make hex digits of what are none, as it makes "FF" of the ligature "ﬀ").
+    code = None
+    if isinstance(value, str) and value.isascii():
+        code = hex_code(value, IDENTIFIER_DIGITS)
+    if code is None:
         raise ValueError("manufacturer_id must be exactly 4 hexadecimal digits")
-    return value.upper()
+    return code
 
 
 def bearer_token(authorization_header: str | None) -> str:

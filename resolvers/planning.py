@@ -20,7 +20,6 @@ Nothing here knows GraphQL: the schema layer decodes ids and turns results into 
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
+from models.codes import IDENTIFIER_DIGITS, VERSION_DIGITS, hex_code
 from models.database import RequestSession, chunks
 from models.tables import (
     DataRevision,
@@ -338,9 +338,6 @@ class FleetResult:
     """The graphs planned over, by device id: the versions of a plan's steps are theirs."""
 
 
-_HEX4 = re.compile(r"[0-9A-F]{4}").fullmatch
-_HEX8 = re.compile(r"[0-9A-F]{8}").fullmatch
-
 # Problems say what was wrong with what the caller sent and never echo values or anything
 # about devices beyond whether the one named exists.
 BOTH_GIVEN = (
@@ -381,9 +378,9 @@ def _input_problems(item: FleetItem, version: str) -> tuple[list[str], DeviceKey
         else:
             key = _key(*parts)  # type: ignore[arg-type]
             for name, part in zip(_NAMES, key, strict=True):
-                if not _HEX4(part):
+                if hex_code(part, IDENTIFIER_DIGITS) is None:
                     problems.append(f"{name} must be 4 hexadecimal digits")
-    if not _HEX8(version):
+    if hex_code(version, VERSION_DIGITS) is None:
         problems.append(BAD_FIRMWARE)
     if item.meter_count < 1:
         problems.append(BAD_METER_COUNT)
@@ -450,7 +447,7 @@ def _check(items: Sequence[FleetItem]) -> _Checked:
             and item.model_identifier is None
             and item.hardware_version is None
             and item.meter_count >= 1
-            and _HEX8(version)
+            and hex_code(version, VERSION_DIGITS) is not None
         ):
             wanted_ids.add(item.device_id)
             continue

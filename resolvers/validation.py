@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 
-HEX4 = re.compile(r"^[0-9A-F]{4}$")
-HEX8 = re.compile(r"^[0-9A-F]{8}$")
-HEX64 = re.compile(r"^[0-9A-F]{64}$")
+from models.codes import IDENTIFIER_DIGITS, IMAGE_HASH_DIGITS, VERSION_DIGITS, hex_code
 
 MAX_NAME = 200
 MAX_ZIGBEE_TEXT = 100
@@ -41,23 +39,25 @@ def conflict(field: str | None, message: str) -> MutationFailure:
     return MutationFailure("CONFLICT", message, field)
 
 
-def _hex(value: str, pattern: re.Pattern[str], field: str, what: str) -> str:
-    normalised = value.strip().upper()
-    if not pattern.match(normalised):
+def _hex(value: str, digits: int, field: str, what: str) -> str:
+    code = hex_code(value.strip(), digits)
+    if code is None:
         raise invalid(field, f"{field} must be {what}.")
-    return normalised
+    return code
 
 
 def identifier(value: str, field: str) -> str:
-    return _hex(value, HEX4, field, "4 hex digits")
+    return _hex(value, IDENTIFIER_DIGITS, field, "4 hex digits")
 
 
 def firmware_version(value: str, field: str) -> str:
-    return _hex(value, HEX8, field, "8 hex digits")
+    return _hex(value, VERSION_DIGITS, field, "8 hex digits")
 
 
 def image_hash(value: str | None, field: str = "imageHash") -> str | None:
-    return None if value is None else _hex(value, HEX64, field, "64 hex digits (SHA-256)")
+    if value is None:
+        return None
+    return _hex(value, IMAGE_HASH_DIGITS, field, "64 hex digits (SHA-256)")
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
