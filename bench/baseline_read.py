@@ -24,8 +24,9 @@ from starlette.routing import Route
 
 from models.database import create_engine
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, UpgradePathway
+from permissions.auth_errors import AuthenticationError
 from permissions.principal import PartyCategory
-from permissions.tokens import AuthenticationError, bearer_token, verifier_for
+from permissions.tokens import bearer_token, verifier_for
 from settings import load_settings
 
 SSC_FIELDS = ("zigbeeStackVersion", "zigbeeChipsetVendor")

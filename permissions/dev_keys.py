@@ -19,8 +19,8 @@ from pathlib import Path
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from .claims import normalise_manufacturer_id
 from .principal import PartyCategory
-from .tokens import normalise_manufacturer_id
 
 __all__ = ["issue_token", "load_or_create_dev_key"]
 

@@ -46,14 +46,11 @@ from models.database import (
 from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
+from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
-from permissions.tokens import (
-    AuthenticationError,
-    bearer_token,
-    verifier_for,
-)
+from permissions.tokens import bearer_token, verifier_for
 from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog

@@ -33,6 +33,9 @@ from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketState
 
+from permissions.auth_errors import AuthenticationError
+from permissions.claims import principal_from_claims
+from permissions.keys import ALLOWED_ALGORITHMS
 from permissions.principal import PartyCategory, Principal
 from permissions.sessions import (
     FLOW_SECONDS,
@@ -42,7 +45,6 @@ from permissions.sessions import (
     SignedIn,
     csrf_matches,
 )
-from permissions.tokens import ALLOWED_ALGORITHMS, AuthenticationError, principal_from_claims
 from settings import Settings
 
 logger = logging.getLogger("cpl_pathways")

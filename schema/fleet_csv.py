@@ -28,7 +28,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from models.database import RequestSession
-from permissions.tokens import AuthenticationError, bearer_token
+from permissions.auth_errors import AuthenticationError
+from permissions.tokens import bearer_token
 from resolvers.planner import PathwayGraph, Plan
 from resolvers.planning import (
     MAX_FLEET_ITEMS,

@@ -6,7 +6,7 @@ import logging
 
 from starlette.responses import JSONResponse
 
-from permissions.tokens import AuthenticationError, KeysUnavailableError
+from permissions.auth_errors import AuthenticationError, KeysUnavailableError
 
 logger = logging.getLogger("cpl_pathways")
 IDP_RETRY_AFTER_SECONDS = 30

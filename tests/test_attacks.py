@@ -16,7 +16,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from permissions.tokens import JwksKeys, TokenVerifier
+from permissions.keys import JwksKeys
+from permissions.tokens import TokenVerifier
 from tests.live import subscribe
 
 ROOT = Path(__file__).resolve().parent.parent
