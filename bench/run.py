@@ -60,7 +60,8 @@ from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, Pathwa
 from models.tables import UpgradePathway as Pathway
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory, Principal
-from resolvers.planning import FleetItem, plan_fleet
+from resolvers.fleet_items import FleetItem
+from resolvers.fleet_plan import plan_fleet
 from schema.app import create_services
 from schema.build import build_schema
 from schema.context import Context, Services

@@ -19,8 +19,8 @@ from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
+from resolvers.graph_cache import GraphCache
 from resolvers.planner import PathwayGraph
-from resolvers.planning import GraphCache
 from resolvers.snapshot import CplSnapshot, SnapshotCache
 
 T = TypeVar("T")

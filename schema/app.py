@@ -51,7 +51,7 @@ from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import bearer_token, verifier_for
-from resolvers.planning import GraphCache
+from resolvers.graph_cache import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
 from resolvers.unit_of_work import UnitOfWork

@@ -16,8 +16,8 @@ from notifications.dispatcher import Dispatcher
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
+from resolvers.graph_cache import GraphCache
 from resolvers.loaders import Loaders
-from resolvers.planning import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.unit_of_work import UnitOfWork

@@ -2,7 +2,7 @@
 
 A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
 read as it arrives, cut into complete CSV records, planned in batches by the very planner and
-graph cache `fleetPlan` uses (`resolvers.planning.plan_fleet`), and each batch's answer is sent
+graph cache `fleetPlan` uses (`resolvers.fleet_plan.plan_fleet`), and each batch's answer is sent
 before the next is read. Memory is one batch, whatever the file's size.
 
 Only the header can fail the request (HTTP 400 naming what is missing), because it is read
@@ -30,14 +30,10 @@ from starlette.types import Receive, Scope, Send
 from models.database import RequestSession
 from permissions.auth_errors import AuthenticationError
 from permissions.tokens import bearer_token
+from resolvers.collector import collector_paused
+from resolvers.fleet_items import FleetItem
+from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planner import PathwayGraph, Plan
-from resolvers.planning import (
-    MAX_FLEET_ITEMS,
-    FleetItem,
-    FleetResult,
-    collector_paused,
-    plan_fleet,
-)
 from schema.context import Services
 from schema.http_errors import bad_request, error_response, not_authenticated
 from schema.ids import decode_id

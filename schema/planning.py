@@ -1,7 +1,7 @@
 """Upgrade planning: one meter's pathway to the latest (or a chosen) firmware, and a fleet's.
 
 The planner is `resolvers.planner` (pure); graphs come from the process-wide cache keyed by the
-data revision (`resolvers.planning.GraphCache`), so an unchanged CPL is never reloaded.
+data revision (`resolvers.graph_cache.GraphCache`), so an unchanged CPL is never reloaded.
 
 A fleet plan answers tens of thousands of entries. Strawberry spends microseconds on every
 field that has a resolver, so the plan types here have none: the rows a query selects (steps,
@@ -20,8 +20,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
+from resolvers.fleet_items import FleetItem
+from resolvers.fleet_plan import MAX_FLEET_ITEMS, plan_fleet
 from resolvers.planner import BlockReason, Plan
-from resolvers.planning import MAX_FLEET_ITEMS, FleetItem, plan_fleet
 from schema.ids import BAD_USER_INPUT, decode_id
 from schema.query import not_found
 from schema.types import Device, Firmware, UpgradePathway

@@ -1,7 +1,8 @@
 """Fleet planning and the graph cache against a real database (SQLite or PostgreSQL).
 
-The point of ``resolvers.planning`` is its statement budget and its cache, so these tests count
-the statements a real engine sends and change real rows to check the cache sees commits.
+The point of ``resolvers.fleet_plan`` and ``resolvers.graph_cache`` is their statement budget and
+their cache, so these tests count the statements a real engine sends and change real rows to
+check the cache sees commits.
 """
 
 from __future__ import annotations
@@ -34,17 +35,12 @@ from models.tables import (
     UpgradePathway,
     utcnow,
 )
-from resolvers import planning
+from resolvers import fleet_items
+from resolvers.device_keys import device_ids_by_key
+from resolvers.fleet_items import FleetItem
+from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.graph_cache import GraphCache, data_revision
 from resolvers.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
-from resolvers.planning import (
-    MAX_FLEET_ITEMS,
-    FleetItem,
-    FleetResult,
-    GraphCache,
-    data_revision,
-    device_ids_by_key,
-    plan_fleet,
-)
 from tests.conftest import fresh_database
 
 NOW = utcnow()
@@ -488,24 +484,24 @@ async def test_every_kind_of_problem(small):
     assert problems == [
         None,
         None,
-        planning.NO_DEVICE_GIVEN,
-        f"hardwareVersion missing: {planning.NO_DEVICE_GIVEN}",
-        planning.BOTH_GIVEN,
-        planning.BAD_DEVICE_ID,
-        planning.UNKNOWN_DEVICE_ID,
-        planning.UNKNOWN_DEVICE_KEY,
+        fleet_items.NO_DEVICE_GIVEN,
+        f"hardwareVersion missing: {fleet_items.NO_DEVICE_GIVEN}",
+        fleet_items.BOTH_GIVEN,
+        fleet_items.BAD_DEVICE_ID,
+        fleet_items.UNKNOWN_DEVICE_ID,
+        fleet_items.UNKNOWN_DEVICE_KEY,
         "manufacturerIdentifier must be 4 hexadecimal digits; "
         "modelIdentifier must be 4 hexadecimal digits",
-        planning.BAD_FIRMWARE,
-        planning.BAD_METER_COUNT,
-        planning.BAD_METER_COUNT,
-        planning.UNKNOWN_FIRMWARE,
-        planning.UNKNOWN_FIRMWARE,
+        fleet_items.BAD_FIRMWARE,
+        fleet_items.BAD_METER_COUNT,
+        fleet_items.BAD_METER_COUNT,
+        fleet_items.UNKNOWN_FIRMWARE,
+        fleet_items.UNKNOWN_FIRMWARE,
         None,
         None,
         None,
-        f"{planning.BAD_FIRMWARE}; {planning.BAD_METER_COUNT}",
-        planning.BOTH_GIVEN,
+        f"{fleet_items.BAD_FIRMWARE}; {fleet_items.BAD_METER_COUNT}",
+        fleet_items.BOTH_GIVEN,
     ]
     for entry in entries:
         assert (entry.plan is None) == (entry.problem is not None)
