@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from resolvers.graph_search import fewest_step_routes
 
 __all__ = [
     "BlockReason",
@@ -83,9 +84,9 @@ class PathwayGraph:
     Pathways whose endpoints are not among the given firmware are ignored.
 
     Among routes with the fewest steps the one whose sequence of pathway ids is
-    lexicographically smallest is chosen. A breadth-first search that expands outgoing
-    pathways in ascending id order finds exactly that route, so results are stable no
-    matter in which order rows were loaded.
+    lexicographically smallest is chosen. The breadth-first search of
+    ``resolvers.graph_search``, given outgoing pathways in ascending id order, finds exactly
+    that route, so results are stable no matter in which order rows were loaded.
 
     Routes are memoised per start firmware: one BFS yields the route to every target, and a
     device has only tens of firmware, so the cache is naturally bounded. Cache writes are
@@ -167,23 +168,9 @@ class PathwayGraph:
             return Plan(start, target, True, None, ())
         routes = self._routes.get(start.id)
         if routes is None:
-            routes = self._routes_from(start.id)
+            routes = fewest_step_routes(start.id, self._adjacency)
             self._routes[start.id] = routes
         steps = routes.get(target.id)
         if steps is None:
             return Plan(start, target, False, BlockReason.NO_PATHWAY, ())
         return Plan(start, target, True, None, steps)
-
-    def _routes_from(self, start_id: int) -> dict[int, tuple[PathwayEdge, ...]]:
-        """BFS from one start; nodes dequeued in order of their best route give the tie-break."""
-        adjacency = self._adjacency
-        routes: dict[int, tuple[PathwayEdge, ...]] = {start_id: ()}
-        queue = deque((start_id,))
-        while queue:
-            node_id = queue.popleft()
-            route = routes[node_id]
-            for edge in adjacency.get(node_id, ()):
-                if edge.to_id not in routes:
-                    routes[edge.to_id] = (*route, edge)
-                    queue.append(edge.to_id)
-        return routes

@@ -8,13 +8,14 @@ name the input field and never echo a value that might be SSC-only.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from models.tables import DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand, utcnow
 from resolvers import validation as v
+from resolvers.graph_search import fewest_step_routes
 
 
 class FirmwareLike(Protocol):
@@ -128,22 +129,10 @@ def pathway_row(
     }
 
 
-def _find_route(edges: dict[int, list[int]], start: int, goal: int) -> list[int] | None:
-    """A shortest chain of firmware ids from start to goal along `edges`, if there is one."""
-    parents: dict[int, int | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node == goal:
-            route = [node]
-            while (parent := parents[route[-1]]) is not None:
-                route.append(parent)
-            return route[::-1]
-        for nxt in edges.get(node, []):
-            if nxt not in parents:
-                parents[nxt] = node
-                queue.append(nxt)
-    return None
+class _Link(NamedTuple):
+    """A step of the cycle check: all it needs of a published pathway is where it leads."""
+
+    to_id: int
 
 
 def pathway_ends(
@@ -172,7 +161,7 @@ def pathway_ends(
         raise v.invalid(
             "toVersion", f"Firmware {to_version} is withdrawn; nothing may upgrade to it."
         )
-    edges: dict[int, list[int]] = defaultdict(list)
+    links: dict[int, list[_Link]] = defaultdict(list)
     for pathway_id, from_id, to_id in published:
         if ignoring is not None and pathway_id == ignoring:
             continue
@@ -180,10 +169,15 @@ def pathway_ends(
             raise v.conflict(
                 "toVersion", f"A published pathway {from_version} → {to_version} already exists."
             )
-        edges[from_id].append(to_id)
-    route = _find_route(edges, end.id, start.id)  # type: ignore[arg-type]
+        links[from_id].append(_Link(to_id))
+    # Each firmware's links in id order, so that the same graph always names the same cycle (the
+    # shortest, and of those the smallest by firmware ids), whatever order its rows came in.
+    for steps in links.values():
+        steps.sort()
+    route = fewest_step_routes(end.id, links).get(start.id)  # type: ignore[arg-type]
     if route is not None:
         versions = {f.id: f.version for f in firmware.values()}
-        cycle = " → ".join(versions[i] for i in [*route, end.id])
+        ids = [end.id, *(link.to_id for link in route), end.id]
+        cycle = " → ".join(versions[i] for i in ids)  # type: ignore[index]
         raise v.conflict("toVersion", f"This pathway would close a cycle: {cycle}.")
     return start, end
