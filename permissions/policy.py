@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from permissions.device_filter import DEVICE_FILTER
 from permissions.principal import PartyCategory, Principal
 
 
@@ -212,19 +213,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "NotFoundError": _all(P, *MUTATION_ERRORS),
     "ConflictError": _all(P, *MUTATION_ERRORS),
     # Arguments: the fields of input types. Using a restricted one is refused for the whole
-    # root field, so that a filter can never be used to probe a value the caller cannot read.
-    "DeviceFilter": {
-        **_all(
-            P,
-            "manufacturerIdentifier",
-            "deviceType",
-            "modelIdentifier",
-            "hardwareVersion",
-            "zigbeeBand",
-        ),
-        "zigbeeStackVersion": SSC,
-        "zigbeeChipsetVendor": SSC,
-    },
+    # root field; `DeviceFilter`'s are added below, each with the rule of the field it matches.
     # Mutation inputs: who may send them is the mutation's rule; a Manufacturer may *write* the
     # SSC-only Zigbee details of its own devices, and still reads them back as null.
     "AddDeviceInput": _all(
@@ -278,6 +267,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "idempotencyKey",
     ),
 }
+# A filter field takes the rule of the field whose value it matches (`permissions.device_filter`),
+# so that a filter can never be used to probe a value the caller cannot read.
+POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in DEVICE_FILTER}
 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:

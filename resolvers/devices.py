@@ -1,55 +1,52 @@
-"""Finding devices: the filters of `Query.devices`, keyset pagination and the total count, over
-the snapshot of the CPL (`resolvers.snapshot`)."""
+"""Finding devices: the filters of `Query.devices` (`permissions.device_filter`), keyset
+pagination and the total count, over the snapshot of the CPL (`resolvers.snapshot`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from models.tables import DeviceType, ZigbeeBand
+from permissions.device_filter import DEVICE_FILTER
 from resolvers.paging import Page
 from resolvers.snapshot import CplSnapshot
 
-CASE_FREE = frozenset({"manufacturer_identifier", "model_identifier", "hardware_version"})
+
+def _wanted(filters: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """The stored values the set filters must equal, by the type of row they are on ("Device" or
+    "Manufacturer") and its column; identifiers in any case."""
+    wanted: dict[str, dict[str, object]] = {"Device": {}, "Manufacturer": {}}
+    for field in DEVICE_FILTER:
+        value = filters.get(field.name)
+        if value is None:
+            continue
+        if field.case_free and isinstance(value, str):
+            value = value.strip().upper()
+        wanted[field.on][field.column] = value
+    return wanted
 
 
-@dataclass(frozen=True)
-class DeviceSearch:
-    """What a caller may filter on. Restricted fields are checked by the policy before this.
-    Each field set must equal the device's value; identifiers in any case."""
-
-    manufacturer_identifier: str | None = None
-    device_type: DeviceType | None = None
-    model_identifier: str | None = None
-    hardware_version: str | None = None
-    zigbee_band: ZigbeeBand | None = None
-    zigbee_stack_version: str | None = None
-    zigbee_chipset_vendor: str | None = None
-
-    def wanted(self) -> dict[str, Any]:
-        """The set fields, as the stored values they must equal."""
-        return {
-            name: value.strip().upper() if name in CASE_FREE else value
-            for name, value in asdict(self).items()
-            if value is not None
-        }
+def _matching_ids(rows: Iterable[Any], wanted: dict[str, object]) -> set[int] | None:
+    """The ids of the rows that hold every wanted value; None when nothing is wanted of them."""
+    if not wanted:
+        return None
+    return {row.id for row in rows if all(getattr(row, c) == v for c, v in wanted.items())}
 
 
 def search_devices(
-    snapshot: CplSnapshot, search: DeviceSearch, first: int, after_id: int | None
+    snapshot: CplSnapshot, filters: Mapping[str, object], first: int, after_id: int | None
 ) -> Page[Any]:
-    """One page in id order after `after_id`; the count covers every page of the search."""
-    wanted = search.wanted()
-    identifier = wanted.pop("manufacturer_identifier", None)
-    manufacturers = snapshot.manufacturers
+    """One page in id order after `after_id`; the count covers every page of the search.
+
+    `filters` are the fields of `DeviceFilter` the caller set, by GraphQL name; each must equal
+    the device's value. Restricted fields are checked by the policy before this."""
+    wanted = _wanted(filters)
+    on_device = wanted["Device"]
+    makers = _matching_ids(snapshot.manufacturers.values(), wanted["Manufacturer"])
 
     def matches(device: Any) -> bool:
-        if (
-            identifier is not None
-            and manufacturers[device.manufacturer_id].identifier != identifier
-        ):
+        if makers is not None and device.manufacturer_id not in makers:
             return False
-        return all(getattr(device, name) == value for name, value in wanted.items())
+        return all(getattr(device, name) == value for name, value in on_device.items())
 
     rows, has_next, total = snapshot.page_of_devices(matches, first, after_id)
 

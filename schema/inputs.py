@@ -2,46 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 
+from permissions.device_filter import DEVICE_FILTER
 from permissions.strawberry_adapter import policy_directives
 from resolvers.validation import CONTROL
 from schema.ids import BAD_USER_INPUT
-from schema.types import DeviceType, ZigbeeBand
 
 
-@strawberry.input
-class DeviceFilter:
-    manufacturer_identifier: str | None = None
-    device_type: DeviceType | None = None
-    model_identifier: str | None = None
-    hardware_version: str | None = None
-    zigbee_band: ZigbeeBand | None = None
-    zigbee_stack_version: str | None = strawberry.field(
-        default=None, directives=policy_directives("DeviceFilter", "zigbeeStackVersion")
-    )
-    zigbee_chipset_vendor: str | None = strawberry.field(
-        default=None, directives=policy_directives("DeviceFilter", "zigbeeChipsetVendor")
-    )
+class _FilterValues:
+    """What `DeviceFilter` does besides holding the caller's values."""
+
+    def values(self) -> dict[str, object]:
+        """The values the caller set, by GraphQL field name: what `resolvers.devices` searches
+        by."""
+        found = {field.name: getattr(self, field.name) for field in DEVICE_FILTER}
+        return {name: value for name, value in found.items() if value is not None}
 
     def check_text(self) -> None:
         """Refuse control characters, which no CPL value holds (and PostgreSQL refuses NUL)."""
-        for name, value in self.as_graphql().items():
+        for name, value in self.values().items():
             if isinstance(value, str) and CONTROL.search(value):
                 raise GraphQLError(
                     f"{name} must not contain control characters.",
                     extensions={"code": BAD_USER_INPUT},
                 )
 
-    def as_graphql(self) -> dict[str, object]:
-        """The values the caller set, by GraphQL field name, for the policy check."""
-        return {
-            "manufacturerIdentifier": self.manufacturer_identifier,
-            "deviceType": self.device_type,
-            "modelIdentifier": self.model_identifier,
-            "hardwareVersion": self.hardware_version,
-            "zigbeeBand": self.zigbee_band,
-            "zigbeeStackVersion": self.zigbee_stack_version,
-            "zigbeeChipsetVendor": self.zigbee_chipset_vendor,
-        }
+
+def _device_filter() -> Any:
+    """`DeviceFilter` made from `permissions.device_filter`: each field optional, in the order
+    declared there, with the directive of its rule."""
+    namespace: dict[str, Any] = {
+        field.name: strawberry.field(
+            name=field.name,
+            default=None,
+            directives=policy_directives("DeviceFilter", field.name),
+        )
+        for field in DEVICE_FILTER
+    }
+    namespace["__annotations__"] = {field.name: field.value_type | None for field in DEVICE_FILTER}
+    return strawberry.input(type("DeviceFilter", (_FilterValues,), namespace))
+
+
+DeviceFilter = _device_filter()

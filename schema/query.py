@@ -7,7 +7,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from permissions.strawberry_adapter import policy_directives
-from resolvers.devices import DeviceSearch, search_devices
+from resolvers.devices import search_devices
 from resolvers.history import search_audit_events
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
@@ -68,7 +68,7 @@ class Query:
         size = page_size(first)
         page = search_devices(
             await info.context.loaders.snapshot(),
-            DeviceSearch(**strawberry.asdict(filter)),
+            filter.values(),
             size,
             decode_cursor(after),
         )
