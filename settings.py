@@ -1,17 +1,18 @@
 """Configuration, read once from the environment.
 
 Every knob an operator can turn is here, with its default written once (a field's default in
-`Settings`, or, where it depends on `CPL_ENV`, in `load_settings`), so that the README's
-configuration table and the code cannot drift apart silently: a test checks that every `CPL_`
-variable the code reads is in that table.
+`Settings`, and where `CPL_ENV=production` changes it, its production value in
+`PRODUCTION_DEFAULTS`), so that the README's configuration table and the code cannot drift
+apart silently: a test checks that every `CPL_` variable the code reads is in that table.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class Settings:
     response_cache_bytes: int = 64_000_000
     persisted_queries_bytes: int = 16_000_000
     revision_max_age_seconds: float = 0.25
-    allow_insecure_webhooks: bool = True
+    allow_insecure_webhooks: bool = True  # these two and log_format: see PRODUCTION_DEFAULTS
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
     webhook_horizon_seconds: float = 86_400.0
@@ -66,7 +67,7 @@ class Settings:
     ws_keep_alive_seconds: float = 15.0
     db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
     db_max_overflow: int = 10
-    log_format: str = "text"  # json when CPL_ENV=production
+    log_format: str = "text"
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
     # SSC analysts' sign-in (schema/auth_routes.py): the OIDC provider, where this server is
@@ -110,11 +111,28 @@ class Settings:
         return self.data_dir / "dev-signing-key.json"
 
 
+#: The defaults `CPL_ENV=production` changes, and what to: safe webhooks and machine-read logs.
+PRODUCTION_DEFAULTS: dict[str, object] = {
+    "allow_insecure_webhooks": False,
+    "block_private_webhooks": True,
+    "log_format": "json",
+}
+
+
+def _defaults(production: bool) -> SimpleNamespace:
+    """The field defaults under this `CPL_ENV`, read as attributes: the dataclass's own, with
+    production's changes over them."""
+    written = {
+        field.name: field.default for field in fields(Settings) if field.default is not MISSING
+    }
+    return SimpleNamespace(**{**written, **(PRODUCTION_DEFAULTS if production else {})})
+
+
 def load_settings() -> Settings:
     data_dir = Path(os.environ.get("CPL_DATA_DIR") or "./var").resolve()
     environment = os.environ.get("CPL_ENV", "development")
     production = environment == "production"
-    default = Settings  # the dataclass's field defaults, read as class attributes
+    default = _defaults(production)
     retry = os.environ.get("CPL_WEBHOOK_RETRY_SCHEDULE", "").strip()
     return Settings(
         data_dir=data_dir,
@@ -138,8 +156,10 @@ def load_settings() -> Settings:
             "CPL_REVISION_MAX_AGE_MS", default.revision_max_age_seconds * 1000
         )
         / 1000,
-        allow_insecure_webhooks=_flag("CPL_ALLOW_INSECURE_WEBHOOKS", default=not production),
-        block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default=production),
+        allow_insecure_webhooks=_flag(
+            "CPL_ALLOW_INSECURE_WEBHOOKS", default.allow_insecure_webhooks
+        ),
+        block_private_webhooks=_flag("CPL_BLOCK_PRIVATE_WEBHOOKS", default.block_private_webhooks),
         webhook_retry_schedule=_seconds(retry) if retry else default.webhook_retry_schedule,
         webhook_horizon_seconds=_number(
             "CPL_WEBHOOK_HORIZON_SECONDS", default.webhook_horizon_seconds
@@ -154,7 +174,7 @@ def load_settings() -> Settings:
         ws_keep_alive_seconds=_number("CPL_WS_KEEPALIVE_SECONDS", default.ws_keep_alive_seconds),
         db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),
         db_max_overflow=_number("CPL_DB_MAX_OVERFLOW", default.db_max_overflow),
-        log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or ("json" if production else "")),
+        log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or default.log_format),
         log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
         cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
         oidc_issuer=os.environ.get("CPL_OIDC_ISSUER") or None,
