@@ -20,7 +20,7 @@ from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
 from schema.app import create_app, create_services
-from schema.fleet_csv import TOO_LONG, Records
+from schema.fleet_records import TOO_LONG, Records
 from tests.conftest import fresh_database
 from tests.live import serve
 
