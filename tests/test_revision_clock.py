@@ -41,6 +41,15 @@ def clock_at(now: list[float]) -> RevisionClock:
     return RevisionClock(engine=None, max_age=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
 
 
+async def read_then_held(database: FakeDatabase, now: list[float], revision: int) -> RevisionClock:
+    """A clock that has read once; then a write to `revision`, and the next read held."""
+    clock = clock_at(now)
+    await clock.current()
+    database.revision = revision
+    database.release.clear()
+    return clock
+
+
 async def test_within_half_its_age_the_revision_is_not_read_again(database):
     now = [100.0]
     clock = clock_at(now)
@@ -52,10 +61,7 @@ async def test_within_half_its_age_the_revision_is_not_read_again(database):
 
 async def test_past_half_its_age_it_is_read_ahead_while_requests_use_it(database):
     now = [100.0]
-    clock = clock_at(now)
-    await clock.current()
-    database.revision = 2
-    database.release.clear()
+    clock = await read_then_held(database, now, 2)
     now[0] += 0.6
     # Nobody waits: the revision still in date is answered, one read starts behind it.
     assert await asyncio.wait_for(clock.current(), 0.1) == 1
@@ -69,10 +75,7 @@ async def test_past_half_its_age_it_is_read_ahead_while_requests_use_it(database
 
 async def test_past_its_age_requests_wait_for_the_read(database):
     now = [100.0]
-    clock = clock_at(now)
-    await clock.current()
-    database.revision = 3
-    database.release.clear()
+    clock = await read_then_held(database, now, 3)
     now[0] += 1.5
     waiting = [asyncio.ensure_future(clock.current()) for _ in range(3)]
     await asyncio.sleep(0.01)
