@@ -381,6 +381,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.dispatcher.stop()
             await services.access_log.drain()
             await services.bus.stop()
+            services.revision.close()
             await services.engine.dispose()
             metrics.process_ended(os.getpid())
             tracing.shutdown()
