@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
-from tests.conftest import BACKEND, fresh_database
+from tests.harness import BACKEND, fresh_database
 from tests.live import ROOT, cli, cli_server, serve
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="the compose file runs PostgreSQL")

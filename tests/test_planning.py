@@ -45,7 +45,7 @@ from resolvers.planning import (
     device_ids_by_key,
     plan_fleet,
 )
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
 
 NOW = utcnow()
 BUMP = (

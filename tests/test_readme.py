@@ -27,7 +27,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -51,14 +50,12 @@ def documents(output: str) -> list[dict]:
     return found
 
 
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("readme")
-    async with fresh_database(tmp) as url:
-        env = cli_env(url, tmp / "data")
-        await cli(env, "seed", "--demo")
-        async with cli_server(env, tmp / "server.log") as running:
-            yield running, env, tmp
+@pytest.fixture
+async def server(own_database, tmp_path):
+    """`cpl-pathways serve` on the test's own demo database: the examples write."""
+    env = cli_env(own_database, tmp_path / "data")
+    async with cli_server(env, tmp_path / "server.log") as running:
+        yield running, env, tmp_path
 
 
 def localised(text: str, base: str) -> str:
