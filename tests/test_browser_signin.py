@@ -226,7 +226,8 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
     # The Supplier reads null where the SSC reads values, with a FORBIDDEN error.
     assert steps["supplierIntrospectionStatus"] == 200
     supplier = json.loads(steps["supplierResponse"])
-    assert all(n["zigbeeStackVersion"] is None for n in supplier["data"]["devices"]["nodes"])
+    supplier_nodes = supplier["data"]["devices"]["nodes"]
+    assert supplier_nodes and all(n["zigbeeStackVersion"] is None for n in supplier_nodes)
     assert {e["extensions"]["code"] for e in supplier["errors"]} == {"FORBIDDEN"}
 
     # The SSC access log holds the analyst's reads, and none of the Supplier's.

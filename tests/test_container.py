@@ -210,4 +210,5 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
             assert (await client.get("/metrics")).status_code == 200
         # Production: no development key was written, and the log is JSON lines.
         assert not (tmp_path / "data" / "dev-signing-key.json").exists()
-        assert all(json.loads(line) for line in server.log_lines())
+        lines = server.log_lines()
+        assert lines and all(json.loads(line) for line in lines)

@@ -93,7 +93,9 @@ async def test_latest_firmware_is_the_planners_default_target(gql):
         "NETWORK_PARTY",
         "{ devices { nodes { id latestFirmware { version } firmware { version } } } }",
     )
-    for device in devices["data"]["devices"]["nodes"]:
+    nodes = devices["data"]["devices"]["nodes"]
+    assert len(nodes) == 12
+    for device in nodes:
         result = await plan(gql, device["id"], device["firmware"][0]["version"])
         assert result["target"] == device["latestFirmware"]
 
@@ -238,7 +240,8 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
                 body = response.json()
                 assert "errors" not in body
                 assert body["data"]["fleetPlan"]["summary"]["meters"] == 3 * size
-                assert all(e["problem"] is None for e in body["data"]["fleetPlan"]["entries"])
+                entries = body["data"]["fleetPlan"]["entries"]
+                assert len(entries) == size and all(e["problem"] is None for e in entries)
                 counts.append(len(statements))
                 assert services.graphs.loaded == devices
         await services.engine.dispose()

@@ -109,8 +109,10 @@ async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies
     running, env, _ = server
     closed = f"http://127.0.0.1:{free_port()}/cpl"  # loopback, nothing listening
     token = await cli(env, "token", "SSC")  # every block is one the SSC may run
+    graphql = blocks("graphql")
+    assert graphql
     async with httpx.AsyncClient() as client:
-        for document in blocks("graphql"):
+        for document in graphql:
             response = await client.post(
                 running.base + "/graphql",
                 json={"query": document.replace("https://back-office.example/cpl", closed)},
