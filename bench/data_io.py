@@ -25,14 +25,13 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +42,22 @@ from bench.generate import load_synthetic_cpl
 from bench.run import (
     ROOT,
     SEED,
+    bench_database,
     fleet_items,
-    free_port,
-    fresh_database,
     machine,
     mark,
     peak_kib,
     postgres_version,
-    server_process,
-    wait_until_up,
+    server,
     write_readme,
 )
 from models.database import create_engine, session_factory
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
-from permissions.dev_keys import issue_token, load_or_create_dev_key
-from permissions.principal import PartyCategory
 from resolvers.cpl_export import export
 from resolvers.cpl_files import PATHWAY_COLUMNS
-from settings import load_settings
+from tests.harness import dev_tokens, own_settings
+from tests.live import cli_env
 
 START, END = "<!-- data-io:start -->", "<!-- data-io:end -->"
 ROWS = 1_000_000
@@ -168,7 +164,7 @@ def cross_check(out: Path, chosen: list[int], entries: list[dict[str, Any]]) -> 
 
 async def run_fleet(backend: str, directory: Path) -> FleetResult:
     rng = random.Random(SEED)
-    async with fresh_database(backend, directory) as url:
+    async with bench_database(backend, directory) as url:
         cpl = await load_synthetic_cpl(url, 500)
         groups = fleet_items(cpl, GROUPS, rng)
         body = directory / "fleet.csv"
@@ -177,21 +173,12 @@ async def run_fleet(backend: str, directory: Path) -> FleetResult:
         for index in chosen:
             meters[index] += 1
         items = [g | {"meterCount": max(m, 1)} for g, m in zip(groups, meters, strict=True)]
-        settings = replace(load_settings(), data_dir=directory, database_url=url)
-        key = load_or_create_dev_key(settings.dev_key_path)
-        token = issue_token(
-            key,
-            issuer=settings.issuer,
-            audience=settings.audience,
-            category=PartyCategory.LARGE_SUPPLIER,
-            party_id="bench-supplier",
-        )
-        port = free_port()
+        settings = own_settings(directory, url)
+        token = dev_tokens(settings)("LARGE_SUPPLIER", party_id="bench-supplier")
         out = directory / "plans.csv"
-        with server_process(settings, port, directory / "server.log") as process:
-            base = f"http://127.0.0.1:{port}"
+        async with server(settings, directory / "server.log") as running:
+            base, process = running.base, running.process
             async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-                await wait_until_up(client, process)
                 idle = peak_kib(process.pid)
                 cold = await asyncio.to_thread(curl, f"{base}/fleet-plan.csv", token, body, out)
                 warm = await asyncio.to_thread(curl, f"{base}/fleet-plan.csv", token, body, out)
@@ -262,13 +249,11 @@ async def forward_pathways(url: str, path: Path) -> int:
 
 
 def cli_import(url: str, directory: Path, path: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-    env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(directory)}
     started = time.perf_counter()
     result = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "cli", "import", str(path)],
         cwd=ROOT,
-        env=env,
+        env=cli_env(url, directory),
         capture_output=True,
         text=True,
     )
@@ -281,7 +266,7 @@ def cli_import(url: str, directory: Path, path: Path) -> float:
 
 async def run_import(backend: str, directory: Path) -> ImportResult:
     cpl_file, pathways_file = directory / "cpl-10x.csv", directory / "pathways-10x.csv"
-    async with fresh_database(backend, directory / "source") as url:
+    async with bench_database(backend, directory / "source") as url:
         await load_synthetic_cpl(url, 5_000)
         engine = create_engine(url)
         try:
@@ -290,7 +275,7 @@ async def run_import(backend: str, directory: Path) -> ImportResult:
         finally:
             await engine.dispose()
         pathways = await forward_pathways(url, pathways_file)
-    async with fresh_database(backend, directory / "target") as url:
+    async with bench_database(backend, directory / "target") as url:
         first = await asyncio.to_thread(cli_import, url, directory, cpl_file)
         second = await asyncio.to_thread(cli_import, url, directory, pathways_file)
         again = await asyncio.to_thread(cli_import, url, directory, cpl_file)

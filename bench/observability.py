@@ -16,25 +16,16 @@ import random
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
-
-import httpx
 
 from bench.run import Stats
 from logs import JsonFormatter, RequestIdFilter
-from permissions.dev_keys import issue_token, load_or_create_dev_key
-from permissions.principal import PartyCategory
 from schema.app import create_app, create_services
 from schema.requests import OperationRecord, RequestLog
-from settings import load_settings
+from tests.harness import asgi_client, dev_tokens, own_settings, seed_demo_database
 
 QUERY = {"query": "query Who { viewer { partyId } }"}
 APPS = 4
-
-
-def _client(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
 
 
 def _app(settings, services, *, observed: bool):
@@ -64,23 +55,15 @@ def _summary(samples: list[float]) -> str:
 
 async def measure(samples: int, warmup: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(
-            load_settings(),
-            data_dir=Path(tmp),
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            jwks_url=None,
-        )
-        key = load_or_create_dev_key(settings.dev_key_path)
-        token = issue_token(
-            key, issuer=settings.issuer, audience=settings.audience, category=PartyCategory.SSC
-        )
-        headers = {"Authorization": f"Bearer {token}"}
+        settings = own_settings(Path(tmp), f"sqlite+aiosqlite:///{tmp}/bench.db")
+        await seed_demo_database(settings.database_url)  # every request reads the data revision
+        headers = {"Authorization": f"Bearer {dev_tokens(settings)('SSC')}"}
         _quiet_json_log()
         services = create_services(settings)
         # Apps that are built alike still differ by ~10 % from one another (measured), so each
         # kind is several apps, their samples pooled, and the calls shuffled every round.
         clients = [
-            (name, _client(_app(settings, services, observed=name == "observed")))
+            (name, asgi_client(_app(settings, services, observed=name == "observed")))
             for name in ("observed", "baseline")
             for _ in range(APPS)
         ]

@@ -35,19 +35,10 @@ from pathlib import Path
 import httpx
 
 from bench.generate import load_synthetic_cpl
-from bench.run import (
-    ROOT,
-    free_port,
-    fresh_database,
-    server_process,
-    wait_until_up,
-    write_readme,
-)
-from models.database import create_engine, migrate, session_factory
-from models.demo import seed_demo
-from permissions.dev_keys import issue_token, load_or_create_dev_key
-from permissions.principal import PartyCategory
-from settings import Settings, load_settings
+from bench.run import ROOT, bench_database, server, write_readme
+from settings import Settings
+from tests.harness import dev_tokens, gql, own_settings, seed_demo_database
+from tests.live import cli_env, free_port
 
 START, END = "<!-- read:start -->", "<!-- read:end -->"
 TYPICAL = (
@@ -126,9 +117,8 @@ def load(urls: list[str], script: Path, connections: int, seconds: float) -> Loa
 
 @contextlib.contextmanager
 def baseline_process(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-    env |= {"CPL_DATABASE_URL": settings.database_url, "CPL_DATA_DIR": str(settings.data_dir)}
-    env |= {"CPL_ISSUER": settings.issuer, "CPL_AUDIENCE": settings.audience}
+    env = cli_env(settings.database_url, settings.data_dir, CPL_ISSUER=settings.issuer,
+                  CPL_AUDIENCE=settings.audience)  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "bench.baseline_read", str(port)],
@@ -141,24 +131,19 @@ def baseline_process(settings: Settings, port: int, log: Path) -> Iterator[subpr
             process.wait(timeout=15)
 
 
-async def ready(port: int, process: subprocess.Popen, token: str) -> dict:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        if "bench.baseline_read" not in " ".join(process.args):
-            await wait_until_up(client, process)
+async def baseline_ready(base: str, token: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for _ in range(300):
             with contextlib.suppress(httpx.TransportError):
-                response = await client.post(
-                    "/graphql", json={"query": PUBLIC}, headers={"Authorization": f"Bearer {token}"}
-                )
-                return response.json()
+                await gql(client, token, PUBLIC)
+                return
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing answers on {port}")
+    raise RuntimeError(f"nothing answers at {base}")
 
 
-async def answer(port: int, token: str, query: str) -> dict:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        headers = {"Authorization": f"Bearer {token}"}
-        return (await client.post("/graphql", json={"query": query}, headers=headers)).json()
+async def answer(base: str, token: str, query: str) -> dict:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        return await gql(client, token, query)
 
 
 def row(mode: str, name: str, api: Load, baseline: Load | None) -> str:
@@ -173,31 +158,29 @@ def row(mode: str, name: str, api: Load, baseline: Load | None) -> str:
 async def measure_cpl(
     settings: Settings, args: argparse.Namespace, log_dir: Path, processes: int
 ) -> list[str]:
-    key = load_or_create_dev_key(settings.dev_key_path)
-    tokens = {
-        c: issue_token(key, issuer=settings.issuer, audience=settings.audience,
-                       category=PartyCategory(c), ttl_seconds=6 * 3600)
-        for c in ("SMALL_SUPPLIER", "SSC")
-    }  # fmt: skip
+    make = dev_tokens(settings)
+    tokens = {c: make(c, ttl_seconds=6 * 3600) for c in ("SMALL_SUPPLIER", "SSC")}
     scripts = {name: wrk_script(log_dir, tokens[c], q) for name, (c, q) in SCENARIOS.items()}
     lines = []
     base_port = free_port()
-    with baseline_process(settings, base_port, log_dir / "baseline.log") as base:
-        await ready(base_port, base, tokens["SMALL_SUPPLIER"])
-        base_url = [f"http://127.0.0.1:{base_port}/graphql"]
+    base = f"http://127.0.0.1:{base_port}"
+    with baseline_process(settings, base_port, log_dir / "baseline.log"):
+        await baseline_ready(base, tokens["SMALL_SUPPLIER"])
+        base_url = [f"{base}/graphql"]
         baseline = {name: load(base_url, scripts[name], 8, args.seconds) for name in SCENARIOS}
         for mode, cache_bytes in (("warm", 64_000_000), ("uncached", 0)):
             api_settings = replace(settings, response_cache_bytes=cache_bytes)
-            ports = [free_port() for _ in range(processes)]
-            with contextlib.ExitStack() as stack:
-                for index, port in enumerate(ports):
-                    log = log_dir / f"api-{mode}-{index}.log"
-                    api = stack.enter_context(server_process(api_settings, port, log))
-                    await ready(port, api, tokens["SMALL_SUPPLIER"])
-                urls = [f"http://127.0.0.1:{port}/graphql" for port in ports]
+            async with contextlib.AsyncExitStack() as stack:
+                servers = [
+                    await stack.enter_async_context(
+                        server(api_settings, log_dir / f"api-{mode}-{index}.log")
+                    )
+                    for index in range(processes)
+                ]
+                urls = [f"{running.base}/graphql" for running in servers]
                 for name, (category, query) in SCENARIOS.items():
-                    ours = await answer(ports[0], tokens[category], query)
-                    theirs = await answer(base_port, tokens[category], query)
+                    ours = await answer(servers[0].base, tokens[category], query)
+                    theirs = await answer(base, tokens[category], query)
                     assert ours == theirs, f"{name}: the API and the baseline answer differently"
                     measured = load(urls, scripts[name], 8, args.seconds)
                     lines.append(row(f"{mode}, {processes} process(es)", name, measured,
@@ -217,19 +200,14 @@ async def run(args: argparse.Namespace) -> str:
         for cpl in args.cpls.split(","):
             with tempfile.TemporaryDirectory(prefix="cpl-read-") as tmp:
                 data_dir = Path(tmp)
-                async with fresh_database(backend, data_dir) as url:
+                async with bench_database(backend, data_dir) as url:
                     if CPLS[cpl]:
                         await load_synthetic_cpl(url, devices=CPLS[cpl])
                     else:
-                        engine = create_engine(url)
-                        await migrate(engine)
-                        async with session_factory(engine)() as session, session.begin():
-                            await seed_demo(session)
-                        await engine.dispose()
-                    settings = replace(
-                        load_settings(), database_url=url, data_dir=data_dir, jwks_url=None,
-                        issuer="cpl-pathways-bench", environment="development",
-                    )  # fmt: skip
+                        await seed_demo_database(url)
+                    settings = own_settings(
+                        data_dir, url, issuer="cpl-pathways-bench", environment="development"
+                    )
                     rows = []
                     for processes in (1, 2) if backend == "postgresql" else (1,):
                         rows += await measure_cpl(settings, args, data_dir, processes)

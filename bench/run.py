@@ -34,16 +34,13 @@ import platform
 import pstats
 import random
 import resource
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,21 +48,21 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bench.generate import SyntheticCpl, SyntheticDevice, load_synthetic_cpl
 from models.database import RequestSession, create_engine, is_sqlite
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
-from permissions.dev_keys import issue_token, load_or_create_dev_key
-from permissions.principal import PartyCategory, Principal
+from permissions.principal import Principal
 from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import plan_fleet
 from schema.app import create_services
 from schema.build import build_schema
 from schema.context import Context, Services
-from settings import Settings, load_settings
+from settings import Settings
+from tests.harness import dev_tokens, fresh_database, own_settings
+from tests.live import ServerProcess, cli_env, cli_server
 
 ROOT = Path(__file__).resolve().parent.parent
 README = Path(__file__).with_name("README.md")
@@ -192,22 +189,9 @@ async def postgres_version() -> str | None:
         await engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(backend: str, directory: Path) -> AsyncIterator[str]:
-    """The URL of a new, empty database, dropped (PostgreSQL) or left in ``directory``."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'bench.db'}"
-        return
-    name = f"cpl_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+def bench_database(backend: str, directory: Path) -> contextlib.AbstractAsyncContextManager[str]:
+    """A new, empty database on the benchmark's PostgreSQL (dropped after) or in ``directory``."""
+    return fresh_database(directory, backend, server=PG_URL, prefix="cpl_bench")
 
 
 async def execute_sql(url: str, *statements: str) -> None:
@@ -497,53 +481,18 @@ class InProcess:
         return result.data
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server_process(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m cli serve`` on a loopback port, the way ``make run`` serves, stopped after."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-    env |= {
-        "CPL_DATABASE_URL": settings.database_url,
-        "CPL_DATA_DIR": str(settings.data_dir),
-        "CPL_ENV": settings.environment,
-        "CPL_ISSUER": settings.issuer,
-        "CPL_AUDIENCE": settings.audience,
-        "CPL_RESPONSE_CACHE_SIZE": str(settings.response_cache_bytes / 1_000_000),
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-async def wait_until_up(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if (await client.get("/healthz")).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not come up within 60 s")
+def server(settings: Settings, log: Path) -> contextlib.AbstractAsyncContextManager[ServerProcess]:
+    """``cpl-pathways serve`` with ``settings`` on a free loopback port, the way ``make run``
+    serves; ready when entered, stopped after."""
+    env = cli_env(
+        settings.database_url,
+        settings.data_dir,
+        CPL_ENV=settings.environment,
+        CPL_ISSUER=settings.issuer,
+        CPL_AUDIENCE=settings.audience,
+        CPL_RESPONSE_CACHE_SIZE=str(settings.response_cache_bytes / 1_000_000),
+    )
+    return cli_server(env, log)
 
 
 def peak_kib(pid: int) -> int:
@@ -597,7 +546,7 @@ async def run_one(backend: str, scale: str, options: Options) -> RunResult:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory(prefix="cpl-bench-") as temporary:
         directory = Path(temporary)
-        async with fresh_database(backend, directory) as url:
+        async with bench_database(backend, directory) as url:
             started = time.perf_counter()
             cpl = await load_synthetic_cpl(url, SCALES[scale])
             if backend == "postgresql":
@@ -607,21 +556,8 @@ async def run_one(backend: str, scale: str, options: Options) -> RunResult:
                 f"[{backend} {scale}] loaded {len(cpl.devices):,} devices, {cpl.firmware:,} "
                 f"firmware, {cpl.pathways:,} pathways in {result.load_seconds:.1f} s"
             )
-            settings = replace(
-                load_settings(),
-                data_dir=directory / "data",
-                database_url=url,
-                jwks_url=None,
-                environment="bench",
-            )
-            key = load_or_create_dev_key(settings.dev_key_path)
-            token = issue_token(
-                key,
-                issuer=settings.issuer,
-                audience=settings.audience,
-                category=PartyCategory.SMALL_SUPPLIER,
-                ttl_seconds=3 * 3600,
-            )
+            settings = own_settings(directory / "data", url, environment="bench")
+            token = dev_tokens(settings)("SMALL_SUPPLIER", ttl_seconds=3 * 3600)
             pairs = sample_pairs(cpl, options.samples, rng)
             warmup = sample_pairs(cpl, options.warmup, rng)
             fleets = {size: fleet_items(cpl, size, rng) for size in FLEET_SIZES}
@@ -794,16 +730,13 @@ async def over_http(
     result: RunResult,
     options: Options,
 ) -> None:
-    port = free_port()
-    log = settings.data_dir / "server.log"
-    with server_process(settings, port, log) as process:
+    async with server(settings, settings.data_dir / "server.log") as running:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=running.base,
             headers={"Authorization": f"Bearer {work.token}", "Content-Type": "application/json"},
             timeout=300,
             trust_env=False,  # loopback only: never through a proxy from the environment
         ) as client:
-            await wait_until_up(client, process)
             await post(client, encode(FLEET_PLAN, {"items": every_device(cpl)}))
             for device_id, version in work.warmup:
                 await post(client, encode(UPGRADE_PATH, path_variables(device_id, version)))
@@ -838,7 +771,7 @@ async def over_http(
                     f"(request {timing.request_bytes / 1e6:.1f} MB, "
                     f"response {timing.response_bytes / 1e6:.1f} MB)"
                 )
-        result.server_peak_kib = peak_kib(process.pid)
+        result.server_peak_kib = peak_kib(running.process.pid)
 
 
 def say(message: str) -> None:

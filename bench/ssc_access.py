@@ -14,18 +14,13 @@ import statistics
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-
-import httpx
 
 from bench.generate import load_synthetic_cpl
 from bench.run import Stats
-from permissions.dev_keys import issue_token, load_or_create_dev_key
-from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog, SscReads
 from schema.app import create_app, create_services
-from settings import load_settings
+from tests.harness import asgi_client, dev_tokens, own_settings
 
 QUERY = "{ devices(first: 500) { nodes { id zigbeeStackVersion zigbeeChipsetVendor } } }"
 
@@ -48,24 +43,15 @@ def summary(name: str, samples: list[float]) -> str:
 
 async def main(samples: int, block: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(
-            load_settings(),
-            data_dir=Path(tmp),
-            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-            jwks_url=None,
-            environment="bench",
+        settings = own_settings(
+            Path(tmp), f"sqlite+aiosqlite:///{tmp}/bench.db", environment="bench"
         )
         await load_synthetic_cpl(settings.database_url, 500, seed=2024)
         services = create_services(settings)
-        key = load_or_create_dev_key(settings.dev_key_path)
-        token = issue_token(
-            key, issuer=settings.issuer, audience=settings.audience, category=PartyCategory.SSC
-        )
-        transport = httpx.ASGITransport(app=create_app(settings, services))
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {dev_tokens(settings)('SSC')}"}
         logged: list[float] = []
         baseline: list[float] = []
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with asgi_client(create_app(settings, services)) as client:
 
             async def timed(into: list[float] | None) -> None:
                 start = time.perf_counter()

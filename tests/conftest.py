@@ -1,13 +1,14 @@
 """Test fixtures: a real database (SQLite or PostgreSQL, by CPL_TEST_BACKEND), migrated by
-Alembic and seeded with the demo CPL, and an HTTP client on the real ASGI app."""
+Alembic and seeded with the demo CPL, and an HTTP client on the real ASGI app.
+
+The demo database is built once a run, as a template nobody connects to. The reading tests share
+one copy of it; every test that writes gets a copy of its own (`own_database`, `isolated`), so
+no test sees another's writes and the suite passes in any order."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,42 +16,20 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from models.database import create_engine, migrate, session_factory
-from models.demo import seed_demo
-from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
 from schema.app import create_app, create_services
 from schema.context import Services
-from settings import Settings, load_settings
+from settings import Settings
+from tests import harness
+from tests.harness import BACKEND, asgi_client, fresh_database, seed_demo_database
 from tests.live import serve
 
-BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
-PG_URL = os.environ.get("CPL_TEST_DATABASE_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+CATEGORIES = [c.value for c in PartyCategory]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"cpl-pathways database backend: {BACKEND}"
-
-
-@asynccontextmanager
-async def fresh_database(tmp: Path) -> AsyncIterator[str]:
-    """The URL of a new, empty database of the backend under test, dropped afterwards."""
-    if BACKEND == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp / f'{uuid.uuid4().hex}.db'}"
-        return
-    name = f"cpl_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -59,24 +38,33 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-async def database_url(data_dir: Path) -> AsyncIterator[str]:
-    async with fresh_database(data_dir) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
-        await engine.dispose()
+async def template(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The demo database, migrated and seeded once; only ever copied, never connected to (a
+    PostgreSQL template must have no connections while it is copied)."""
+    async with fresh_database(tmp_path_factory.mktemp("template")) as url:
+        await seed_demo_database(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(template: str, data_dir: Path) -> AsyncIterator[str]:
+    """The demo database the reading tests share (see `shared_cpl_unchanged`)."""
+    async with fresh_database(data_dir, template=template) as url:
+        yield url
+
+
+@pytest.fixture
+async def own_database(template: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A demo database of this test's own, for a test that writes."""
+    async with fresh_database(tmp_path, template=template) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path, database_url: str) -> Settings:
-    base = load_settings()
-    return replace(
-        base,
-        data_dir=data_dir,
-        database_url=database_url,
-        jwks_url=None,
+    return harness.own_settings(
+        data_dir,
+        database_url,
         issuer="cpl-pathways-test",
         audience="cpl-pathways",
         environment="test",
@@ -90,6 +78,23 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     await services.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+async def shared_cpl_unchanged(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test on the shared database that changed the CPL would change what the tests after it
+    read: it fails here, by name, instead of some later test failing in some orders only."""
+    if "services" not in request.fixturenames:
+        yield
+        return
+    engine = request.getfixturevalue("services").engine
+    revision = text("SELECT revision FROM data_revision")
+    async with engine.connect() as connection:
+        before = (await connection.execute(revision)).scalar()
+    yield
+    async with engine.connect() as connection:
+        after = (await connection.execute(revision)).scalar()
+    assert after == before, "this test writes: give it a database of its own (`isolated`)"
+
+
 @pytest.fixture(scope="session")
 def app(settings: Settings, services: Services):
     return create_app(settings, services)
@@ -97,94 +102,60 @@ def app(settings: Settings, services: Services):
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(app) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 def token(settings: Settings) -> Callable[..., str]:
     """`token("SSC")` or `token("MANUFACTURER", manufacturer_id="0A1B")`: a real signed JWT."""
-    key = load_or_create_dev_key(settings.dev_key_path)
-
-    def make(category: str, **claims: object) -> str:
-        if category == "MANUFACTURER":
-            claims.setdefault("manufacturer_id", "0A1B")
-        return issue_token(
-            key,
-            issuer=settings.issuer,
-            audience=settings.audience,
-            category=PartyCategory(category),
-            **claims,  # type: ignore[arg-type]
-        )
-
-    return make
-
-
-@pytest.fixture
-def gql(client: httpx.AsyncClient, token: Callable[..., str]):
-    """POST a GraphQL document as a Party category; returns the decoded JSON body."""
-
-    async def run(category: str, query: str, variables: dict | None = None, **claims) -> dict:
-        response = await client.post(
-            "/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token(category, **claims)}"},
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return run
-
-
-CATEGORIES = [c.value for c in PartyCategory]
+    return harness.dev_tokens(settings)
 
 
 @dataclass
-class Isolated:
-    """An app on a database of its own, for tests that write."""
+class Caller:
+    """GraphQL over `client` as a Party category, with a token of `token`'s."""
 
-    app: Any
-    services: Services
     client: httpx.AsyncClient
     token: Callable[..., str]
 
     async def gql(
         self, category: str, query: str, variables: dict | None = None, **claims: object
     ) -> dict:
-        response = await self.client.post(
-            "/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {self.token(category, **claims)}"},
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
+        return await harness.gql(self.client, self.token(category, **claims), query, variables)
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient, token: Callable[..., str]):
+    """POST a GraphQL document as a Party category; returns the decoded JSON body."""
+    return Caller(client, token).gql
+
+
+@dataclass
+class Isolated(Caller):
+    """An app on a database of its own, for tests that write."""
+
+    app: Any
+    services: Services
 
     async def scalar(self, sql: str, **params: object) -> Any:
         async with self.services.engine.connect() as connection:
             return (await connection.execute(text(sql), params)).scalar()
 
 
-@pytest.fixture(scope="module")
-async def isolated(settings, token, tmp_path_factory) -> AsyncIterator[Isolated]:
-    async with fresh_database(tmp_path_factory.mktemp("isolated")) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
-        await engine.dispose()
-        own = replace(settings, database_url=url)
-        services = create_services(own)
-        app = create_app(own, services)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Isolated(app, services, client, token)
-        await services.engine.dispose()
+@pytest.fixture
+async def isolated(settings, token, own_database) -> AsyncIterator[Isolated]:
+    own = replace(settings, database_url=own_database)
+    services = create_services(own)
+    app = create_app(own, services)
+    async with asgi_client(app) as client:
+        yield Isolated(client, token, app, services)
+    await services.engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def live(isolated) -> AsyncIterator[str]:
-    """The module's isolated app served by uvicorn on a loopback port (its address), once its
+    """The test's isolated app served by uvicorn on a loopback port (its address), once its
     change listener listens."""
     async with serve(isolated.app) as address:
         bus = isolated.services.bus

@@ -20,10 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from models.database import create_engine, migrate, session_factory
-from models.demo import seed_demo
 from schema.app import create_app, create_services
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
 from tests.live import free_port, serve
 from tests.oidc_provider import oidc_provider
 
@@ -94,15 +92,12 @@ class Exploration:
     log: list[tuple[str, str, list[str]]]  # the SSC access log: (sub, operation, fields)
 
 
-async def explore(settings, token, tmp_path: Path, screenshots: Path, provider=None) -> Exploration:
-    """Serve a fresh database (signing in at `provider`, or with the development issuer) and
-    send the browser through it."""
-    async with fresh_database(tmp_path) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
-        await engine.dispose()
+async def explore(
+    settings, token, template: str, tmp_path: Path, screenshots: Path, provider=None
+) -> Exploration:
+    """Serve a fresh copy of the demo database (signing in at `provider`, or with the
+    development issuer) and send the browser through it."""
+    async with fresh_database(tmp_path, template=template) as url:
         port = free_port()
         site = f"http://127.0.0.1:{port}"
         own = replace(settings, database_url=url)
@@ -156,14 +151,14 @@ async def explore(settings, token, tmp_path: Path, screenshots: Path, provider=N
 
 @pytest.mark.parametrize("sign_in", ["identity provider", "development issuer"])
 async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
-    browser_parts, settings, token, tmp_path, screenshots, sign_in
+    browser_parts, settings, token, template, tmp_path, screenshots, sign_in
 ):
     if sign_in == "identity provider":
         with oidc_provider() as provider:
-            seen = await explore(settings, token, tmp_path, screenshots, provider)
+            seen = await explore(settings, token, template, tmp_path, screenshots, provider)
         analyst, party = "analyst", "SSC-PANEL"
     else:
-        seen = await explore(settings, token, tmp_path, screenshots)
+        seen = await explore(settings, token, template, tmp_path, screenshots)
         analyst, party = "dev-ssc", "DEV-SSC"
     site, report, log = seen.site, seen.report, seen.log
     port = urlsplit(site).port
@@ -231,7 +226,8 @@ async def test_an_analyst_signs_in_and_explores_in_a_real_browser(
     # The Supplier reads null where the SSC reads values, with a FORBIDDEN error.
     assert steps["supplierIntrospectionStatus"] == 200
     supplier = json.loads(steps["supplierResponse"])
-    assert all(n["zigbeeStackVersion"] is None for n in supplier["data"]["devices"]["nodes"])
+    supplier_nodes = supplier["data"]["devices"]["nodes"]
+    assert supplier_nodes and all(n["zigbeeStackVersion"] is None for n in supplier_nodes)
     assert {e["extensions"]["code"] for e in supplier["errors"]} == {"FORBIDDEN"}
 
     # The SSC access log holds the analyst's reads, and none of the Supplier's.

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
-from tests.conftest import BACKEND, fresh_database
+from tests.harness import BACKEND, fresh_database
 from tests.live import ROOT, cli, cli_server, serve
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="the compose file runs PostgreSQL")
@@ -210,4 +210,5 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
             assert (await client.get("/metrics")).status_code == 200
         # Production: no development key was written, and the log is JSON lines.
         assert not (tmp_path / "data" / "dev-signing-key.json").exists()
-        assert all(json.loads(line) for line in server.log_lines())
+        lines = server.log_lines()
+        assert lines and all(json.loads(line) for line in lines)

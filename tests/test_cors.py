@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from schema.app import create_app
+from tests.harness import asgi_client
 
 FRONT_END = "http://127.0.0.1:8150"
 PREFLIGHT = {
@@ -20,8 +20,7 @@ PREFLIGHT = {
 @pytest.fixture
 async def cors_client(settings, services):
     app = create_app(replace(settings, cors_origins=(FRONT_END,)), services)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

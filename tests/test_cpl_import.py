@@ -5,7 +5,6 @@ unchanged, on the backend under test (the command runs as a user runs it, in a s
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,11 +15,11 @@ from openpyxl import Workbook
 from sqlalchemy import text
 
 from models.database import create_engine, migrate, session_factory
-from models.demo import seed_demo
 from models.tables import Webhook
 from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
+from tests.live import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -33,8 +32,7 @@ class Database:
 
     def __init__(self, url: str, data_dir: Path) -> None:
         self.url = url
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-        self.env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(data_dir)}
+        self.env = cli_env(url, data_dir)
 
     def cli(self, *args: str | Path) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -245,31 +243,25 @@ async def test_a_header_of_no_known_kind_is_refused_naming_the_columns(db, tmp_p
     assert not (tmp_path / "cpl.xlsx").exists()
 
 
-async def test_an_export_imports_back_unchanged(db, tmp_path) -> None:
+async def test_an_export_imports_back_unchanged(db, own_database, tmp_path) -> None:
     """The demo CPL exported, imported into an empty database and exported again is the same
     file; importing it into the database it came from changes nothing."""
-    async with fresh_database(tmp_path / "source") as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
-        await engine.dispose()
-        source = Database(url, tmp_path / "source-data")
-        files = {}
-        for what in ("devices", "pathways"):
-            files[what] = tmp_path / f"{what}.csv"
-            exported = source.cli("export", what, "--include-ssc", "--output", files[what])
-            assert exported.returncode == 0, exported.stderr
-        public = source.cli("export", "devices")
-        assert public.returncode == 0
-        assert "Lumen Silicon" in files["devices"].read_text()
-        assert "Lumen Silicon" not in public.stdout and "ZB-PRO" not in public.stdout
-        unchanged = await source.counts()
-        (tmp_path / "public.csv").write_text(public.stdout)
-        for path in (files["devices"], tmp_path / "public.csv", files["pathways"]):
-            result = source.cli("import", path)
-            assert result.stdout.startswith("Nothing to change"), result.stdout + result.stderr
-        assert await source.counts() == unchanged
+    source = Database(own_database, tmp_path / "source-data")
+    files = {}
+    for what in ("devices", "pathways"):
+        files[what] = tmp_path / f"{what}.csv"
+        exported = source.cli("export", what, "--include-ssc", "--output", files[what])
+        assert exported.returncode == 0, exported.stderr
+    public = source.cli("export", "devices")
+    assert public.returncode == 0
+    assert "Lumen Silicon" in files["devices"].read_text()
+    assert "Lumen Silicon" not in public.stdout and "ZB-PRO" not in public.stdout
+    unchanged = await source.counts()
+    (tmp_path / "public.csv").write_text(public.stdout)
+    for path in (files["devices"], tmp_path / "public.csv", files["pathways"]):
+        result = source.cli("import", path)
+        assert result.stdout.startswith("Nothing to change"), result.stdout + result.stderr
+    assert await source.counts() == unchanged
 
     for what in ("devices", "pathways"):
         assert db.cli("import", files[what]).returncode == 0

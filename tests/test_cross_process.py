@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -17,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from notifications.bus import LISTENER_NAME
-from tests.conftest import BACKEND, fresh_database
-from tests.live import free_port, subscribe
+from tests.harness import BACKEND, fresh_database
+from tests.live import cli_env, free_port, subscribe
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +51,7 @@ async def wait_healthy(port: int) -> None:
 async def two_api_processes(tmp_path: Path) -> AsyncIterator[tuple[dict, str, list[int]]]:
     """Two `serve` processes on one fresh, seeded PostgreSQL database: (env, url, ports)."""
     async with fresh_database(tmp_path) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-        env |= {"CPL_DATABASE_URL": url, "CPL_DATA_DIR": str(tmp_path / "data")}
+        env = cli_env(url, tmp_path / "data")
         await cli(env, "seed", "--demo")
         ports = [free_port(), free_port()]
         servers = [

@@ -149,8 +149,9 @@ def test_serve_migrates_seeds_and_prints_a_token_per_category_and_the_login(cli_
             json={"query": "{ devices { totalCount nodes { zigbeeStackVersion } } }"},
             headers={"Authorization": f"Bearer {tokens['SSC']}"},
         )
-        assert response.json()["data"]["devices"]["totalCount"] == 12
-        assert all(n["zigbeeStackVersion"] for n in response.json()["data"]["devices"]["nodes"])
+        devices = response.json()["data"]["devices"]
+        assert devices["totalCount"] == len(devices["nodes"]) == 12
+        assert all(n["zigbeeStackVersion"] for n in devices["nodes"])
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -21,7 +21,7 @@ from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
 from schema.app import create_app, create_services
 from schema.fleet_records import TOO_LONG, Records
-from tests.conftest import fresh_database
+from tests.harness import asgi_client, fresh_database
 from tests.live import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,15 +47,11 @@ async def examples(settings, tmp_path_factory) -> AsyncIterator[tuple]:
         await services.engine.dispose()
 
 
-def client_for(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
 async def post_csv(app, body: Any, token: str | None, **headers: str) -> httpx.Response:
     sent = {"Content-Type": "text/csv"} | headers
     if token:
         sent["Authorization"] = f"Bearer {token}"
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         return await client.post("/fleet-plan.csv", content=body, headers=sent)
 
 
@@ -223,7 +219,7 @@ async def test_the_body_limit_does_not_cap_it_but_its_row_limit_does(examples, t
     assert len(answered) == 200
     assert all(r["reachable"] == "true" for r in answered[:150])
     assert all(r["problem"].startswith("over CPL_MAX_FLEET_ROWS (150") for r in answered[150:])
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         graphql = await client.post(
             "/graphql",
             content=b"{" + b" " * 3_000 + b"}",

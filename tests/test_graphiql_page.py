@@ -21,9 +21,8 @@ async def test_the_page_loads_only_files_of_this_origin_with_their_integrity(cli
     assert "default-src 'none'" in policy and "script-src 'self'" in policy
     assert "http" not in policy and "unsafe" not in policy and "*" not in policy
     references = re.findall(r'(?:src|href)="([^"]+)"', response.text)
-    assert references, response.text
     loaded = [r for r in references if r != "data:,"]
-    assert all(r.startswith("/graphiql/") for r in loaded), loaded
+    assert loaded and all(r.startswith("/graphiql/") for r in loaded), response.text
     for reference, integrity in re.findall(
         r'(?:src|href)="([^"]+)" integrity="([^"]+)"', response.text
     ):

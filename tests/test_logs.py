@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from logs import Exchange, JsonFormatter, RequestIdFilter, TextFormatter
-from tests.conftest import BACKEND, fresh_database
+from tests.harness import BACKEND, asgi_client, fresh_database
 from tests.live import cli, cli_env, cli_server
 
 SSC_ONLY_VALUE = "Lumen Silicon"  # a chipset vendor of the demo data: SSC only
@@ -130,7 +130,7 @@ def test_text_format_for_development_carries_the_request_id():
 
 OUTAGES = ["postgresql+asyncpg://127.0.0.1:1/cpl"]  # nothing listens on port 1
 if BACKEND == "postgresql":
-    from tests.conftest import PG_URL
+    from tests.harness import PG_URL
 
     OUTAGES.append(PG_URL.rsplit("/", 1)[0] + "/cpl_no_such_database")
 
@@ -151,10 +151,9 @@ async def test_a_database_outage_logs_one_warning_line_not_a_traceback(
     down = replace(settings, database_url=url)
     services = create_services(down)
     app = create_app(down, services)
-    transport = httpx.ASGITransport(app=app)
     caplog.set_level(logging.INFO)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with asgi_client(app) as client:
             assert (await client.get("/livez")).status_code == 200
             for path in ("/readyz", "/healthz"):
                 caplog.clear()

@@ -19,7 +19,7 @@ from models.database import (
     newest_revision,
     schema_revision,
 )
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
 from tests.live import cli, cli_env
 
 

@@ -41,7 +41,7 @@ from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.graph_cache import GraphCache, data_revision
 from resolvers.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
 
 NOW = utcnow()
 BUMP = (

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import httpx
 import pytest
 from sqlalchemy import event
 
 from bench.generate import load_synthetic_cpl
 from schema.app import create_app, create_services
-from tests.conftest import fresh_database
+from tests.harness import asgi_client, fresh_database
 
 PATH = """query($d: ID!, $f: String!, $t: String) { upgradePath(deviceId: $d, fromVersion: $f,
   toVersion: $t) { reachable reason device { id } from { version status } target { version }
@@ -94,7 +93,9 @@ async def test_latest_firmware_is_the_planners_default_target(gql):
         "NETWORK_PARTY",
         "{ devices { nodes { id latestFirmware { version } firmware { version } } } }",
     )
-    for device in devices["data"]["devices"]["nodes"]:
+    nodes = devices["data"]["devices"]["nodes"]
+    assert len(nodes) == 12
+    for device in nodes:
         result = await plan(gql, device["id"], device["firmware"][0]["version"])
         assert result["target"] == device["latestFirmware"]
 
@@ -212,10 +213,9 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
         )
         services = create_services(own)
         statements = counting(services.engine)
-        transport = httpx.ASGITransport(app=create_app(own, services))
         headers = {"Authorization": f"Bearer {token('LARGE_SUPPLIER')}"}
         counts = []
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with asgi_client(create_app(own, services)) as client:
             # The revision's snapshot of the CPL is loaded once, by the first query.
             await client.post(
                 "/graphql", json={"query": "{ manufacturers { id } }"}, headers=headers
@@ -240,7 +240,8 @@ async def test_a_fleet_plan_loads_each_graph_once_whatever_its_size(settings, to
                 body = response.json()
                 assert "errors" not in body
                 assert body["data"]["fleetPlan"]["summary"]["meters"] == 3 * size
-                assert all(e["problem"] is None for e in body["data"]["fleetPlan"]["entries"])
+                entries = body["data"]["fleetPlan"]["entries"]
+                assert len(entries) == size and all(e["problem"] is None for e in entries)
                 counts.append(len(statements))
                 assert services.graphs.loaded == devices
         await services.engine.dispose()

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from models.database import create_engine, migrate, newest_revision
 from schema.app import create_app, create_services
-from tests.conftest import BACKEND, fresh_database
+from tests.harness import BACKEND, asgi_client, fresh_database
 from tests.live import serve
 
 
@@ -52,8 +52,7 @@ async def test_probes_answer_live_and_ready_once_started(own_app):
 
 async def test_readyz_is_503_until_the_database_is_at_the_newest_migration(own_app):
     app = await own_app("0002")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(app) as client:
         assert (await client.get("/livez")).status_code == 200
         response = await client.get("/readyz")
     assert response.status_code == 503
@@ -65,8 +64,7 @@ async def test_readyz_is_503_until_the_database_is_at_the_newest_migration(own_a
 async def test_readyz_is_503_while_the_change_listener_is_not_connected(own_app):
     app = await own_app()
     # Not started (no lifespan): the listener never connected.
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(app) as client:
         response = await client.get("/readyz")
     assert (response.status_code, response.json()["reason"]) == (
         503,

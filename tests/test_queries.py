@@ -94,7 +94,9 @@ async def test_latest_firmware_is_most_recently_added_active_not_highest_hex(gql
         """{ devices { nodes { modelIdentifier latestFirmware { version status addedToCplOn }
                firmware { version status addedToCplOn } } } }""",
     )
-    for device in body["data"]["devices"]["nodes"]:
+    devices = body["data"]["devices"]["nodes"]
+    assert len(devices) == 12
+    for device in devices:
         active = [f for f in device["firmware"] if f["status"] == "ACTIVE"]
         expected = max(active, key=lambda f: f["addedToCplOn"])
         assert device["latestFirmware"] == expected

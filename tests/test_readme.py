@@ -28,7 +28,6 @@ import httpx
 import pytest
 
 from notifications.signing import message_id, new_secret, signature_headers
-from tests.conftest import fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, free_port
 
 README = (ROOT / "README.md").read_text()
@@ -52,14 +51,12 @@ def documents(output: str) -> list[dict]:
     return found
 
 
-@pytest.fixture(scope="module")
-async def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("readme")
-    async with fresh_database(tmp) as url:
-        env = cli_env(url, tmp / "data")
-        await cli(env, "seed", "--demo")
-        async with cli_server(env, tmp / "server.log") as running:
-            yield running, env, tmp
+@pytest.fixture
+async def server(own_database, tmp_path):
+    """`cpl-pathways serve` on the test's own demo database: the examples write."""
+    env = cli_env(own_database, tmp_path / "data")
+    async with cli_server(env, tmp_path / "server.log") as running:
+        yield running, env, tmp_path
 
 
 def localised(text: str, base: str) -> str:
@@ -113,8 +110,10 @@ async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies
     running, env, _ = server
     closed = f"http://127.0.0.1:{free_port()}/cpl"  # loopback, nothing listening
     token = await cli(env, "token", "SSC")  # every block is one the SSC may run
+    graphql = blocks("graphql")
+    assert graphql
     async with httpx.AsyncClient() as client:
-        for document in blocks("graphql"):
+        for document in graphql:
             response = await client.post(
                 running.base + "/graphql",
                 json={"query": document.replace("https://back-office.example/cpl", closed)},

@@ -8,10 +8,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from models.database import create_engine, migrate, session_factory
-from models.demo import seed_demo
 from schema.app import create_app, create_services
-from tests.conftest import fresh_database
 from tests.live import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,41 +20,37 @@ def example_block() -> str:
     return section.split("```sh\n", 1)[1].split("```", 1)[0]
 
 
-async def test_the_readme_data_examples_run_as_written(settings, token, tmp_path) -> None:
+async def test_the_readme_data_examples_run_as_written(
+    settings, token, tmp_path, own_database
+) -> None:
     token("SSC")  # makes sure the development key the command line signs with exists
     block = example_block()
     assert block.startswith(BASE)
-    async with fresh_database(tmp_path / "db") as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
-        await engine.dispose()
-        own = replace(settings, database_url=url)
-        services = create_services(own)
-        work = tmp_path / "work"
-        work.mkdir()
-        for name in ("examples", ".venv"):
-            (work / name).symlink_to(ROOT / name)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "CPL_DATABASE_URL": url,
-            "CPL_DATA_DIR": str(settings.data_dir),
-            "CPL_ISSUER": settings.issuer,
-            "CPL_AUDIENCE": settings.audience,
-        }
-        async with serve(create_app(own, services)) as address:
-            script = block.replace(BASE, f"BASE=http://{address}", 1)
-            result = await asyncio.to_thread(
-                subprocess.run,
-                ["bash", "-e", "-c", script],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        await services.engine.dispose()
+    own = replace(settings, database_url=own_database)
+    services = create_services(own)
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("examples", ".venv"):
+        (work / name).symlink_to(ROOT / name)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CPL_DATABASE_URL": own_database,
+        "CPL_DATA_DIR": str(settings.data_dir),
+        "CPL_ISSUER": settings.issuer,
+        "CPL_AUDIENCE": settings.audience,
+    }
+    async with serve(create_app(own, services)) as address:
+        script = block.replace(BASE, f"BASE=http://{address}", 1)
+        result = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-e", "-c", script],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    await services.engine.dispose()
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Imported cpl.csv (a CPL file, 9 rows): 2 manufacturers added" in out

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import httpx
 import pytest
 from sqlalchemy import event
 
 from bench.generate import load_synthetic_cpl
 from schema.app import create_app, create_services
-from tests.conftest import fresh_database
+from tests.harness import asgi_client, fresh_database
 
 QUERY = """query($first: Int!) { devices(first: $first) { nodes {
   manufacturer { name } firmware { upgradesTo { to { version } } } } } }"""
@@ -38,8 +37,7 @@ async def counted(settings, tmp_path_factory):
 
 async def run(app, token, first: int, statements: list[str]) -> int:
     statements.clear()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with asgi_client(app) as client:
         response = await client.post(
             "/graphql",
             json={"query": QUERY, "variables": {"first": first}},

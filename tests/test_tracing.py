@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.conftest import fresh_database
+from tests.harness import fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, serve
 
 SSC_QUERY = (

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import delete, event, update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models.database import create_engine, migrate, session_factory
-from models.demo import STACKS, VENDORS, seed_demo
+from models.database import create_engine, session_factory
+from models.demo import STACKS, VENDORS
 from models.tables import (
     AuditEvent,
     Device,
@@ -62,7 +62,6 @@ from notifications.signing import (
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.validation import MutationFailure
 from settings import Settings, load_settings
-from tests.conftest import fresh_database
 from tests.webhook_receiver import verify_signature
 
 FAST = replace(
@@ -90,24 +89,12 @@ class Db:
     sessions: async_sessionmaker[AsyncSession]
 
 
-@pytest.fixture(scope="module")
-async def db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Db]:
-    async with fresh_database(tmp_path_factory.mktemp("webhooks")) as url:
-        engine = create_engine(url)
-        await migrate(engine)
-        sessions = session_factory(engine)
-        async with sessions() as session, session.begin():
-            await seed_demo(session)
-        yield Db(url, engine, sessions)
-        await engine.dispose()
-
-
-@pytest.fixture(autouse=True)
-async def no_webhooks(db: Db) -> None:
-    """Each test starts with no webhooks and an empty outbox (audit events may accumulate)."""
-    async with db.sessions() as session, session.begin():
-        await session.exec(delete(WebhookDelivery))
-        await session.exec(delete(Webhook))
+@pytest.fixture
+async def db(own_database: str) -> AsyncIterator[Db]:
+    """The test's own demo database: no webhooks, an empty outbox, no other test's events."""
+    engine = create_engine(own_database)
+    yield Db(own_database, engine, session_factory(engine))
+    await engine.dispose()
 
 
 async def add_webhook(
@@ -173,7 +160,7 @@ class DemoPathway:
     other_device_id: int
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def demo(db: Db) -> DemoPathway:
     async with db.sessions() as session:
         pathway = (

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import BACKEND, fresh_database
+from tests.harness import BACKEND, fresh_database
 from tests.live import ROOT, cli, cli_env, cli_server, subscribe
 
 VIEWER = {"query": "query Who { viewer { partyId } }"}

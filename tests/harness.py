@@ -1,0 +1,129 @@
+"""What the tests and the benchmarks share: databases of either backend (empty, seeded with the
+demo CPL, or copies of one), development tokens, and GraphQL over an in-process HTTP client.
+Free of pytest, so that `bench/` runs on the same helpers as the suite."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from models.database import create_engine, migrate, session_factory
+from models.demo import seed_demo
+from permissions.dev_keys import issue_token, load_or_create_dev_key
+from permissions.principal import PartyCategory
+from settings import Settings, load_settings
+
+BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
+PG_URL = os.environ.get("CPL_TEST_DATABASE_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+
+
+@asynccontextmanager
+async def fresh_database(
+    directory: Path,
+    backend: str = BACKEND,
+    *,
+    template: str | None = None,
+    server: str = PG_URL,
+    prefix: str = "cpl_test",
+) -> AsyncIterator[str]:
+    """The URL of a new database, empty or a copy of `template` (a database of the same backend
+    that nobody is connected to), dropped afterwards; SQLite's is a file in `directory`.
+
+    Copying is how a test gets a seeded database of its own cheaply: PostgreSQL clones the
+    template's files, and SQLite's backup copies the template's pages."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        path = directory / f"{name}.db"
+        if template is not None:
+            _copy_sqlite(make_url(template).database or "", path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    clone = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def _copy_sqlite(source: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    original, copy = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        original.backup(copy)
+    finally:
+        original.close()
+        copy.close()
+
+
+async def seed_demo_database(url: str) -> None:
+    """Migrate the empty database at `url` to the newest revision and fill it with the demo CPL,
+    as `cpl-pathways seed --demo` does."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        async with session_factory(engine)() as session, session.begin():
+            await seed_demo(session)
+    finally:
+        await engine.dispose()
+
+
+def own_settings(data_dir: Path, database_url: str, **changes: Any) -> Settings:
+    """This environment's settings for a server of our own on `database_url`, trusting only the
+    development key in `data_dir` (no identity provider's keys fetched)."""
+    return replace(
+        load_settings(), data_dir=data_dir, database_url=database_url, jwks_url=None, **changes
+    )
+
+
+def dev_tokens(settings: Settings) -> Callable[..., str]:
+    """`make("SSC")` or `make("MANUFACTURER", manufacturer_id="0C2D", ttl_seconds=60)`: a JWT
+    signed by the development key in `settings.data_dir`, which a server with those settings
+    accepts. A Manufacturer is 0A1B's unless it says otherwise."""
+    key = load_or_create_dev_key(settings.dev_key_path)
+
+    def make(category: str, **claims: Any) -> str:
+        if category == "MANUFACTURER":
+            claims.setdefault("manufacturer_id", "0A1B")
+        return issue_token(
+            key,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            category=PartyCategory(category),
+            **claims,
+        )
+
+    return make
+
+
+def asgi_client(app: Any, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    """An HTTP client on `app` in this process: no socket, and no lifespan run."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+async def gql(
+    client: httpx.AsyncClient, token: str, query: str, variables: dict | None = None
+) -> dict:
+    """POST a GraphQL document with `token` as its bearer; the decoded body of the 200 answer."""
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
