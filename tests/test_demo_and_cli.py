@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from models.demo import MANUFACTURERS, demo_devices
 from resolvers.planner import FirmwareNode, PathwayEdge, PathwayGraph
+from tests.live import free_port
 
 CLI = [sys.executable, "-m", "cli"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,12 +107,6 @@ def test_seed_demo_fills_an_empty_database_once(cli_env) -> None:
     assert first.returncode == 0, first.stderr
     second = run_cli("seed", "--demo", env=cli_env)
     assert second.returncode != 0 and "already holds data" in second.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.skipif(

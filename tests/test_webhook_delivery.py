@@ -12,7 +12,6 @@ import hmac
 import ipaddress
 import json
 import re
-import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -62,6 +61,7 @@ from notifications.signing import (
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.validation import MutationFailure
 from settings import Settings, load_settings
+from tests.live import free_port
 from tests.webhook_receiver import verify_signature
 
 FAST = replace(
@@ -221,12 +221,6 @@ class Receiver:
 
     def delivered(self) -> list[Hit]:
         return [hit for hit in self.hits if hit.status == 200]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @asynccontextmanager
