@@ -22,7 +22,14 @@ from schema.app import create_app, create_services
 from schema.context import Services
 from settings import Settings
 from tests import harness
-from tests.harness import BACKEND, asgi_client, fresh_database, seed_demo_database
+from tests.harness import (
+    BACKEND,
+    asgi_client,
+    create_database,
+    drop_databases,
+    fresh_database,
+    seed_demo_database,
+)
 from tests.live import serve
 
 CATEGORIES = [c.value for c in PartyCategory]
@@ -53,11 +60,21 @@ async def database_url(template: str, data_dir: Path) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+async def spent() -> AsyncIterator[list[str]]:
+    """The writing tests' databases, dropped together at the end of the run (see
+    `drop_databases`)."""
+    urls: list[str] = []
+    yield urls
+    await drop_databases(urls)
+
+
 @pytest.fixture
-async def own_database(template: str, tmp_path: Path) -> AsyncIterator[str]:
+async def own_database(template: str, tmp_path: Path, spent: list[str]) -> str:
     """A demo database of this test's own, for a test that writes."""
-    async with fresh_database(tmp_path, template=template) as url:
-        yield url
+    url = await create_database(tmp_path, template=template)
+    spent.append(url)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ Free of pytest, so that `bench/` runs on the same helpers as the suite."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import uuid
@@ -18,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from models.database import create_engine, migrate, session_factory
+from models.database import create_engine, is_sqlite, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
@@ -26,6 +27,7 @@ from settings import Settings, load_settings
 
 BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("CPL_TEST_DATABASE_URL", "postgresql+asyncpg://127.0.0.1:5432/test")
+DROPPING = 8  # databases dropped at once
 
 
 @asynccontextmanager
@@ -37,31 +39,67 @@ async def fresh_database(
     server: str = PG_URL,
     prefix: str = "cpl_test",
 ) -> AsyncIterator[str]:
-    """The URL of a new database, empty or a copy of `template` (a database of the same backend
-    that nobody is connected to), dropped afterwards; SQLite's is a file in `directory`.
+    """The URL of a new database (see `create_database`), dropped when the block ends."""
+    url = await create_database(directory, backend, template=template, server=server, prefix=prefix)
+    try:
+        yield url
+    finally:
+        await drop_databases([url], server)
 
-    Copying is how a test gets a seeded database of its own cheaply: PostgreSQL clones the
-    template's files, and SQLite's backup copies the template's pages."""
+
+async def create_database(
+    directory: Path,
+    backend: str = BACKEND,
+    *,
+    template: str | None = None,
+    server: str = PG_URL,
+    prefix: str = "cpl_test",
+) -> str:
+    """The URL of a new database, empty or a copy of `template` (a database of the same backend
+    that nobody is connected to); SQLite's is a file in `directory`.
+
+    Copying is how a test gets a seeded database of its own cheaply: PostgreSQL copies the
+    template below SQL (CREATE DATABASE ... TEMPLATE), SQLite's backup copies its pages."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     if backend == "sqlite":
         path = directory / f"{name}.db"
         if template is not None:
             _copy_sqlite(make_url(template).database or "", path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        return f"sqlite+aiosqlite:///{path}"
     clone = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        async with admin.connect() as connection:
+        await admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_databases(urls: list[str], server: str = PG_URL) -> None:
+    """Drop the PostgreSQL databases among `urls` (SQLite's files stay where they are).
+
+    Each DROP DATABASE waits for a checkpoint, and the next CREATE DATABASE for it too: dropping
+    each test's copy right after the test cost about 0.2 s a test. Dropped together at the end,
+    eight at once (they share checkpoints), 16 take 0.6-1 s where one by one they take 1.5 s."""
+    names = [make_url(url).database for url in urls if not is_sqlite(url)]
+    if not names:
+        return
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT", pool_size=DROPPING)
+    slots = asyncio.Semaphore(DROPPING)
+
+    async def drop(name: str | None) -> None:
+        async with slots, admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    try:
+        await asyncio.gather(*(drop(name) for name in names))
+    finally:
         await admin.dispose()
 
 
 def _copy_sqlite(source: str, target: Path) -> None:
+    """Copy through SQLite itself: a copy of the file would miss pages still in its WAL."""
     target.parent.mkdir(parents=True, exist_ok=True)
     original, copy = sqlite3.connect(source), sqlite3.connect(target)
     try:
