@@ -32,19 +32,15 @@ DROPPING = 8  # databases dropped at once
 
 @asynccontextmanager
 async def fresh_database(
-    directory: Path,
-    backend: str = BACKEND,
-    *,
-    template: str | None = None,
-    server: str = PG_URL,
-    prefix: str = "cpl_test",
+    directory: Path, backend: str = BACKEND, **options: Any
 ) -> AsyncIterator[str]:
-    """The URL of a new database (see `create_database`), dropped when the block ends."""
-    url = await create_database(directory, backend, template=template, server=server, prefix=prefix)
+    """The URL of a new database (`create_database`, with its `options`), dropped when the
+    block ends."""
+    url = await create_database(directory, backend, **options)
     try:
         yield url
     finally:
-        await drop_databases([url], server)
+        await drop_databases([url], options.get("server", PG_URL))
 
 
 async def create_database(
