@@ -95,7 +95,7 @@ async def import_table(
     scope = rule_scope(principal, Rule.DEVICE_WRITERS)
     plan, work = await UnitOfWork(sessions, consumers(bus)).run(principal, scope, change)
     write = not work.discarded
-    event_ids = [change.id for change in work.log.recorded]
+    event_ids = [recorded.id for recorded in work.log.recorded]
     return ImportResult(
         kind=table.kind,
         rows=len(table.rows),

@@ -36,12 +36,6 @@ from resolvers.change_log import Change
 from resolvers.events import changes
 from resolvers.unit_of_work import Work
 
-ROWS: dict[str, type[Device] | type[Firmware] | type[UpgradePathway]] = {
-    "device": Device,
-    "firmware": Firmware,
-    "pathway": UpgradePathway,
-}
-
 
 class NotAllowed(Exception):
     """The caller may run this mutation, but not for this manufacturer's devices."""
@@ -98,11 +92,11 @@ async def _pathway(work: Work, pathway_id: int | None) -> tuple[UpgradePathway, 
 
 async def replay(work: Work, kind: str, row_id: int) -> Device | Firmware | UpgradePathway:
     """An idempotent replay's first result, returned only to a caller whose scope covers its
-    manufacturer now, exactly as a fresh call on it would be checked."""
-    row = await work.session.get(ROWS[kind], row_id)
-    assert row is not None  # results are never deleted
-    device_id = row.id if isinstance(row, Device) else row.device_id
-    await _device(work, device_id)
+    manufacturer now, exactly as a fresh call on it would be checked (by the same loader)."""
+    if kind == "pathway":
+        row: Device | Firmware | UpgradePathway = (await _pathway(work, row_id))[0]
+    else:
+        row = await (_device if kind == "device" else _firmware)(work, row_id)
     work.session.expunge(row)  # stays readable after the transaction rolls back
     return row
 

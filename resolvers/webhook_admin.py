@@ -33,6 +33,7 @@ async def register(
     """Register a webhook for the caller's Party at `url`, already checked (`check_url`, which
     resolves names: done before the unit of work, so no lookup holds the writers' lock)."""
     session = work.session
+    party_id = work.principal.party_id  # the quota is the Party's, whatever its row scope
     if kinds is not None and not kinds:
         raise v.invalid("kinds", "kinds must not be empty; leave it out for every kind.")
     devices: list[int] | None = None
@@ -52,13 +53,13 @@ async def register(
         devices = sorted(found)
     count = (
         await session.exec(
-            select(func.count()).select_from(Webhook).where(*work.scope.where(Webhook.party_id))
+            select(func.count()).select_from(Webhook).where(Webhook.party_id == party_id)
         )
     ).one()
     if count >= MAX_WEBHOOKS_PER_PARTY:
         raise v.conflict(None, f"A Party may register at most {MAX_WEBHOOKS_PER_PARTY} webhooks.")
     webhook = Webhook(
-        party_id=work.principal.party_id,
+        party_id=party_id,
         url=url,
         secret=new_secret(),
         device_ids=devices,

@@ -141,6 +141,7 @@ class MutationSpec:
     result: type
     success: type = field(init=False)
     ids: frozenset[str] = field(init=False)  # input fields holding an id of `<field>_id`'s kind
+    arguments: tuple[str, ...] = field(init=False)  # the write's keywords: all but the key
 
     def __post_init__(self) -> None:
         title = self.name[0].upper() + self.name[1:]
@@ -151,6 +152,8 @@ class MutationSpec:
         fields = self.input.__strawberry_definition__.fields  # type: ignore[attr-defined]
         ids = frozenset(f.python_name for f in fields if f.type is strawberry.ID)
         object.__setattr__(self, "ids", ids)
+        names = tuple(f.python_name for f in fields if f.python_name != "idempotency_key")
+        object.__setattr__(self, "arguments", names)
 
     @property
     def payload(self) -> Any:
@@ -197,23 +200,23 @@ MUTATIONS = (
 
 def _keywords(spec: MutationSpec, data: Any) -> dict[str, Any]:
     """The write's keywords: the input's fields but the idempotency key, ids decoded."""
-    names = (f.python_name for f in spec.input.__strawberry_definition__.fields)  # type: ignore[attr-defined]
     return {
         name: decode_id(name.removesuffix("_id"), getattr(data, name))
         if name in spec.ids
         else getattr(data, name)
-        for name in names
-        if name != "idempotency_key"
+        for name in spec.arguments
     }
 
 
 async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
     principal: Principal = info.context.principal
-    arguments = {k: val for k, val in strawberry.asdict(data).items() if k != "idempotency_key"}
     try:
         key = v.text(data.idempotency_key, "idempotencyKey", v.MAX_IDEMPOTENCY_KEY)
         idempotency = None
         if key:
+            arguments = {
+                k: val for k, val in strawberry.asdict(data).items() if k != "idempotency_key"
+            }
             digest = request_hash(spec.name, arguments)
             idempotency = IdempotencyKey(key, spec.name, digest, spec.kind, writes.replay)
         keywords = _keywords(spec, data)
