@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from models.database import describe_outage, is_outage
+from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
@@ -65,13 +66,19 @@ class CplSchema(strawberry.Schema):
                 logger.error("unexpected error: %s", error.message, exc_info=error.original_error)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    return CplSchema(
+def build_schema(settings: Settings | None = None, compiled: bool = True) -> strawberry.Schema:
+    """The schema; `compiled=False` leaves execution to graphql-core and Strawberry as they
+    come, which the tests compare the compiled execution with (`schema/execution.py`)."""
+    schema = CplSchema(
         query=merge_types("Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries)),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),
+        execution_context_class=CompilingExecutor if compiled else None,
     )
+    if compiled:
+        lean_resolvers(schema)
+    return schema
 
 
 def sdl() -> str:

@@ -1,0 +1,151 @@
+"""The compiled execution (`schema/execution.py`) answers exactly as graphql-core does: the same
+data, the same errors with the same paths, the same SSC reads noted; and graphql-core's own
+field machinery runs a fixed number of times a page, whatever its rows."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from graphql.execution.executor import Executor
+
+import schema.app
+import schema.types
+from permissions.principal import PartyCategory
+from resolvers.ssc_access import AccessLog
+from schema.app import create_app
+from schema.build import build_schema
+from tests.harness import asgi_client, gql
+
+TYPICAL = (
+    "{ devices(first: 50) { totalCount nodes { id modelName zigbeeBand manufacturer { name } "
+    "latestFirmware { version } firmware { version status upgradesTo { to { version } status } }"
+    " zigbeeStackVersion zigbeeChipsetVendor } } }"
+)
+EVERYTHING = """
+query Everything($firmware: Boolean!, $skipBand: Boolean = false) {
+  viewer { partyId partyCategory manufacturerIdentifier }
+  devices(first: 6) {
+    edges { cursor node { ...Device } }
+    pageInfo { hasNextPage endCursor }
+    again: nodes { __typename model: modelName band: zigbeeBand @skip(if: $skipBand) }
+  }
+}
+fragment Device on Device {
+  __typename id deviceType modelIdentifier modelName hardwareVersion
+  zigbeeBand zigbeeStackVersion zigbeeChipsetVendor
+  manufacturer { __typename id name manufacturerIdentifier devices { id modelName } }
+  latestFirmware { id version status addedToCplOn withdrawnOn imageHash }
+  firmware @include(if: $firmware) {
+    id version status addedToCplOn withdrawnOn imageHash device { id }
+    upgradesTo { id status notes revision publishedAt publishedBy from { version } to { version } }
+    upgradesFrom { id from { version device { modelName } } }
+  }
+}
+"""
+HISTORY = (
+    "{ devices(first: 3) { nodes { id history { id action reason actorPartyId "
+    "actorPartyCategory occurredAt changes { field before after redacted } } "
+    "firmware { version history { action changes { field redacted } } } } } }"
+)
+DOCUMENTS = {  # name: (document, variables)
+    "typical": (TYPICAL, {}),
+    "everything": (EVERYTHING, {"firmware": True}),
+    "everything, firmware skipped": (EVERYTHING, {"firmware": False, "skipBand": True}),
+    "history": (HISTORY, {}),
+}
+CATEGORIES = [category.value for category in PartyCategory]
+
+
+@pytest.fixture
+async def both(settings, services, token, monkeypatch):
+    """POST a document to the app as it runs and to one executing it the plain way, on the same
+    services, with the response cache off; each answer with the SSC reads it noted."""
+    monkeypatch.setattr(services.responses, "max_bytes", 0)
+    with monkeypatch.context() as patch:
+        patch.setattr(schema.app, "build_schema", partial(build_schema, compiled=False))
+        plain = create_app(settings, services)
+    compiled = create_app(settings, services)
+    noted: list[tuple[list[str], list[int]]] = []
+    record = AccessLog.record
+
+    def noting(self, principal, reads):
+        noted.append((sorted(reads.fields), sorted(reads.device_ids)))
+        return record(self, principal, reads)
+
+    monkeypatch.setattr(AccessLog, "record", noting)
+
+    async def ask(category: str, document: str, variables: dict) -> list[tuple[dict, list]]:
+        answers = []
+        for app in (compiled, plain):
+            noted.clear()
+            async with asgi_client(app) as client:
+                body = await gql(client, token(category), document, variables)
+            answers.append((body, list(noted)))
+        return answers
+
+    return ask
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("name", DOCUMENTS)
+async def test_the_compiled_answer_is_graphql_cores(both, category, name):
+    document, variables = DOCUMENTS[name]
+    (compiled, compiled_reads), (plain, plain_reads) = await both(category, document, variables)
+    assert compiled["data"], compiled
+    assert compiled == plain
+    assert compiled_reads == plain_reads
+    if category == "SSC" and "zigbeeStackVersion" in document:
+        assert compiled_reads and compiled_reads[0][1], "the SSC's reads were not noted"
+
+
+async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch):
+    """A resolver raising inside a compiled selection: the nullable `latestFirmware` of that
+    device alone becomes null, and the non-null `firmware` list takes its device with it, with
+    the error at the same path either way."""
+    encode_id = schema.types.encode_id
+    failing: list[int] = []
+
+    def flaky(kind: str, pk: int) -> str:
+        if kind == "firmware" and not failing:
+            failing.append(pk)
+        if kind == "firmware" and pk == failing[0]:
+            raise ValueError("the id cannot be made")
+        return encode_id(kind, pk)
+
+    monkeypatch.setattr(schema.types, "encode_id", flaky)
+    for selection in ("latestFirmware { id version }", "firmware { id }"):
+        document = f"{{ devices(first: 50) {{ nodes {{ modelName {selection} }} }} }}"
+        failing.clear()
+        (compiled, _), (plain, _) = await both("SMALL_SUPPLIER", document, {})
+        assert failing, "no firmware id was made"
+        assert compiled == plain
+        [error] = compiled["errors"]  # masked, as every unexpected error is
+        assert error["message"] == "Unexpected error." and error["path"][:2] == ["devices", "nodes"]
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[int]:
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+async def test_graphql_core_executes_a_fixed_number_of_fields_a_page(gql, services, monkeypatch):
+    """The rows of a page are completed by the compiled completion: graphql-core's per-field
+    machinery runs for the root and the connection, not per device, firmware or pathway."""
+    monkeypatch.setattr(services.responses, "max_bytes", 0)
+    counts = []
+    for first in (1, 12):
+        document = TYPICAL.replace("first: 50", f"first: {first}")
+        executed = count_calls(monkeypatch, Executor, "execute_field")
+        body = await gql("SSC", document)
+        assert len(body["data"]["devices"]["nodes"]) == first
+        assert body["data"]["devices"]["nodes"][-1]["firmware"], "no firmware to complete"
+        counts.append(executed[0])
+    assert counts[0] == counts[1] <= 5, counts
