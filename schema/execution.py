@@ -23,18 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from enum import Enum
 from functools import partial, reduce
 from typing import Any
 
 import strawberry
 from graphql import (
+    GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     get_named_type,
 )
 from graphql.pyutils import Path, Undefined
@@ -154,20 +158,26 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
             self.completions[key] = known
         return known[1]
 
-    def compile(self, type_: GraphQLOutputType, field_details_list: Any) -> Completion | None:
+    def compile(
+        self, type_: GraphQLOutputType, field_details_list: Any, nullable: bool = True
+    ) -> Completion | None:
+        """A non-null type's check is folded into the completion of the type it wraps."""
         if isinstance(type_, GraphQLNonNull):
-            return _non_null(self.compile(type_.of_type, field_details_list))
+            return self.compile(type_.of_type, field_details_list, nullable=False)
         if isinstance(type_, GraphQLList):
-            return _list(self.compile(type_.of_type, field_details_list))
+            items = self.compile(type_.of_type, field_details_list)
+            leaves = isinstance(get_named_type(type_), GraphQLLeafType)
+            return None if items is None else partial(_complete_list, items, nullable, leaves)
         if isinstance(type_, GraphQLLeafType):
-            return _leaf(type_)
+            return _leaf(type_, nullable)
         if isinstance(type_, GraphQLObjectType) and type_.is_type_of is None:
-            return self.compile_object(type_, field_details_list)
+            steps = self.compile_object(type_, field_details_list)
+            return None if steps is None else partial(_complete_object, steps, nullable)
         return None  # an interface or union: graphql-core resolves the type
 
     def compile_object(
         self, type_: GraphQLObjectType, field_details_list: Any
-    ) -> Completion | None:
+    ) -> list[Step] | None:
         if any(_has_directives(details.node) for details in field_details_list):
             return None  # @stream or @defer on the field itself
         grouped, defer_usages, _ = self.collect_subfields(type_, field_details_list)
@@ -179,7 +189,7 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
             if step is None:
                 return None
             steps.append(step)
-        return partial(_complete_object, steps)
+        return steps
 
     def compile_field(self, parent: GraphQLObjectType, name: str, details: Any) -> Step | None:
         node = details[0].node
@@ -195,7 +205,10 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
         attribute = getattr(field_def.resolve, "attribute", None)
         if attribute is not None:
-            if isinstance(get_named_type(field_def.type), GraphQLLeafType):
+            leaf = get_named_type(field_def.type)
+            if leaf is GraphQLString or leaf is GraphQLID:  # a str is its own output
+                return (name, _STRING, attribute, completion, None)
+            if isinstance(leaf, GraphQLLeafType):
                 return (name, _VALUE, attribute, completion, None)  # no path below a value
             return (name, _ATTRIBUTE, attribute, completion, parent.name)
         if getattr(field_def.resolve, "lean", False):
@@ -224,18 +237,23 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 # A step of an object's completion: (response name, kind, how, completion, parent type name).
-_VALUE, _ATTRIBUTE, _RESOLVED, _TYPENAME = range(4)
+_STRING, _VALUE, _ATTRIBUTE, _RESOLVED, _TYPENAME = range(5)
 Step = tuple[str, int, Any, Any, str | None]
 
 
-def _complete_object(steps: list[Step], value: Any, path: Path) -> Any:
+def _complete_object(steps: list[Step], nullable: bool, value: Any, path: Path) -> Any:
     if value is None:
-        return None
+        if nullable:
+            return None
+        raise GiveUp
     if value is Undefined or isinstance(value, Exception):
         raise GiveUp
     out = {}
     for name, kind, how, completion, typename in steps:
-        if kind is _VALUE:
+        if kind is _STRING:
+            attribute = getattr(value, how)
+            out[name] = attribute if attribute.__class__ is str else completion(attribute, path)
+        elif kind is _VALUE:
             out[name] = completion(getattr(value, how), path)
         elif kind is _RESOLVED:
             resolved, field_path = how(value, path)
@@ -247,47 +265,48 @@ def _complete_object(steps: list[Step], value: Any, path: Path) -> Any:
     return out
 
 
-def _non_null(inner: Completion | None) -> Completion | None:
-    if inner is None:
-        return None
-
-    def complete(value: Any, path: Path) -> Any:
-        completed = inner(value, path)
-        if completed is None:
-            raise GiveUp
-        return completed
-
-    return complete
-
-
-def _list(inner: Completion | None) -> Completion | None:
-    if inner is None:
-        return None
-
-    def complete(value: Any, path: Path) -> Any:
-        if value is None:
+def _complete_list(items: Completion, nullable: bool, leaves: bool, value: Any, path: Path) -> Any:
+    if value is None:
+        if nullable:
             return None
-        if not isinstance(value, list | tuple):
-            raise GiveUp
-        return [inner(item, Path(path, index, None)) for index, item in enumerate(value)]
+        raise GiveUp
+    if not isinstance(value, list | tuple):
+        raise GiveUp
+    if leaves:  # a leaf makes no use of its path
+        return [items(item, path) for item in value]
+    return [items(item, Path(path, index, None)) for index, item in enumerate(value)]
 
-    return complete
 
-
-def _leaf(type_: GraphQLLeafType) -> Completion:
+def _leaf(type_: GraphQLLeafType, nullable: bool) -> Completion:
+    """A scalar's or enum's completion. A string is its own String or ID output, and an enum
+    member's name is looked up once a request rather than searched for each value."""
     coerce = type_.coerce_output_value
+    strings = type_ is GraphQLString or type_ is GraphQLID
+    names: dict[Enum, Any] | None = {} if isinstance(type_, GraphQLEnumType) else None
 
     def complete(value: Any, path: Path) -> Any:
+        if strings and value.__class__ is str:
+            return value
         if value is None:
-            return None
+            if nullable:
+                return None
+            raise GiveUp
         if value is Undefined or isinstance(value, Exception):
             raise GiveUp
-        coerced = coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise GiveUp
-        return coerced
+        if names is not None and isinstance(value, Enum):
+            name = names.get(value)
+            if name is None:
+                name = names[value] = _valid(coerce(value))
+            return name
+        return _valid(coerce(value))
 
     return complete
+
+
+def _valid(coerced: Any) -> Any:
+    if coerced is None or coerced is Undefined:
+        raise GiveUp
+    return coerced
 
 
 def _has_directives(node: Any) -> bool:
