@@ -21,6 +21,7 @@ are graphql-core's own; what runs twice is reads of the CPL snapshot and idempot
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
@@ -45,6 +46,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.extensions.field_extension import build_field_extension_resolvers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
 
 Completion = Callable[[Any, Path], Any]
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQL field's own definition
@@ -75,7 +77,7 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
             if by_attribute and field.is_basic_field:  # Strawberry's getattr, as it is
                 field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
             elif _may_be_lean(field, field_def):
-                field_def.resolve = _lean(field, info_class)
+                field_def.resolve = _lean(field, info_class) or field_def.resolve
 
 
 def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:
@@ -86,25 +88,18 @@ def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:
     return field.base_resolver is not None or bool(field.extensions)
 
 
-def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any]:
-    resolver = field.base_resolver
-    if resolver is None:
+def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None:
+    """The lean resolver of a field, or None where its resolver has a shape this does not
+    call (Strawberry's wrapper stays)."""
+    if field.base_resolver is None:
         attribute = field.python_name
 
         def call(source: Any, info: Any) -> Any:
             return getattr(source, attribute)
     else:
-        func = resolver.wrapped_func
-        takes_self = resolver.self_parameter is not None
-        parents = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
-        info_name = resolver.info_parameter.name if resolver.info_parameter else None
-
-        def call(source: Any, info: Any) -> Any:
-            kwargs = dict.fromkeys(parents, source)
-            if info_name is not None:
-                kwargs[info_name] = info
-            return func(source, **kwargs) if takes_self else func(**kwargs)
-
+        call = _direct_call(field.base_resolver)
+        if call is None:
+            return None
     chain = call
     if field.extensions:  # chained as Strawberry chains them, once instead of per call
         chain = reduce(
@@ -116,6 +111,40 @@ def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any]:
 
     resolve.lean = True  # type: ignore[attr-defined]
     return resolve
+
+
+# A resolver's parameters, each given the source (as `self`, root or parent) or the info, as
+# Strawberry gives them; called positionally.
+POSITIONAL_CALLS: dict[
+    tuple[str, ...], Callable[[Callable[..., Any]], Callable[[Any, Any], Any]]
+] = {
+    ("source",): lambda func: lambda source, info: func(source),
+    ("source", "source"): lambda func: lambda source, info: func(source, source),
+    ("source", "info"): lambda func: lambda source, info: func(source, info),
+    ("source", "source", "info"): lambda func: lambda source, info: func(source, source, info),
+}
+
+
+def _direct_call(resolver: StrawberryResolver) -> Callable[[Any, Any], Any] | None:
+    """A plain function whose every parameter Strawberry fills (`self`, root or parent, info),
+    in one of the orders of `POSITIONAL_CALLS`, called directly; None for any other shape."""
+    roles = {
+        id(parameter): role
+        for role, parameter in (
+            ("source", resolver.self_parameter),
+            ("source", resolver.parent_parameter),
+            ("source", resolver.root_parameter),
+            ("info", resolver.info_parameter),
+        )
+        if parameter is not None
+    }
+    parameters = resolver.signature.parameters.values()
+    if not inspect.isfunction(resolver.wrapped_func) or any(
+        parameter.kind is not parameter.POSITIONAL_OR_KEYWORD for parameter in parameters
+    ):
+        return None
+    make = POSITIONAL_CALLS.get(tuple(roles.get(id(parameter), "") for parameter in parameters))
+    return None if make is None else make(resolver.wrapped_func)
 
 
 class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
