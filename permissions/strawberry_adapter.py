@@ -81,10 +81,14 @@ class NoteSscRead(FieldExtension):
     far: for anyone else the policy pass has replaced the field before execution."""
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
-        info.context.ssc_reads.note(
-            f"{info.path.typename}.{info.field_name}", getattr(source, "id", None)
-        )
+        self.observe(info.context, info.path.typename, info.field_name, source)
         return next_(source, info, **kwargs)
+
+    @staticmethod
+    def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
+        """All this extension does besides reading the value; the compiled execution
+        (`schema/execution.py`), which reads plain values itself, calls it directly."""
+        context.ssc_reads.note(f"{type_name}.{field_name}", getattr(source, "id", None))
 
 
 def policy_extensions(type_name: str, field_name: str) -> list[FieldExtension]:

@@ -78,6 +78,17 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
                 field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
             elif _may_be_lean(field, field_def):
                 field_def.resolve = _lean(field, info_class) or field_def.resolve
+                if field.base_resolver is None and _observers(field):
+                    field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
+                    field_def.resolve.observers = _observers(field)  # type: ignore[union-attr]
+
+
+def _observers(field: StrawberryField) -> tuple[Callable[..., None], ...]:
+    """The `observe(context, type name, field name, source)` of each of a field's extensions,
+    if every one has it: extensions that only watch a value being read (the SSC's access log),
+    which the compiled execution can call itself while it reads the value."""
+    observers = tuple(getattr(extension, "observe", None) for extension in field.extensions)
+    return observers if all(observers) else ()
 
 
 def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:
@@ -233,8 +244,17 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
         if completion is None:
             return None
         attribute = getattr(field_def.resolve, "attribute", None)
+        leaf = get_named_type(field_def.type)
+        if attribute is not None and getattr(field_def.resolve, "observers", None):
+            if not isinstance(leaf, GraphQLLeafType):
+                return None
+            context, field_name = self.context_value, node.name.value
+            watched = [
+                partial(observe, context, parent.name, field_name)
+                for observe in field_def.resolve.observers
+            ]  # type: ignore[attr-defined]
+            return (name, _OBSERVED, (attribute, watched), completion, None)
         if attribute is not None:
-            leaf = get_named_type(field_def.type)
             if leaf is GraphQLString or leaf is GraphQLID:  # a str is its own output
                 return (name, _STRING, attribute, completion, None)
             if isinstance(leaf, GraphQLLeafType):
@@ -266,7 +286,7 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 # A step of an object's completion: (response name, kind, how, completion, parent type name).
-_STRING, _VALUE, _ATTRIBUTE, _RESOLVED, _TYPENAME = range(5)
+_STRING, _VALUE, _OBSERVED, _ATTRIBUTE, _RESOLVED, _TYPENAME = range(6)
 Step = tuple[str, int, Any, Any, str | None]
 
 
@@ -287,6 +307,11 @@ def _complete_object(steps: list[Step], nullable: bool, value: Any, path: Path) 
         elif kind is _RESOLVED:
             resolved, field_path = how(value, path)
             out[name] = completion(resolved, field_path)
+        elif kind is _OBSERVED:
+            attribute, watched = how
+            for observe in watched:
+                observe(value)
+            out[name] = completion(getattr(value, attribute), path)
         elif kind is _ATTRIBUTE:
             out[name] = completion(getattr(value, how), Path(path, name, typename))
         else:
