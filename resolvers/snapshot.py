@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.database import RevisionClock
+from models.revision import RevisionClock
 from models.tables import (
     DataRevision,
     Device,

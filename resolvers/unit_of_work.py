@@ -25,7 +25,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.database import RevisionClock
+from models.revision import RevisionClock
 from models.tables import DataRevision
 from permissions.principal import Principal
 from permissions.row_scopes import Scope

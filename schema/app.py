@@ -36,13 +36,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 import metrics
 import tracing
 from models.database import (
-    RevisionClock,
     create_engine,
     describe_outage,
     is_outage,
     is_sqlite,
     session_factory,
 )
+from models.revision import RevisionClock
 from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
-from models.database import RequestSession, RevisionClock
+from models.database import RequestSession
+from models.revision import RevisionClock
 from notifications.bus import ChangeBus
 from notifications.dispatcher import Dispatcher
 from permissions.principal import Principal

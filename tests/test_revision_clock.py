@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 import models.database
-from models.database import RevisionClock
+import models.revision
+from models.revision import RevisionClock
 
 
 class FakeDatabase:
@@ -33,7 +34,7 @@ class FakeDatabase:
 @pytest.fixture
 def database(monkeypatch) -> FakeDatabase:
     fake = FakeDatabase()
-    monkeypatch.setattr(models.database, "data_revision", fake.data_revision)
+    monkeypatch.setattr(models.revision, "data_revision", fake.data_revision)
     return fake
 
 
