@@ -290,11 +290,16 @@ _STRING, _VALUE, _OBSERVED, _ATTRIBUTE, _RESOLVED, _TYPENAME = range(6)
 Step = tuple[str, int, Any, Any, str | None]
 
 
+def _null(nullable: bool) -> None:
+    """A null, where the type allows one; else graphql-core's error to raise."""
+    if nullable:
+        return None
+    raise GiveUp
+
+
 def _complete_object(steps: list[Step], nullable: bool, value: Any, path: Path) -> Any:
     if value is None:
-        if nullable:
-            return None
-        raise GiveUp
+        return _null(nullable)
     if value is Undefined or isinstance(value, Exception):
         raise GiveUp
     out = {}
@@ -321,9 +326,7 @@ def _complete_object(steps: list[Step], nullable: bool, value: Any, path: Path) 
 
 def _complete_list(items: Completion, nullable: bool, leaves: bool, value: Any, path: Path) -> Any:
     if value is None:
-        if nullable:
-            return None
-        raise GiveUp
+        return _null(nullable)
     if not isinstance(value, list | tuple):
         raise GiveUp
     if leaves:  # a leaf makes no use of its path
@@ -342,9 +345,7 @@ def _leaf(type_: GraphQLLeafType, nullable: bool) -> Completion:
         if strings and value.__class__ is str:
             return value
         if value is None:
-            if nullable:
-                return None
-            raise GiveUp
+            return _null(nullable)
         if value is Undefined or isinstance(value, Exception):
             raise GiveUp
         if names is not None and isinstance(value, Enum):

@@ -161,3 +161,17 @@ async def gql(
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def count_calls(monkeypatch: Any, owner: object, name: str) -> list[int]:
+    """Count the calls of `owner.name` (a module's function or a class's method) from now on,
+    for the tests that show a cost does not grow with the rows: `[calls]`."""
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls

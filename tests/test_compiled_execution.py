@@ -15,7 +15,7 @@ from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog
 from schema.app import create_app
 from schema.build import build_schema
-from tests.harness import asgi_client, gql
+from tests.harness import asgi_client, count_calls, gql
 
 TYPICAL = (
     "{ devices(first: 50) { totalCount nodes { id modelName zigbeeBand manufacturer { name } "
@@ -122,18 +122,6 @@ async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch)
         assert compiled == plain
         [error] = compiled["errors"]  # masked, as every unexpected error is
         assert error["message"] == "Unexpected error." and error["path"][:2] == ["devices", "nodes"]
-
-
-def count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[int]:
-    calls = [0]
-    original = getattr(owner, name)
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, counted)
-    return calls
 
 
 async def test_graphql_core_executes_a_fixed_number_of_fields_a_page(gql, services, monkeypatch):

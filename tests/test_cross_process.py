@@ -98,43 +98,31 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_p
             )
 
             # Cut every listener's connection: they reconnect, re-listen and catch up.
-            admin = create_async_engine(url)
-            async with admin.connect() as connection:
-                cut = await connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND application_name = :name"
-                    ),
-                    {"name": LISTENER_NAME},
-                )
-                assert len(cut.all()) == 2
-            await admin.dispose()
+            assert await cut_connections(url, LISTENER_NAME) == 2
             await add("C1000002")
             change = (await remote.next(15))["payload"]["data"]["cplChanges"]
             assert change["firmware"]["version"] == "C1000002"
             assert await remote.nothing_within(1.5)  # once, not twice
 
 
-async def cut_connections(url: str, name: str) -> None:
-    """Terminate the connections named `name`, once there is one at least."""
+COUNT_NAMED = text(
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND application_name = :name"
+)
+TERMINATE_NAMED = text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND application_name = :name"
+)
+
+
+async def cut_connections(url: str, name: str) -> int:
+    """Terminate the connections named `name`, once there is one at least: how many."""
     admin = create_async_engine(url)
-    query = text(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND application_name = :name"
-    )
     try:
         for _ in range(100):
             async with admin.connect() as connection:
-                opened = await connection.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND application_name = :name"
-                    ),
-                    {"name": name},
-                )
-                if opened:
-                    assert (await connection.execute(query, {"name": name})).all()
-                    return
+                if await connection.scalar(COUNT_NAMED, {"name": name}):
+                    return len((await connection.execute(TERMINATE_NAMED, {"name": name})).all())
             await asyncio.sleep(0.05)
         raise AssertionError(f"no connection named {name}")
     finally:

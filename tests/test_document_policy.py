@@ -12,6 +12,7 @@ from permissions.document_policy import restricted_fields
 from permissions.policy import ALLOWED, POLICY, Rule
 from permissions.principal import PartyCategory
 from schema.build import build_schema
+from tests.harness import count_calls
 
 SCHEMA = build_schema()._schema
 CATEGORIES = [c.value for c in PartyCategory]
@@ -85,18 +86,6 @@ async def test_every_restricted_argument_is_refused_to_the_categories_it_denies(
     else:
         assert body["data"] is None and codes == ["FORBIDDEN"], body
         assert "probe" not in str(body)
-
-
-def count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
-    calls = [0]
-    original = getattr(module, name)
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, counted)
-    return calls
 
 
 @pytest.mark.parametrize("first", [1, 12])
