@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, func, insert, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -82,6 +82,28 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return _create_async_engine(url, **kwargs)
+
+
+# Options of SQLAlchemy's asyncpg adapter in a URL's query, which asyncpg.connect does not take.
+ADAPTER_OPTIONS = (
+    "async_creator_fn",
+    "prepared_statement_cache_size",
+    "prepared_statement_name_func",
+)
+
+
+async def connect_asyncpg(
+    url: str | URL, application_name: str, **options: Any
+) -> asyncpg.Connection:
+    """A connection of our own (the change listener's, the revision's) to a PostgreSQL URL's
+    database, made from the URL as SQLAlchemy's asyncpg dialect makes the pool's: its query
+    options (`?ssl=require`, ...) included, so that it is secured as the pool's connections are."""
+    url = make_url(url)
+    _, arguments = url.get_dialect()().create_connect_args(url)
+    for option in ADAPTER_OPTIONS:
+        arguments.pop(option, None)
+    settings = {**arguments.pop("server_settings", {}), "application_name": application_name}
+    return await asyncpg.connect(**arguments, **options, server_settings=settings)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

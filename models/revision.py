@@ -17,6 +17,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.database import connect_asyncpg
+
 logger = logging.getLogger("cpl_pathways.revision")
 REVISION_CONNECTION_NAME = "cpl-pathways-revision"  # its application_name in pg_stat_activity
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -134,14 +136,8 @@ class PostgresRevision:
     async def _connect(self) -> None:
         connection = None
         try:
-            connection = await asyncpg.connect(
-                host=self.url.host,
-                port=self.url.port,
-                user=self.url.username,
-                password=self.url.password,
-                database=self.url.database,
-                timeout=CONNECT_TIMEOUT_SECONDS,
-                server_settings={"application_name": REVISION_CONNECTION_NAME},
+            connection = await connect_asyncpg(
+                self.url, REVISION_CONNECTION_NAME, timeout=CONNECT_TIMEOUT_SECONDS
             )
             statement = await connection.prepare(str(_REVISION))
             self._connection, self._statement, connection = connection, statement, None

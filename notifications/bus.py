@@ -23,7 +23,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import metrics
-from models.database import chunks, describe_outage, is_outage, is_sqlite
+from models.database import chunks, connect_asyncpg, describe_outage, is_outage, is_sqlite
 from models.tables import AuditEvent
 
 logger = logging.getLogger("cpl_pathways.bus")
@@ -137,14 +137,7 @@ class PostgresChangeBus(ChangeBus):
             self.fan_out([self._last_seen])
 
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(
-            host=self._url.host,
-            port=self._url.port,
-            user=self._url.username,
-            password=self._url.password,
-            database=self._url.database,
-            server_settings={"application_name": LISTENER_NAME},
-        )
+        return await connect_asyncpg(self._url, LISTENER_NAME)
 
     async def _listen_forever(self) -> None:
         connected_before = False

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.database import create_engine, is_outage
+from models.database import connect_asyncpg, create_engine, is_outage
 from models.revision import REVISION_CONNECTION_NAME, RevisionClock
 from tests.harness import BACKEND
 
@@ -202,3 +202,18 @@ async def test_while_the_database_is_down_every_read_reports_the_outage():
     finally:
         clock.close()
         await engine.dispose()
+
+
+async def test_connections_of_our_own_take_the_urls_options_as_the_pool_does(database_url):
+    """`?ssl=require` in the URL secures the revision's and the listener's connections too: this
+    server has no TLS, so a connection that honours it is refused, and one without it is not."""
+    plain = await connect_asyncpg(database_url, "cpl-pathways-test")
+    try:
+        name = await plain.fetchval("SELECT current_setting('application_name')")
+        assert name == "cpl-pathways-test"
+        assert await plain.fetchval("SHOW ssl") == "off", "this test needs a server without TLS"
+    finally:
+        await plain.close()
+    secured = make_url(database_url).update_query_dict({"ssl": "require"})
+    with pytest.raises(ConnectionError, match="SSL"):
+        await connect_asyncpg(secured, "cpl-pathways-test")
