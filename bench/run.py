@@ -556,7 +556,11 @@ async def run_one(backend: str, scale: str, options: Options) -> RunResult:
                 f"[{backend} {scale}] loaded {len(cpl.devices):,} devices, {cpl.firmware:,} "
                 f"firmware, {cpl.pathways:,} pathways in {result.load_seconds:.1f} s"
             )
-            settings = own_settings(directory / "data", url, environment="bench")
+            # The response cache off: this measures planning (bench.read measures the cache),
+            # and each warm call would otherwise be a cache hit.
+            settings = own_settings(
+                directory / "data", url, environment="bench", response_cache_bytes=0
+            )
             token = dev_tokens(settings)("SMALL_SUPPLIER", ttl_seconds=3 * 3600)
             pairs = sample_pairs(cpl, options.samples, rng)
             warmup = sample_pairs(cpl, options.warmup, rng)
