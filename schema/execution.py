@@ -78,7 +78,7 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
                 field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
             elif _may_be_lean(field, field_def):
                 field_def.resolve = _lean(field, info_class) or field_def.resolve
-                if field.base_resolver is None and _observers(field):
+                if by_attribute and field.base_resolver is None and _observers(field):
                     field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
                     field_def.resolve.observers = _observers(field)  # type: ignore[union-attr]
 
@@ -103,10 +103,10 @@ def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None
     """The lean resolver of a field, or None where its resolver has a shape this does not
     call (Strawberry's wrapper stays)."""
     if field.base_resolver is None:
-        attribute = field.python_name
+        attribute, read = field.python_name, field.default_resolver  # as Strawberry reads it
 
         def call(source: Any, info: Any) -> Any:
-            return getattr(source, attribute)
+            return read(source, attribute)
     else:
         call = _direct_call(field.base_resolver)
         if call is None:
