@@ -190,7 +190,8 @@ async def measure_cpl(
                 )
                 for index in range(processes)
             ]
-            await same_answers(servers[0].base, base, tokens)
+            for running in servers:  # each answers alike, and is warm before the rounds
+                await same_answers(running.base, base, tokens)
             urls[mode] = [f"{running.base}/graphql" for running in servers]
         runs = measure_rounds(urls, scripts, args)
         burst = summary([wrk(urls["warm"], scripts["supplier"], BURST_CLIENTS, int(args.burst))])

@@ -103,7 +103,7 @@ async def connect_asyncpg(
     for option in ADAPTER_OPTIONS:
         arguments.pop(option, None)
     settings = {**arguments.pop("server_settings", {}), "application_name": application_name}
-    return await asyncpg.connect(**arguments, **options, server_settings=settings)
+    return await asyncpg.connect(**{**arguments, **options, "server_settings": settings})
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -101,6 +101,7 @@ class PostgresRevision:
         # A read begun before a local commit may still be running when the next one starts:
         # one statement at a time on one connection.
         self._lock = asyncio.Lock()
+        self._closed = False  # with its engine: never opened again
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> PostgresRevision | None:
@@ -112,6 +113,8 @@ class PostgresRevision:
 
     async def read(self) -> int | None:
         """The committed revision, or None when this connection cannot say (read elsewhere)."""
+        if self._closed or self._lock.locked():  # closed, or a read on it not back yet
+            return None
         async with self._lock:
             statement, connection = self._statement, self._connection
             if statement is None or connection is None or connection.is_closed():
@@ -121,7 +124,7 @@ class PostgresRevision:
                 return int(await statement.fetchval(timeout=READ_TIMEOUT_SECONDS))
             except Exception as error:  # the pool's read reports whatever it is
                 logger.info("revision connection lost (%s); reconnecting", type(error).__name__)
-                self.close()
+                self._drop()
                 self._connect_soon()
                 return None
 
@@ -152,6 +155,11 @@ class PostgresRevision:
                 self._connecting = None
 
     def close(self) -> None:
+        """Drop the connection for good: its engine is disposed."""
+        self._closed = True
+        self._drop()
+
+    def _drop(self) -> None:
         """Drop the connection (no round trip: this runs inside `Engine.dispose` too)."""
         if self._connecting is not None:
             self._connecting.cancel()

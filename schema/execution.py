@@ -41,6 +41,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLString,
     get_named_type,
+    get_nullable_type,
 )
 from graphql.pyutils import Path, Undefined
 from strawberry.extensions.field_extension import build_field_extension_resolvers
@@ -176,7 +177,10 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
-        completion = self.completion(return_type, field_details_list)
+        # Tried once a field, at its own type: graphql-core calls back here for the types its
+        # type wraps and for each item of a list, which must not try the same value again.
+        field_level = return_type is info.return_type
+        completion = self.completion(return_type, field_details_list) if field_level else None
         if completion is not None:
             with suppress(Exception):  # GiveUp or anything a resolver raised: graphql-core's turn
                 return completion(result, path)
@@ -184,11 +188,18 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
             return_type, field_details_list, info, path, result, position_context
         )
 
+    def build_per_event_executor(self, payload: Any) -> CompilingExecutor:
+        """A subscription event's executor (a copy of this one) compiles afresh: the event's
+        field lists are its own, and its completions must not outlive it."""
+        executor = super().build_per_event_executor(payload)
+        executor.completions = {}
+        return executor  # type: ignore[return-value]
+
     def completion(
         self, return_type: GraphQLOutputType, field_details_list: Any
     ) -> Completion | None:
         """The compiled completion of a selection, or None where it is not plain; made once
-        per request (the selection's field nodes are this request's)."""
+        per request or subscription event (the selection's field lists are its own)."""
         if not self.compiling:
             return None
         key = (return_type, id(field_details_list))
@@ -244,7 +255,7 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
         if completion is None:
             return None
         attribute = getattr(field_def.resolve, "attribute", None)
-        leaf = get_named_type(field_def.type)
+        leaf = get_nullable_type(field_def.type)  # a list of leaves is no leaf
         if attribute is not None and getattr(field_def.resolve, "observers", None):
             if not isinstance(leaf, GraphQLLeafType):
                 return None
@@ -346,8 +357,8 @@ def _leaf(type_: GraphQLLeafType, nullable: bool) -> Completion:
             return value
         if value is None:
             return _null(nullable)
-        if value is Undefined or isinstance(value, Exception):
-            raise GiveUp
+        if value is Undefined or isinstance(value, Exception) or inspect.isawaitable(value):
+            raise GiveUp  # graphql-core awaits an awaitable; a scalar could print one
         if names is not None and isinstance(value, Enum):
             name = names.get(value)
             if name is None:

@@ -4,9 +4,11 @@ field machinery runs a fixed number of times a page, whatever its rows."""
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import partial
 
 import pytest
+import strawberry
 from graphql.execution.executor import Executor
 
 import schema.app
@@ -15,6 +17,7 @@ from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog
 from schema.app import create_app
 from schema.build import build_schema
+from schema.execution import CompilingExecutor, lean_resolvers
 from tests.harness import asgi_client, count_calls, gql
 
 TYPICAL = (
@@ -137,3 +140,66 @@ async def test_graphql_core_executes_a_fixed_number_of_fields_a_page(gql, servic
         assert body["data"]["devices"]["nodes"][-1]["firmware"], "no firmware to complete"
         counts.append(executed[0])
     assert counts[0] == counts[1] <= 5, counts
+
+
+@strawberry.enum
+class Colour(Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Item:
+    """Rows of the wrong shape, as a bug elsewhere could hand them over."""
+
+    name: str
+    tags: list[str]
+    colour: Colour
+
+    @strawberry.field
+    def upper(self, root: strawberry.Parent[Item]) -> str:
+        RESOLVED.append(root.name)
+        if root.name == "raises":
+            raise ValueError("the upper name cannot be made")
+        return root.name.upper()
+
+
+RESOLVED: list[str] = []
+ROWS = {
+    "fine": [Item(name="a", tags=["x"], colour=Colour.RED)],
+    "null where non-null": [Item(name=None, tags=[], colour=Colour.RED)],  # type: ignore[arg-type]
+    "a string for a list": [Item(name="b", tags="x,y", colour=Colour.RED)],  # type: ignore[arg-type]
+    "no enum member": [Item(name="c", tags=[], colour="blue")],  # type: ignore[arg-type]
+    "a resolver raising": [Item(name=n, tags=[], colour=Colour.RED) for n in ("d", "raises", "e")],
+}
+
+
+@strawberry.type
+class Rows:
+    @strawberry.field
+    def items(self, info: strawberry.Info) -> list[Item]:
+        return ROWS[info.context["rows"]]
+
+
+def small_schema(compiled: bool) -> strawberry.Schema:
+    schema = strawberry.Schema(
+        query=Rows, execution_context_class=CompilingExecutor if compiled else None
+    )
+    if compiled:
+        lean_resolvers(schema)
+    return schema
+
+
+@pytest.mark.parametrize("rows", ROWS)
+async def test_values_of_the_wrong_shape_fail_as_graphql_core_fails_them(rows):
+    """A null in a non-null place, a string where a list belongs, a value no enum member has, a
+    resolver raising: the same data and errors; and each resolver runs as often as there."""
+    document = "{ items { name tags colour upper } }"
+    answers, calls = [], []
+    for compiled in (True, False):
+        RESOLVED.clear()
+        result = await small_schema(compiled).execute(document, context_value={"rows": rows})
+        answers.append((result.data, [error.formatted for error in result.errors or []]))
+        calls.append(sorted(RESOLVED))
+    assert answers[0] == answers[1]
+    assert bool(answers[0][1]) is (rows != "fine"), answers[0]
+    assert len(calls[0]) <= 2 * len(calls[1]), calls  # given up once a field at most

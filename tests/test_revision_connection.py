@@ -185,9 +185,13 @@ async def test_the_revision_connection_closes_with_its_engine(own_database):
     await engine.dispose()  # what the tests and the app's shutdown do
     for _ in range(100):
         if not await revision_backends(own_database):
-            return
+            break
         await asyncio.sleep(0.05)
-    raise AssertionError("the revision connection outlived its engine")
+    else:
+        raise AssertionError("the revision connection outlived its engine")
+    assert clock._own is not None and await clock._own.read() is None  # a late read
+    await asyncio.sleep(0.3)
+    assert not await revision_backends(own_database), "a read after its engine opened one"
 
 
 async def test_while_the_database_is_down_every_read_reports_the_outage():
