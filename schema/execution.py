@@ -251,10 +251,12 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def = parent.fields.get(node.name.value)
         if field_def is None or field_def.args:
             return None
+        attribute = getattr(field_def.resolve, "attribute", None)
+        if attribute is None and not getattr(field_def.resolve, "lean", False):
+            return None  # graphql-core's: its selection is not compiled for nothing
         completion = self.compile(field_def.type, details)
         if completion is None:
             return None
-        attribute = getattr(field_def.resolve, "attribute", None)
         leaf = get_nullable_type(field_def.type)  # a list of leaves is no leaf
         if attribute is not None and getattr(field_def.resolve, "observers", None):
             if not isinstance(leaf, GraphQLLeafType):
@@ -271,11 +273,9 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
             if isinstance(leaf, GraphQLLeafType):
                 return (name, _VALUE, attribute, completion, None)  # no path below a value
             return (name, _ATTRIBUTE, attribute, completion, parent.name)
-        if getattr(field_def.resolve, "lean", False):
-            nodes = [item.node for item in details]
-            call = partial(self.call_lean, field_def, nodes, parent, name)
-            return (name, _RESOLVED, call, completion, None)
-        return None
+        nodes = [item.node for item in details]
+        call = partial(self.call_lean, field_def, nodes, parent, name)
+        return (name, _RESOLVED, call, completion, None)
 
     def call_lean(
         self,
