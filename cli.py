@@ -59,6 +59,13 @@ def _token(settings: Settings, category: str, **claims: object) -> str:
     )
 
 
+# asyncio's own loop, not uvloop (uvicorn's "auto" choice): under 200 keep-alive clients uvloop
+# left some connections' requests unread in the kernel for 1-10 s while it served the others
+# (a p99 of 5 s, where asyncio's loop gives 210 ms), even for a bare ASGI app. uvloop is 15-20 %
+# faster at saturation; a front-end waiting seconds is worse. Measured in bench/README.md.
+EVENT_LOOP = "asyncio"
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -102,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        loop=EVENT_LOOP,
         log_config=None,  # logs.configure_logging formats every record, uvicorn's too
         access_log=False,  # schema.requests writes the access line, without the query string
     )

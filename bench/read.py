@@ -155,7 +155,8 @@ def burst_row(label: str, burst: Load) -> str:
     met = burst.p99_ms <= BURST_P99_MS and burst.errors == 0
     return (
         f"| {label}, {BURST_CLIENTS} clients | supplier | {burst.rps:,.0f} | | | | "
-        f"{burst.p50_ms:.1f} | {burst.p99_ms:.1f} | errors: {burst.errors} {mark(met)}"
+        f"{burst.p50_ms:.1f} | {burst.p99_ms:.1f} | slowest {burst.slowest_ms:,.0f} ms, "
+        f"errors: {burst.errors} {mark(met)}"
     )
 
 

@@ -1,4 +1,5 @@
-"""`cpl-pathways serve --workers N`: several processes on PostgreSQL, refused on SQLite."""
+"""`cpl-pathways serve`: its event loop, and `--workers N` (several processes on PostgreSQL,
+refused on SQLite)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,3 +90,18 @@ async def test_two_workers_answer_count_in_one_metrics_and_shut_down_gracefully(
                     await subscriber.next(within=15)
                 assert closed.value.rcvd.code == 1012  # service restart: reconnect elsewhere
             assert await asyncio.wait_for(server.process.wait(), 20) == 0
+
+
+def mapped_files(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+async def test_serve_runs_on_asyncios_own_event_loop(tmp_path):
+    """uvloop, uvicorn's "auto" choice, left requests of some of 200 keep-alive clients unread
+    for seconds (bench/README.md), so the serving process must not load it."""
+    async with fresh_database(tmp_path) as url:
+        env = cli_env(url, tmp_path / "data")
+        async with cli_server(env, tmp_path / "server.log") as server:
+            libraries = mapped_files(server.process.pid)
+    assert "httptools" in libraries  # the serving process's own map, with the fast HTTP parser
+    assert "uvloop" not in libraries
