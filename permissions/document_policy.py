@@ -12,6 +12,7 @@ the arguments whose values must be checked against the restricted input fields.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -77,10 +78,12 @@ class Decision:
     versioned: bool  # the answer changes only with the data revision, so it may be cached
 
 
+@functools.cache
 def capability(category: PartyCategory) -> tuple[str, ...]:
     """The rules a category is granted. Every answer the policy shapes (denied fields, redacted
     history, hidden reasons) depends on the category only through this, so two categories with
-    the same capability see the same answers: it is the visibility class of the caches."""
+    the same capability see the same answers: it is the visibility class of the caches. Made
+    once a category (the policy table is fixed): every cache look-up asks."""
     return tuple(rule.name for rule in Rule if category in ALLOWED[rule])
 
 

@@ -10,20 +10,25 @@ A response-cache hit is a read again and gets its entry, so queuing one must cos
 nothing beside the hit itself (a warm hit is well under a millisecond): `record` keeps who,
 when and the operation's `SscReads` as they are, and the rows are built when the batch is
 written, as plain values in one Core insert (ORM objects cost tens of microseconds each to
-make, and the ORM inserts them one statement a row on SQLite, for their ids).
+make, and the ORM inserts them one statement a row on SQLite, for their ids). The JSON of an
+operation's fields and devices is encoded once, when its first entry is written: every hit on
+a cached answer shares it (measured: encoding each entry's two lists again was a third of an
+entry's 41 µs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, bindparam, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import SscAccess
@@ -39,6 +44,23 @@ MAX_PENDING = 10_000  # if the database is down this long, older entries are dro
 SSC_ACCESS = SscAccess.__table__  # type: ignore[attr-defined]
 
 
+class EncodedJSON(TypeDecorator[str]):
+    """A JSON column's value given already encoded, so that the bind does not encode it again
+    (on PostgreSQL SQLAlchemy still casts the parameter to JSON)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+
+INSERT_ENTRY = insert(SSC_ACCESS).values(
+    fields=bindparam("fields_json", type_=EncodedJSON()),
+    device_ids=bindparam("device_ids_json", type_=EncodedJSON()),
+)
+
+
 @dataclass
 class SscReads:
     """What one operation read of the SSC-only values: field names and device ids."""
@@ -47,6 +69,7 @@ class SscReads:
     device_ids: set[int] = field(default_factory=set)
     operation_name: str | None = None
     filtered: bool = False
+    _encoded: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def note(self, field_name: str, device_id: int | None = None) -> None:
         self.fields.add(field_name)
@@ -62,6 +85,13 @@ class SscReads:
         if self.filtered:
             self.device_ids.update(i for i in device_ids if i is not None)
 
+    def encoded(self) -> tuple[str, str]:
+        """The fields and the device ids as JSON, made once: by the time an entry is written
+        the reads are complete (see `Pending`)."""
+        if self._encoded is None:
+            self._encoded = (json.dumps(sorted(self.fields)), json.dumps(sorted(self.device_ids)))
+        return self._encoded
+
 
 class Pending(NamedTuple):
     """An entry queued: who read, when, and what (an `SscReads` is not changed once recorded:
@@ -73,14 +103,16 @@ class Pending(NamedTuple):
     reads: SscReads
 
     def row(self) -> dict[str, Any]:
+        """The parameters of `INSERT_ENTRY`."""
         name = self.reads.operation_name
+        fields, device_ids = self.reads.encoded()
         return {
             "occurred_at": self.occurred_at,
             "actor_sub": self.actor_sub,
             "actor_party_id": self.actor_party_id,
             "operation_name": (name or None) and name[:200],
-            "fields": sorted(self.reads.fields),
-            "device_ids": sorted(self.reads.device_ids),
+            "fields_json": fields,
+            "device_ids_json": device_ids,
         }
 
 
@@ -115,7 +147,7 @@ class AccessLog:
             batch, self._pending = self._pending, []
             try:
                 async with self._sessions() as session, session.begin():
-                    await session.exec(insert(SSC_ACCESS), params=[entry.row() for entry in batch])
+                    await session.exec(INSERT_ENTRY, params=[entry.row() for entry in batch])
             except Exception:
                 logger.exception("SSC access log: writing %d entries failed", len(batch))
                 self._pending[:0] = batch
