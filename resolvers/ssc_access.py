@@ -8,12 +8,15 @@ by `AccessLog`: a read costs a set insertion, never a database round trip.
 
 A response-cache hit is a read again and gets its entry, so queuing one must cost next to
 nothing beside the hit itself (a warm hit is well under a millisecond): `record` keeps who,
-when and the operation's `SscReads` as they are, and the rows are built when the batch is
-written, as plain values in one Core insert (ORM objects cost tens of microseconds each to
-make, and the ORM inserts them one statement a row on SQLite, for their ids). The JSON of an
-operation's fields and devices is encoded once, when its first entry is written: every hit on
-a cached answer shares it (measured: encoding each entry's two lists again was a third of an
-entry's 41 µs).
+when and the operation's `SscReads` as they are. While entries come, a batch is written every
+`FLUSH_DELAY_SECONDS`, in one statement however many entries it holds: they go as one JSON
+array, which the database unpacks (`json_each`, `json_array_elements`); an executemany would be
+a statement a row (on SQLite each row's step hands the GIL between aiosqlite's thread and the
+event loop). An operation's fields and devices are sorted once: every hit on a cached answer
+shares its `SscReads`. Measured under load (1,300 warm SSC answers a second): when each batch
+was written as soon as the last one was, the batches held a few entries each, each paying a
+transaction, and an SSC answer cost 14-18 % more CPU than a Supplier's, 1 % with the log patched
+out; now 0-5 %.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, bindparam, insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import SscAccess
@@ -41,24 +43,23 @@ logger = logging.getLogger("cpl_pathways")
 
 FLUSH_DELAY_SECONDS = 0.2  # entries of a burst of operations share one transaction
 MAX_PENDING = 10_000  # if the database is down this long, older entries are dropped (logged)
-SSC_ACCESS = SscAccess.__table__  # type: ignore[attr-defined]
-
-
-class EncodedJSON(TypeDecorator[str]):
-    """A JSON column's value given already encoded, so that the bind does not encode it again
-    (on PostgreSQL SQLAlchemy still casts the parameter to JSON)."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Any) -> None:
-        return None
-
-
-INSERT_ENTRY = insert(SSC_ACCESS).values(
-    fields=bindparam("fields_json", type_=EncodedJSON()),
-    device_ids=bindparam("device_ids_json", type_=EncodedJSON()),
-)
+INSERT_ENTRIES = {  # by dialect; ids are given in the array's order, as the entries came
+    "sqlite": text(
+        "INSERT INTO ssc_access "
+        "(occurred_at, actor_sub, actor_party_id, operation_name, fields, device_ids) "
+        "SELECT json_extract(value, '$[0]'), "
+        "json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+        "json_extract(value, '$[4]'), json_extract(value, '$[5]') "
+        "FROM json_each(:entries) ORDER BY key"
+    ),
+    "postgresql": text(
+        "INSERT INTO ssc_access "
+        "(occurred_at, actor_sub, actor_party_id, operation_name, fields, device_ids) "
+        "SELECT (e ->> 0)::timestamp AT TIME ZONE 'UTC', "
+        "e ->> 1, e ->> 2, e ->> 3, e -> 4, e -> 5 "
+        "FROM json_array_elements(CAST(:entries AS JSON)) WITH ORDINALITY AS t(e, n) ORDER BY n"
+    ),
+}
 
 
 @dataclass
@@ -69,7 +70,9 @@ class SscReads:
     device_ids: set[int] = field(default_factory=set)
     operation_name: str | None = None
     filtered: bool = False
-    _encoded: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _listed: tuple[list[str], list[int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def note(self, field_name: str, device_id: int | None = None) -> None:
         self.fields.add(field_name)
@@ -85,12 +88,12 @@ class SscReads:
         if self.filtered:
             self.device_ids.update(i for i in device_ids if i is not None)
 
-    def encoded(self) -> tuple[str, str]:
-        """The fields and the device ids as JSON, made once: by the time an entry is written
-        the reads are complete (see `Pending`)."""
-        if self._encoded is None:
-            self._encoded = (json.dumps(sorted(self.fields)), json.dumps(sorted(self.device_ids)))
-        return self._encoded
+    def listed(self) -> tuple[list[str], list[int]]:
+        """The fields and the device ids, sorted once: by the time an entry is written the reads
+        are complete (see `Pending`)."""
+        if self._listed is None:
+            self._listed = (sorted(self.fields), sorted(self.device_ids))
+        return self._listed
 
 
 class Pending(NamedTuple):
@@ -102,18 +105,19 @@ class Pending(NamedTuple):
     actor_party_id: str
     reads: SscReads
 
-    def row(self) -> dict[str, Any]:
-        """The parameters of `INSERT_ENTRY`."""
+    def row(self) -> list[Any]:
+        """The entry as an element of the JSON array `INSERT_ENTRIES` unpacks (the time, which
+        `utcnow` gave, as SQLAlchemy stores it on SQLite: UTC, without the zone)."""
         name = self.reads.operation_name
-        fields, device_ids = self.reads.encoded()
-        return {
-            "occurred_at": self.occurred_at,
-            "actor_sub": self.actor_sub,
-            "actor_party_id": self.actor_party_id,
-            "operation_name": (name or None) and name[:200],
-            "fields_json": fields,
-            "device_ids_json": device_ids,
-        }
+        fields, device_ids = self.reads.listed()
+        return [
+            self.occurred_at.replace(tzinfo=None).isoformat(" ", "microseconds"),
+            self.actor_sub,
+            self.actor_party_id,
+            (name or None) and name[:200],
+            fields,
+            device_ids,
+        ]
 
 
 class AccessLog:
@@ -138,20 +142,31 @@ class AccessLog:
         return True
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_SECONDS)
-        await self.flush()
+        """A batch every `FLUSH_DELAY_SECONDS` while entries come. Writing the next batch as
+        soon as one was written would, under load, write a few entries at a time back to back,
+        each paying a transaction (about 2.5 ms on either database)."""
+        while self._pending:
+            await asyncio.sleep(FLUSH_DELAY_SECONDS)
+            if not await self._write_pending():
+                return
 
     async def flush(self) -> None:
-        """Write what is queued; on failure keep it for the next attempt."""
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self._sessions() as session, session.begin():
-                    await session.exec(INSERT_ENTRY, params=[entry.row() for entry in batch])
-            except Exception:
-                logger.exception("SSC access log: writing %d entries failed", len(batch))
-                self._pending[:0] = batch
-                return
+        """Write what is queued, now; on failure keep it for the next attempt."""
+        while self._pending and await self._write_pending():
+            pass
+
+    async def _write_pending(self) -> bool:
+        batch, self._pending = self._pending, []
+        try:
+            entries = json.dumps([entry.row() for entry in batch])
+            async with self._sessions() as session, session.begin():
+                statement = INSERT_ENTRIES[session.get_bind().dialect.name]
+                await session.exec(statement, params={"entries": entries})
+        except Exception:
+            logger.exception("SSC access log: writing %d entries failed", len(batch))
+            self._pending[:0] = batch
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait until everything queued so far is written: at shutdown, and in tests."""

@@ -3,12 +3,16 @@ written after the response; readable by the SSC alone."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
+from permissions.principal import PartyCategory, Principal
+from resolvers.ssc_access import FLUSH_DELAY_SECONDS, SscReads
 from tests.conftest import CATEGORIES
 
 LOG = """query Log($after: String) { sscAccessLog(first: 2, after: $after) {
@@ -164,3 +168,29 @@ async def test_an_answer_served_from_the_response_cache_is_logged_as_a_read_too(
     newest = (await entries(isolated))[0]
     assert newest["actorSub"] == "analyst-cache-2" and newest["operationName"] == "Again"
     assert newest["fields"] == ["Device.zigbeeChipsetVendor"] and len(newest["deviceIds"]) == 3
+
+
+async def test_entries_coming_all_the_time_share_a_statement_a_flush_delay(isolated):
+    """Under load the entries of a flush delay share one INSERT. Written back to back as they
+    came, a few at a time, each would pay a transaction of its own."""
+    inserts: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if statement.startswith("INSERT INTO ssc_access"):
+            inserts.append(statement)
+
+    before = await count(isolated)
+    engine = isolated.services.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        who = Principal("analyst-burst", "SSC-PANEL", PartyCategory.SSC)
+        reads = SscReads(fields={"Device.zigbeeChipsetVendor"}, device_ids={1})
+        started = time.monotonic()
+        for _ in range(300):  # an entry about every millisecond
+            isolated.services.access_log.record(who, reads)
+            await asyncio.sleep(0.001)
+        elapsed = time.monotonic() - started
+        assert await count(isolated) == before + 300
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert 1 <= len(inserts) <= elapsed / FLUSH_DELAY_SECONDS + 2
