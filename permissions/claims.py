@@ -18,6 +18,13 @@ __all__ = ["normalise_manufacturer_id", "principal_from_claims"]
 _MAX_PARTY_ID_LENGTH: Final = 200  # the width of the actor columns of the audit log
 
 
+def _storable(text: str) -> bool:
+    """Fit for the audit log's actor columns: no NUL, no other control character and no lone
+    surrogate, none of which PostgreSQL stores (a batch of access-log entries holding one would
+    fail, and be retried, for ever)."""
+    return text.isprintable()
+
+
 def normalise_manufacturer_id(value: object) -> str:
     """Return a manufacturer id as four upper-case hex digits, or raise `ValueError`."""
     # A claim is taken as sent: ASCII hex digits in either case and no spaces (for other text,
@@ -37,7 +44,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise AuthenticationError("missing claims: sub")
-    if len(sub) > _MAX_PARTY_ID_LENGTH:
+    if len(sub) > _MAX_PARTY_ID_LENGTH or not _storable(sub):
         raise AuthenticationError("invalid claims: sub")
     party_id = claims.get("party_id")
     if party_id is None:
@@ -46,6 +53,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         not isinstance(party_id, str)
         or not party_id.strip()
         or len(party_id) > _MAX_PARTY_ID_LENGTH
+        or not _storable(party_id)
     ):
         raise AuthenticationError("invalid claims: party_id")
 

@@ -313,11 +313,22 @@ async def test_missing_party_id(ec_key, verifier):
     assert await rejected(verifier, sign(ec_key, claims(party_id=None))) == "missing party_id"
 
 
-@pytest.mark.parametrize("bad", ["", "   ", 42, ["P"]])
+@pytest.mark.parametrize("bad", ["", "   ", 42, ["P"], "P\x00Q", "P\nQ"])
 async def test_invalid_party_id(ec_key, verifier, bad):
     assert await rejected(verifier, sign(ec_key, claims(party_id=bad))) == (
         "invalid claims: party_id"
     )
+
+
+@pytest.mark.parametrize("bad", ["user\x00", "user\r\n1", "u" * 201])
+async def test_invalid_sub(ec_key, verifier, bad):
+    """Whatever the audit log could not store: the token is refused, not the log's batch."""
+    assert await rejected(verifier, sign(ec_key, claims(sub=bad))) == "invalid claims: sub"
+
+
+async def test_a_sub_may_be_any_printable_text(ec_key, verifier):
+    principal = await verifier.verify(sign(ec_key, claims(sub="Åsa Öberg (SSC) ✓")))
+    assert principal.sub == "Åsa Öberg (SSC) ✓"
 
 
 async def test_reason_does_not_echo_claim_values(ec_key, verifier):
