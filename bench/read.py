@@ -16,8 +16,8 @@ For each backend (SQLite, PostgreSQL) and CPL (the demo, the real-scale syntheti
    (``/proc/<pid>/stat``, the median of its rounds), p50 and p99 of all its requests (as
    ``bench.wrk`` pools them), its ratio to the baseline and, for ``ssc`` and ``denied``, to
    ``supplier`` in rate and in CPU an answer (each the median of the ratios within a round),
-   with the targets met or not. The CPU ratio is the finer one: wrk shares the two cores, so
-   rates drift 5-15 % between runs while the server's cost an answer holds.
+   with the targets met or not. The CPU ratio leaves out wrk, which shares the two cores, but
+   it drifts too: one scenario's runs were measured 20 % apart, so 5 rounds do not settle 5 %.
 4. 200 concurrent connections for ``--burst`` seconds on the warm path: p50, p99, errors.
 5. On PostgreSQL, two API processes a mode (each behind half the connections) beside one.
 
@@ -140,8 +140,8 @@ def measure_rounds(
     args: argparse.Namespace,
 ) -> tuple[Rounds, Cpu]:
     """Every (server, scenario)'s runs, one a round, in the order of ``schedule``, and the
-    server's CPU time an answer in each: what the server pays, which wrk's rate (wrk shares
-    the cores) shows only through 5-15 % of drift."""
+    server's CPU time an answer in each: what the server pays, without wrk's own share of the
+    cores in it."""
     runs: Rounds = {}
     cpu: Cpu = {}
     for order in schedule(args.rounds):
