@@ -56,7 +56,7 @@ class Settings:
     max_query_cost: int = 1_000_000
     response_cache_bytes: int = 64_000_000
     persisted_queries_bytes: int = 16_000_000
-    revision_max_age_seconds: float = 0.25
+    revision_max_age_seconds: float = 1.0
     allow_insecure_webhooks: bool = True  # these two and log_format: see PRODUCTION_DEFAULTS
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)

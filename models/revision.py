@@ -172,10 +172,12 @@ class PostgresRevision:
 
 class RevisionClock:
     """The data revision for answering from memory: read at most once every `max_age` seconds
-    (one read in flight however many requests wait), and afresh after this process commits.
+    (one read in flight however many requests wait), and afresh after this process commits or
+    the change listener hears of a commit (`invalidate`, which `ChangeBus.watch` calls).
 
-    So a write is in its writer's next answer at once and in every other process's within
-    `max_age`; on SQLite's thread hop the read costs more than a cached answer's whole work.
+    So a write is in its writer's next answer at once, in every other process's once its
+    listener hears of it, and within `max_age` while it cannot (on SQLite's thread hop the read
+    costs more than a cached answer's whole work).
     On SQLite it is read in this thread (`SqliteRevision`). On PostgreSQL, past half its age,
     it is read again ahead of need while requests go on using it: under load, a read that
     everyone awaits waits itself behind every request arriving meanwhile (with 200 clients,
@@ -183,7 +185,11 @@ class RevisionClock:
     while a read takes under half `max_age`, which through the pool it did not (80-130 ms with
     200 clients: six round trips, each behind a loop round); so it is read on a connection of
     its own (`PostgresRevision`), in one round trip, and through the pool only while that
-    connection is not there."""
+    connection is not there. Even that one round trip waits for a turn of the loop, which 200
+    clients make 130-150 ms long: at a `max_age` of 250 ms the read ahead, begun after 125 ms,
+    came back after the revision had expired, and the requests arriving meanwhile waited a
+    second turn (p99 255-290 ms, against 195-230 ms at a second). Hence a second, which the
+    listener's notifications make an upper bound rather than the usual delay."""
 
     def __init__(
         self, engine: AsyncEngine, max_age: float, clock: Callable[[], float] = time.monotonic
@@ -199,7 +205,8 @@ class RevisionClock:
         self._own = PostgresRevision.for_engine(engine) if engine is not None else None
 
     def invalidate(self) -> None:
-        """After a commit here: the next request reads again, and no read begun before counts."""
+        """After a commit here or a notification of one: the next request reads again, and no
+        read begun before counts."""
         self._generation += 1
         self._revision = None
         self._reading = None

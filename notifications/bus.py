@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import asyncpg
 import sqlalchemy as sa
@@ -37,6 +37,13 @@ class ChangeBus:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[int]] = set()
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call `changed()` whenever committed changes reach this process: on PostgreSQL, the
+        revision clock forgets its revision, so another process's write is in this one's next
+        answer instead of after the clock's `max_age`."""
+        self._watchers.append(changed)
 
     async def start(self) -> None:
         return None
@@ -75,6 +82,8 @@ class ChangeBus:
         self.fan_out(event_ids)
 
     def fan_out(self, event_ids: Iterable[int]) -> None:
+        for changed in self._watchers:
+            changed()
         for event_id in event_ids:
             for queue in list(self._queues):
                 if queue.full():

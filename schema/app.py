@@ -336,6 +336,7 @@ def create_services(settings: Settings) -> Services:
     sessions = session_factory(engine)
     revision = RevisionClock(engine, settings.revision_max_age_seconds)
     bus = change_bus(settings.database_url, sessions, settings.listener_retry_seconds)
+    bus.watch(revision.invalidate)
     dispatcher = Dispatcher(sessions, settings)
     return Services(
         settings=settings,
