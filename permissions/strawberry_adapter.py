@@ -155,11 +155,9 @@ def apply_denials(denials: tuple[Denial, ...], result: Any) -> None:
         _stand_ins(data, denial.path, [], found)
         if not found:
             continue
-        errors.append(
-            GraphQLError(
-                denial.message, nodes=[denial.node], path=found[0], extensions={"code": FORBIDDEN}
-            )
-        )
+        error = GraphQLError(denial.message, path=found[0], extensions={"code": FORBIDDEN})
+        error.nodes, error.source, error.positions, error.locations = denial.placed
+        errors.append(error)
         if denial.non_null and len(denial.path) == 1:
             result.data = None  # a non-null root field that fails nulls the whole answer
     if errors:

@@ -75,6 +75,16 @@ async def test_one_error_per_denied_selection_not_per_row(gql):
     assert {e["path"][-1] for e in errors} == {"zigbeeChipsetVendor", "zigbeeStackVersion", "again"}
 
 
+async def test_a_denied_selection_s_error_says_where_it_stands_in_the_document(gql):
+    """Its line and column, as any GraphQL error's, in every answer that denies it (they are
+    found once per document, not per answer)."""
+    query = "{ devices(first: 2) { nodes {\n  id\n    zigbeeStackVersion } } }"
+    for _ in range(2):
+        (error,) = forbidden_errors(await gql("SMALL_SUPPLIER", query))
+        assert error["locations"] == [{"line": 3, "column": 5}]
+        assert error["path"] == ["devices", "nodes", 0, "zigbeeStackVersion"]
+
+
 ROADS = {
     "alias": "{ devices { nodes { vendor: zigbeeChipsetVendor } } }",
     "fragment": """{ devices { nodes { ...Secret } } }
