@@ -9,14 +9,14 @@ by `AccessLog`: a read costs a set insertion, never a database round trip.
 A response-cache hit is a read again and gets its entry, so queuing one must cost next to
 nothing beside the hit itself (a warm hit is well under a millisecond): `record` keeps who,
 when and the operation's `SscReads` as they are. While entries come, a batch is written every
-`FLUSH_DELAY_SECONDS`, in one statement however many entries it holds: they go as one JSON
-array, which the database unpacks (`json_each`, `json_array_elements`); an executemany would be
-a statement a row (on SQLite each row's step hands the GIL between aiosqlite's thread and the
-event loop). An operation's fields and devices are sorted once: every hit on a cached answer
-shares its `SscReads`. Measured under load (1,300 warm SSC answers a second): when each batch
-was written as soon as the last one was, the batches held a few entries each, each paying a
-transaction, and an SSC answer cost 14-18 % more CPU than a Supplier's, 1 % with the log patched
-out; now 0-5 %.
+`delay` (`CPL_SSC_ACCESS_LOG_DELAY_MS`, 200 ms), in one statement however many entries it
+holds: they go as one JSON array, which the database unpacks (`json_each`,
+`json_array_elements`); an executemany would be a statement a row (on SQLite each row's step
+hands the GIL between aiosqlite's thread and the event loop). An operation's fields and devices
+are sorted once: every hit on a cached answer shares its `SscReads`. Measured under load (1,300
+warm SSC answers a second): when each batch was written as soon as the last one was, the batches
+held a few entries each, each paying a transaction, and an SSC answer cost 14-18 % more CPU
+than a Supplier's, 1 % with the log patched out; now 0-5 %.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from resolvers.paging import Page, page_of
 
 logger = logging.getLogger("cpl_pathways")
 
-FLUSH_DELAY_SECONDS = 0.2  # entries of a burst of operations share one transaction
 MAX_PENDING = 10_000  # if the database is down this long, older entries are dropped (logged)
 INSERT_ENTRIES = {  # by dialect; ids are given in the array's order, as the entries came
     "sqlite": text(
@@ -123,8 +122,9 @@ class Pending(NamedTuple):
 class AccessLog:
     """Collects entries in memory and writes them a moment later in one transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], delay: float) -> None:
         self._sessions = sessions
+        self.delay = delay
         self._pending: list[Pending] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -142,11 +142,11 @@ class AccessLog:
         return True
 
     async def _flush_soon(self) -> None:
-        """A batch every `FLUSH_DELAY_SECONDS` while entries come. Writing the next batch as
+        """A batch every `delay` seconds while entries come. Writing the next batch as
         soon as one was written would, under load, write a few entries at a time back to back,
         each paying a transaction (about 2.5 ms on either database)."""
         while self._pending:
-            await asyncio.sleep(FLUSH_DELAY_SECONDS)
+            await asyncio.sleep(self.delay)
             if not await self._write_pending():
                 return
 

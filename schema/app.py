@@ -351,7 +351,7 @@ def create_services(settings: Settings) -> Services:
         snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
         signins=SessionStore(sessions, settings.session_ttl_seconds),
-        access_log=AccessLog(sessions),
+        access_log=AccessLog(sessions, settings.ssc_access_log_delay_seconds),
         writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
     )
 

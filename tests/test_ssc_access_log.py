@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
 from permissions.principal import PartyCategory, Principal
-from resolvers.ssc_access import FLUSH_DELAY_SECONDS, SscReads
+from resolvers.ssc_access import SscReads
+from schema.app import create_services
 from tests.conftest import CATEGORIES
 
 LOG = """query Log($after: String) { sscAccessLog(first: 2, after: $after) {
@@ -193,4 +195,22 @@ async def test_entries_coming_all_the_time_share_a_statement_a_flush_delay(isola
         assert await count(isolated) == before + 300
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert 1 <= len(inserts) <= elapsed / FLUSH_DELAY_SECONDS + 2
+    assert 1 <= len(inserts) <= elapsed / isolated.services.access_log.delay + 2
+
+
+async def test_an_entry_waits_the_configured_delay_before_it_is_written(isolated):
+    """`CPL_SSC_ACCESS_LOG_DELAY_MS`: entries wait that long for the ones coming after them."""
+    before = await count(isolated)
+    services = create_services(
+        replace(isolated.services.settings, ssc_access_log_delay_seconds=0.6)
+    )
+    try:
+        who = Principal("analyst-slow", "SSC-PANEL", PartyCategory.SSC)
+        services.access_log.record(who, SscReads(fields={"Device.zigbeeChipsetVendor"}))
+        await asyncio.sleep(0.3)
+        assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before
+        await asyncio.sleep(0.6)
+        assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before + 1
+    finally:
+        await services.access_log.drain()
+        await services.engine.dispose()
