@@ -77,11 +77,14 @@ migration: install
 	$(BIN)/cpl-pathways migrate >/dev/null && \
 	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
-# Planning, then reads over HTTP (wrk, from Debian's package, loads the servers).
+# Planning, then reads over HTTP (wrk, from Debian's package, loads the servers), then what an
+# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package).
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.read
+	$(BIN)/python -m bench.read_cost
 	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
 

@@ -16,8 +16,9 @@ For each backend (SQLite, PostgreSQL) and CPL (the demo, the real-scale syntheti
    (``/proc/<pid>/stat``, the median of its rounds), p50 and p99 of all its requests (as
    ``bench.wrk`` pools them), its ratio to the baseline and, for ``ssc`` and ``denied``, to
    ``supplier`` in rate and in CPU an answer (each the median of the ratios within a round),
-   with the targets met or not. The CPU ratio leaves out wrk, which shares the two cores, but
-   it drifts too: one scenario's runs were measured 20 % apart, so 5 rounds do not settle 5 %.
+   with the targets to the baseline met or not. The CPU ratio leaves out wrk, which shares the
+   two cores, but it drifts too: one scenario's runs were measured 20 % apart, so 5 rounds do
+   not settle 5 %, and the 5 % target is judged on instructions instead (``bench.read_cost``).
 4. 200 concurrent connections for ``--burst`` seconds on the warm path: p50, p99, errors.
 5. On PostgreSQL, two API processes a mode (each behind half the connections) beside one.
 
@@ -161,13 +162,15 @@ def mark(met: bool) -> str:
 
 
 def against_supplier(ratio: float) -> str:
-    return f"{ratio - 1:+.1%} {mark(abs(ratio - 1) <= SAME_AS_SUPPLIER)}"
+    """Shown, not judged: rates and CPU time drift more than 5 % here from run to run, so the
+    target is judged on instructions (`bench.read_cost`)."""
+    return f"{ratio - 1:+.1%}"
 
 
 def scenario_row(label: str, name: str, mode: str, runs: Rounds, cpu: Cpu) -> str:
-    """A scenario's line: its medians, its ratio to the baseline and, beside `supplier`, the
-    target that asking for the SSC fields (allowed or denied) costs at most 5 %, in rate and
-    in the server's CPU an answer (each the median of the ratios within a round)."""
+    """A scenario's line: its medians, its ratio to the baseline and, beside `supplier`, what
+    asking for the SSC fields (allowed or denied) costs more, in rate and in the server's CPU
+    an answer (each the median of the ratios within a round)."""
     ours, theirs = runs[mode, name], runs["baseline", name]
     api, baseline = summary(ours), summary(theirs)
     ratio = median_ratio(ours, theirs)
@@ -283,8 +286,9 @@ def machine() -> str:
         "the API (warm and uncached) serve at once and their runs take turns, in an order that "
         "rotates, in every round. Targets: ratio to the baseline "
         f"≥ {LEAST_RATIO['warm']}x warm and ≥ {LEAST_RATIO['uncached']}x "
-        f"uncached; `ssc` and `denied` within {SAME_AS_SUPPLIER:.0%} of `supplier`; "
-        f"{BURST_CLIENTS} clients with p99 ≤ {BURST_P99_MS:.0f} ms and no errors."
+        f"uncached; {BURST_CLIENTS} clients with p99 ≤ {BURST_P99_MS:.0f} ms and no errors. "
+        "`vs supplier` is shown, not judged: `ssc` and `denied` within "
+        f"{SAME_AS_SUPPLIER:.0%} of `supplier` is judged on instructions (`bench.read_cost`)."
     )
 
 

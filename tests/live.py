@@ -146,9 +146,11 @@ async def cli_server(
     *args: str,
     command: Sequence[str] | None = None,
     probe: str = "/readyz",
+    ready_seconds: float = 30.0,
 ) -> AsyncIterator[ServerProcess]:
     """`cpl-pathways serve --port <free> ARGS` until the block ends (SIGTERM, then waited for);
-    yields once `probe` answers 200."""
+    yields once `probe` answers 200, which it must within `ready_seconds` (and the server end
+    within as long after SIGTERM)."""
     port = free_port()
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
@@ -165,7 +167,7 @@ async def cli_server(
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log)
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            for _ in range(round(ready_seconds * 10)):
                 if process.returncode is not None:
                     raise AssertionError(f"server exited: {server.tail()}")
                 try:
@@ -180,4 +182,4 @@ async def cli_server(
     finally:
         if process.returncode is None:
             process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
+        await asyncio.wait_for(process.wait(), max(20.0, ready_seconds))

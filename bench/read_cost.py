@@ -1,0 +1,245 @@
+"""What an SSC read and a denied read cost beside a Supplier's: instructions an answer, counted
+by callgrind in the serving process (``make bench``).
+
+Why instructions: on this 2-core machine the CPU time of one scenario's runs varies by up to
+60 % from one run to the next (the machine's neighbours, its frequency), so neither req/s nor
+CPU time an answer (``bench.read``) settles a 5 % difference. Instructions do not drift: the
+same requests count the same whatever else the machine is doing.
+
+For each backend, on the demo CPL, warm (response cache on) and uncached:
+
+1. ``cpl-pathways serve`` runs under ``valgrind --tool=callgrind``, as ``make run`` serves
+   otherwise (about 50 times slower; the backends are measured at once, a server each). Garbage
+   collection is left out of the count (``gc_collect_main``, inclusive, from
+   ``callgrind_annotate``): a collection runs every hundred requests or so, and which block it
+   falls in is chance (one in a block of 30 uncached answers added 8 % to it).
+2. Each of the three scenarios of ``bench.read`` (the typical query as a Supplier, as an SSC
+   analyst with the two SSC-only fields, and as a Supplier asking for them: denied) is asked
+   ``--answers`` times in a row (four times as many warm), one request at a time, in
+   ``--rounds`` rounds whose order rotates; once what a block queued is done (the SSC access
+   log's batch), callgrind dumps its count. The server's own timers (the change listener's
+   check, the webhook poll) run by the clock, not by request, so an idle block is counted too,
+   and their share of each block's time taken out.
+3. Reported: instructions an answer (all blocks of a scenario), and ``ssc`` and ``denied``
+   against ``supplier``, with the 5 % target.
+
+Under callgrind an uncached answer takes a quarter of a second, so the SSC access log, which
+writes what 0.2 s brought in one statement, would write an entry or two a statement where at
+300 answers a second it writes sixty. So the counted server's log waits fifty times as long
+(``CPL_SSC_ACCESS_LOG_DELAY_MS``), and an SSC block is counted once its batch is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from bench.read import CACHE_BYTES, SAME_AS_SUPPLIER, SCENARIOS, mark, rotated
+from bench.run import bench_database, write_readme
+from settings import Settings
+from tests.harness import dev_tokens, own_settings, seed_demo_database
+from tests.live import ServerProcess, cli_env, cli_server
+
+START, END = "<!-- read-cost:start -->", "<!-- read-cost:end -->"
+CALLGRIND = ("--tool=callgrind", "--dump-line=no")
+READY_SECONDS = 600  # start-up under callgrind: about 90 s here
+# Callgrind runs the server about 50 times slower (60-80 here), so the SSC access log waits 50
+# times its delay: its batches hold about as many entries as at full speed, not one or two.
+SLOWDOWN = 50
+# After a block, long enough for what it queued (the SSC access log's batch) to be counted with
+# it, not with the next block.
+SETTLE_SECONDS = 1.0
+IDLE_SECONDS = 30.0  # the idle block: its timers at their own pace (the webhook poll's is 5 s)
+# A warm answer costs a fifth of an uncached one: its blocks are longer, so that the lumps of
+# the timers (a webhook poll is as much as a warm answer or two) weigh as little.
+WARM_BLOCKS = 4
+TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.M)
+# A garbage collection's instructions, inclusive: its function, parts of which callgrind names
+# by the header they were inlined from (object.h:gc_collect_main), not a recursion's ("'2").
+COLLECTING = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+\S+:gc_collect_main(?:\s|$)", re.M)
+
+
+class Counter:
+    """The instructions a process under callgrind has run since the last `take`."""
+
+    def __init__(self, pid: int, directory: Path) -> None:
+        self.pid = pid
+        self.directory = directory
+        self.dumps = 0
+
+    def take(self) -> int:
+        self.dumps += 1
+        subprocess.run(  # noqa: S603 - valgrind's own tool, on our own process
+            [shutil.which("callgrind_control") or "callgrind_control", "--dump", str(self.pid)],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        dump = self.directory / f"callgrind.{self.pid}.{self.dumps}"
+        total = int(TOTALS.search(dump.read_text(errors="replace")).group(1))  # type: ignore[union-attr]
+        annotated = subprocess.run(  # noqa: S603 - valgrind's own tool, on its own file
+            [shutil.which("callgrind_annotate") or "callgrind_annotate", "--inclusive=yes",
+             "--threshold=100", str(dump)],
+            check=True, capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+        dump.unlink()
+        return total - sum(int(n.replace(",", "")) for n in COLLECTING.findall(annotated))
+
+
+def log_delay(settings: Settings) -> float:
+    """The SSC access log's delay under callgrind: its own, as slow as everything else."""
+    return settings.ssc_access_log_delay_seconds * SLOWDOWN
+
+
+@contextlib.asynccontextmanager
+async def counted_server(settings: Settings, directory: Path) -> AsyncIterator[ServerProcess]:
+    env = cli_env(
+        settings.database_url,
+        settings.data_dir,
+        CPL_ENV=settings.environment,
+        CPL_ISSUER=settings.issuer,
+        CPL_AUDIENCE=settings.audience,
+        CPL_RESPONSE_CACHE_SIZE=str(settings.response_cache_bytes / 1_000_000),
+        CPL_SSC_ACCESS_LOG_DELAY_MS=str(log_delay(settings) * 1000),
+    )
+    valgrind = [
+        shutil.which("valgrind") or "valgrind",
+        *CALLGRIND,
+        f"--callgrind-out-file={directory}/callgrind.%p",
+        sys.executable, "-m", "cli",
+    ]  # fmt: skip
+    log = directory / "server.log"
+    async with cli_server(env, log, command=valgrind, ready_seconds=READY_SECONDS) as running:
+        yield running
+
+
+async def count_blocks(
+    running: ServerProcess,
+    counter: Counter,
+    tokens: dict[str, str],
+    settle: dict[str, float],
+    answers: int,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Instructions an answer for each scenario, the idle timers' share taken out; a block is
+    counted `settle[scenario]` seconds after its last answer."""
+    bodies = {name: json.dumps({"query": query}) for name, (_, query) in SCENARIOS.items()}
+    spent = {name: 0.0 for name in SCENARIOS}
+    seconds = {name: 0.0 for name in SCENARIOS}
+    async with httpx.AsyncClient(base_url=running.base, timeout=120) as client:
+
+        async def ask(name: str) -> None:
+            category, _ = SCENARIOS[name]
+            response = await client.post(
+                "/graphql",
+                content=bodies[name],
+                headers={"Authorization": f"Bearer {tokens[category]}",
+                         "Content-Type": "application/json"},
+            )  # fmt: skip
+            assert response.status_code == 200 and "data" in response.json(), response.text
+
+        for name in SCENARIOS:  # warm-up: caches, the parser, the pools
+            for _ in range(3):
+                await ask(name)
+        await asyncio.sleep(max(settle.values()))
+        counter.take()
+        for turn in range(args.rounds):
+            for name in rotated(list(SCENARIOS), turn):
+                started = time.monotonic()
+                for _ in range(answers):
+                    await ask(name)
+                await asyncio.sleep(settle[name])  # what the block left to do after it
+                seconds[name] += time.monotonic() - started
+                spent[name] += counter.take()
+        idle_started = time.monotonic()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_rate = counter.take() / (time.monotonic() - idle_started)
+    counted = args.rounds * answers
+    return {name: (spent[name] - idle_rate * seconds[name]) / counted for name in SCENARIOS}
+
+
+@contextlib.asynccontextmanager
+async def demo_database(backend: str) -> AsyncIterator[Settings]:
+    """A fresh database with the demo CPL, and the settings of a server on it."""
+    with tempfile.TemporaryDirectory(prefix="cpl-read-cost-") as tmp:
+        async with bench_database(backend, Path(tmp)) as url:
+            await seed_demo_database(url)
+            yield own_settings(
+                Path(tmp), url, issuer="cpl-pathways-bench", environment="development"
+            )
+
+
+async def measure_backend(backend: str, settings: Settings, args: argparse.Namespace) -> list[str]:
+    make = dev_tokens(settings)
+    tokens = {c: make(c, ttl_seconds=6 * 3600) for c in ("SMALL_SUPPLIER", "SSC")}
+    rows = []
+    for mode, cache_bytes in CACHE_BYTES.items():
+        mode_settings = replace(settings, response_cache_bytes=cache_bytes)
+        async with counted_server(mode_settings, settings.data_dir) as running:
+            counter = Counter(running.process.pid, settings.data_dir)
+            settle = {name: SETTLE_SECONDS for name in SCENARIOS}
+            settle["ssc"] += log_delay(mode_settings)  # its entries' batch
+            answers = args.answers * (WARM_BLOCKS if mode == "warm" else 1)
+            costs = await count_blocks(running, counter, tokens, settle, answers, args)
+        rows += [row(backend, mode, name, costs) for name in SCENARIOS]
+    return rows
+
+
+def row(backend: str, mode: str, name: str, costs: dict[str, float]) -> str:
+    against = ""
+    if name != "supplier":
+        ratio = costs[name] / costs["supplier"]
+        against = f"{ratio - 1:+.1%} {mark(abs(ratio - 1) <= SAME_AS_SUPPLIER)}"
+    return f"| {backend} | {mode} | {name} | {costs[name] / 1e6:.2f} | {against} |"
+
+
+async def run(args: argparse.Namespace) -> str:
+    """The backends at once, one server each at a time: a count does not change with the load
+    beside it, and two servers under callgrind keep the two cores busy. (Their databases are
+    made one after the other: Alembic's migration context is one per process.)"""
+    backends = args.backends.split(",")
+    async with contextlib.AsyncExitStack() as stack:
+        databases = [await stack.enter_async_context(demo_database(b)) for b in backends]
+        measured = await asyncio.gather(
+            *(measure_backend(b, s, args) for b, s in zip(backends, databases, strict=True))
+        )
+    rows = [line for lines in measured for line in lines]
+    return (
+        f"Instructions an answer in the serving process, counted by callgrind (demo CPL, "
+        f"{args.rounds} rounds of {args.answers} answers a scenario uncached and "
+        f"{args.answers * WARM_BLOCKS} warm, one request at a time; "
+        "garbage collection and the idle timers left out). Target: `ssc` and `denied` within "
+        f"{SAME_AS_SUPPLIER:.0%} of `supplier`.\n\n"
+        "| backend | API | query | M instructions an answer | vs supplier |\n"
+        "| --- | --- | --- | ---: | --- |\n" + "\n".join(rows)
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.read_cost", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--answers", type=int, default=60, help="a scenario's block, per round")
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+    text = asyncio.run(run(args))
+    print(text)
+    if not args.no_readme:
+        write_readme(text, (START, END), "What an SSC read and a denied read cost")
+
+
+if __name__ == "__main__":
+    main()
