@@ -17,7 +17,7 @@ For each backend (SQLite, PostgreSQL) and CPL (the demo, the real-scale syntheti
    ``bench.wrk`` pools them), its ratio to the baseline and, for ``ssc`` and ``denied``, to
    ``supplier`` in rate and in CPU an answer (each the median of the ratios within a round),
    with the targets to the baseline met or not. The CPU ratio leaves out wrk, which shares the
-   two cores, but it drifts too: one scenario's runs were measured 20 % apart, so 5 rounds do
+   two cores, but it drifts too: one scenario's runs were measured 60 % apart, so 5 rounds do
    not settle 5 %, and the 5 % target is judged on instructions instead (``bench.read_cost``).
 4. 200 concurrent connections for ``--burst`` seconds on the warm path: p50, p99, errors.
 5. On PostgreSQL, two API processes a mode (each behind half the connections) beside one.
