@@ -6,7 +6,8 @@ Why instructions: on this 2-core machine the CPU time of one scenario's runs var
 CPU time an answer (``bench.read``) settles a 5 % difference. Instructions do not drift: the
 same requests count the same whatever else the machine is doing.
 
-For each backend, on the demo CPL, warm (response cache on) and uncached:
+For each backend, on the demo CPL and the real-scale synthetic one, warm (response cache on)
+and uncached:
 
 1. ``cpl-pathways serve`` runs under ``valgrind --tool=callgrind``, as ``make run`` serves
    otherwise (about 50 times slower; the backends are measured at once, a server each). Garbage
@@ -15,11 +16,11 @@ For each backend, on the demo CPL, warm (response cache on) and uncached:
    falls in is chance (one in a block of 30 uncached answers added 8 % to it).
 2. Each of the three scenarios of ``bench.read`` (the typical query as a Supplier, as an SSC
    analyst with the two SSC-only fields, and as a Supplier asking for them: denied) is asked
-   ``--answers`` times in a row (four times as many warm), one request at a time, in
-   ``--rounds`` rounds whose order rotates; once what a block queued is done (the SSC access
-   log's batch), callgrind dumps its count. The server's own timers (the change listener's
-   check, the webhook poll) run by the clock, not by request, so an idle block is counted too,
-   and their share of each block's time taken out.
+   ``--answers`` times in a row, one request at a time (four times as many warm, a third as
+   many uncached at real scale), in ``--rounds`` rounds whose order rotates; once what a block
+   queued is done (the SSC access log's batch), callgrind dumps its count. The server's own
+   timers (the change listener's check, the webhook poll) run by the clock, not by request, so
+   an idle block is counted too, and their share of each block's time taken out.
 3. Reported: instructions an answer (all blocks of a scenario), and ``ssc`` and ``denied``
    against ``supplier``, with the 5 % target.
 
@@ -47,11 +48,12 @@ from pathlib import Path
 
 import httpx
 
-from bench.read import CACHE_BYTES, SAME_AS_SUPPLIER, SCENARIOS, mark, rotated
-from bench.run import bench_database, write_readme
+from bench.generate import load_synthetic_cpl
+from bench.read import CACHE_BYTES, CPLS, SAME_AS_SUPPLIER, SCENARIOS, mark, rotated
+from bench.run import bench_database, server, write_readme
 from settings import Settings
 from tests.harness import dev_tokens, own_settings, seed_demo_database
-from tests.live import ServerProcess, cli_env, cli_server
+from tests.live import ServerProcess
 
 START, END = "<!-- read-cost:start -->", "<!-- read-cost:end -->"
 CALLGRIND = ("--tool=callgrind", "--dump-line=no")
@@ -66,6 +68,9 @@ IDLE_SECONDS = 30.0  # the idle block: its timers at their own pace (the webhook
 # A warm answer costs a fifth of an uncached one: its blocks are longer, so that the lumps of
 # the timers (a webhook poll is as much as a warm answer or two) weigh as little.
 WARM_BLOCKS = 4
+# An uncached answer at real scale (500 devices, 50 a page) costs about eight times one on the
+# demo CPL: a third as many answers a block. A warm one costs the same: as many.
+SCALE_BLOCKS = {"demo": 1, "real": 3}
 TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.M)
 # A garbage collection's instructions, inclusive: its function, parts of which callgrind names
 # by the header they were inlined from (object.h:gc_collect_main), not a recursion's ("'2").
@@ -102,26 +107,23 @@ def log_delay(settings: Settings) -> float:
     return settings.ssc_access_log_delay_seconds * SLOWDOWN
 
 
-@contextlib.asynccontextmanager
-async def counted_server(settings: Settings, directory: Path) -> AsyncIterator[ServerProcess]:
-    env = cli_env(
-        settings.database_url,
-        settings.data_dir,
-        CPL_ENV=settings.environment,
-        CPL_ISSUER=settings.issuer,
-        CPL_AUDIENCE=settings.audience,
-        CPL_RESPONSE_CACHE_SIZE=str(settings.response_cache_bytes / 1_000_000),
-        CPL_SSC_ACCESS_LOG_DELAY_MS=str(log_delay(settings) * 1000),
-    )
+def counted_server(
+    settings: Settings, directory: Path
+) -> contextlib.AbstractAsyncContextManager[ServerProcess]:
+    """The server under callgrind, its dumps in `directory`."""
     valgrind = [
         shutil.which("valgrind") or "valgrind",
         *CALLGRIND,
         f"--callgrind-out-file={directory}/callgrind.%p",
         sys.executable, "-m", "cli",
     ]  # fmt: skip
-    log = directory / "server.log"
-    async with cli_server(env, log, command=valgrind, ready_seconds=READY_SECONDS) as running:
-        yield running
+    return server(
+        settings,
+        directory / "server.log",
+        command=valgrind,
+        ready_seconds=READY_SECONDS,
+        CPL_SSC_ACCESS_LOG_DELAY_MS=str(log_delay(settings) * 1000),
+    )
 
 
 async def count_blocks(
@@ -170,17 +172,30 @@ async def count_blocks(
 
 
 @contextlib.asynccontextmanager
-async def demo_database(backend: str) -> AsyncIterator[Settings]:
-    """A fresh database with the demo CPL, and the settings of a server on it."""
+async def cpl_database(backend: str, cpl: str) -> AsyncIterator[Settings]:
+    """A fresh database with the CPL of `bench.read` named `cpl`, and a server's settings."""
     with tempfile.TemporaryDirectory(prefix="cpl-read-cost-") as tmp:
         async with bench_database(backend, Path(tmp)) as url:
-            await seed_demo_database(url)
+            if CPLS[cpl]:
+                await load_synthetic_cpl(url, devices=CPLS[cpl])
+            else:
+                await seed_demo_database(url)
             yield own_settings(
                 Path(tmp), url, issuer="cpl-pathways-bench", environment="development"
             )
 
 
-async def measure_backend(backend: str, settings: Settings, args: argparse.Namespace) -> list[str]:
+def block_answers(mode: str, cpl: str, args: argparse.Namespace) -> int:
+    """A block's answers: `--answers` uncached on the demo CPL, more warm, fewer uncached at
+    scale (short warm blocks at scale gave an SSC figure 6 % above the long ones')."""
+    if mode == "warm":
+        return args.answers * WARM_BLOCKS
+    return max(1, args.answers // SCALE_BLOCKS[cpl])
+
+
+async def measure(
+    backend: str, cpl: str, settings: Settings, args: argparse.Namespace
+) -> list[str]:
     make = dev_tokens(settings)
     tokens = {c: make(c, ttl_seconds=6 * 3600) for c in ("SMALL_SUPPLIER", "SSC")}
     rows = []
@@ -190,39 +205,48 @@ async def measure_backend(backend: str, settings: Settings, args: argparse.Names
             counter = Counter(running.process.pid, settings.data_dir)
             settle = {name: SETTLE_SECONDS for name in SCENARIOS}
             settle["ssc"] += log_delay(mode_settings)  # its entries' batch
-            answers = args.answers * (WARM_BLOCKS if mode == "warm" else 1)
+            answers = block_answers(mode, cpl, args)
             costs = await count_blocks(running, counter, tokens, settle, answers, args)
-        rows += [row(backend, mode, name, costs) for name in SCENARIOS]
+        rows += [row(f"{backend} | {cpl} | {mode}", name, costs, answers) for name in SCENARIOS]
     return rows
 
 
-def row(backend: str, mode: str, name: str, costs: dict[str, float]) -> str:
+def row(label: str, name: str, costs: dict[str, float], answers: int) -> str:
     against = ""
     if name != "supplier":
         ratio = costs[name] / costs["supplier"]
         against = f"{ratio - 1:+.1%} {mark(abs(ratio - 1) <= SAME_AS_SUPPLIER)}"
-    return f"| {backend} | {mode} | {name} | {costs[name] / 1e6:.2f} | {against} |"
+    return f"| {label} | {answers} | {name} | {costs[name] / 1e6:.2f} | {against} |"
 
 
 async def run(args: argparse.Namespace) -> str:
-    """The backends at once, one server each at a time: a count does not change with the load
-    beside it, and two servers under callgrind keep the two cores busy. (Their databases are
-    made one after the other: Alembic's migration context is one per process.)"""
-    backends = args.backends.split(",")
+    """The backends at once, their CPLs one after the other: a count does not change with the
+    load beside it, and two servers under callgrind keep the two cores busy. (The databases are
+    made one after the other first: Alembic's migration context is one per process.)"""
+    backends, cpls = args.backends.split(","), args.cpls.split(",")
     async with contextlib.AsyncExitStack() as stack:
-        databases = [await stack.enter_async_context(demo_database(b)) for b in backends]
-        measured = await asyncio.gather(
-            *(measure_backend(b, s, args) for b, s in zip(backends, databases, strict=True))
-        )
+        databases = {
+            (backend, cpl): await stack.enter_async_context(cpl_database(backend, cpl))
+            for backend in backends
+            for cpl in cpls
+        }
+
+        async def one_backend(backend: str) -> list[str]:
+            rows = []
+            for cpl in cpls:
+                rows += await measure(backend, cpl, databases[backend, cpl], args)
+            return rows
+
+        measured = await asyncio.gather(*(one_backend(backend) for backend in backends))
     rows = [line for lines in measured for line in lines]
     return (
-        f"Instructions an answer in the serving process, counted by callgrind (demo CPL, "
-        f"{args.rounds} rounds of {args.answers} answers a scenario uncached and "
-        f"{args.answers * WARM_BLOCKS} warm, one request at a time; "
-        "garbage collection and the idle timers left out). Target: `ssc` and `denied` within "
+        "Instructions an answer in the serving process, counted by callgrind "
+        f"({args.rounds} rounds of a block a scenario, one request at a time; garbage "
+        "collection and the idle timers left out). Target: `ssc` and `denied` within "
         f"{SAME_AS_SUPPLIER:.0%} of `supplier`.\n\n"
-        "| backend | API | query | M instructions an answer | vs supplier |\n"
-        "| --- | --- | --- | ---: | --- |\n" + "\n".join(rows)
+        "| backend | CPL | API | answers a block | query | M instructions an answer | "
+        "vs supplier |\n"
+        "| --- | --- | --- | ---: | --- | ---: | --- |\n" + "\n".join(rows)
     )
 
 
@@ -231,8 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m bench.read_cost", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--cpls", default="demo,real")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--answers", type=int, default=60, help="a scenario's block, per round")
+    parser.add_argument(
+        "--answers", type=int, default=60, help="a block, uncached, on the demo CPL"
+    )
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args(argv)
     text = asyncio.run(run(args))

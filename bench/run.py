@@ -481,9 +481,16 @@ class InProcess:
         return result.data
 
 
-def server(settings: Settings, log: Path) -> contextlib.AbstractAsyncContextManager[ServerProcess]:
-    """``cpl-pathways serve`` with ``settings`` on a free loopback port, the way ``make run``
-    serves; ready when entered, stopped after."""
+def server(
+    settings: Settings,
+    log: Path,
+    command: list[str] | None = None,
+    ready_seconds: float = 30.0,
+    **variables: str,
+) -> contextlib.AbstractAsyncContextManager[ServerProcess]:
+    """``cpl-pathways serve`` with ``settings`` (and the environment ``variables``) on a free
+    loopback port, the way ``make run`` serves, or run by ``command`` (``[python, -m, cli]``
+    behind a profiler); ready when entered, stopped after."""
     env = cli_env(
         settings.database_url,
         settings.data_dir,
@@ -491,8 +498,9 @@ def server(settings: Settings, log: Path) -> contextlib.AbstractAsyncContextMana
         CPL_ISSUER=settings.issuer,
         CPL_AUDIENCE=settings.audience,
         CPL_RESPONSE_CACHE_SIZE=str(settings.response_cache_bytes / 1_000_000),
+        **variables,
     )
-    return cli_server(env, log)
+    return cli_server(env, log, command=command, ready_seconds=ready_seconds)
 
 
 def peak_kib(pid: int) -> int:
