@@ -86,13 +86,8 @@ async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_p
         supplier = await cli(env, "token", "SMALL_SUPPLIER")
 
         async def add(version: str) -> None:
-            async with httpx.AsyncClient() as client:
-                response = await client.post(
-                    f"http://127.0.0.1:{ports[0]}/graphql",
-                    json={"query": ADD, "variables": {"v": version}},
-                    headers={"Authorization": f"Bearer {secas}"},
-                )
-            assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+            added = await ask(ports[0], secas, ADD, version)
+            assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
 
         async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
             await add("C1000001")
