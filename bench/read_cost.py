@@ -85,7 +85,12 @@ class Counter:
         self.directory = directory
         self.dumps = 0
 
-    def take(self) -> int:
+    async def take(self) -> int:
+        """In a thread: a dump takes a second or two, and the other backend's server is being
+        asked meanwhile, by this event loop."""
+        return await asyncio.to_thread(self._take)
+
+    def _take(self) -> int:
         self.dumps += 1
         subprocess.run(  # noqa: S603 - valgrind's own tool, on our own process
             [shutil.which("callgrind_control") or "callgrind_control", "--dump", str(self.pid)],
@@ -155,7 +160,7 @@ async def count_blocks(
             for _ in range(3):
                 await ask(name)
         await asyncio.sleep(max(settle.values()))
-        counter.take()
+        await counter.take()
         for turn in range(args.rounds):
             for name in rotated(list(SCENARIOS), turn):
                 started = time.monotonic()
@@ -163,10 +168,10 @@ async def count_blocks(
                     await ask(name)
                 await asyncio.sleep(settle[name])  # what the block left to do after it
                 seconds[name] += time.monotonic() - started
-                spent[name] += counter.take()
+                spent[name] += await counter.take()
         idle_started = time.monotonic()
         await asyncio.sleep(IDLE_SECONDS)
-        idle_rate = counter.take() / (time.monotonic() - idle_started)
+        idle_rate = await counter.take() / (time.monotonic() - idle_started)
     counted = args.rounds * answers
     return {name: (spent[name] - idle_rate * seconds[name]) / counted for name in SCENARIOS}
 
