@@ -171,7 +171,8 @@ async def count_blocks(
                 spent[name] += await counter.take()
         idle_started = time.monotonic()
         await asyncio.sleep(IDLE_SECONDS)
-        idle_rate = await counter.take() / (time.monotonic() - idle_started)
+        idle_seconds = time.monotonic() - idle_started  # as a block's: the dump not in it
+        idle_rate = await counter.take() / idle_seconds
     counted = args.rounds * answers
     return {name: (spent[name] - idle_rate * seconds[name]) / counted for name in SCENARIOS}
 
