@@ -43,9 +43,10 @@ logger = logging.getLogger("cpl_pathways")
 
 COMPACT = (",", ":")
 MAX_PENDING = 10_000  # if the database is down this long, older entries are dropped (logged)
-# By dialect; ids are given in the array's order, as the entries came. An entry's fields and device
-# ids come as JSON text inside a JSON string (see `SscReads.encoded`), stored as they are: the
-# database scans one string instead of parsing 50 numbers twice (halves SQLite's work an entry).
+# By dialect; ids are given in the array's order, as the entries came. An entry's fields and
+# device ids come as JSON text inside a JSON string (see `SscReads.encoded_columns`), stored as
+# they are: the database scans one string instead of parsing 50 numbers twice (halves SQLite's
+# work an entry).
 INSERT_ENTRIES = {
     "sqlite": text(
         "INSERT INTO ssc_access "
@@ -89,7 +90,7 @@ class SscReads:
         if self.filtered:
             self.device_ids.update(i for i in device_ids if i is not None)
 
-    def encoded(self) -> str:
+    def encoded_columns(self) -> str:
         """The fields and the device ids, sorted, as the last two elements of an entry in
         `INSERT_ENTRIES`' array: each a JSON string holding the JSON of its column. Encoded
         once: by the time an entry is written the reads are complete (see `Pending`), and every
@@ -120,7 +121,7 @@ class Pending(NamedTuple):
             self.actor_party_id,
             (name or None) and name[:200],
         ])  # fmt: skip
-        return f"{head[:-1]},{self.reads.encoded()}]"
+        return f"{head[:-1]},{self.reads.encoded_columns()}]"
 
 
 class AccessLog:
