@@ -87,15 +87,6 @@ class Decision:
     versioned: bool  # the answer changes only with the data revision, so it may be cached
 
 
-@functools.cache
-def capability(category: PartyCategory) -> tuple[str, ...]:
-    """The rules a category is granted. Every answer the policy shapes (denied fields, redacted
-    history, hidden reasons) depends on the category only through this, so two categories with
-    the same capability see the same answers: it is the visibility class of the caches. Made
-    once a category (the policy table is fixed): every cache look-up asks."""
-    return tuple(rule.name for rule in Rule if category in ALLOWED[rule])
-
-
 def _rule(parent: GraphQLNamedType, name: str) -> Rule | None:
     """The field's rule; None for introspection, which is the schema's shape, not its data."""
     if name.startswith("__"):

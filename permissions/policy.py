@@ -11,6 +11,7 @@ written down.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -300,6 +301,25 @@ def allows(principal: Principal | None, type_name: str, field_name: str) -> bool
     return (
         principal is not None
         and principal.party_category in ALLOWED[rule_for(type_name, field_name)]
+    )
+
+
+@functools.cache
+def capability(category: PartyCategory) -> tuple[str, ...]:
+    """The rules a category is granted. Every answer the policy shapes
+    (denied fields, the values a caller's view of the CPL holds, redacted history, hidden
+    reasons) depends on the category only through this, so two categories with the same
+    capability see the same answers: it is the visibility class of the caches and of the
+    views. Made once a category (the table is fixed): every cache look-up asks."""
+    return tuple(rule.name for rule in Rule if category in ALLOWED[rule])
+
+
+@functools.cache
+def hidden_fields(granted: tuple[str, ...], type_name: str) -> frozenset[str]:
+    """The fields of `type_name` whose rule a capability is not granted: what its view of the
+    data must not hold at all (`resolvers.snapshot.CplSnapshot.view`)."""
+    return frozenset(
+        name for name, rule in POLICY.get(type_name, {}).items() if rule.name not in granted
     )
 
 

@@ -16,11 +16,18 @@ same as an unguarded one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, value_from_ast_untyped
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    get_operation_ast,
+    value_from_ast_untyped,
+)
+from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -104,28 +111,61 @@ def _dig(value: Any, dotted: str) -> Any:
     return value
 
 
-def restricted_arguments_used(
-    decision: Decision, category: PartyCategory, variables: dict[str, Any] | None
-) -> list[tuple[str, Rule]]:
-    """The restricted input fields the operation sets, as `Type.field` with their rule; raise
-    FORBIDDEN when one is not the category's to use: a filter must never probe a value its
-    caller cannot read, even one that matches nothing."""
-    used = []
+def refusal_message(type_name: str, field: str, rule: Rule) -> str:
+    return f"Forbidden: {type_name}.{field} may be used by {rule.value}."
+
+
+def coerced_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode | None, raw: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The operation's variables as execution will see them: the request's values coerced,
+    and each variable's default where the request gives none (a default is a value the
+    caller sent too). Invalid variables give none here: execution refuses them itself."""
+    if operation is None or not operation.variable_definitions:
+        return {}
+    found = get_variable_values(schema, operation.variable_definitions, raw or {})
+    return found.coerced if isinstance(found, VariableValues) else {}
+
+
+def refuse_restricted_arguments(
+    decision: Decision,
+    category: PartyCategory,
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode | None,
+    variables: dict[str, Any] | None,
+) -> None:
+    """Raise FORBIDDEN when the operation sets a restricted input field that is not the
+    category's to use: a filter must never probe a value its caller cannot read, even one that
+    matches nothing. Read from the coerced values, defaults applied; the resolver that uses
+    the input checks it again and notes the SSC's use (`refuse_restricted_input`)."""
+    coerced = coerced_variables(schema, operation, variables) if decision.arguments else {}
     for site in decision.arguments:
-        value = value_from_ast_untyped(site.argument.value, variables or {})
+        value = value_from_ast_untyped(site.argument.value, coerced)
         for dotted, rule in restricted_fields(site.input_type).items():
             if _dig(value, dotted) is None:
                 continue
             field = dotted.rsplit(".", 1)[-1]
-            used.append((f"{site.input_type.name}.{field}", rule))
             if category not in ALLOWED[rule]:
                 raise GraphQLError(
-                    f"Forbidden: {site.input_type.name}.{field} may be used by {rule.value}.",
+                    refusal_message(site.input_type.name, field, rule),
                     nodes=[site.node],
                     path=list(site.path),
                     extensions={"code": FORBIDDEN},
                 )
-    return used
+
+
+def refuse_restricted_input(context: Any, type_name: str, used: Iterable[str]) -> None:
+    """Where an input is used (the device search), from its typed, coerced value: raise
+    FORBIDDEN for a field the caller's category may not use, and note an SSC-only one for the
+    SSC access log. The document pass refuses the same before execution; this holds whatever
+    road the value took (a variable, its default, a persisted or cached document)."""
+    category = context.principal.party_category
+    for field in used:
+        rule = rule_for(type_name, field)
+        if category not in ALLOWED[rule]:
+            raise forbidden(refusal_message(type_name, field, rule))
+        if rule is Rule.SSC_ONLY:
+            context.ssc_reads.note_filter(f"{type_name}.{field}")
 
 
 def _stand_ins(value: Any, path: tuple[str, ...], trail: list[Any], found: list[list[Any]]):
@@ -175,13 +215,13 @@ class PolicyEnforcement(SchemaExtension):
         if principal is None:
             raise forbidden("Forbidden: no caller.")  # authentication runs first; never here
         category = principal.party_category
-        self.decision = decide(
-            context.schema._schema, context.graphql_document, context.operation_name, category
-        )
+        schema, document = context.schema._schema, context.graphql_document
+        self.decision = decide(schema, document, context.operation_name, category)
         if self.decision is not None:
-            for name, rule in restricted_arguments_used(self.decision, category, context.variables):
-                if rule is Rule.SSC_ONLY:
-                    context.context.ssc_reads.note_filter(name)
+            operation = get_operation_ast(document, context.operation_name)
+            refuse_restricted_arguments(
+                self.decision, category, schema, operation, context.variables
+            )
             context.graphql_document = self.decision.document
         yield
         if self.decision is not None:

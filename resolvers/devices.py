@@ -37,8 +37,12 @@ def search_devices(
 ) -> Page[Any]:
     """One page in id order after `after_id`; the count covers every page of the search.
 
-    `filters` are the fields of `DeviceFilter` the caller set, by GraphQL name; each must equal
-    the device's value. Restricted fields are checked by the policy before this."""
+    `snapshot` is the caller's view (`CplSnapshot.view`): it holds no value the caller may not
+    read, so no filter, order or count can find one. `filters` are the fields of
+    `DeviceFilter` the caller set, by GraphQL name; each must equal the device's value. A
+    restricted filter the caller may not use is refused before this
+    (`refuse_restricted_input`): matching it against a view without the values would answer
+    an empty page, not the FORBIDDEN the caller is owed."""
     wanted = _wanted(filters)
     on_device = wanted["Device"]
     makers = _matching_ids(snapshot.manufacturers.values(), wanted["Manufacturer"])

@@ -1,6 +1,7 @@
 """Per-request DataLoaders. The CPL's own rows (manufacturers, devices, firmware, pathways) come
-from the snapshot of the data revision (`resolvers.snapshot`), taken once a request; an id it
-does not hold yet (a row newer than the snapshot) is read from the database. History and
+from the caller's view of the data revision's snapshot (`resolvers.snapshot`), taken once a
+request; an id it does not hold yet (a row newer than the snapshot) is read from the database
+and put through the same view. History and
 webhooks cost one statement a relation of a page, not one a row.
 
 Built fresh for every request (never shared across callers), so a loader's cache can never hand
@@ -21,7 +22,7 @@ from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
 from resolvers.graph_cache import GraphCache
 from resolvers.planner import PathwayGraph
-from resolvers.snapshot import CplSnapshot, SnapshotCache
+from resolvers.snapshot import CplSnapshot, SnapshotCache, in_view
 
 T = TypeVar("T")
 
@@ -36,8 +37,15 @@ def _group(rows: Iterable[T], key: Callable[[T], int]) -> dict[int, list[T]]:
 class Loaders:
     """The request's loaders; each loads by primary or foreign key in one batch."""
 
-    def __init__(self, db: RequestSession, graphs: GraphCache, snapshots: SnapshotCache) -> None:
+    def __init__(
+        self,
+        db: RequestSession,
+        graphs: GraphCache,
+        snapshots: SnapshotCache,
+        granted: tuple[str, ...],
+    ) -> None:
         self.db = db
+        self.granted = granted  # the caller's capability: which view of the CPL it reads
         self._snapshots = snapshots
         self._snapshot: asyncio.Future[CplSnapshot] | None = None
         self.held: CplSnapshot | None = None  # once loaded: read synchronously
@@ -63,11 +71,14 @@ class Loaders:
         )
 
     async def snapshot(self) -> CplSnapshot:
-        """The snapshot this request reads, the same for all of its fields."""
+        """The caller's view of the snapshot this request reads, the same for all its fields."""
         if self._snapshot is None:
-            self._snapshot = asyncio.ensure_future(self._snapshots.current())
+            self._snapshot = asyncio.ensure_future(self._view())
         self.held = await self._snapshot
         return self.held
+
+    async def _view(self) -> CplSnapshot:
+        return (await self._snapshots.current()).view(self.granted)
 
     # Relations of the CPL's rows: the value itself once the snapshot is held (a plain value
     # resolves without graphql-core's awaitable machinery), else an awaitable of it.
@@ -99,7 +110,8 @@ class Loaders:
             found = {key: held[key] for key in keys if key in held}
             missing = [key for key in keys if key not in found]
             if missing:
-                found |= dict(zip(missing, await from_database(missing), strict=True))
+                newer = [in_view(row, self.granted) for row in await from_database(missing)]
+                found |= dict(zip(missing, newer, strict=True))
             return [found.get(key) for key in keys]
 
         return load

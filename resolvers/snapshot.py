@@ -13,9 +13,11 @@ writer's at once, the others' within `CPL_REVISION_MAX_AGE_MS`).
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +32,7 @@ from models.tables import (
     Manufacturer,
     UpgradePathway,
 )
+from permissions.policy import hidden_fields
 from resolvers.planner import latest_order
 
 _TABLES: dict[str, sa.Table] = {
@@ -48,6 +51,15 @@ _RECORDS = {
     name: namedtuple(f"{name.title()}Row", [column.key for column in table.columns])
     for name, table in _TABLES.items()
 }
+# The GraphQL type each table's rows are the source of: the policy table names its fields.
+_TYPES = {
+    "manufacturers": "Manufacturer",
+    "devices": "Device",
+    "firmware": "Firmware",
+    "pathways": "UpgradePathway",
+}
+_TABLE_OF_MODEL = {Manufacturer: "manufacturers", Device: "devices", Firmware: "firmware"}
+_TABLE_OF_MODEL[UpgradePathway] = "pathways"
 _REVISION = sa.select(DataRevision.__table__.c.revision).where(DataRevision.__table__.c.id == 1)
 
 
@@ -58,6 +70,41 @@ def _index(rows: Iterable[Any], key: Callable[[Any], Any], order: Callable[[Any]
     for members in grouped.values():
         members.sort(key=order)
     return dict(grouped)
+
+
+def _column(field_name: str) -> str:
+    """The column behind a GraphQL field of the same row (`zigbeeStackVersion`:
+    `zigbee_stack_version`), as Strawberry names the field after the attribute."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", field_name).lower()
+
+
+@functools.cache
+def hidden_columns(granted: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """By table, the columns a capability's view holds as None: those of the fields the policy
+    table does not grant it. Only columns: a relation is a row of its own table, hidden by that
+    table's columns. A restricted field with no column behind it is an error here (a test
+    builds every category's view), not a value left in every view."""
+    hidden: dict[str, tuple[str, ...]] = {}
+    for table, type_name in _TYPES.items():
+        columns = _RECORDS[table]._fields
+        names = [_column(name) for name in sorted(hidden_fields(granted, type_name))]
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise LookupError(f"no column of {table} for the hidden fields {missing}")
+        if names:
+            hidden[table] = tuple(names)
+    return hidden
+
+
+def in_view(row: Any, granted: tuple[str, ...]) -> Any:
+    """A row read outside the snapshot (one newer than it, a mutation's result) as the
+    capability's view holds it: a record with the hidden columns None."""
+    table = _TABLE_OF_MODEL.get(type(row))
+    if table is None:
+        return row  # already a record: every record is made through a view
+    record = _RECORDS[table](*(getattr(row, name) for name in _RECORDS[table]._fields))
+    hidden = hidden_columns(granted).get(table)
+    return record._replace(**dict.fromkeys(hidden, None)) if hidden else record
 
 
 @dataclass(frozen=True)
@@ -76,6 +123,30 @@ class CplSnapshot:
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    _views: dict[tuple[str, ...], CplSnapshot] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def view(self, granted: tuple[str, ...]) -> CplSnapshot:
+        """The CPL as a capability may read it: a snapshot of its own in which every column the
+        capability is not granted is None. The search, its filters, counts, relations and the
+        compiled execution all read rows from here, so no query shape can reach a value the
+        view does not hold. Made once per (revision, capability); the snapshot of a capability
+        that is granted every column is this one."""
+        hidden = hidden_columns(granted)
+        if not hidden:
+            return self
+        found = self._views.get(granted)
+        if found is None:
+            rows = {
+                table: [
+                    row._replace(**dict.fromkeys(hidden[table], None)) if table in hidden else row
+                    for row in getattr(self, table).values()
+                ]
+                for table in _TYPES
+            }
+            found = self._views[granted] = CplSnapshot.of(self.revision, rows)
+        return found
 
     @classmethod
     def of(cls, revision: int, rows: dict[str, list[Any]]) -> CplSnapshot:

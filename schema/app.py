@@ -271,15 +271,16 @@ class GraphQLApp(GraphQL):
         try:
             if header is None and self.signin.has_cookie(context.request):
                 csrf = params.get("csrfToken")
-                context.principal = await self.signin.principal_for_socket(context.request, csrf)
+                context.sign_in(await self.signin.principal_for_socket(context.request, csrf))
                 return
-            context.principal = await self.services.verifier.verify(bearer_token(header))
+            context.sign_in(await self.services.verifier.verify(bearer_token(header)))
         except AuthenticationError as error:
             logger.info("rejected websocket: %s", error.reason)
             raise ConnectionRejectionError() from None
         websocket = context.request
-        if isinstance(websocket, WebSocket) and context.principal.expires_at is not None:
-            websocket.scope[EXPIRY] = close_when_expired(websocket, context.principal.expires_at)
+        principal = context.principal
+        if isinstance(websocket, WebSocket) and principal and principal.expires_at is not None:
+            websocket.scope[EXPIRY] = close_when_expired(websocket, principal.expires_at)
 
 
 class RequestAdapter(StarletteRequestAdapter):

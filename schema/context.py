@@ -14,6 +14,7 @@ from models.database import RequestSession
 from models.revision import RevisionClock
 from notifications.bus import ChangeBus
 from notifications.dispatcher import Dispatcher
+from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
@@ -46,6 +47,16 @@ class Services:
     writes: UnitOfWork
 
 
+class _NoCaller:
+    """The loaders of a context whose caller is not known yet: any read is refused."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise PermissionError("no caller: the CPL is read only through a caller's view")
+
+
+NO_CALLER: Any = _NoCaller()
+
+
 @dataclass
 class Context:
     principal: Principal | None
@@ -59,7 +70,13 @@ class Context:
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
-        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+        self.forget_reads()
+
+    def sign_in(self, principal: Principal) -> None:
+        """The caller of a socket, known once its `connection_init` is: reads from now on go
+        through its capability's view."""
+        self.principal = principal
+        self.forget_reads()
 
     async def begin_operation(self) -> None:
         """Called as each operation starts: the first uses what __post_init__ made."""
@@ -68,8 +85,15 @@ class Context:
         self.operations += 1
 
     def forget_reads(self) -> None:
-        """After this request's own write: what it reads next is read as it is now."""
-        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+        """Loaders afresh (also after this request's own write: what it reads next is read as
+        it is now), reading the CPL through the view of the caller's capability. A socket's
+        context is made before its caller is known (`connection_init` names it): until then it
+        has no loaders at all, so nothing can be read without a caller's view."""
+        if self.principal is None:
+            self.loaders = NO_CALLER
+            return
+        granted = capability(self.principal.party_category)
+        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots, granted)
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection

@@ -24,6 +24,7 @@ from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers.idempotency import IdempotencyKey, request_hash
+from resolvers.snapshot import in_view
 from resolvers.unit_of_work import Work
 from schema.ids import decode_id
 from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
@@ -227,7 +228,7 @@ async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
         scope = row_scope(principal, "Mutation", spec.name)
         row = await info.context.services.writes.run(principal, scope, write, idempotency)
         info.context.forget_reads()
-        return spec.success(**{spec.kind: row})
+        return spec.success(**{spec.kind: in_view(row, info.context.loaders.granted)})
     except v.MutationFailure as failure:
         return ERROR_TYPES[failure.code](
             code=failure.code, message=failure.message, field=failure.field

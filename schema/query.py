@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from permissions.strawberry_adapter import policy_directives
+from permissions.strawberry_adapter import policy_directives, refuse_restricted_input
 from resolvers.devices import search_devices
 from resolvers.history import search_audit_events
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
@@ -65,12 +65,11 @@ class Query:
     ) -> DeviceConnection:
         filter = filter or DeviceFilter()
         filter.check_text()
+        values = filter.values()
+        refuse_restricted_input(info.context, "DeviceFilter", values)
         size = page_size(first)
         page = search_devices(
-            await info.context.loaders.snapshot(),
-            filter.values(),
-            size,
-            decode_cursor(after),
+            await info.context.loaders.snapshot(), values, size, decode_cursor(after)
         )
         info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)

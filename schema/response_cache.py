@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import metrics
-from permissions.document_policy import Decision, capability
+from permissions.document_policy import Decision
+from permissions.policy import capability
 from permissions.principal import Principal
 from resolvers.ssc_access import SscReads
 

@@ -129,6 +129,58 @@ async def test_restricted_filters(gql, category, field):
         assert_no_secret(body)
 
 
+DEFAULT_ROADS = {
+    "object default": 'query($f: DeviceFilter = {{{field}: "{value}"}}) {{ devices(filter: $f) '
+    "{{ totalCount nodes {{ id }} }} }}",
+    "scalar default": 'query($v: String = "{value}") {{ devices(filter: {{{field}: $v}}) '
+    "{{ totalCount nodes {{ id }} }} }}",
+    "default under a public field": "query($f: DeviceFilter = "
+    '{{deviceType: ESME, {field}: "{value}"}}) {{ devices(filter: $f) {{ totalCount }} }}',
+}
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+@pytest.mark.parametrize("field", SSC_FIELDS)
+@pytest.mark.parametrize("road", DEFAULT_ROADS)
+async def test_restricted_filter_through_a_variable_default(gql, category, field, road):
+    # A default is applied after the request's variables: sent with none, it is still a
+    # restricted filter, refused (or, for the SSC, answered) as the inline one is.
+    value = VENDORS[0] if field == "zigbeeChipsetVendor" else STACKS[0]
+    inline = await gql(
+        category, f'{{ devices(filter: {{ {field}: "{value}" }}) {{ totalCount nodes {{ id }} }} }}'
+    )
+    body = await gql(category, DEFAULT_ROADS[road].format(field=field, value=value))
+    if category == "SSC":
+        assert "errors" not in body
+        assert 0 < body["data"]["devices"]["totalCount"] < 12
+        if road != "default under a public field":
+            assert body["data"] == inline["data"]
+    else:
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert body["errors"][0]["message"] == inline["errors"][0]["message"]
+        assert_no_secret(body)
+
+
+async def test_restricted_filter_refused_where_the_search_runs(gql, monkeypatch):
+    # With the document pass's argument check switched off, the search still refuses: the
+    # refusal is read from the typed, coerced argument where the search runs.
+    import permissions.strawberry_adapter as adapter
+
+    monkeypatch.setattr(adapter, "refuse_restricted_arguments", lambda *_: None)
+    for query in (
+        f'{{ devices(filter: {{ zigbeeChipsetVendor: "{VENDORS[0]}" }}) {{ totalCount }} }}',
+        f'query($v: String = "{STACKS[0]}") {{ devices(filter: {{zigbeeStackVersion: $v}}) '
+        "{ totalCount } }",
+    ):
+        body = await gql("LARGE_SUPPLIER", query)
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        assert body["errors"][0]["path"] == ["devices"]
+        ssc = await gql("SSC", query)
+        assert ssc["data"]["devices"]["totalCount"] > 0
+
+
 async def test_restricted_filter_refused_even_when_nothing_matches(gql):
     # Otherwise an empty versus a non-empty answer would reveal the value.
     body = await gql(
