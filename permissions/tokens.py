@@ -7,7 +7,8 @@ Every request carries `Authorization: Bearer <JWT>`. A token is accepted only wh
 * its `kid` names a key the configured issuer publishes (a JWKS endpoint, or the development
   key this server generated for itself: `permissions.keys`);
 * the signature verifies, and `iss`, `aud`, `exp` and `sub` are present and right, with at most
-  60 seconds of clock leeway;
+  60 seconds of clock leeway, and `exp` no further off than the longest lifetime allowed
+  (`CPL_MAX_TOKEN_LIFETIME_SECONDS`, a day);
 * the SEC claims make sense: a non-empty `party_id`, one of the seven `party_category` values and,
   for a MANUFACTURER, a `manufacturer_id` of exactly four hex digits (`permissions.claims`).
 
@@ -19,6 +20,7 @@ themselves are never logged.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -51,6 +53,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: How far off a token's `exp` may be (`CPL_MAX_TOKEN_LIFETIME_SECONDS`): a day.
+DEFAULT_MAX_LIFETIME_SECONDS: Final = 86_400
+
 #: Clock skew tolerated on `exp`, `nbf` and `iat`.
 MAX_LEEWAY_SECONDS: Final = 60
 #: Longest token (in characters) worth parsing; real ones are well under 2 KB.
@@ -60,8 +65,9 @@ _NAMED_CLAIMS: Final = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti
 
 
 def bearer_token(authorization_header: str | None) -> str:
-    """Extract the token from an `Authorization: Bearer <token>` header value."""
-    if not authorization_header:
+    """Extract the token from an `Authorization: Bearer <token>` header value (over a socket,
+    `connection_init`'s payload holds any JSON: anything but a string is no token)."""
+    if not authorization_header or not isinstance(authorization_header, str):
         raise AuthenticationError("missing bearer token")
     scheme, _, token = authorization_header.strip().partition(" ")
     token = token.strip()
@@ -117,6 +123,7 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway: int = MAX_LEEWAY_SECONDS,
+        max_lifetime: int = DEFAULT_MAX_LIFETIME_SECONDS,
     ) -> None:
         if not 0 <= leeway <= MAX_LEEWAY_SECONDS:
             raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_SECONDS} seconds")
@@ -126,6 +133,7 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.leeway = int(leeway)
+        self.max_lifetime = int(max_lifetime)
 
     async def verify(self, token: str) -> Principal:
         """Verify `token` and return its principal, or raise `AuthenticationError`."""
@@ -187,6 +195,11 @@ class TokenVerifier:
         except ClaimError as error:
             raise AuthenticationError(_claim_reason(error)) from None
 
+        # A token that never expires (`exp` 1e308) is a credential that can never be taken
+        # back: refuse what lives longer than any identity provider issues.
+        if float(claims["exp"]) > time.time() + self.max_lifetime + self.leeway:
+            raise AuthenticationError("token lifetime too long")
+
         # 5. The SEC claims; the principal lasts as long as the token is accepted.
         principal = principal_from_claims(claims)
         return replace(principal, expires_at=float(claims["exp"]) + self.leeway)
@@ -216,4 +229,9 @@ def verifier_for(settings: Settings) -> TokenVerifier:
     else:
         assert settings.jwks_url is not None
         provider = JwksKeys(settings.jwks_url)
-    return TokenVerifier(provider, issuer=settings.issuer, audience=settings.audience)
+    return TokenVerifier(
+        provider,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_lifetime=settings.max_token_lifetime_seconds,
+    )

@@ -102,14 +102,24 @@ async def test_filters_by_device_and_kind(live, isolated, token):
         assert await supplier.nothing_within(0.3)
 
 
-@pytest.mark.parametrize("header", [None, "Bearer not-a-token", "Basic abc"])
-async def test_an_invalid_token_closes_the_connection(live, header):
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": 5},  # any JSON may come: a 4403, not a traceback and a dropped socket
+        {"Authorization": ["Bearer x"]},
+        {"authorization": {"Bearer": "x"}},
+        ["Authorization"],  # not an object: graphql-transport-ws's own 4400
+    ],
+)
+async def test_an_invalid_token_closes_the_connection(live, payload):
     async with connect(f"ws://{live}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
-        payload = {"Authorization": header} if header else {}
         await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
-        assert ws.close_code == 4403
+        assert ws.close_code == (4403 if isinstance(payload, dict) else 4400)
 
 
 async def test_each_operation_on_one_websocket_reads_afresh(live, isolated, token):

@@ -181,6 +181,20 @@ async def test_expired_beyond_leeway(ec_key, verifier):
     assert await rejected(verifier, token) == "token expired"
 
 
+@pytest.mark.parametrize("exp", [1e308, 2**62, "day+2h"])
+async def test_a_token_that_lives_too_long_is_refused(ec_key, verifier, exp):
+    # A token that never expires could never be taken back.
+    if exp == "day+2h":
+        exp = int(time.time()) + 86_400 + 7_200
+    token = sign(ec_key, claims(exp=exp))
+    assert await rejected(verifier, token) == "token lifetime too long"
+
+
+async def test_a_day_long_token_is_accepted(ec_key, verifier):
+    token = sign(ec_key, claims(exp=int(time.time()) + 86_400))
+    assert (await verifier.verify(token)).party_id == "PARTY-42"
+
+
 async def test_not_yet_valid(ec_key, verifier):
     token = sign(ec_key, claims(nbf=int(time.time()) + 300))
     assert await rejected(verifier, token) == "token not yet valid"
