@@ -69,6 +69,7 @@ from schema.http_errors import (
     database_unavailable,
     not_authenticated,
 )
+from schema.limits import MAX_JSON_DEPTH, nests_deeper_than
 from schema.probes import livez, metrics_page, readyz
 from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
@@ -230,7 +231,12 @@ class GraphQLApp(GraphQL):
             text = data.decode("utf-8") if isinstance(data, bytes) else data
         except UnicodeDecodeError:
             raise HTTPException(400, "The request body is not UTF-8.") from None
-        value = json.loads(text)  # Strawberry turns a JSONDecodeError into a 400
+        try:
+            value = json.loads(text)  # Strawberry turns a JSONDecodeError into a 400
+        except RecursionError:
+            value = None
+        if value is None or nests_deeper_than(value, MAX_JSON_DEPTH):
+            raise HTTPException(400, f"The request body nests deeper than {MAX_JSON_DEPTH}.")
         if not isinstance(value, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
         return value

@@ -190,6 +190,26 @@ def _shape(document: DocumentNode, operation_name: str | None) -> Shape | None:
     return measure_shape(document, operation) if operation else None
 
 
+MAX_JSON_DEPTH = 64  # of a request's variables and extensions; no input type nests deeper
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests more than `limit` arrays or objects deep, found
+    without recursion (a hostile body nests thousands deep, and every later walk of it,
+    coercion, the cache key, the Unicode check, recurses)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend(
+            (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+        )
+    return False
+
+
 def invalid_unicode(value: Any, path: str = "") -> str | None:
     """The path of the first string that is not valid Unicode (a lone surrogate, which JSON's
     `\\ud800` escape can carry): such a string cannot be stored, compared or sent on."""

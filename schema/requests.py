@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from graphql import GraphQLError, OperationDefinitionNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,10 +91,14 @@ class RequestLog:
 
 def _where(scope: Scope) -> tuple[str, str, str]:
     """Method, route (a known path, else `other`) and the path as it may be written down: an
-    unknown path is the client's text, so it is cut short, and no token fits in it."""
+    unknown path is the client's text, so it is cut short (no token fits in it) and
+    percent-encoded again (the server decoded `%0a`: written as it came, it would start a
+    forged line of the text log)."""
     method = scope.get("method", "WEBSOCKET")
     route = scope["path"] if scope["path"] in ROUTES else "other"
-    return method, route, route if route != "other" else scope["path"][:_MAX_PATH]
+    if route != "other":
+        return method, route, route
+    return method, route, quote(scope["path"][:_MAX_PATH], safe="/:@!$&'()*+,;=-._~")
 
 
 def _span_attributes(method: str, path: str, status: int, exchange: Exchange) -> dict:

@@ -34,6 +34,31 @@ async def test_malformed_json_is_400_not_500(client, token):
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("where", ["variables", "extensions"])
+@pytest.mark.parametrize("depth", [65, 990, 100_000])
+async def test_deeply_nested_json_is_400_not_500(client, token, where, depth):
+    nested = "[" * depth + "]" * depth
+    response = await client.post(
+        "/graphql",
+        content=f'{{"query": "{{ __typename }}", "{where}": {{"x": {nested}}}}}'.encode(),
+        headers={**auth(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"message": "The request body nests deeper than 64.", "extensions": {"code": "BAD_REQUEST"}}
+    ]
+
+
+async def test_json_nested_as_deep_as_allowed_is_answered(client, token):
+    nested = "[" * 62 + "]" * 62  # with the body and `variables`: 64 levels
+    response = await client.post(
+        "/graphql",
+        content=f'{{"query": "{{ __typename }}", "variables": {{"x": {nested}}}}}'.encode(),
+        headers={**auth(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200 and response.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_syntax_error_is_readable(gql):
     body = await gql("SSC", "{ viewer { ")
     assert "Syntax Error" in body["errors"][0]["message"]

@@ -114,6 +114,16 @@ async def test_every_log_line_is_json_with_a_request_id_taken_or_made(json_serve
     assert not any(r["logger"] == "uvicorn.access" for r in lines)
 
 
+def test_a_path_cannot_forge_a_log_line():
+    from schema.requests import _where
+
+    scope = {"method": "GET", "path": "/x\n2026-12-04T00:00:00.000Z INFO cpl_pathways.access FAKE"}
+    method, route, path = _where(scope)
+    assert (method, route) == ("GET", "other")
+    assert path == "/x%0A2026-12-04T00:00:00.000Z%20INFO%20cpl_pathways.access%20FAKE"
+    assert _where({"method": "GET", "path": "/graphql"})[2] == "/graphql"
+
+
 def test_text_format_for_development_carries_the_request_id():
     from logs import EXCHANGE
 
