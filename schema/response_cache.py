@@ -54,7 +54,9 @@ def lookup_for(
             principal.manufacturer_id,
         )
     canonical = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), default=str)
-    key = (revision, sha256(query), operation_name, canonical, visibility)
+    # Hashed: a key holding the variables themselves (up to the body limit) would let a caller
+    # fill memory with keys the cache's byte budget never counted.
+    key = (revision, sha256(query), operation_name, sha256(canonical), visibility)
     return Lookup(key, f'"{sha256(repr(key))[:32]}"')
 
 
@@ -69,8 +71,12 @@ class Cached:
         return len(self.body)
 
 
+ENTRY_BYTES = 512  # what an entry costs besides its value: its key (hashes), the dict's slot
+
+
 class BoundedStore:
-    """Least recently used entries, bounded by the bytes of their values (`len`)."""
+    """Least recently used entries, bounded by the bytes of their values (`len`), each counted
+    with `ENTRY_BYTES` for its key and bookkeeping, so many tiny answers cannot outgrow it."""
 
     metric = "store"  # the `cache` label of its look-ups in `cpl_cache_lookups_total`
 
@@ -97,16 +103,16 @@ class BoundedStore:
         return value
 
     def put(self, key: Any, value: Any) -> None:
-        if len(value) > self.max_bytes:
+        if len(value) + ENTRY_BYTES > self.max_bytes:
             return
         previous = self._entries.pop(key, None)
         if previous is not None:
-            self.size -= len(previous)
+            self.size -= len(previous) + ENTRY_BYTES
         self._entries[key] = value
-        self.size += len(value)
+        self.size += len(value) + ENTRY_BYTES
         while self.size > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
-            self.size -= len(evicted)
+            self.size -= len(evicted) + ENTRY_BYTES
 
 
 class ResponseCache(BoundedStore):
@@ -120,7 +126,7 @@ class ResponseCache(BoundedStore):
         if key[0] > self.revision:
             self.revision = key[0]
             self._entries = OrderedDict((k, v) for k, v in self._entries.items() if k[0] >= key[0])
-            self.size = sum(len(v) for v in self._entries.values())
+            self.size = sum(len(v) + ENTRY_BYTES for v in self._entries.values())
         return super().get(key)
 
 

@@ -190,3 +190,19 @@ async def test_identical_misses_at_once_are_executed_once(isolated, monkeypatch)
     answers = await asyncio.gather(*(isolated.gql("NETWORK_PARTY", query) for _ in range(8)))
     assert all(answer == answers[0] for answer in answers) and "errors" not in answers[0]
     assert executions == [1]
+
+
+async def test_unique_large_variables_cannot_grow_the_cache_past_its_budget(isolated):
+    # Each request's variables are unique and large; the key keeps hashes of them, and every
+    # entry is counted with its key, so the store stays within its byte budget.
+    from schema.response_cache import ENTRY_BYTES
+
+    responses = isolated.services.responses
+    responses.max_bytes = 40 * ENTRY_BYTES
+    for n in range(120):
+        body = await isolated.gql("SMALL_SUPPLIER", "{ __typename }", {"pad": f"{n}" * 50_000})
+        assert body == {"data": {"__typename": "Query"}}
+    assert responses.size <= responses.max_bytes
+    assert 0 < len(responses._entries) < 40
+    for key in responses._entries:
+        assert len(repr(key)) < 400  # hashes, not the 50-250 KB variables
