@@ -17,7 +17,6 @@ from notifications.dispatcher import Dispatcher
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
-from resolvers.graph_cache import GraphCache
 from resolvers.loaders import Loaders
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
@@ -36,7 +35,6 @@ class Services:
     verifier: TokenVerifier
     bus: ChangeBus
     dispatcher: Dispatcher
-    graphs: GraphCache
     responses: ResponseCache
     revision: RevisionClock
     snapshots: SnapshotCache
@@ -59,7 +57,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.sessions)
-        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+        self.loaders = Loaders(self.db, self.services.snapshots)
 
     async def begin_operation(self) -> None:
         """Called as each operation starts: the first uses what __post_init__ made."""
@@ -69,7 +67,7 @@ class Context:
 
     def forget_reads(self) -> None:
         """After this request's own write: what it reads next is read as it is now."""
-        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots)
+        self.loaders = Loaders(self.db, self.services.snapshots)
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
