@@ -685,7 +685,7 @@ async def diagnose(api: InProcess, work: Workload) -> None:
     async def resolver_only() -> None:
         db = RequestSession(api.services.sessions)
         try:
-            await plan_fleet(db, api.services.graphs, planned)
+            await plan_fleet(db, await api.services.snapshots.current(), planned)
         finally:
             await db.close()
 

@@ -2,9 +2,9 @@
 
 Two passes over the items around the reads: the first (``resolvers.fleet_items``) normalises
 and checks them and gathers the devices to look up; then one statement for devices named by
-identifiers, the graph cache for the rest; the second plans each distinct (device, firmware
-version) once and totals the meters. Nothing here knows GraphQL: the schema layer decodes ids
-and turns results into types.
+identifiers, and each device's graph from the CPL snapshot the caller holds; the second plans
+each distinct (device, firmware version) once and totals the meters. Nothing here knows
+GraphQL: the schema layer decodes ids and turns results into types.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from resolvers.fleet_items import (
     FleetItem,
     check_items,
 )
-from resolvers.graph_cache import GraphCache
 from resolvers.planner import BlockReason, PathwayGraph, Plan
+from resolvers.snapshot import CplSnapshot
 
 __all__ = [
     "MAX_FLEET_ITEMS",
@@ -79,7 +79,7 @@ class FleetResult:
 
 
 async def plan_fleet(
-    db: RequestSession, cache: GraphCache, items: Sequence[FleetItem]
+    db: RequestSession, snapshot: CplSnapshot, items: Sequence[FleetItem]
 ) -> FleetResult:
     """Plan every item to its device's latest firmware and total the meters.
 
@@ -90,8 +90,8 @@ async def plan_fleet(
     firmware) are returned as plans and count as blocked too.
 
     Statements, whatever the number of items and devices (but for chunking of 5,000 ids): one
-    for identifier lookups if any item names a device that way, one for the revision, and two
-    for the devices whose graphs are not cached yet.
+    for identifier lookups if any item names a device that way, and nothing else: the graphs
+    are the snapshot's, built the first time a device is planned in its revision.
 
     Raises ``ValueError`` for more than ``MAX_FLEET_ITEMS`` items: the bound keeps one call's
     time and memory predictable, and a caller with more meters splits the fleet.
@@ -105,8 +105,12 @@ async def plan_fleet(
         checked = check_items(items)
     ids_by_key = await device_ids_by_key(db, checked.wanted_keys) if checked.wanted_keys else {}
     checked.wanted_ids.update(ids_by_key.values())
-    graphs = await cache.graphs(db, checked.wanted_ids) if checked.wanted_ids else {}
     with collector_paused():
+        graphs = {
+            device_id: graph
+            for device_id in checked.wanted_ids
+            if (graph := snapshot.graph(device_id)) is not None
+        }
         result = _plan(items, checked, ids_by_key, graphs)
     result.graphs = graphs
     return result

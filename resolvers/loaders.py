@@ -20,8 +20,6 @@ from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
-from resolvers.graph_cache import GraphCache
-from resolvers.planner import PathwayGraph
 from resolvers.snapshot import CplSnapshot, SnapshotCache, in_view
 
 T = TypeVar("T")
@@ -38,18 +36,13 @@ class Loaders:
     """The request's loaders; each loads by primary or foreign key in one batch."""
 
     def __init__(
-        self,
-        db: RequestSession,
-        graphs: GraphCache,
-        snapshots: SnapshotCache,
-        granted: tuple[str, ...],
+        self, db: RequestSession, snapshots: SnapshotCache, granted: tuple[str, ...]
     ) -> None:
         self.db = db
         self.granted = granted  # the caller's capability: which view of the CPL it reads
         self._snapshots = snapshots
         self._snapshot: asyncio.Future[CplSnapshot] | None = None
         self.held: CplSnapshot | None = None  # once loaded: read synchronously
-        self.graph = DataLoader(self._graphs(graphs))
         self.manufacturer = DataLoader(self._in_snapshot("manufacturers", Manufacturer))
         self.device = DataLoader(self._in_snapshot("devices", Device))
         self.firmware = DataLoader(self._in_snapshot("firmware", Firmware))
@@ -126,13 +119,6 @@ class Loaders:
     def prime_devices(self, devices: Iterable[Device]) -> None:
         for device in devices:
             self.device.prime(device.id, device)
-
-    def _graphs(self, cache: GraphCache) -> Callable[[list[int]], Any]:
-        async def load(keys: list[int]) -> list[PathwayGraph | None]:
-            found = await cache.graphs(self.db, keys)
-            return [found.get(key) for key in keys]
-
-        return load
 
     def _by_id(self, model: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[Any]:

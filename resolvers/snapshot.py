@@ -1,6 +1,7 @@
 """The CPL in memory, one snapshot per data revision: manufacturers, devices, firmware and
 pathways, read with four Core statements when the revision moves and shared by every request
-until it moves again.
+until it moves again. The planner's per-device graphs are derived from it, each built the
+first time it is asked for and kept with the snapshot, so a new revision starts without any.
 
 The CPL changes a few times a day and is small (the real one: about 500 devices, 5,000
 firmware, 10,000 pathways), while every front-end page reads a slice of it through a dozen
@@ -30,10 +31,11 @@ from models.tables import (
     Firmware,
     FirmwareStatus,
     Manufacturer,
+    PathwayStatus,
     UpgradePathway,
 )
 from permissions.policy import hidden_fields
-from resolvers.planner import latest_order
+from resolvers.planner import FirmwareNode, PathwayEdge, PathwayGraph, latest_order
 
 _TABLES: dict[str, sa.Table] = {
     "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]
@@ -123,6 +125,8 @@ class CplSnapshot:
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    # Built by `graph` on demand: a fleet plan touches thousands of devices, a page none.
+    graphs: dict[int, PathwayGraph] = field(default_factory=dict, repr=False, compare=False)
     _views: dict[tuple[str, ...], CplSnapshot] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -145,11 +149,19 @@ class CplSnapshot:
                 ]
                 for table in _TYPES
             }
-            found = self._views[granted] = CplSnapshot.of(self.revision, rows)
+            # The planner's graphs hold no restricted column: every view shares them.
+            found = CplSnapshot.of(self.revision, rows, graphs=self.graphs)
+            self._views[granted] = found
         return found
 
     @classmethod
-    def of(cls, revision: int, rows: dict[str, list[Any]]) -> CplSnapshot:
+    def of(
+        cls,
+        revision: int,
+        rows: dict[str, list[Any]],
+        graphs: dict[int, PathwayGraph] | None = None,
+    ) -> CplSnapshot:
+        """Indexed from the tables' rows; `graphs`, a memo shared with another view of them."""
         by_id = {name: {row.id: row for row in found} for name, found in rows.items()}
         ident = _id
         firmware_of_device = _index(
@@ -171,6 +183,7 @@ class CplSnapshot:
                 for device_id, listed in firmware_of_device.items()
                 if (latest := _latest(listed)) is not None
             },
+            graphs={} if graphs is None else graphs,
         )
 
     def page_of_devices(
@@ -180,6 +193,34 @@ class CplSnapshot:
         matching = [self.devices[i] for i in self.device_ids if matches(self.devices[i])]
         later = [row for row in matching if after_id is None or row.id > after_id]
         return later[:first], len(later) > first, len(matching)
+
+    def graph(self, device_id: int) -> PathwayGraph | None:
+        """The planner's graph of a device, None if it is no device of this snapshot.
+
+        Edges are the pathways leaving the device's firmware, WITHDRAWN ones too: the graph
+        decides which it plans over, so the routing rules live in one place."""
+        graph = self.graphs.get(device_id)
+        if graph is None and device_id in self.devices:
+            firmware = self.firmware_of_device.get(device_id, [])
+            graph = self.graphs[device_id] = PathwayGraph(
+                [
+                    FirmwareNode(
+                        f.id, f.version, f.status is FirmwareStatus.ACTIVE, f.added_to_cpl_on
+                    )
+                    for f in firmware
+                ],
+                [
+                    PathwayEdge(
+                        p.id,
+                        p.from_firmware_id,
+                        p.to_firmware_id,
+                        p.status is PathwayStatus.PUBLISHED,
+                    )
+                    for f in firmware
+                    for p in self.pathways_from.get(f.id, ())
+                ],
+            )
+        return graph
 
 
 def _id(row: Any) -> int:

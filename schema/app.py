@@ -51,7 +51,6 @@ from permissions.document_policy import decide
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import bearer_token, verifier_for
-from resolvers.graph_cache import GraphCache
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
 from resolvers.unit_of_work import UnitOfWork
@@ -352,7 +351,6 @@ def create_services(settings: Settings) -> Services:
         verifier=verifier_for(settings),
         bus=bus,
         dispatcher=dispatcher,
-        graphs=GraphCache(),
         responses=ResponseCache(settings.response_cache_bytes),
         revision=revision,
         snapshots=SnapshotCache(engine, revision),

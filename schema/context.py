@@ -18,7 +18,6 @@ from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
-from resolvers.graph_cache import GraphCache
 from resolvers.loaders import Loaders
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
@@ -37,7 +36,6 @@ class Services:
     verifier: TokenVerifier
     bus: ChangeBus
     dispatcher: Dispatcher
-    graphs: GraphCache
     responses: ResponseCache
     revision: RevisionClock
     snapshots: SnapshotCache
@@ -93,7 +91,7 @@ class Context:
             self.loaders = NO_CALLER
             return
         granted = capability(self.principal.party_category)
-        self.loaders = Loaders(self.db, self.services.graphs, self.services.snapshots, granted)
+        self.loaders = Loaders(self.db, self.services.snapshots, granted)
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection

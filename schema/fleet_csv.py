@@ -1,9 +1,10 @@
 """`POST /fleet-plan.csv`: a Supplier's fleet file in, a CSV of plans out, streamed both ways.
 
 A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
-read as it arrives, cut into complete CSV records, planned in batches by the very planner and
-graph cache `fleetPlan` uses (`resolvers.fleet_plan.plan_fleet`), and each batch's answer is sent
-before the next is read. Memory is one batch, whatever the file's size.
+read as it arrives, cut into complete CSV records, planned in batches by the very planner
+`fleetPlan` uses (`resolvers.fleet_plan.plan_fleet`, over the CPL snapshot of the data
+revision), and each batch's answer is sent before the next is read. Memory is one batch,
+whatever the file's size.
 
 Only the header can fail the request (HTTP 400 naming what is missing), because it is read
 before the answer starts. After that every input row gets exactly one output row, in order:
@@ -228,11 +229,10 @@ class _Batcher:
         if not self.refs:
             return
         planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
-        result = (
-            await plan_fleet(self.db, self.services.graphs, [item for _, item in planned])
-            if planned
-            else None
-        )
+        result = None
+        if planned:
+            snapshot = await self.services.snapshots.current()
+            result = await plan_fleet(self.db, snapshot, [item for _, item in planned])
         with collector_paused():
             suffixes = [
                 _problem_cells(item) if isinstance(item, str) else "" for item in self.items

@@ -1,7 +1,7 @@
 """Upgrade planning: one meter's pathway to the latest (or a chosen) firmware, and a fleet's.
 
-The planner is `resolvers.planner` (pure); graphs come from the process-wide cache keyed by the
-data revision (`resolvers.graph_cache.GraphCache`), so an unchanged CPL is never reloaded.
+The planner is `resolvers.planner` (pure); each device's graph comes from the request's CPL
+snapshot (`resolvers.snapshot.CplSnapshot.graph`), built once per data revision.
 
 A fleet plan answers tens of thousands of entries. Strawberry spends microseconds on every
 field that has a resolver, so the plan types here have none: the rows a query selects (steps,
@@ -192,7 +192,8 @@ class PlanningQueries:
         to_version: str | None = None,
     ) -> UpgradePlan | None:
         pk = decode_id("device", device_id)
-        graph = await info.context.loaders.graph.load(pk) if pk is not None else None
+        snapshot = await info.context.loaders.snapshot()
+        graph = snapshot.graph(pk) if pk is not None else None
         if graph is None:
             raise not_found("device")
         plan = graph.plan(from_version, to_version)
@@ -214,9 +215,8 @@ class PlanningQueries:
                 f"The meters of one call must add up to at most {MAX_INT:,}.",
                 extensions={"code": BAD_USER_INPUT},
             )
-        result = await plan_fleet(
-            info.context.db, info.context.services.graphs, [_item(i) for i in items]
-        )
+        snapshot = await info.context.loaders.snapshot()
+        result = await plan_fleet(info.context.db, snapshot, [_item(i) for i in items])
         entries = result.entries
         planned = [(e.device_id, e.plan) for e in entries if e.plan is not None]
         views = await plan_views(info, ("entries", "plan"), planned)

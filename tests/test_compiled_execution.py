@@ -1,24 +1,28 @@
 """The compiled execution (`schema/execution.py`) answers exactly as graphql-core does: the same
-data, the same errors with the same paths, the same SSC reads noted; and graphql-core's own
-field machinery runs a fixed number of times a page, whatever its rows."""
+response bytes as the HTTP layer sends them (data, errors and their paths, in the same order),
+the same SSC reads noted; and graphql-core's own field machinery runs a fixed number of times a
+page, whatever its rows."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from functools import partial
+from typing import Any
 
 import pytest
 import strawberry
 from graphql.execution.executor import Executor
+from strawberry.http import process_result
 
 import schema.app
 import schema.types
 from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog
-from schema.app import create_app
+from schema.app import GraphQLApp, create_app
 from schema.build import build_schema
 from schema.execution import CompilingExecutor, lean_resolvers
-from tests.harness import asgi_client, count_calls, gql
+from tests.harness import asgi_client, count_calls
 
 TYPICAL = (
     "{ devices(first: 50) { totalCount nodes { id modelName zigbeeBand manufacturer { name } "
@@ -63,7 +67,8 @@ CATEGORIES = [category.value for category in PartyCategory]
 @pytest.fixture
 async def both(settings, services, token, monkeypatch):
     """POST a document to the app as it runs and to one executing it the plain way, on the same
-    services, with the response cache off; each answer with the SSC reads it noted."""
+    services, with the response cache off; each answer's body, as sent, with the SSC reads it
+    noted."""
     monkeypatch.setattr(services.responses, "max_bytes", 0)
     with monkeypatch.context() as patch:
         patch.setattr(schema.app, "build_schema", partial(build_schema, compiled=False))
@@ -78,13 +83,18 @@ async def both(settings, services, token, monkeypatch):
 
     monkeypatch.setattr(AccessLog, "record", noting)
 
-    async def ask(category: str, document: str, variables: dict) -> list[tuple[dict, list]]:
+    async def ask(category: str, document: str, variables: dict) -> list[tuple[bytes, list]]:
         answers = []
         for app in (compiled, plain):
             noted.clear()
             async with asgi_client(app) as client:
-                body = await gql(client, token(category), document, variables)
-            answers.append((body, list(noted)))
+                response = await client.post(
+                    "/graphql",
+                    json={"query": document, "variables": variables},
+                    headers={"Authorization": f"Bearer {token(category)}"},
+                )
+            assert response.status_code == 200, response.text
+            answers.append((response.content, list(noted)))
         return answers
 
     return ask
@@ -95,7 +105,7 @@ async def both(settings, services, token, monkeypatch):
 async def test_the_compiled_answer_is_graphql_cores(both, category, name):
     document, variables = DOCUMENTS[name]
     (compiled, compiled_reads), (plain, plain_reads) = await both(category, document, variables)
-    assert compiled["data"], compiled
+    assert json.loads(compiled)["data"], compiled
     assert compiled == plain
     assert compiled_reads == plain_reads
     if category == "SSC" and "zigbeeStackVersion" in document:
@@ -123,7 +133,7 @@ async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch)
         (compiled, _), (plain, _) = await both("SMALL_SUPPLIER", document, {})
         assert failing, "no firmware id was made"
         assert compiled == plain
-        [error] = compiled["errors"]  # masked, as every unexpected error is
+        [error] = json.loads(compiled)["errors"]  # masked, as every unexpected error is
         assert error["message"] == "Unexpected error." and error["path"][:2] == ["devices", "nodes"]
 
 
@@ -189,17 +199,24 @@ def small_schema(compiled: bool) -> strawberry.Schema:
     return schema
 
 
+def as_sent(result: Any) -> bytes:
+    """A result as the app's view sends it: Strawberry's HTTP shape, by the view's encoder."""
+    view = GraphQLApp.__new__(GraphQLApp)  # its encoder keeps no state
+    encoded = view.encode_json(process_result(result))
+    return encoded if isinstance(encoded, bytes) else encoded.encode()
+
+
 @pytest.mark.parametrize("rows", ROWS)
 async def test_values_of_the_wrong_shape_fail_as_graphql_core_fails_them(rows):
     """A null in a non-null place, a string where a list belongs, a value no enum member has, a
-    resolver raising: the same data and errors; and each resolver runs as often as there."""
+    resolver raising: the same response bytes; and each resolver runs as often as there."""
     document = "{ items { name tags colour upper } }"
     answers, calls = [], []
     for compiled in (True, False):
         RESOLVED.clear()
         result = await small_schema(compiled).execute(document, context_value={"rows": rows})
-        answers.append((result.data, [error.formatted for error in result.errors or []]))
+        answers.append(as_sent(result))
         calls.append(sorted(RESOLVED))
     assert answers[0] == answers[1]
-    assert bool(answers[0][1]) is (rows != "fine"), answers[0]
+    assert ("errors" in json.loads(answers[0])) is (rows != "fine"), answers[0]
     assert len(calls[0]) <= 2 * len(calls[1]), calls  # given up once a field at most

@@ -1,13 +1,12 @@
-"""Fleet planning and the graph cache against a real database (SQLite or PostgreSQL).
+"""Fleet planning and the snapshot's graphs against a real database (SQLite or PostgreSQL).
 
-The point of ``resolvers.fleet_plan`` and ``resolvers.graph_cache`` is their statement budget and
-their cache, so these tests count the statements a real engine sends and change real rows to
-check the cache sees commits.
+The point of ``resolvers.fleet_plan`` and of the graphs ``CplSnapshot.graph`` derives is their
+statement budget and that they follow the data revision, so these tests count the statements a
+real engine sends and change real rows to check that a new revision's snapshot sees commits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bench.generate import SyntheticCpl, load_synthetic_cpl
 from models.database import RequestSession, create_engine, migrate, session_factory
+from models.revision import RevisionClock
 from models.tables import (
     DataRevision,
     Device,
@@ -39,8 +39,8 @@ from resolvers import fleet_items
 from resolvers.device_keys import device_ids_by_key
 from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
-from resolvers.graph_cache import GraphCache, data_revision
 from resolvers.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
+from resolvers.snapshot import CplSnapshot, SnapshotCache
 from tests.harness import fresh_database
 
 NOW = utcnow()
@@ -62,14 +62,29 @@ class Db:
     def selects(self) -> list[str]:
         return [s for s in self.statements if s.lstrip().upper().startswith("SELECT")]
 
-    async def run(self, cache: GraphCache, items: list[FleetItem]) -> FleetResult:
-        """One request: its own RequestSession, closed afterwards; statements counted afresh."""
+    async def run(self, snapshot: CplSnapshot, items: list[FleetItem]) -> FleetResult:
+        """One request over `snapshot`: its own RequestSession, closed afterwards; statements
+        counted afresh."""
         self.statements.clear()
         db = RequestSession(self.sessions)
         try:
-            return await plan_fleet(db, cache, items)
+            return await plan_fleet(db, snapshot, items)
         finally:
             await db.close()
+
+    @asynccontextmanager
+    async def snapshots(self) -> AsyncIterator[SnapshotCache]:
+        """Snapshots as the app keeps them, with the revision read afresh on every request."""
+        clock = RevisionClock(self.engine, max_age=0)
+        try:
+            yield SnapshotCache(self.engine, clock)
+        finally:
+            clock.close()
+
+    async def snapshot(self) -> CplSnapshot:
+        """The snapshot of the revision now."""
+        async with self.snapshots() as snapshots:
+            return await snapshots.current()
 
     async def commit(self, *changes: Any, bump: bool = True) -> None:
         """Commit ``changes``, with the revision bump every write makes unless told not to."""
@@ -277,15 +292,10 @@ def hand_built(firmware: list[Firmware], pathways: list[UpgradePathway]) -> Path
     )
 
 
-async def test_cached_graphs_plan_like_graphs_built_by_hand(synthetic):
+async def test_snapshot_graphs_plan_like_graphs_built_by_hand(synthetic):
     db, cpl = synthetic
-    device_ids = [d.device_id for d in cpl.devices[:40]]
-    request = RequestSession(db.sessions)
-    try:
-        graphs = await GraphCache().graphs(request, [*device_ids, 999_999])
-    finally:
-        await request.close()
-    assert set(graphs) == set(device_ids)  # not a device: left out
+    snapshot = await db.snapshot()
+    assert snapshot.graph(999_999) is None  # not a device
     async with db.sessions() as session:
         for device in cpl.devices[:40]:
             firmware = (
@@ -297,8 +307,8 @@ async def test_cached_graphs_plan_like_graphs_built_by_hand(synthetic):
                 )
             ).all()
             expected = hand_built(list(firmware), list(pathways))
-            graph = graphs[device.device_id]
-            assert graph.latest() == expected.latest()
+            graph = snapshot.graph(device.device_id)
+            assert graph is not None and graph.latest() == expected.latest()
             targets = [None, *device.firmware_versions]
             for start in device.firmware_versions:
                 for target in targets:
@@ -307,20 +317,20 @@ async def test_cached_graphs_plan_like_graphs_built_by_hand(synthetic):
 
 async def test_statements_do_not_grow_with_items_or_devices(synthetic):
     db, cpl = synthetic
-    small_cache, large_cache = GraphCache(), GraphCache()
     small_fleet, large_fleet = fleet(cpl, 100, 10), fleet(cpl, 10_000, 1_000)
+    small_snapshot, large_snapshot = await db.snapshot(), await db.snapshot()
 
-    small_result = await db.run(small_cache, small_fleet)
+    small_result = await db.run(small_snapshot, small_fleet)
     small_statements = list(db.statements)
-    large_result = await db.run(large_cache, large_fleet)
+    large_result = await db.run(large_snapshot, large_fleet)
     large_statements = list(db.statements)
 
-    # identifier lookup, revision, firmware, pathways: nothing else, at either size
-    assert len(small_statements) == len(large_statements) == 4
-    assert len(db.selects()) == 4
-    assert small_cache.loaded == 10
-    assert large_cache.loaded == 1_000  # each device's graph loaded once for 10,000 items
-    assert sum("upgrade_pathway" in s for s in large_statements) == 1
+    # the identifier lookup, nothing else, at either size: the graphs are the snapshot's
+    assert len(small_statements) == len(large_statements) == 1
+    assert len(db.selects()) == 1
+    assert not any("firmware" in s or "upgrade_pathway" in s for s in large_statements)
+    assert len(small_snapshot.graphs) == 10
+    assert len(large_snapshot.graphs) == 1_000  # each device's graph built once for 10,000 items
     assert all(e.problem is None for e in large_result.entries)
     assert all(e.problem is None for e in small_result.entries)
     check_summary(large_result, large_fleet)
@@ -329,133 +339,61 @@ async def test_statements_do_not_grow_with_items_or_devices(synthetic):
 
 async def test_an_unchanged_cpl_is_not_reloaded(synthetic):
     db, cpl = synthetic
-    cache = GraphCache()
     items = fleet(cpl, 2_000, 200, seed=3)
-    first = await db.run(cache, items)
-    assert cache.loaded == 200
-
-    again = await db.run(cache, items)
-    assert cache.loaded == 200
-    assert len(db.statements) == 2  # the revision and the identifier lookup
-    assert any("data_revision" in s for s in db.statements)
-    assert not any("firmware" in s or "upgrade_pathway" in s for s in db.statements)
+    async with db.snapshots() as snapshots:
+        first = await db.run(await snapshots.current(), items)
+        again = await db.run(await snapshots.current(), items)
+        assert snapshots.loads == 1
+    assert len(db.statements) == 1  # the identifier lookup
+    assert all(again.graphs[d] is graph for d, graph in first.graphs.items())  # built once
     assert [e.plan for e in again.entries] == [e.plan for e in first.entries]
     assert again.summary == first.summary
 
     only_ids = [item for item in items if item.device_id is not None]
-    await db.run(cache, only_ids)
-    assert len(db.statements) == 1  # the revision alone
+    await db.run(await db.snapshot(), only_ids)
+    assert db.statements == []
 
 
 async def test_a_committed_change_is_seen_by_the_next_request(small):
-    cache = GraphCache()
     items = [by_id(1, "AAAA0001")]
-    before = await small.run(cache, items)
-    assert [step.id for step in before.entries[0].plan.steps] == [101, 102]
+    async with small.snapshots() as snapshots:
+        old = await snapshots.current()
+        before = await small.run(old, items)
+        assert [step.id for step in before.entries[0].plan.steps] == [101, 102]
 
-    publish_shortcut = (
-        update(UpgradePathway)
-        .where(UpgradePathway.id == 103)  # type: ignore[arg-type]
-        .values(status=PathwayStatus.PUBLISHED)
-    )
-    # A write that forgets the bump is not seen: the cache is what answers.
-    await small.commit(publish_shortcut, bump=False)
-    stale = await small.run(cache, items)
-    assert [step.id for step in stale.entries[0].plan.steps] == [101, 102]
-    assert len(small.statements) == 1
+        publish_shortcut = (
+            update(UpgradePathway)
+            .where(UpgradePathway.id == 103)  # type: ignore[arg-type]
+            .values(status=PathwayStatus.PUBLISHED)
+        )
+        # A write that forgets the bump is not seen: the snapshot is what answers.
+        await small.commit(publish_shortcut, bump=False)
+        stale = await small.run(await snapshots.current(), items)
+        assert [step.id for step in stale.entries[0].plan.steps] == [101, 102]
+        assert small.statements == [] and snapshots.loads == 1
 
-    await small.commit(BUMP)
-    after = await small.run(cache, items)
-    assert [step.id for step in after.entries[0].plan.steps] == [103]
-    assert len(small.statements) == 3  # revision, firmware, pathways
-    assert cache.loaded == 2
+        await small.commit()  # the bump alone
+        new = await snapshots.current()
+        assert new.revision == old.revision + 1 and not new.graphs  # a new revision: no graphs
+        after = await small.run(new, items)
+        assert [step.id for step in after.entries[0].plan.steps] == [103]
+        # A request still holding the old snapshot plans by the old revision, and its graphs
+        # stay with it.
+        assert [step.id for step in old.graph(1).plan("AAAA0001").steps] == [101, 102]
+        assert new.graph(1) is not old.graph(1)
 
-    withdraw_target = (
-        update(Firmware)
-        .where(Firmware.id == 13)  # type: ignore[arg-type]
-        .values(status=FirmwareStatus.WITHDRAWN)
-    )
-    await small.commit(withdraw_target)
-    latest_now = await small.run(cache, items)
+        withdraw_target = (
+            update(Firmware)
+            .where(Firmware.id == 13)  # type: ignore[arg-type]
+            .values(status=FirmwareStatus.WITHDRAWN)
+        )
+        await small.commit(withdraw_target)
+        latest_now = await small.run(await snapshots.current(), items)
     assert latest_now.entries[0].plan.target.version == "0000BBBB"
     assert [step.id for step in latest_now.entries[0].plan.steps] == [101]
 
 
-class GatedSession(RequestSession):
-    """A request whose row loads wait for a signal, to let another request overtake it."""
-
-    def __init__(self, sessions: Any, gate: asyncio.Event) -> None:
-        super().__init__(sessions)
-        self.gate = gate
-        self.waiting = asyncio.Event()
-        self.calls = 0
-
-    async def fetch(self, statement: Any) -> list[Any]:
-        self.calls += 1
-        if self.calls > 1:  # the revision is read; the graph loads wait
-            self.waiting.set()
-            await self.gate.wait()
-        return await super().fetch(statement)
-
-
-async def test_a_slow_load_of_an_old_revision_does_not_poison_the_cache(small):
-    cache = GraphCache()
-    gate = asyncio.Event()
-    slow = GatedSession(small.sessions, gate)
-    slow_task = asyncio.create_task(cache.graphs(slow, [1]))
-    await slow.waiting.wait()  # it has read the revision and is about to load
-    old_revision = cache.revision
-
-    await small.commit(
-        update(UpgradePathway)
-        .where(UpgradePathway.id == 103)  # type: ignore[arg-type]
-        .values(status=PathwayStatus.PUBLISHED)
-    )
-    fast = RequestSession(small.sessions)
-    try:
-        fresh = (await cache.graphs(fast, [1]))[1]
-    finally:
-        await fast.close()
-    assert cache.revision == old_revision + 1
-    assert len(fresh.plan("AAAA0001").steps) == 1
-
-    gate.set()
-    try:
-        await slow_task
-    finally:
-        await slow.close()
-    assert cache.revision == old_revision + 1
-
-    later = RequestSession(small.sessions)
-    try:
-        loaded = cache.loaded
-        graph = (await cache.graphs(later, [1]))[1]
-    finally:
-        await later.close()
-    assert cache.loaded == loaded  # served from the cache, which holds the newer graph
-    assert graph is fresh
-
-
-async def test_the_cache_holds_at_most_max_devices(synthetic):
-    db, cpl = synthetic
-    cache = GraphCache(max_devices=5)
-    ids = [d.device_id for d in cpl.devices[:12]]
-    request = RequestSession(db.sessions)
-    try:
-        graphs = await cache.graphs(request, ids)
-        assert set(graphs) == set(ids)  # the request still gets every graph it asked for
-        assert len(cache) == 5
-        graphs = await cache.graphs(request, ids[:3])
-        assert set(graphs) == set(ids[:3])
-        assert len(cache) <= 5
-    finally:
-        await request.close()
-    with pytest.raises(ValueError, match="max_devices"):
-        GraphCache(max_devices=0)
-
-
 async def test_every_kind_of_problem(small):
-    cache = GraphCache()
     items = [
         by_id(1, "AAAA0001", 10),  # 0: two steps
         by_key(" 0a1b", "1234 ", "0100", " aaaa0001 ", 5),  # 1: same device, normalised
@@ -477,7 +415,7 @@ async def test_every_kind_of_problem(small):
         by_id(1, "123", 0),  # 17: two problems at once
         FleetItem(None, True, None, None, "0100", "AAAA0001", 3),  # 18: bad id and identifiers
     ]
-    result = await small.run(cache, items)
+    result = await small.run(await small.snapshot(), items)
     entries = result.entries
     assert [e.index for e in entries] == list(range(len(items)))
     problems = [e.problem for e in entries]
@@ -547,7 +485,7 @@ async def test_duplicates_are_planned_once_and_entries_keep_input_order(syntheti
         ),
         by_id(device.device_id, f"  {version}", 5),
     ]
-    result = await db.run(GraphCache(), items)
+    result = await db.run(await db.snapshot(), items)
     entries = result.entries
     assert [e.index for e in entries] == [0, 1, 2, 3]
     assert [e.meter_count for e in entries] == [2, 3, 4, 5]
@@ -566,7 +504,7 @@ async def test_summary_of_a_large_fleet_adds_up(synthetic):
     db, cpl = synthetic
     items = fleet(cpl, 5_000, 1_000, seed=11)
     items += [by_id(999_999, "00000000", 17), by_id(1, "00000000", -2)]
-    result = await db.run(GraphCache(), items)
+    result = await db.run(await db.snapshot(), items)
     check_summary(result, items)
     assert result.summary.up_to_date and result.summary.upgradable and result.summary.blocked
     assert result.summary.meters_by_step_count[0][0] == 0
@@ -577,9 +515,9 @@ async def test_at_most_fifty_thousand_items_a_call(synthetic):
     device = cpl.devices[0]
     item = by_id(device.device_id, device.firmware_versions[0], 2)
     with pytest.raises(ValueError, match="at most 50,000 items"):
-        await db.run(GraphCache(), [item] * (MAX_FLEET_ITEMS + 1))
+        await db.run(await db.snapshot(), [item] * (MAX_FLEET_ITEMS + 1))
     assert db.statements == []
-    result = await db.run(GraphCache(), [item] * MAX_FLEET_ITEMS)
+    result = await db.run(await db.snapshot(), [item] * MAX_FLEET_ITEMS)
     assert len(result.entries) == MAX_FLEET_ITEMS
     assert result.summary.meters == 2 * MAX_FLEET_ITEMS
     assert len({id(e.plan) for e in result.entries}) == 1
@@ -593,9 +531,10 @@ async def test_lookups_by_identifiers_and_ids(small):
         )
         assert found == {("0A1B", "1234", "0200"): 2, ("0A1B", "9ABC", "0100"): 4}
         assert await device_ids_by_key(request, []) == {}
-        assert await data_revision(request) == 0
-        graphs = await GraphCache().graphs(request, [2, 3, 5])
-        assert set(graphs) == {2, 3}  # a device without firmware still has a (empty) graph
-        assert graphs[2].latest() is None
     finally:
         await request.close()
+    snapshot = await small.snapshot()
+    assert snapshot.revision == 0
+    assert snapshot.graph(5) is None  # not a device
+    assert snapshot.graph(2).latest() is None  # a device without firmware: an empty graph
+    assert snapshot.graph(3).latest() is None  # only WITHDRAWN firmware: no target
