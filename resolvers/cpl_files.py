@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ def read_table(path: Path) -> Table:
             row: Row = dict.fromkeys(KINDS[kind])
             for column, cell in zip(columns, cells, strict=False):
                 if column:
-                    row[column] = cell.strip() or None
+                    row[column] = unescape_cell(cell.strip()) or None
             rows.append((number, row))
     except UnicodeDecodeError:
         raise FileProblem("the file is not UTF-8 text") from None
@@ -138,12 +139,30 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+# A cell a spreadsheet would run as a formula (OWASP's CSV injection rule): it starts with one
+# of these, maybe behind quotes this rule added. Written with one more leading `'`, read with
+# one fewer, so what is escaped reads back as it was and nothing else is touched.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_ESCAPED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def escape_cell(cell: Any) -> Any:
+    """A cell as a file the project writes holds it: a would-be formula behind a `'`."""
+    return f"'{cell}" if isinstance(cell, str) and _FORMULA.match(cell) else cell
+
+
+def unescape_cell(cell: str) -> str:
+    """A cell as read: the one `'` that `escape_cell` put before a would-be formula removed."""
+    return cell[1:] if _ESCAPED.match(cell) else cell
+
+
 def write_csv(file: Any, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> int:
-    """Write a header and rows (None as an empty cell); returns how many rows."""
+    """Write a header and rows (None as an empty cell, would-be formulas escaped); returns
+    how many rows."""
     writer = csv.writer(file, lineterminator="\n")
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow(["" if cell is None else escape_cell(cell) for cell in row])
         count += 1
     return count

