@@ -184,9 +184,15 @@ class RequestSession:
             await session.close()
 
 
+class DatabaseUnavailable(Exception):
+    """An outage found inside an operation's answer (a resolver's or an extension's error),
+    raised again so that the request is answered as an outage: 503, one warning line."""
+
+
 # Failures of the database itself, not of the code: the server is down, restarting, refusing
 # connections, or the configured database is missing.
 _OUTAGES: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -197,6 +203,12 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
 )
 _SQLITE_OUTAGES = ("unable to open database", "database is locked", "disk i/o error")
+# PostgreSQL's own word for it, by SQLSTATE class or code: a connection lost or refused (08),
+# too many connections or no disk (53), an administrator's or a failover's shutdown or a
+# terminated backend (57), a system error (58), a database that is gone (3D) or refuses the
+# role (28), a server that is read-only after a failover (25006).
+_OUTAGE_STATES = ("08", "53", "57", "58", "3D", "28", "25006")
+_NOT_ACCEPTING = "is not currently accepting connections"  # 55000, ALLOW_CONNECTIONS false
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -221,7 +233,19 @@ def _outage_cause(error: BaseException) -> BaseException | None:
             return cause
         if getattr(cause, "connection_invalidated", False):
             return cause
+        if _postgresql_outage(cause):
+            return cause
     return None
+
+
+def _postgresql_outage(error: BaseException) -> bool:
+    state = getattr(error, "sqlstate", None)
+    if isinstance(state, str) and state.startswith(_OUTAGE_STATES):
+        return True
+    if state == "55000" and _NOT_ACCEPTING in str(error):
+        return True
+    # asyncpg's own word for a connection that went away under it.
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
 
 
 def is_outage(error: BaseException) -> bool:

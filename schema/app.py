@@ -36,6 +36,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 import metrics
 import tracing
 from models.database import (
+    DatabaseUnavailable,
     create_engine,
     describe_outage,
     is_outage,
@@ -64,6 +65,7 @@ from schema.extensions import READABLE_CODES
 from schema.fleet_csv import FleetPlanCsv
 from schema.graphiql import GraphiQLPage
 from schema.http_errors import (
+    SERVICE_UNAVAILABLE,
     bad_request,
     database_unavailable,
     not_authenticated,
@@ -204,8 +206,15 @@ class GraphQLApp(GraphQL):
         )
 
     async def process_result(self, request: Request, result: Any) -> Any:
-        """Mark an answer fit to keep: no error that is not the client's own deterministic
-        answer (a masked unexpected error carries no code)."""
+        """Answer an outage met while executing as one (503), not as a 200 whose errors say
+        it; else mark an answer fit to keep: no error that is not the client's own
+        deterministic answer (a masked unexpected error carries no code)."""
+        for error in result.errors or ():
+            original = error.original_error
+            if (error.extensions or {}).get("code") == SERVICE_UNAVAILABLE or (
+                original is not None and is_outage(original)
+            ):
+                raise DatabaseUnavailable(describe_outage(original or error))
         request.scope[KEEP] = all(
             (error.extensions or {}).get("code") in READABLE_CODES for error in result.errors or []
         )

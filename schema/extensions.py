@@ -9,9 +9,11 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from models.database import is_outage
 from permissions.strawberry_adapter import PolicyEnforcement
 from schema.context import Context
 from schema.documents import DocumentCache
+from schema.http_errors import DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE
 from schema.limits import Limits, OperationLimits
 from schema.requests import OperationRecord
 from settings import Settings
@@ -51,6 +53,15 @@ class ErrorPolicy(MaskErrors):
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """An outage is masked as one, with its code: an HTTP request is then answered 503
+        (`GraphQLApp.process_result`), a subscription's event says why it failed."""
+        masked = super().anonymise_error(error)
+        if error.original_error is not None and is_outage(error.original_error):
+            masked.message = DATABASE_UNAVAILABLE
+            masked.extensions = {"code": SERVICE_UNAVAILABLE}
+        return masked
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         seen: set[tuple[object, ...]] = set()

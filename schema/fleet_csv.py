@@ -10,8 +10,8 @@ Only the header can fail the request (HTTP 400 naming what is missing), because 
 before the answer starts. After that every input row gets exactly one output row, in order:
 the input's own cells as they came (but a cell a spreadsheet would run as a formula, which goes
 back behind a `'`: `resolvers.cpl_files.escape_cell`), then `problem,reachable,reason,
-target_version,step_count,path`. A row that cannot be planned has a `problem`; rows past `CPL_MAX_FLEET_ROWS` are
-answered with a problem and not planned.
+target_version,step_count,path`. A row that cannot be planned has a `problem`; rows past
+`CPL_MAX_FLEET_ROWS` are answered with a problem and not planned.
 
 This is a plain ASGI app rather than a Starlette StreamingResponse: that one reads `receive`
 itself to watch for a disconnect, which would take the request body from under the reader.

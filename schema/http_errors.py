@@ -52,13 +52,15 @@ def too_large(limit: int) -> JSONResponse:
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 
 def database_unavailable() -> JSONResponse:
     """An outage of the database, the client's request being fine: 503, try again shortly."""
     return error_response(
-        "The database is unavailable; try again shortly.",
-        "SERVICE_UNAVAILABLE",
+        DATABASE_UNAVAILABLE,
+        SERVICE_UNAVAILABLE,
         503,
         **{"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
