@@ -19,9 +19,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import select
 
-from models.database import create_engine
+from models.database import create_engine, session_factory
 from models.demo import STACKS, VENDORS
+from models.tables import AuditEvent
+from notifications.payloads import encode_body, event_payloads
 from schema.app import create_app, create_services
 from schema.context import Services
 from settings import Settings
@@ -61,10 +64,11 @@ def observed(response: httpx.Response) -> Answer:
 
 @dataclass
 class Twin:
-    """One of the two: its database and an app serving it."""
+    """One of the two: its database and an app serving it (and a client on the app)."""
 
     url: str
     services: Services
+    app: Any
     client: httpx.AsyncClient
 
 
@@ -72,9 +76,10 @@ class Twin:
 async def serving(settings: Settings, url: str) -> AsyncIterator[Twin]:
     own = replace(settings, database_url=url)
     services = create_services(own)
+    app = create_app(own, services)
     try:
-        async with asgi_client(create_app(own, services)) as client:
-            yield Twin(url, services, client)
+        async with asgi_client(app) as client:
+            yield Twin(url, services, app, client)
     finally:
         await services.engine.dispose()
 
@@ -88,6 +93,15 @@ async def twins(
     spent.extend(urls)
     async with serving(settings, urls[0]) as demo, serving(settings, urls[1]) as other:
         yield demo, other
+
+
+async def webhook_bodies(twin: Twin) -> dict[int, bytes]:
+    """The webhook body of every audit event of `twin`, as the dispatcher would sign and send
+    it, instants masked."""
+    async with session_factory(twin.services.engine)() as session:
+        ids = (await session.exec(select(AuditEvent.id))).all()
+        payloads = await event_payloads(session, ids)
+    return {key: without_instants(encode_body(body)) for key, body in payloads.items()}
 
 
 # --- the databases, row by row --------------------------------------------------------------
