@@ -19,13 +19,16 @@ import hypothesis_graphql
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_graphql import nodes
 
 from models.database import session_factory
+from models.demo import STACKS, VENDORS, demo_devices
 from resolvers.cpl_export import export
 from schema.build import sdl
 from tests.harness import create_database
 from tests.test_fuzz import SCALARS
 from tests.twins import (
+    OTHER,
     Answer,
     Twin,
     observed,
@@ -219,7 +222,26 @@ async def test_a_filter_value_that_matches_devices_and_one_that_matches_none_loo
     assert seen[0] == seen[1]
 
 
-QUERIES = hypothesis_graphql.queries(sdl(), custom_scalars=SCALARS)
+def demo_words() -> tuple[list[str], list[str]]:
+    """Ids and strings that name real rows of the twins, and both twins' SSC-only values, so
+    that generated queries reach data (and restricted filters match) often, not by luck."""
+    devices = demo_devices()
+    ids = [f"{kind}:{n}" for kind in ("device", "firmware", "pathway") for n in (1, 2, 3, 12)]
+    words = [*VENDORS, *STACKS, *OTHER["vendors"], *OTHER["stacks"], "0A1B", "0100"]
+    for device in devices[:3]:
+        words += [device.model_identifier, device.firmware[0][0], device.firmware[-1][0]]
+    return ids, words
+
+
+IDS, WORDS = demo_words()
+QUERIES = hypothesis_graphql.queries(
+    sdl(),
+    custom_scalars={
+        **SCALARS,
+        "ID": st.sampled_from(IDS).map(nodes.String) | st.integers().map(nodes.Int),
+        "String": st.sampled_from(WORDS).map(nodes.String) | st.text().map(nodes.String),
+    },
+)
 CORPUS = settings(
     max_examples=EXAMPLES,
     deadline=None,
