@@ -23,6 +23,7 @@ from hypothesis_graphql import nodes
 
 from models.database import session_factory
 from models.demo import STACKS, VENDORS, demo_devices
+from permissions.principal import PartyCategory
 from resolvers.cpl_export import export
 from schema.build import sdl
 from tests.harness import create_database
@@ -39,14 +40,7 @@ from tests.twins import (
     without_instants,
 )
 
-PARTIES = [
-    "LARGE_SUPPLIER",
-    "SMALL_SUPPLIER",
-    "NETWORK_PARTY",
-    "OTHER_SEC_PARTY",
-    "MANUFACTURER",
-    "SECAS",
-]
+PARTIES = [category.value for category in PartyCategory if category is not PartyCategory.SSC]
 EXAMPLES = int(os.environ.get("CPL_NONINTERFERENCE_EXAMPLES", "40"))
 
 # A road: how one caller (its token; the SSC's token for what the SSC does first) asks.
