@@ -9,6 +9,7 @@ because a version's order on the CPL is not its numeric value.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -65,8 +66,12 @@ def _dates(count: int, year: int) -> list[date]:
     return [date(year + i // 2, 3 + 6 * (i % 2), 1) for i in range(count)]
 
 
-def demo_devices() -> list[DemoDevice]:
-    """Twelve devices: four special graphs first, then plain chains of three to five versions."""
+def demo_devices(
+    vendors: Sequence[str] = VENDORS, stacks: Sequence[str] = STACKS
+) -> list[DemoDevice]:
+    """Twelve devices: four special graphs first, then plain chains of three to five versions.
+    Other `vendors` and `stacks` (three each) give a CPL that differs from the demo in its
+    SSC-only values only, for the noninterference test."""
     devices: list[DemoDevice] = []
     names = ["Aurora", "Beacon", "Cinder", "Delta"]
     for m_index, (identifier, _name) in enumerate(MANUFACTURERS):
@@ -100,8 +105,8 @@ def demo_devices() -> list[DemoDevice]:
                     model_name=f"{names[d_index]} {device_type.value} Mk{m_index + 1}",
                     device_type=device_type,
                     band=BANDS[n % 3],
-                    stack=STACKS[n % 3],
-                    vendor=VENDORS[(n + m_index) % 3],
+                    stack=stacks[n % 3],
+                    vendor=vendors[(n + m_index) % 3],
                     firmware=firmware,
                     pathways=pathways,
                 )
@@ -113,14 +118,17 @@ async def is_empty(session: AsyncSession) -> bool:
     return not (await session.execute(select(func.count()).select_from(Manufacturer))).scalar()
 
 
-async def seed_demo(session: AsyncSession) -> None:
-    """Insert the demo CPL with a DEVICE_ADDED history entry per device, in one transaction."""
+async def seed_demo(
+    session: AsyncSession, vendors: Sequence[str] = VENDORS, stacks: Sequence[str] = STACKS
+) -> None:
+    """Insert the demo CPL with a DEVICE_ADDED history entry per device, in one transaction
+    (`demo_devices` says what `vendors` and `stacks` are for)."""
     manufacturers = {
         ident: Manufacturer(identifier=ident, name=name) for ident, name in MANUFACTURERS
     }
     session.add_all(manufacturers.values())
     await session.flush()
-    for spec in demo_devices():
+    for spec in demo_devices(vendors, stacks):
         device = Device(
             manufacturer_id=manufacturers[spec.manufacturer].id,
             device_type=spec.device_type,

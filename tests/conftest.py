@@ -31,6 +31,7 @@ from tests.harness import (
     seed_demo_database,
 )
 from tests.live import serve
+from tests.twins import OTHER
 
 CATEGORIES = [c.value for c in PartyCategory]
 
@@ -50,6 +51,15 @@ async def template(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
     PostgreSQL template must have no connections while it is copied)."""
     async with fresh_database(tmp_path_factory.mktemp("template")) as url:
         await seed_demo_database(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def other_template(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The demo CPL with other SSC-only values (`tests/twins.py`), the noninterference test's
+    twin of `template`."""
+    async with fresh_database(tmp_path_factory.mktemp("other-template")) as url:
+        await seed_demo_database(url, **OTHER)
         yield url
 
 

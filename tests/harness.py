@@ -8,7 +8,7 @@ import asyncio
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -105,14 +105,14 @@ def _copy_sqlite(source: str, target: Path) -> None:
         copy.close()
 
 
-async def seed_demo_database(url: str) -> None:
+async def seed_demo_database(url: str, **options: Sequence[str]) -> None:
     """Migrate the empty database at `url` to the newest revision and fill it with the demo CPL,
-    as `cpl-pathways seed --demo` does."""
+    as `cpl-pathways seed --demo` does (`options` go to `seed_demo`)."""
     engine = create_engine(url)
     try:
         await migrate(engine)
         async with session_factory(engine)() as session, session.begin():
-            await seed_demo(session)
+            await seed_demo(session, **options)
     finally:
         await engine.dispose()
 
