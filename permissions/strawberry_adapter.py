@@ -128,37 +128,56 @@ def restricted_arguments_used(
     return used
 
 
-def _stand_ins(value: Any, path: tuple[str, ...], trail: list[Any], found: list[list[Any]]):
-    """Turn every stand-in at `path` below `value` into null, noting where each one was."""
+def _stand_ins(
+    value: Any,
+    decision: Decision,
+    trail: list[Any],
+    keys: tuple[str, ...],
+    first: dict[tuple[str, ...], tuple[Denial, list[Any]]],
+) -> None:
+    """Put `null` under the client's own key for every stand-in below `value`, descending
+    only under keys that lead to one, and note where each response path first had one."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _stand_ins(item, path, [*trail, index], found)
+            if isinstance(item, dict | list):
+                _stand_ins(item, decision, [*trail, index], keys, first)
         return
-    if not isinstance(value, dict) or path[0] not in value:
-        return
-    key, rest = path[0], path[1:]
-    if rest:
-        _stand_ins(value[key], rest, [*trail, key], found)
-    elif isinstance(value[key], str):
-        value[key] = None
-        found.append([*trail, key])
+    stand_ins, found = decision.stand_ins, False
+    for key, item in value.items():
+        denial = stand_ins.get(key)
+        if denial is not None:
+            found = True
+            first.setdefault((*keys, denial.key), (denial, [*trail, denial.key]))
+        elif key in decision.leads and isinstance(item, dict | list):
+            _stand_ins(item, decision, [*trail, key], (*keys, key), first)
+    if found:
+        # The client's key where its stand-in stood; selected twice, where it first stood.
+        rebuilt: dict[str, Any] = {}
+        for key, item in value.items():
+            denial = stand_ins.get(key)
+            if denial is not None:
+                rebuilt[denial.key] = None
+            elif key not in rebuilt:
+                rebuilt[key] = item
+        value.clear()
+        value.update(rebuilt)
 
 
-def apply_denials(denials: tuple[Denial, ...], result: Any) -> None:
-    """Null the denied selections in `result` (an execution result) and add their errors."""
+def apply_denials(decision: Decision, result: Any) -> None:
+    """Null the denied selections in `result` (an execution result) and add their errors: one
+    for each response path (list indices aside) where a denied selection turned up, at its
+    first place, as graphql-core reports a field that fails on every row."""
     data = getattr(result, "data", None)
-    if not denials or not isinstance(data, dict):
+    if not decision.stand_ins or not isinstance(data, dict):
         return
+    first: dict[tuple[str, ...], tuple[Denial, list[Any]]] = {}
+    _stand_ins(data, decision, [], (), first)
     errors = []
-    for denial in denials:
-        found: list[list[Any]] = []
-        _stand_ins(data, denial.path, [], found)
-        if not found:
-            continue
-        error = GraphQLError(denial.message, path=found[0], extensions={"code": FORBIDDEN})
+    for denial, path in first.values():
+        error = GraphQLError(denial.message, path=path, extensions={"code": FORBIDDEN})
         error.nodes, error.source, error.positions, error.locations = denial.placed
         errors.append(error)
-        if denial.non_null and len(denial.path) == 1:
+        if denial.non_null and len(path) == 1:
             result.data = None  # a non-null root field that fails nulls the whole answer
     if errors:
         result.errors = [*(result.errors or []), *errors]
@@ -185,9 +204,9 @@ class PolicyEnforcement(SchemaExtension):
             context.graphql_document = self.decision.document
         yield
         if self.decision is not None:
-            apply_denials(self.decision.denials, context.result)
+            apply_denials(self.decision, context.result)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         if self.decision is not None:
-            apply_denials(self.decision.denials, result)
+            apply_denials(self.decision, result)
         yield
