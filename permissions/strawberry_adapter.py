@@ -128,52 +128,55 @@ def restricted_arguments_used(
     return used
 
 
+Reported = dict[tuple[str, ...], dict[str, tuple[Denial, list[Any]]]]
+
+
 def _stand_ins(
-    value: Any,
-    decision: Decision,
-    trail: list[Any],
-    keys: tuple[str, ...],
-    first: dict[tuple[str, ...], tuple[Denial, list[Any]]],
+    value: Any, decision: Decision, trail: list[Any], keys: tuple[str, ...], first: Reported
 ) -> None:
     """Put `null` under the client's own key for every stand-in below `value`, descending
-    only under keys that lead to one, and note where each response path first had one."""
+    only under keys that lead to one, and note where each response path (`keys`, list indices
+    aside) first had one (`trail`, indices and all)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, dict | list):
-                _stand_ins(item, decision, [*trail, index], keys, first)
+                trail.append(index)
+                _stand_ins(item, decision, trail, keys, first)
+                trail.pop()
         return
-    stand_ins, found = decision.stand_ins, False
-    for key, item in value.items():
-        denial = stand_ins.get(key)
-        if denial is not None:
-            found = True
-            first.setdefault((*keys, denial.key), (denial, [*trail, denial.key]))
-        elif key in decision.leads and isinstance(item, dict | list):
-            _stand_ins(item, decision, [*trail, key], (*keys, key), first)
-    if found:
+    stand_ins = decision.stand_ins
+    if not stand_ins.keys().isdisjoint(value):
         # The client's key where its stand-in stood; selected twice, where it first stood.
+        reported = first.setdefault(keys, {})
         rebuilt: dict[str, Any] = {}
         for key, item in value.items():
             denial = stand_ins.get(key)
-            if denial is not None:
-                rebuilt[denial.key] = None
-            elif key not in rebuilt:
-                rebuilt[key] = item
+            if denial is None:
+                rebuilt.setdefault(key, item)
+                continue
+            rebuilt[denial.key] = None
+            if denial.key not in reported:
+                reported[denial.key] = (denial, [*trail, denial.key])
         value.clear()
         value.update(rebuilt)
+    for key, item in value.items():
+        if key in decision.leads and isinstance(item, dict | list):
+            trail.append(key)
+            _stand_ins(item, decision, trail, (*keys, key), first)
+            trail.pop()
 
 
 def apply_denials(decision: Decision, result: Any) -> None:
     """Null the denied selections in `result` (an execution result) and add their errors: one
     for each response path (list indices aside) where a denied selection turned up, at its
-    first place, as graphql-core reports a field that fails on every row."""
+    first place, as `ErrorPolicy` reports a field that fails on many rows."""
     data = getattr(result, "data", None)
     if not decision.stand_ins or not isinstance(data, dict):
         return
-    first: dict[tuple[str, ...], tuple[Denial, list[Any]]] = {}
+    first: Reported = {}
     _stand_ins(data, decision, [], (), first)
     errors = []
-    for denial, path in first.values():
+    for denial, path in (found for at in first.values() for found in at.values()):
         error = GraphQLError(denial.message, path=path, extensions={"code": FORBIDDEN})
         error.nodes, error.source, error.positions, error.locations = denial.placed
         errors.append(error)
