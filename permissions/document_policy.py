@@ -140,7 +140,6 @@ class _Walk:
         }
         self.denied_nodes: dict[int, Denial] = {}  # by the id of the denied field's node
         self.leads: set[str] = set()
-        self.keys: set[str] = set()  # every response key the answer can hold
         self.arguments: list[RestrictedArgument] = []
         self.caller_scoped = False
         self.versioned = True
@@ -181,7 +180,6 @@ class _Walk:
         """Note a field; whether it is, or holds, a stand-in."""
         name = node.name.value
         response_key = (node.alias or node.name).value
-        self.keys.add(response_key)
         if (parent.name, name) in CALLER_SCOPED:
             self.caller_scoped = True
         if (parent.name, name) in UNVERSIONED:
@@ -205,13 +203,28 @@ class _Walk:
         self.leads.add(response_key)
         return True
 
-    def aliases(self) -> dict[int, str]:
+    def aliases(self, document: DocumentNode) -> dict[int, str]:
         """A unique alias for each stand-in, under a prefix no response key of the document
         starts with, so that no client's alias is ever taken for a stand-in."""
+        keys = _response_keys(document)
         prefix = STAND_IN
-        while any(key.startswith(prefix) for key in self.keys):
+        while any(key.startswith(prefix) for key in keys):
             prefix = f"_{prefix}"
         return {node: f"{prefix}{n}" for n, node in enumerate(self.denied_nodes)}
+
+
+def _response_keys(document: DocumentNode) -> set[str]:
+    """Every response key written in the document, walked or not (introspection's too)."""
+    keys: set[str] = set()
+    pending = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                keys.add((selection.alias or selection.name).value)
+            inner = getattr(selection, "selection_set", None)  # a spread has none
+            if inner is not None:
+                pending.append(inner)
+    return keys
 
 
 class _StandIns(Visitor):
@@ -268,7 +281,7 @@ def _decide(
     walk.selections(operation.selection_set, root, ())
     rewritten, stand_ins = document, {}
     if walk.denied_nodes:
-        aliases = walk.aliases()
+        aliases = walk.aliases(document)
         rewritten = visit(document, _StandIns(aliases))
         stand_ins = {aliases[node]: denial for node, denial in walk.denied_nodes.items()}
     return Decision(

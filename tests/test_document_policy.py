@@ -167,6 +167,11 @@ def test_one_response_key_is_nulled_on_the_type_that_denies_it_only() -> None:
     assert error.path == ["devices", 1, "v"] and error.extensions == {"code": "FORBIDDEN"}
     column = query.splitlines()[1].index("v: zigbee") + 1
     assert [(loc.line, loc.column) for loc in error.locations] == [(2, column)]
+    introspected = """{ t: __type(name: "Thing") { _denied_0: name }
+                        devices { ... on Device { zigbeeChipsetVendor } } }"""
+    decision, result = decided_answer(MIXED, introspected, PartyCategory.LARGE_SUPPLIER)
+    assert all(not alias.startswith("_denied_") for alias in decision.stand_ins)
+    assert result.data["t"] == {"_denied_0": "Thing"} and len(result.errors) == 1
     allowed, ssc = decided_answer(MIXED, query, PartyCategory.SSC)
     assert not allowed.stand_ins and ssc.errors is None
     assert [thing.get("v") for thing in ssc.data["devices"]] == ["0102", "V1", "V2"]
