@@ -144,7 +144,6 @@ class _Walk:
         self.caller_scoped = False
         self.versioned = True
         self.seen: dict[tuple[int, str], bool] = {}
-        self.visited = 0  # selections looked at: the work, which tests count
 
     def denied(self, parent: GraphQLNamedType, name: str) -> Rule | None:
         rule = _rule(parent, name)
@@ -162,7 +161,6 @@ class _Walk:
             return self.seen[key]  # fragments are acyclic (validated): always set by now
         found = False
         for selection in selection_set.selections:
-            self.visited += 1
             if isinstance(selection, FieldNode):
                 found = self.field(selection, parent, path) or found
             elif isinstance(selection, InlineFragmentNode):

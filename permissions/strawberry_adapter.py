@@ -7,8 +7,9 @@
   (`permissions.document_policy`) to each operation. Before execution, a restricted input field
   used by a category it denies refuses the operation, and the document is swapped for the
   decision's copy, in which denied fields are stand-ins that resolve to their parent's type
-  name. After execution (and on each subscription event), every stand-in becomes `null`, and
-  each denied selection that appeared gets one `FORBIDDEN` error naming where it first did.
+  name. After execution (and on each subscription event), every stand-in becomes `null` under
+  the client's key, and each response path where a denied selection appeared gets one
+  `FORBIDDEN` error naming where it first did.
 
 No hook runs per row, for anyone, so a public field and an allowed restricted field cost the
 same as an unguarded one.
