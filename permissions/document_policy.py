@@ -4,10 +4,12 @@ which arguments carry restricted input fields, before anything executes.
 Like Apollo Router's and Hot Chocolate's authorisation, one pass over the validated document
 replaces per-row permission hooks. For a (document, operation, category) it yields a
 `Decision`, cached: a copy of the document in which every denied field is replaced by
-`__typename` under the same response key (so execution never resolves it, and graphql-core
-itself finds every place it lands, through fragments and type conditions alike), the response
-paths where those stand-ins are to be turned into `null` with one `FORBIDDEN` error each, and
-the arguments whose values must be checked against the restricted input fields.
+`__typename` under an alias of its own (so execution never resolves it, and graphql-core
+itself finds every place it lands, through fragments and type conditions alike), what each
+stand-in stands for (the client's response key, the message) and the response keys under which
+stand-ins can be, and the arguments whose values must be checked against the restricted input
+fields. The pass walks each selection set once, so its work is linear in the document; it
+runs after the depth, alias and cost limits, never on a document they refuse.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ from graphql import (
     InlineFragmentNode,
     NameNode,
     SelectionSetNode,
-    TypeInfo,
-    TypeInfoVisitor,
     Visitor,
     get_named_type,
     get_operation_ast,
@@ -52,9 +52,9 @@ MESSAGES: dict[Rule, str] = {
 
 @dataclass(frozen=True)
 class Denial:
-    """A field selection the caller may not read: where it stands in the answer and why."""
+    """A field selection the caller may not read: the response key it asked for and why."""
 
-    path: tuple[str, ...]  # response keys from the root, lists not counted
+    key: str  # the response key the client chose, which its stand-in's alias replaces
     node: FieldNode
     message: str
     non_null: bool  # a denied non-null field nulls its parent, as a failing resolver would
@@ -81,7 +81,8 @@ class RestrictedArgument:
 @dataclass(frozen=True)
 class Decision:
     document: DocumentNode
-    denials: tuple[Denial, ...]
+    stand_ins: dict[str, Denial]  # by the stand-in's alias, in document order; never changed
+    leads: frozenset[str]  # response keys of the fields under which a stand-in can be
     arguments: tuple[RestrictedArgument, ...]
     caller_scoped: bool  # the answer depends on who asks, not only on what they may read
     versioned: bool  # the answer changes only with the data revision, so it may be cached
@@ -112,8 +113,15 @@ def restricted_fields(input_type: GraphQLInputObjectType) -> dict[str, Rule]:
     return found
 
 
+STAND_IN = "_denied_"  # the stand-ins' alias prefix, lengthened if the document uses it
+
+
 class _Walk:
-    """One pass over an operation, fragments opened where they are spread."""
+    """One pass over an operation: each selection set is walked once for its parent type,
+    however many times and wherever its fragment is spread, so the work is linear in the
+    document (walked once per response path, 18 levels of a fragment spread under two aliases
+    took 2^18 walks). What depends on where a selection lands is left to the answer: a denied
+    field is replaced in place, once, and the answer says where its stand-in turned up."""
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, category: PartyCategory):
         self.schema = schema
@@ -121,11 +129,12 @@ class _Walk:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.denials: dict[tuple[str, ...], Denial] = {}
+        self.denied_nodes: dict[int, Denial] = {}  # by the id of the denied field's node
+        self.leads: set[str] = set()
         self.arguments: list[RestrictedArgument] = []
         self.caller_scoped = False
         self.versioned = True
-        self.seen: set[tuple[int, str, tuple[str, ...]]] = set()
+        self.seen: dict[tuple[int, str], bool] = {}
 
     def denied(self, parent: GraphQLNamedType, name: str) -> Rule | None:
         rule = _rule(parent, name)
@@ -133,28 +142,33 @@ class _Walk:
 
     def selections(
         self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, path: tuple
-    ) -> None:
+    ) -> bool:
+        """Walk a selection set once for its parent type; whether a stand-in is below it.
+        `path` is where it is first reached, for the errors of restricted arguments."""
         if selection_set is None:
-            return
-        key = (id(selection_set), parent.name, path)
+            return False
+        key = (id(selection_set), parent.name)
         if key in self.seen:
-            return  # the same fragment spread twice at one place lands in the same keys
-        self.seen.add(key)
+            return self.seen[key]  # fragments are acyclic (validated): always set by now
+        found = False
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                self.field(selection, parent, path)
+                found = self.field(selection, parent, path) or found
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
-                self.selections(selection.selection_set, inner, path)
+                found = self.selections(selection.selection_set, inner, path) or found
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments[selection.name.value]
                 inner = self.schema.get_type(fragment.type_condition.name.value)
-                self.selections(fragment.selection_set, inner, path)
+                found = self.selections(fragment.selection_set, inner, path) or found
+        self.seen[key] = found
+        return found
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType, path: tuple) -> None:
+    def field(self, node: FieldNode, parent: GraphQLNamedType, path: tuple) -> bool:
+        """Note a field; whether it is, or holds, a stand-in."""
         name = node.name.value
-        here = (*path, (node.alias or node.name).value)
+        response_key = (node.alias or node.name).value
         if (parent.name, name) in CALLER_SCOPED:
             self.caller_scoped = True
         if (parent.name, name) in UNVERSIONED:
@@ -162,32 +176,58 @@ class _Walk:
         definition = _field(parent, name)
         rule = self.denied(parent, name)
         if rule is not None:
+            # A selection set has one parent type, so a node is denied wherever it lands.
             non_null = definition is not None and isinstance(definition.type, GraphQLNonNull)
-            self.denials.setdefault(here, Denial(here, node, MESSAGES[rule], non_null))
-            return
+            self.denied_nodes[id(node)] = Denial(response_key, node, MESSAGES[rule], non_null)
+            return True
         if definition is None:
-            return
+            return False
+        here = (*path, response_key)
         for argument in node.arguments or ():
             input_type = get_named_type(definition.args[argument.name.value].type)
             if isinstance(input_type, GraphQLInputObjectType) and restricted_fields(input_type):
                 self.arguments.append(RestrictedArgument(here, node, argument, input_type))
-        inner = get_named_type(definition.type)
-        self.selections(node.selection_set, inner, here)
+        if not self.selections(node.selection_set, get_named_type(definition.type), here):
+            return False
+        self.leads.add(response_key)
+        return True
+
+    def aliases(self, document: DocumentNode) -> dict[int, str]:
+        """A unique alias for each stand-in, under a prefix no response key of the document
+        starts with, so that no client's alias is ever taken for a stand-in."""
+        keys = _response_keys(document)
+        prefix = STAND_IN
+        while any(key.startswith(prefix) for key in keys):
+            prefix = f"_{prefix}"
+        return {node: f"{prefix}{n}" for n, node in enumerate(self.denied_nodes)}
+
+
+def _response_keys(document: DocumentNode) -> set[str]:
+    """Every response key written in the document, walked or not (introspection's too)."""
+    keys: set[str] = set()
+    pending = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                keys.add((selection.alias or selection.name).value)
+            inner = getattr(selection, "selection_set", None)  # a spread has none
+            if inner is not None:
+                pending.append(inner)
+    return keys
 
 
 class _StandIns(Visitor):
-    """Replaces each denied field by `__typename` under its response key, everywhere."""
+    """Replaces each denied field by `__typename` under its stand-in's alias."""
 
-    def __init__(self, type_info: TypeInfo, walk: _Walk) -> None:
+    def __init__(self, aliases: dict[int, str]) -> None:
         super().__init__()
-        self.type_info = type_info
-        self.walk = walk
+        self.aliases = aliases
 
     def enter_field(self, node: FieldNode, *_: Any) -> Any:
-        parent = self.type_info.get_parent_type()
-        if parent is None or self.walk.denied(parent, node.name.value) is None:
+        alias = self.aliases.get(id(node))
+        if alias is None:
             return None
-        return FieldNode(alias=node.alias or node.name, name=NameNode(value="__typename"))
+        return FieldNode(alias=NameNode(value=alias), name=NameNode(value="__typename"))
 
 
 CACHED_DECISIONS = 2048
@@ -228,13 +268,15 @@ def _decide(
     walk = _Walk(schema, document, category)
     root = schema.get_root_type(operation.operation)
     walk.selections(operation.selection_set, root, ())
-    rewritten = document
-    if walk.denials:
-        type_info = TypeInfo(schema)
-        rewritten = visit(document, TypeInfoVisitor(type_info, _StandIns(type_info, walk)))
+    rewritten, stand_ins = document, {}
+    if walk.denied_nodes:
+        aliases = walk.aliases(document)
+        rewritten = visit(document, _StandIns(aliases))
+        stand_ins = {aliases[node]: denial for node, denial in walk.denied_nodes.items()}
     return Decision(
         rewritten,
-        tuple(walk.denials.values()),
+        stand_ins,
+        frozenset(walk.leads),
         tuple(walk.arguments),
         walk.caller_scoped,
         walk.versioned,

@@ -7,8 +7,9 @@
   (`permissions.document_policy`) to each operation. Before execution, a restricted input field
   used by a category it denies refuses the operation, and the document is swapped for the
   decision's copy, in which denied fields are stand-ins that resolve to their parent's type
-  name. After execution (and on each subscription event), every stand-in becomes `null`, and
-  each denied selection that appeared gets one `FORBIDDEN` error naming where it first did.
+  name. After execution (and on each subscription event), every stand-in becomes `null` under
+  the client's key, and each response path where a denied selection appeared gets one
+  `FORBIDDEN` error naming where it first did.
 
 No hook runs per row, for anyone, so a public field and an allowed restricted field cost the
 same as an unguarded one.
@@ -168,37 +169,59 @@ def refuse_restricted_input(context: Any, type_name: str, used: Iterable[str]) -
             context.ssc_reads.note_filter(f"{type_name}.{field}")
 
 
-def _stand_ins(value: Any, path: tuple[str, ...], trail: list[Any], found: list[list[Any]]):
-    """Turn every stand-in at `path` below `value` into null, noting where each one was."""
+Reported = dict[tuple[str, ...], dict[str, tuple[Denial, list[Any]]]]
+
+
+def _stand_ins(
+    value: Any, decision: Decision, trail: list[Any], keys: tuple[str, ...], first: Reported
+) -> None:
+    """Put `null` under the client's own key for every stand-in below `value`, descending
+    only under keys that lead to one, and note where each response path (`keys`, list indices
+    aside) first had one (`trail`, indices and all)."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _stand_ins(item, path, [*trail, index], found)
+            if isinstance(item, dict | list):
+                trail.append(index)
+                _stand_ins(item, decision, trail, keys, first)
+                trail.pop()
         return
-    if not isinstance(value, dict) or path[0] not in value:
-        return
-    key, rest = path[0], path[1:]
-    if rest:
-        _stand_ins(value[key], rest, [*trail, key], found)
-    elif isinstance(value[key], str):
-        value[key] = None
-        found.append([*trail, key])
+    stand_ins = decision.stand_ins
+    if not stand_ins.keys().isdisjoint(value):
+        # The client's key where its stand-in stood; selected twice, where it first stood.
+        reported = first.setdefault(keys, {})
+        rebuilt: dict[str, Any] = {}
+        for key, item in value.items():
+            denial = stand_ins.get(key)
+            if denial is None:
+                rebuilt.setdefault(key, item)
+                continue
+            rebuilt[denial.key] = None
+            if denial.key not in reported:
+                reported[denial.key] = (denial, [*trail, denial.key])
+        value.clear()
+        value.update(rebuilt)
+    for key, item in value.items():
+        if key in decision.leads and isinstance(item, dict | list):
+            trail.append(key)
+            _stand_ins(item, decision, trail, (*keys, key), first)
+            trail.pop()
 
 
-def apply_denials(denials: tuple[Denial, ...], result: Any) -> None:
-    """Null the denied selections in `result` (an execution result) and add their errors."""
+def apply_denials(decision: Decision, result: Any) -> None:
+    """Null the denied selections in `result` (an execution result) and add their errors: one
+    for each response path (list indices aside) where a denied selection turned up, at its
+    first place, as `ErrorPolicy` reports a field that fails on many rows."""
     data = getattr(result, "data", None)
-    if not denials or not isinstance(data, dict):
+    if not decision.stand_ins or not isinstance(data, dict):
         return
+    first: Reported = {}
+    _stand_ins(data, decision, [], (), first)
     errors = []
-    for denial in denials:
-        found: list[list[Any]] = []
-        _stand_ins(data, denial.path, [], found)
-        if not found:
-            continue
-        error = GraphQLError(denial.message, path=found[0], extensions={"code": FORBIDDEN})
+    for denial, path in (found for at in first.values() for found in at.values()):
+        error = GraphQLError(denial.message, path=path, extensions={"code": FORBIDDEN})
         error.nodes, error.source, error.positions, error.locations = denial.placed
         errors.append(error)
-        if denial.non_null and len(denial.path) == 1:
+        if denial.non_null and len(path) == 1:
             result.data = None  # a non-null root field that fails nulls the whole answer
     if errors:
         result.errors = [*(result.errors or []), *errors]
@@ -225,9 +248,9 @@ class PolicyEnforcement(SchemaExtension):
             context.graphql_document = self.decision.document
         yield
         if self.decision is not None:
-            apply_denials(self.decision.denials, context.result)
+            apply_denials(self.decision, context.result)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         if self.decision is not None:
-            apply_denials(self.decision.denials, result)
+            apply_denials(self.decision, result)
         yield

@@ -70,7 +70,7 @@ from schema.http_errors import (
     database_unavailable,
     not_authenticated,
 )
-from schema.limits import MAX_JSON_DEPTH, nests_deeper_than
+from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
 from schema.probes import livez, metrics_page, readyz
 from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
@@ -187,14 +187,21 @@ class GraphQLApp(GraphQL):
             working.set_result(kept)  # None: each waiter runs the operation itself
 
     async def _lookup(self, request: Request, data: Any) -> Lookup | None:
-        """The cache key of a query (None for anything else), which needs the revision now."""
+        """The cache key of a query (None for anything else), which needs the revision now.
+
+        In execution's order: parsed, validated, within the limits, then the policy pass. A
+        document the limits refuse gets no key (execution refuses it with the limits' error),
+        so no pass over a document runs before the limits have measured it."""
         wanted = self.services.responses.enabled or request.method == "GET"
         if not wanted or not isinstance(data, GraphQLRequestData) or not data.query:
             return None
-        schema = self.schema._schema
-        document = valid_document(schema, data.query, self.services.settings.max_query_tokens)
+        schema, settings = self.schema._schema, self.services.settings
+        document = valid_document(schema, data.query, settings.max_query_tokens)
         operation = get_operation_ast(document, data.operation_name) if document else None
         if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        limits = Limits.from_settings(settings)
+        if check(limits, schema, document, data.operation_name, data.variables):
             return None
         principal: Principal = request.scope[PRINCIPAL]
         decision = decide(schema, document, data.operation_name, principal.party_category)

@@ -16,8 +16,16 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+import permissions.strawberry_adapter as enforcement
+import schema.app
+from models.demo import VENDORS
+from permissions.document_policy import _Walk, decide
 from permissions.keys import JwksKeys
+from permissions.principal import PartyCategory
 from permissions.tokens import TokenVerifier
+from schema.build import build_schema
+from schema.documents import valid_document
+from tests.harness import count_calls
 from tests.live import subscribe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +43,17 @@ def fragment_bomb(levels: int, on: str = "Query", leaf: str = "viewer { partyId 
     )
     head = "subscription { ...F0 }" if on == "Subscription" else "{ ...F0 }"
     return f"{head} {fragments} fragment F{levels} on {on} {{ {leaf} }}"
+
+
+def forking_chain(levels: int, leaf: str = "devices { zigbeeChipsetVendor }") -> str:
+    """Each level spreads the next under two aliases: 2^levels response paths to one leaf."""
+    fragments = " ".join(
+        f"fragment F{i} on Manufacturer {{ a: devices {{ manufacturer {{ ...F{i + 1} }} }} "
+        f"b: devices {{ manufacturer {{ ...F{i + 1} }} }} }}"
+        for i in range(levels)
+    )
+    last = f"fragment F{levels} on Manufacturer {{ {leaf} }}"
+    return f"{{ manufacturers {{ ...F0 }} }} {fragments} {last}"
 
 
 def auth(token: str) -> dict[str, str]:
@@ -80,6 +99,77 @@ async def test_cost_counts_page_sizes_from_variables(gql):
     assert "errors" not in small
     large = await gql("SSC", query, {"n": 500})
     assert "over the limit" in large["errors"][0]["message"]
+
+
+# 1b. A fragment chain forking under two aliases a level is refused before the policy pass
+# (which the response cache's look-up also runs), and that pass is linear in the document anyway.
+@pytest.mark.parametrize("cache", ["cache on", "cache off"])
+@pytest.mark.parametrize("bomb", ["forking chain of 18", "fragment bomb of 40"])
+async def test_bombs_are_refused_before_the_policy_pass_runs(
+    client, token, services, monkeypatch, cache, bomb
+):
+    monkeypatch.setattr(services.responses, "max_bytes", 1_000_000 if cache == "cache on" else 0)
+    decided = [count_calls(monkeypatch, module, "decide") for module in (schema.app, enforcement)]
+    query = forking_chain(18) if bomb.startswith("forking") else fragment_bomb(40)
+    response = await client.post(
+        "/graphql", json={"query": query}, headers=auth(token("LARGE_SUPPLIER"))
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body.get("data") is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert decided == [[0], [0]]
+
+
+def test_the_policy_pass_over_a_forking_chain_is_linear_in_its_levels(settings, monkeypatch):
+    """Fields looked at for chains of 0, 9 and 18 levels: as many more from 9 to 18 as from 0
+    to 9 (walked once a response path, the 18 levels were 2^18 walks)."""
+    schema = build_schema()._schema
+    visited = count_calls(monkeypatch, _Walk, "field")
+    counts = []
+    for levels in (0, 9, 18):
+        visited[0] = 0
+        document = valid_document(schema, forking_chain(levels), settings.max_query_tokens)
+        decision = decide(schema, document, None, PartyCategory.LARGE_SUPPLIER)
+        assert [d.key for d in decision.stand_ins.values()] == ["zigbeeChipsetVendor"]
+        counts.append(visited[0])
+    assert counts[2] - counts[1] == counts[1] - counts[0] == 9 * 4, counts
+
+
+async def test_a_forking_chain_within_the_limits_is_denied_on_every_path(gql):
+    """One null on each device of each path, one error for each path, at its first device."""
+    supplier = await gql("LARGE_SUPPLIER", forking_chain(2))
+    errors = supplier["errors"]
+    assert {e["extensions"]["code"] for e in errors} == {"FORBIDDEN"}
+    assert [[p for p in e["path"] if isinstance(p, str)] for e in errors] == [
+        [
+            "manufacturers",
+            one,
+            "manufacturer",
+            two,
+            "manufacturer",
+            "devices",
+            "zigbeeChipsetVendor",
+        ]
+        for one in "ab"
+        for two in "ab"
+    ]
+    vendors = []
+
+    def collect(value):
+        if isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            vendors.extend(v for k, v in value.items() if k == "zigbeeChipsetVendor")
+            for item in value.values():
+                collect(item)
+
+    collect(supplier["data"])
+    assert vendors and set(vendors) == {None}
+    ssc = await gql("SSC", forking_chain(2))
+    assert "errors" not in ssc and "zigbeeChipsetVendor" in str(ssc)
+    assert not any(secret in str(supplier) for secret in VENDORS)
 
 
 # 2. A subscription ends when the token that opened it expires.

@@ -4,11 +4,22 @@ the cost of a denial does not grow with the rows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    build_ast_schema,
+    execute_sync,
+    get_named_type,
+    parse,
+    validate,
+)
 
 import permissions.strawberry_adapter as enforcement
-from permissions.document_policy import restricted_fields
+from permissions.document_policy import Decision, decide, restricted_fields
 from permissions.policy import ALLOWED, POLICY, Rule
 from permissions.principal import PartyCategory
 from schema.build import build_schema
@@ -102,3 +113,78 @@ async def test_a_denied_selection_costs_one_check_per_request_not_per_row(
     assert all(node["zigbeeChipsetVendor"] is None for node in body["data"]["devices"]["nodes"])
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
     assert decided == [1] and applied == [1]
+
+
+# A schema of the test's own with what the real one lacks: a query answering a union, one of
+# whose members has an SSC-only field (the table knows `Device` and `Firmware` by name).
+MIXED = build_ast_schema(
+    parse(
+        """
+        union Thing = Device | Firmware
+        type Device { id: ID! modelName: String zigbeeChipsetVendor: String }
+        type Firmware { id: ID! version: String }
+        type Query { devices: [Thing!]! }
+        """
+    )
+)
+THINGS = [
+    {"__typename": "Firmware", "id": "firmware:1", "version": "0102"},
+    {"__typename": "Device", "id": "device:1", "modelName": "M1", "zigbeeChipsetVendor": "V1"},
+    {"__typename": "Device", "id": "device:2", "modelName": "M2", "zigbeeChipsetVendor": "V2"},
+]
+
+
+def decided_answer(schema, query: str, category: PartyCategory) -> tuple[Decision, Any]:
+    """The decision for `query` and its answer on `THINGS`, denials applied."""
+    document = parse(query)
+    assert validate(schema, document) == []
+    decision = decide(schema, document, None, category)
+    result = execute_sync(schema, decision.document, root_value={"devices": THINGS})
+    enforcement.apply_denials(decision, result)
+    return decision, result
+
+
+def test_one_response_key_is_nulled_on_the_type_that_denies_it_only() -> None:
+    """`v` is a Device's SSC-only vendor and a Firmware's public version: null on the devices,
+    kept on the firmware, in the place the client put it; one error, where it first was. A
+    client's alias under the stand-ins' prefix is the client's own, never taken for one."""
+    query = """{ devices { ... on Firmware { v: version }
+                           ... on Device { _denied_0: id v: zigbeeChipsetVendor modelName } } }"""
+    decision, result = decided_answer(MIXED, query, PartyCategory.LARGE_SUPPLIER)
+    assert [d.key for d in decision.stand_ins.values()] == ["v"]
+    assert all(not alias.startswith("_denied_") for alias in decision.stand_ins)
+    assert result.data == {
+        "devices": [
+            {"v": "0102"},
+            {"_denied_0": "device:1", "v": None, "modelName": "M1"},
+            {"_denied_0": "device:2", "v": None, "modelName": "M2"},
+        ]
+    }
+    assert [list(thing) for thing in result.data["devices"][1:]] == [
+        ["_denied_0", "v", "modelName"]
+    ] * 2
+    (error,) = result.errors
+    assert error.path == ["devices", 1, "v"] and error.extensions == {"code": "FORBIDDEN"}
+    column = query.splitlines()[1].index("v: zigbee") + 1
+    assert [(loc.line, loc.column) for loc in error.locations] == [(2, column)]
+    introspected = """{ t: __type(name: "Thing") { _denied_0: name }
+                        devices { ... on Device { zigbeeChipsetVendor } } }"""
+    decision, result = decided_answer(MIXED, introspected, PartyCategory.LARGE_SUPPLIER)
+    assert all(not alias.startswith("_denied_") for alias in decision.stand_ins)
+    assert result.data["t"] == {"_denied_0": "Thing"} and len(result.errors) == 1
+    allowed, ssc = decided_answer(MIXED, query, PartyCategory.SSC)
+    assert not allowed.stand_ins and ssc.errors is None
+    assert [thing.get("v") for thing in ssc.data["devices"]] == ["0102", "V1", "V2"]
+
+
+def test_a_denied_key_selected_twice_is_null_once_where_it_first_stood() -> None:
+    query = """{ devices { ... on Device { zigbeeChipsetVendor modelName ...Vendor } } }
+               fragment Vendor on Device { zigbeeChipsetVendor }"""
+    decision, result = decided_answer(MIXED, query, PartyCategory.SECAS)
+    assert len(decision.stand_ins) == 2
+    assert result.data["devices"][0] == {}
+    assert [list(thing.items()) for thing in result.data["devices"][1:]] == [
+        [("zigbeeChipsetVendor", None), ("modelName", "M1")],
+        [("zigbeeChipsetVendor", None), ("modelName", "M2")],
+    ]
+    assert [error.path for error in result.errors] == [["devices", 1, "zigbeeChipsetVendor"]]
