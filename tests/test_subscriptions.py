@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from sqlalchemy import text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -59,6 +60,12 @@ async def test_events_carry_the_field_policy_per_subscriber(live, isolated, toke
         change = analyst["data"]["cplChanges"]
         assert change["device"]["zigbeeChipsetVendor"] == "Glimmerfield Radio"
         assert change["reason"] == "Glimmerfield Radio module"
+        # The event's access-log entry was committed before the event was sent.
+        logged = "SELECT fields, device_ids FROM ssc_access ORDER BY id DESC LIMIT 1"
+        async with isolated.services.engine.connect() as connection:
+            row = (await connection.execute(text(logged))).one()
+        fields, devices = (json.loads(v) if isinstance(v, str) else v for v in row)
+        assert "Device.zigbeeChipsetVendor" in fields and devices == [2]
 
 
 async def test_one_event_per_committed_change_and_none_for_a_failed_one(live, isolated, token):
