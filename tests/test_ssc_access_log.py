@@ -4,20 +4,18 @@ committed before the answer is sent (or no answer); readable by the SSC alone.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
-from models.database import create_engine, session_factory
 from models.demo import STACKS, VENDORS
 from permissions.principal import PartyCategory, Principal
-from resolvers.ssc_access import AccessLog, SscReads
+from resolvers.ssc_access import SscReads
 from tests.conftest import CATEGORIES
+from tests.harness import log_unreachable
 
 LOG = """query Log($after: String) { sscAccessLog(first: 2, after: $after) {
   totalCount nodes { occurredAt actorPartyId actorSub operationName fields deviceIds }
@@ -243,19 +241,6 @@ async def test_entries_arriving_together_share_one_statement(isolated):
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert len(inserts) == 1
-
-
-@contextlib.asynccontextmanager
-async def log_unreachable(isolated) -> AsyncIterator[None]:
-    """The access log's database unreachable (nothing listens on port 1), the rest working."""
-    working = isolated.services.access_log
-    engine = create_engine("postgresql+asyncpg://127.0.0.1:1/cpl")
-    isolated.services.access_log = AccessLog(session_factory(engine))
-    try:
-        yield
-    finally:
-        isolated.services.access_log = working
-        await engine.dispose()
 
 
 async def test_without_the_log_an_ssc_answer_is_a_503_without_its_values(isolated, caplog):
