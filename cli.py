@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import atexit
 import gc
+import getpass
 import os
 import shutil
 import sys
@@ -17,6 +18,8 @@ from settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from resolvers.ssc_access import Operator
 
 DEMO_MANUFACTURER = "0A1B"
 # prometheus-client's own variable; read here without importing it, which would make the
@@ -269,17 +272,41 @@ def cmd_import(args: argparse.Namespace) -> None:
         print(f"Nothing to change: the database already holds {what}.")
 
 
+def export_operator(args: argparse.Namespace) -> Operator:
+    """Whom the SSC access log names for an export with the SSC-only columns: the operating
+    system's user who ran it (`cli:<user>`, as the sub) and the party id `--actor` gives, else
+    where the values went (`export:<file name>`, or `export:stdout`), as an import names its
+    file."""
+    from resolvers.ssc_access import Operator
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = f"uid-{os.getuid()}"
+    where = Path(args.output).name if args.output is not None else "stdout"
+    return Operator(f"cli:{user}", args.actor or f"export:{where}")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from models.database import create_engine, migrate, session_factory
     from resolvers.cpl_export import export
+    from resolvers.ssc_access import AccessLogUnavailable
 
     async def run(out: Any) -> int:
         engine = create_engine(load_settings().database_url)
         try:
             await migrate(engine)  # as import and serve do: an empty database exports nothing
             return await export(
-                session_factory(engine), args.what, out, include_ssc=args.include_ssc
+                session_factory(engine),
+                args.what,
+                out,
+                include_ssc=args.include_ssc,
+                actor=export_operator(args),
             )
+        except AccessLogUnavailable:
+            raise SystemExit(
+                "cpl-pathways export: the SSC access log cannot be written; nothing exported"
+            ) from None
         finally:
             await engine.dispose()
 
@@ -310,6 +337,9 @@ def _data_commands(commands: Any) -> None:
     dump.add_argument("what", choices=["devices", "pathways"])
     dump.add_argument("--output", help="file to write (default: standard output)")
     dump.add_argument("--include-ssc", action="store_true", help="fill the SSC-only Zigbee columns")
+    dump.add_argument(
+        "--actor", help="party id the SSC access log records for --include-ssc (export:<file>)"
+    )
     dump.set_defaults(run=cmd_export)
 
 

@@ -57,7 +57,6 @@ class Settings:
     response_cache_bytes: int = 64_000_000
     persisted_queries_bytes: int = 16_000_000
     revision_max_age_seconds: float = 1.0
-    ssc_access_log_delay_seconds: float = 0.2  # entries that come meanwhile share a statement
     allow_insecure_webhooks: bool = True  # these two and log_format: see PRODUCTION_DEFAULTS
     block_private_webhooks: bool = False
     webhook_retry_schedule: tuple[float, ...] = (1, 5, 30, 120, 600, 1800, 3600)
@@ -156,10 +155,6 @@ def load_settings() -> Settings:
         ),
         revision_max_age_seconds=_number(
             "CPL_REVISION_MAX_AGE_MS", default.revision_max_age_seconds * 1000
-        )
-        / 1000,
-        ssc_access_log_delay_seconds=_number(
-            "CPL_SSC_ACCESS_LOG_DELAY_MS", default.ssc_access_log_delay_seconds * 1000
         )
         / 1000,
         allow_insecure_webhooks=_flag(

@@ -18,16 +18,15 @@ and uncached:
    analyst with the two SSC-only fields, and as a Supplier asking for them: denied) is asked
    ``--answers`` times in a row, one request at a time (four times as many warm, a third as
    many uncached at real scale), in ``--rounds`` rounds whose order rotates; once what a block
-   queued is done (the SSC access log's batch), callgrind dumps its count. The server's own
+   left to do is done, callgrind dumps its count. The server's own
    timers (the change listener's check, the webhook poll) run by the clock, not by request, so
    an idle block is counted too, and their share of each block's time taken out.
 3. Reported: instructions an answer (all blocks of a scenario), and ``ssc`` and ``denied``
    against ``supplier``, with the 5 % target.
 
-Under callgrind an uncached answer takes a quarter of a second, so the SSC access log, which
-writes what 0.2 s brought in one statement, would write an entry or two a statement where at
-300 answers a second it writes sixty. So the counted server's log waits fifty times as long
-(``CPL_SSC_ACCESS_LOG_DELAY_MS``), and an SSC block is counted once its batch is written.
+One request at a time, each SSC answer commits its own access-log entry before it is sent
+(``resolvers.ssc_access``: entries share a transaction only when requests overlap), so the
+``ssc`` rows count that transaction too.
 """
 
 from __future__ import annotations
@@ -58,11 +57,7 @@ from tests.live import ServerProcess
 START, END = "<!-- read-cost:start -->", "<!-- read-cost:end -->"
 CALLGRIND = ("--tool=callgrind", "--dump-line=no")
 READY_SECONDS = 600  # start-up under callgrind: about 90 s here
-# Callgrind runs the server about 50 times slower (60-80 here), so the SSC access log waits 50
-# times its delay: its batches hold about as many entries as at full speed, not one or two.
-SLOWDOWN = 50
-# After a block, long enough for what it queued (the SSC access log's batch) to be counted with
-# it, not with the next block.
+# After a block, long enough for what it left to do to be counted with it, not with the next.
 SETTLE_SECONDS = 1.0
 IDLE_SECONDS = 30.0  # the idle block: its timers at their own pace (the webhook poll's is 5 s)
 # A warm answer costs a fifth of an uncached one: its blocks are longer, so that the lumps of
@@ -107,11 +102,6 @@ class Counter:
         return total - sum(int(n.replace(",", "")) for n in COLLECTING.findall(annotated))
 
 
-def log_delay(settings: Settings) -> float:
-    """The SSC access log's delay under callgrind: its own, as slow as everything else."""
-    return settings.ssc_access_log_delay_seconds * SLOWDOWN
-
-
 def counted_server(
     settings: Settings, directory: Path
 ) -> contextlib.AbstractAsyncContextManager[ServerProcess]:
@@ -127,7 +117,6 @@ def counted_server(
         directory / "server.log",
         command=valgrind,
         ready_seconds=READY_SECONDS,
-        CPL_SSC_ACCESS_LOG_DELAY_MS=str(log_delay(settings) * 1000),
     )
 
 
@@ -210,7 +199,6 @@ async def measure(
         async with counted_server(mode_settings, settings.data_dir) as running:
             counter = Counter(running.process.pid, settings.data_dir)
             settle = {name: SETTLE_SECONDS for name in SCENARIOS}
-            settle["ssc"] += log_delay(mode_settings)  # its entries' batch
             answers = block_answers(mode, cpl, args)
             costs = await count_blocks(running, counter, tokens, settle, answers, args)
         rows += [row(f"{backend} | {cpl} | {mode}", name, costs, answers) for name in SCENARIOS]

@@ -3,7 +3,9 @@
 An export imports back unchanged: the same columns, rows in the order of addition (so a fresh
 database importing them keeps which firmware is latest), values as they are stored. The
 SSC-only columns stay empty unless the operator asks for them; empty means "leave as is" to the
-import, so a public export never clears anything. Pathways are the PUBLISHED ones a plan can
+import, so a public export never clears anything. An export that fills them is a read of the
+SSC-only values like any other: its entry in the SSC access log (the operator as actor, the
+exported devices) is committed before a row is written. Pathways are the PUBLISHED ones a plan can
 use: a pathway to withdrawn firmware leads nowhere a meter may go, and publishing one is
 refused, so it is left out rather than exported as a row that could never be imported.
 """
@@ -23,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
 from resolvers.cpl_files import CPL_COLUMNS, PATHWAY_COLUMNS, SSC_COLUMNS, write_csv
+from resolvers.ssc_access import AccessLog, Operator, SscReads
 
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
 _DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
@@ -64,7 +67,7 @@ def _devices_statement(include_ssc: bool) -> sa.Select[Any]:
     assert tuple(columns) == CPL_COLUMNS
     assert include_ssc or all(columns[c] is hidden for c in SSC_COLUMNS)
     return (
-        sa.select(*columns.values())
+        sa.select(*columns.values(), _DEVICE.c.id)  # the id last, for the access log
         .select_from(
             _DEVICE.join(_MANUFACTURER, _MANUFACTURER.c.id == _DEVICE.c.manufacturer_id).outerjoin(
                 _FIRMWARE, _FIRMWARE.c.device_id == _DEVICE.c.id
@@ -101,9 +104,16 @@ def _pathways_statement() -> sa.Select[Any]:
 
 
 async def export(
-    sessions: async_sessionmaker[AsyncSession], what: str, out: TextIO, *, include_ssc: bool
+    sessions: async_sessionmaker[AsyncSession],
+    what: str,
+    out: TextIO,
+    *,
+    include_ssc: bool,
+    actor: Operator,
 ) -> int:
-    """Write `devices` (a CPL file) or `pathways` as CSV to `out`; returns how many rows."""
+    """Write `devices` (a CPL file) or `pathways` as CSV to `out`; returns how many rows.
+    `actor` is who the SSC access log names when the SSC-only columns are filled (raises
+    `AccessLogUnavailable`, having written nothing, if the entry cannot be committed)."""
     if what == "devices":
         columns, statement = CPL_COLUMNS, _devices_statement(include_ssc)
     elif what == "pathways":
@@ -112,9 +122,16 @@ async def export(
         raise ValueError(f"nothing to export called {what!r}")
     async with sessions() as session:
         rows = (await session.exec(statement)).all()
+    if what == "devices" and include_ssc:
+        reads = SscReads(
+            fields={"Device.zigbeeStackVersion", "Device.zigbeeChipsetVendor"},
+            device_ids={row[-1] for row in rows},
+            operation_name="cpl-pathways export devices --include-ssc",
+        )
+        await AccessLog(sessions).record(actor, reads)
 
     def cells() -> Iterator[list[Any]]:
         for row in rows:
-            yield [_cell(value) for value in row]
+            yield [_cell(value) for value in row[: len(columns)]]
 
     return write_csv(out, columns, cells())

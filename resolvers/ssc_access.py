@@ -3,20 +3,18 @@
 Manufacturers worry that their commercially sensitive Zigbee details stay with the SSC; this log
 answers who read them, when, with which operation, which fields and which devices. The policy
 pass that grants an SSC-only field is where a read is noticed (`SscReads.note`), so no read can
-go unrecorded by a resolver forgetting to. Entries are written after the response, in batches,
-by `AccessLog`: a read costs a set insertion, never a database round trip.
+go unrecorded by a resolver forgetting to.
 
-A response-cache hit is a read again and gets its entry, so queuing one must cost next to
-nothing beside the hit itself (a warm hit is well under a millisecond): `record` keeps who,
-when and the operation's `SscReads` as they are. While entries come, a batch is written every
-`delay` (`CPL_SSC_ACCESS_LOG_DELAY_MS`, 200 ms), in one statement however many entries it
-holds: they go as one JSON array, which the database unpacks (`json_each`,
-`json_array_elements`); an executemany would be a statement a row (on SQLite each row's step
-hands the GIL between aiosqlite's thread and the event loop). An operation's fields and devices
-are sorted and encoded once: every hit on a cached answer shares its `SscReads`. Measured under
-load (1,300 warm SSC answers a second): when each batch was written as soon as the last one was,
-the batches held a few entries each, each paying a transaction, and an SSC answer cost 14-18 %
-more CPU than a Supplier's, 1 % with the log patched out; now 0-5 %.
+An entry is committed before the answer that holds the values is sent (`AccessLog.record` is
+awaited): if it cannot be written, the answer is refused (`AccessLogUnavailable`), so no read
+escapes the log, whether the process is killed the next moment or the database is down. SSC
+traffic is small, so waiting for a commit is affordable; entries still share transactions
+(group commit): while one batch is written, the entries that arrive wait together and are
+written next, in one statement however many they are. They go as one JSON array, which the
+database unpacks (`json_each`, `json_array_elements`); an executemany would be a statement a
+row (on SQLite each row's step hands the GIL between aiosqlite's thread and the event loop).
+An operation's fields and devices are sorted and encoded once: every hit on a cached answer
+shares its `SscReads`.
 """
 
 from __future__ import annotations
@@ -29,12 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from graphql import GraphQLError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import SscAccess
-from models.database import RequestSession
+from models.database import RequestSession, describe_outage, is_outage
 from models.tables import utcnow
 from permissions.principal import Principal
 from resolvers.paging import Page, page_of
@@ -42,7 +41,6 @@ from resolvers.paging import Page, page_of
 logger = logging.getLogger("cpl_pathways")
 
 COMPACT = (",", ":")
-MAX_PENDING = 10_000  # if the database is down this long, older entries are dropped (logged)
 # By dialect; ids are given in the array's order, as the entries came. An entry's fields and
 # device ids come as JSON text inside a JSON string (see `SscReads.encoded_columns`), stored as
 # they are: the database scans one string instead of parsing 50 numbers twice (halves SQLite's
@@ -102,8 +100,16 @@ class SscReads:
         return self._encoded
 
 
+class Operator(NamedTuple):
+    """Who reads the values outside the API, by a command on the server (`cpl-pathways export
+    --include-ssc`): no token, so no `Principal`; named as the command names them."""
+
+    sub: str
+    party_id: str
+
+
 class Pending(NamedTuple):
-    """An entry queued: who read, when, and what (an `SscReads` is not changed once recorded:
+    """An entry to write: who read, when, and what (an `SscReads` is not changed once recorded:
     the context starts a new one, and a cached answer's is shared by all its hits)."""
 
     occurred_at: datetime
@@ -124,60 +130,81 @@ class Pending(NamedTuple):
         return f"{head[:-1]},{self.reads.encoded_columns()}]"
 
 
+class AccessLogUnavailable(GraphQLError):
+    """An entry could not be written, so the answer holding what it records must not be sent:
+    the HTTP app answers 503, a subscription's event is replaced by this error."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The SSC access log cannot be written; try again shortly.",
+            extensions={"code": "SERVICE_UNAVAILABLE"},
+        )
+
+
+@dataclass
+class Batch:
+    """Entries written in one transaction, and whether it committed, for all who wait on it."""
+
+    entries: list[Pending] = field(default_factory=list)
+    written: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
 class AccessLog:
-    """Collects entries in memory and writes them a moment later in one transaction."""
+    """Writes each entry before its caller goes on, in as few transactions as it can (group
+    commit): at once when nothing is being written, else with the others that came meanwhile.
+    No timer, no queue beyond the requests waiting: nothing is dropped, nothing waits unwritten
+    for a process to be killed."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], delay: float) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self.delay = delay
-        self._pending: list[Pending] = []
-        self._task: asyncio.Task[None] | None = None
+        self._next: Batch | None = None
+        self._writer: asyncio.Task[None] | None = None
 
-    def record(self, principal: Principal | None, reads: SscReads) -> bool:
-        """Queue the entry of an operation that read SSC-only values (nothing if it did not);
-        True if there was one."""
+    async def record(self, principal: Principal | Operator | None, reads: SscReads) -> bool:
+        """Write the entry of an operation that read SSC-only values (nothing if it did not);
+        True if there was one. Raises `AccessLogUnavailable` when it could not be written."""
         if principal is None or not reads.fields:
             return False
-        if len(self._pending) >= MAX_PENDING:
-            logger.error("SSC access log: %d entries unwritten, dropping the oldest", MAX_PENDING)
-            del self._pending[0]
-        self._pending.append(Pending(utcnow(), principal.sub, principal.party_id, reads))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._flush_soon())
+        batch = self._next
+        if batch is None:
+            batch = self._next = Batch()
+        batch.entries.append(Pending(utcnow(), principal.sub, principal.party_id, reads))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        # Shielded: a caller that goes away meanwhile does not take its batch down with it.
+        if not await asyncio.shield(batch.written):
+            raise AccessLogUnavailable()
         return True
 
-    async def _flush_soon(self) -> None:
-        """A batch every `delay` seconds while entries come. Writing the next batch as
-        soon as one was written would, under load, write a few entries at a time back to back,
-        each paying a transaction (about 2.5 ms on either database)."""
-        while self._pending:
-            await asyncio.sleep(self.delay)
-            if not await self._write_pending():
-                return
+    async def _write_batches(self) -> None:
+        while (batch := self._next) is not None:
+            self._next = None
+            batch.written.set_result(await self._write(batch.entries))
 
-    async def flush(self) -> None:
-        """Write what is queued, now; on failure keep it for the next attempt."""
-        while self._pending and await self._write_pending():
-            pass
-
-    async def _write_pending(self) -> bool:
-        batch, self._pending = self._pending, []
+    async def _write(self, entries: list[Pending]) -> bool:
         try:
-            entries = f"[{','.join(entry.encoded() for entry in batch)}]"
+            array = f"[{','.join(entry.encoded() for entry in entries)}]"
             async with self._sessions() as session, session.begin():
                 statement = INSERT_ENTRIES[session.get_bind().dialect.name]
-                await session.exec(statement, params={"entries": entries})
-        except Exception:
-            logger.exception("SSC access log: writing %d entries failed", len(batch))
-            self._pending[:0] = batch
+                await session.exec(statement, params={"entries": array})
+        except Exception as error:
+            if not is_outage(error):
+                logger.exception("SSC access log: writing %d entries failed", len(entries))
+            else:
+                logger.warning(
+                    "SSC access log: %d entries not written, their answers refused (%s)",
+                    len(entries),
+                    describe_outage(error),
+                )
             return False
         return True
 
     async def drain(self) -> None:
-        """Wait until everything queued so far is written: at shutdown, and in tests."""
-        if self._task is not None:
-            await self._task
-        await self.flush()
+        """At shutdown: wait for the batch of callers that went away before it was written."""
+        if self._writer is not None:
+            await self._writer
 
 
 async def search_access(db: RequestSession, first: int, before_id: int | None) -> Page[SscAccess]:

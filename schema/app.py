@@ -49,11 +49,12 @@ from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
 from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
+from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import bearer_token, verifier_for
 from resolvers.snapshot import SnapshotCache
-from resolvers.ssc_access import AccessLog
+from resolvers.ssc_access import AccessLog, AccessLogUnavailable
 from resolvers.unit_of_work import UnitOfWork
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.body_limit import BodyLimit
@@ -124,6 +125,8 @@ class GraphQLApp(GraphQL):
                     response = bad_request(error.reason, error.status_code)
                 except PersistedQueryError as error:
                     response = persisted_query_error(error)
+                except AccessLogUnavailable:  # logged where it failed (resolvers.ssc_access)
+                    response = database_unavailable()
                 except Exception as error:
                     if not is_outage(error):
                         raise
@@ -146,19 +149,41 @@ class GraphQLApp(GraphQL):
         request.scope[REQUEST_DATA] = data
         lookup = await self._lookup(request, data)
         get = request.method == "GET"
-        if lookup is not None and get and request.headers.get("if-none-match") == lookup.etag:
-            return Response(status_code=304, headers=revalidate(lookup))
         key = lookup.key if lookup is not None and self.services.responses.enabled else None
+        if (
+            lookup is not None
+            and get
+            and request.headers.get("if-none-match") == lookup.etag
+            and await self._revalidated(request, key)
+        ):
+            return Response(status_code=304, headers=revalidate(lookup))
         cached = await self._cached(key)
         if cached is not None:
+            await self._log_hit(request, cached)
             response: Response = Response(cached.body, media_type="application/json")
-            if cached.ssc_reads is not None:  # the same reads again, by this caller
-                self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
         else:
             response = await self._run_once(request, key)
         if lookup is not None and get:
             response.headers.update(revalidate(lookup))
         return response
+
+    async def _revalidated(self, request: Request, key: tuple[Any, ...] | None) -> bool:
+        """Whether to confirm the client's copy (304). Confirming an answer that holds SSC-only
+        values lets its caller read them again, so it is logged as a hit is; when the answer is
+        no longer kept, what it read is not known here, and a caller who may read them gets the
+        answer itself instead (its run is logged as any)."""
+        if request.scope[PRINCIPAL].party_category not in ALLOWED[Rule.SSC_ONLY]:
+            return True
+        cached = self.services.responses.get(key) if key is not None else None
+        if cached is None:
+            return False
+        await self._log_hit(request, cached)
+        return True
+
+    async def _log_hit(self, request: Request, cached: Cached) -> None:
+        """The same reads again, by this caller: committed before the answer goes."""
+        if cached.ssc_reads is not None:
+            await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
 
     async def _cached(self, key: tuple[Any, ...] | None) -> Cached | None:
         """The kept answer, or the one being worked out for the same key right now: after a
@@ -214,9 +239,12 @@ class GraphQLApp(GraphQL):
 
     async def process_result(self, request: Request, result: Any) -> Any:
         """Answer an outage met while executing as one (503), not as a 200 whose errors say
-        it; else mark an answer fit to keep: no error that is not the client's own
-        deterministic answer (a masked unexpected error carries no code)."""
+        it, and an answer whose SSC access-log entry could not be written not at all (a 503,
+        not even a partial answer); else mark an answer fit to keep: no error that is not the
+        client's own deterministic answer (a masked unexpected error carries no code)."""
         for error in result.errors or ():
+            if isinstance(error, AccessLogUnavailable):
+                raise AccessLogUnavailable()  # logged where it failed (resolvers.ssc_access)
             original = error.original_error
             if (error.extensions or {}).get("code") == SERVICE_UNAVAILABLE or (
                 original is not None and is_outage(original)
@@ -372,7 +400,7 @@ def create_services(settings: Settings) -> Services:
         snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
         signins=SessionStore(sessions, settings.session_ttl_seconds),
-        access_log=AccessLog(sessions, settings.ssc_access_log_delay_seconds),
+        access_log=AccessLog(sessions),
         writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
     )
 

@@ -95,19 +95,22 @@ class Context:
 
     async def refresh(self) -> None:
         """Start afresh between the events of a long-lived subscription: give the connection
-        back and forget cached rows, so each event is read as it is now. What the last event
-        read of the SSC-only values goes to the access log as an entry of its own."""
+        back and forget cached rows, so each event is read as it is now. (What an event read of
+        the SSC-only values was logged before it was sent: `log_ssc_reads`.)"""
         await self.db.close()
         self.forget_reads()
-        self.log_ssc_reads()
 
     async def close(self) -> None:
         await self.db.close()
-        self.log_ssc_reads()
+        await self.log_ssc_reads()
 
-    def log_ssc_reads(self) -> None:
-        """Queue the operation's access-log entry, and keep its reads with the request, where
-        the response cache finds them (a cached answer's every hit is a read again)."""
-        if self.services.access_log.record(self.principal, self.ssc_reads) and self.request:
-            self.request.scope[SSC_READS] = self.ssc_reads
-        self.ssc_reads = SscReads(operation_name=self.ssc_reads.operation_name)
+    async def log_ssc_reads(self) -> None:
+        """Commit the access-log entry of what was read since the last one, before the answer
+        or event holding it is sent (raises `AccessLogUnavailable` if it cannot be written);
+        keep the reads with the request, where the response cache finds them (a cached
+        answer's every hit is a read again). The next reads start a new entry at once: another
+        operation on the same socket may read while this one is written."""
+        reads = self.ssc_reads
+        self.ssc_reads = SscReads(operation_name=reads.operation_name)
+        if await self.services.access_log.record(self.principal, reads) and self.request:
+            self.request.scope[SSC_READS] = reads

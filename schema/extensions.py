@@ -7,10 +7,12 @@ from functools import partial
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.execution import ExecutionResult, StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from models.database import is_outage
 from permissions.strawberry_adapter import PolicyEnforcement
+from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import Context
 from schema.documents import DocumentCache
 from schema.http_errors import DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE
@@ -90,6 +92,18 @@ class OperationScope(SchemaExtension):
         finally:
             if scoped:
                 await context.close()
+
+    async def on_stream_result(self, result: StreamExecutionResult) -> None:  # type: ignore[override]
+        """Over a WebSocket each result (a subscription's every event) leaves before the
+        operation ends: its access-log entry is committed first, or the event is replaced by
+        the error saying why it is withheld."""
+        context = self.execution_context.context
+        if not isinstance(context, Context) or not isinstance(result, ExecutionResult):
+            return
+        try:
+            await context.log_ssc_reads()
+        except AccessLogUnavailable as error:
+            result.data, result.errors = None, [error]
 
     async def on_execute(self) -> AsyncIterator[None]:
         """The operation's name is known once the document is parsed: the access log's. A query

@@ -23,6 +23,7 @@ from models.database import create_engine, is_sqlite, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
+from resolvers.ssc_access import AccessLog
 from settings import Settings, load_settings
 
 BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
@@ -175,3 +176,16 @@ def count_calls(monkeypatch: Any, owner: object, name: str) -> list[int]:
 
     monkeypatch.setattr(owner, name, counted)
     return calls
+
+
+@asynccontextmanager
+async def log_unreachable(isolated: Any) -> AsyncIterator[None]:
+    """The access log's database unreachable (nothing listens on port 1), the rest working."""
+    working = isolated.services.access_log
+    engine = create_engine("postgresql+asyncpg://127.0.0.1:1/cpl")
+    isolated.services.access_log = AccessLog(session_factory(engine))
+    try:
+        yield
+    finally:
+        isolated.services.access_log = working
+        await engine.dispose()

@@ -136,7 +136,6 @@ async def explore(
                     "writerToken": token("SECAS"),
                 }
             )
-            await services.access_log.drain()
             async with services.engine.connect() as connection:
                 logged = await connection.exec_driver_sql(
                     "SELECT actor_sub, operation_name, fields FROM ssc_access"

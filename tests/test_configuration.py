@@ -58,7 +58,6 @@ def test_the_readme_gives_each_default_the_code_has(clean_environment):
         "CPL_WEBHOOK_POLL_SECONDS": loaded.webhook_poll_seconds,
         "CPL_LISTENER_RETRY_SECONDS": loaded.listener_retry_seconds,
         "CPL_REVISION_MAX_AGE_MS": loaded.revision_max_age_seconds * 1000,
-        "CPL_SSC_ACCESS_LOG_DELAY_MS": loaded.ssc_access_log_delay_seconds * 1000,
         "CPL_WS_KEEPALIVE_SECONDS": loaded.ws_keep_alive_seconds,
         "CPL_DB_POOL_SIZE": loaded.db_pool_size,
         "CPL_DB_MAX_OVERFLOW": loaded.db_max_overflow,

@@ -5,6 +5,8 @@ unchanged, on the backend under test (the command runs as a user runs it, in a s
 from __future__ import annotations
 
 import asyncio
+import getpass
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -268,6 +270,55 @@ async def test_an_export_imports_back_unchanged(db, own_database, tmp_path) -> N
     for what in ("devices", "pathways"):
         again = db.cli("export", what, "--include-ssc")
         assert again.stdout == files[what].read_text()
+
+
+async def access_log(database: Database) -> list[tuple]:
+    engine = create_engine(database.url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT actor_sub, actor_party_id, operation_name, fields, device_ids "
+                     "FROM ssc_access ORDER BY id")
+            )  # fmt: skip
+            return [tuple(json.loads(v) if k > 2 and isinstance(v, str) else v
+                          for k, v in enumerate(row)) for row in rows]  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+async def test_an_export_with_the_ssc_columns_is_in_the_ssc_access_log(db, tmp_path) -> None:
+    """Who ran it (the OS user), where the values went (or `--actor`), the two fields and
+    every exported device; a public export and a pathways export are no read."""
+    assert db.cli("import", EXAMPLES / "cpl.csv").returncode == 0
+    devices = int(await db.scalar("SELECT count(*) FROM device"))  # type: ignore[arg-type]
+    assert db.cli("export", "devices", "--output", tmp_path / "public.csv").returncode == 0
+    assert db.cli("export", "pathways", "--include-ssc").returncode == 0
+    assert await access_log(db) == []
+    first = db.cli("export", "devices", "--include-ssc", "--output", tmp_path / "ssc.csv")
+    second = db.cli("export", "devices", "--include-ssc", "--actor", "SSC-PANEL")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    fields = ["Device.zigbeeChipsetVendor", "Device.zigbeeStackVersion"]
+    operation = "cpl-pathways export devices --include-ssc"
+    user = f"cli:{getpass.getuser()}"
+    ids = list(range(1, devices + 1))
+    assert await access_log(db) == [
+        (user, "export:ssc.csv", operation, fields, ids),
+        (user, "SSC-PANEL", operation, fields, ids),
+    ]
+
+
+async def test_without_its_access_log_entry_an_ssc_export_writes_nothing(db, tmp_path) -> None:
+    assert db.cli("import", EXAMPLES / "cpl.csv").returncode == 0
+    engine = create_engine(db.url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE ssc_access"))
+    await engine.dispose()
+    result = db.cli("export", "devices", "--include-ssc", "--output", tmp_path / "ssc.csv")
+    assert result.returncode == 1
+    assert "the SSC access log cannot be written; nothing exported" in result.stderr
+    assert (tmp_path / "ssc.csv").read_text() == ""
+    public = db.cli("export", "devices")
+    assert public.returncode == 0 and public.stdout.startswith(CPL_HEADER)
 
 
 async def test_subscribers_hear_of_every_imported_change(db) -> None:

@@ -1,36 +1,38 @@
 """The SSC data-access log: an entry per operation that read or filtered on an SSC-only value,
-written after the response; readable by the SSC alone."""
+committed before the answer is sent (or no answer); readable by the SSC alone."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from dataclasses import replace
+import logging
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
+from models.demo import STACKS, VENDORS
 from permissions.principal import PartyCategory, Principal
 from resolvers.ssc_access import SscReads
-from schema.app import create_services
 from tests.conftest import CATEGORIES
+from tests.harness import log_unreachable
 
 LOG = """query Log($after: String) { sscAccessLog(first: 2, after: $after) {
   totalCount nodes { occurredAt actorPartyId actorSub operationName fields deviceIds }
   pageInfo { hasNextPage endCursor } } }"""
 
 
+def auth(isolated, sub: str = "analyst") -> dict[str, str]:
+    return {"Authorization": f"Bearer {isolated.token('SSC', sub=sub)}"}
+
+
 async def entries(isolated) -> list[dict]:
-    await isolated.services.access_log.drain()
     body = await isolated.gql("SSC", "{ sscAccessLog(first: 500) { nodes { actorSub "
                               "operationName fields deviceIds } } }")  # fmt: skip
     return body["data"]["sscAccessLog"]["nodes"]
 
 
 async def count(isolated) -> int:
-    await isolated.services.access_log.drain()
     return await isolated.scalar("SELECT count(*) FROM ssc_access")
 
 
@@ -115,7 +117,6 @@ async def test_the_log_pages_newest_first(isolated):
         await isolated.gql(
             "SSC", f"query Read{n} {{ devices(first: 1) {{ nodes {{ zigbeeStackVersion }} }} }}"
         )
-    await isolated.services.access_log.drain()
     first = (await isolated.gql("SSC", LOG))["data"]["sscAccessLog"]
     assert [e["operationName"] for e in first["nodes"]] == ["Read2", "Read1"]
     assert first["pageInfo"]["hasNextPage"]
@@ -125,7 +126,6 @@ async def test_the_log_pages_newest_first(isolated):
 
 async def test_entries_hold_no_ssc_only_value(isolated):
     await isolated.gql("SSC", "{ devices { nodes { zigbeeStackVersion zigbeeChipsetVendor } } }")
-    await isolated.services.access_log.drain()
     async with isolated.services.engine.connect() as connection:
         rows = (await connection.execute(text("SELECT * FROM ssc_access"))).all()
         values = (
@@ -151,7 +151,6 @@ async def test_the_readme_examples_run(isolated):
     examples = readme_examples()
     assert len(examples) == 2
     await isolated.gql("SSC", "query Seen { devices(first: 1) { nodes { zigbeeChipsetVendor } } }")
-    await isolated.services.access_log.drain()
     for document in examples:
         body = await isolated.gql("SSC", document)
         assert "errors" not in body and body["data"]["sscAccessLog"]["nodes"]
@@ -172,9 +171,58 @@ async def test_an_answer_served_from_the_response_cache_is_logged_as_a_read_too(
     assert newest["fields"] == ["Device.zigbeeChipsetVendor"] and len(newest["deviceIds"]) == 3
 
 
-async def test_entries_coming_all_the_time_share_a_statement_a_flush_delay(isolated):
-    """Under load the entries of a flush delay share one INSERT. Written back to back as they
-    came, a few at a time, each would pay a transaction of its own."""
+async def test_an_answers_entry_is_committed_when_the_response_arrives(isolated):
+    """No drain, no wait: the entry is in the database, read by a connection of its own, as
+    soon as the client holds the SSC's answer."""
+    before = await isolated.scalar("SELECT count(*) FROM ssc_access")
+    body = await isolated.gql(
+        "SSC", "query Now { devices(first: 2) { nodes { id zigbeeStackVersion } } }", sub="a-1"
+    )
+    assert len(body["data"]["devices"]["nodes"]) == 2
+    assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before + 1
+    newest = "SELECT actor_sub FROM ssc_access ORDER BY id DESC LIMIT 1"
+    assert await isolated.scalar(newest) == "a-1"
+
+
+async def test_a_filter_given_by_a_variables_default_is_recorded(isolated):
+    """The SSC-only filter value comes from the document's variable default, no variables
+    sent: it is still a filter on the value, recorded with the devices it found."""
+    vendor = VENDORS[0]
+    body = await isolated.gql(
+        "SSC",
+        f"query ByDefault($f: DeviceFilter = {{zigbeeChipsetVendor: {json.dumps(vendor)}}}) "
+        "{ devices(filter: $f) { nodes { id } } }",
+        sub="analyst-default",
+    )
+    ids = {n["id"] for n in body["data"]["devices"]["nodes"]}
+    assert ids
+    newest = (await entries(isolated))[0]
+    assert newest["actorSub"] == "analyst-default" and newest["operationName"] == "ByDefault"
+    assert newest["fields"] == ["DeviceFilter.zigbeeChipsetVendor"]
+    assert set(newest["deviceIds"]) == ids
+
+
+async def test_a_304_revalidation_of_an_ssc_answer_is_logged_as_a_read(isolated):
+    """Confirming the client's copy lets it read the values again: an entry, as a hit."""
+    params = {"query": "query Kept { devices(first: 2) { nodes { id zigbeeChipsetVendor } } }"}
+    first = await isolated.client.get("/graphql", params=params, headers=auth(isolated, "a-first"))
+    assert first.status_code == 200
+    before = await count(isolated)
+    again = await isolated.client.get(
+        "/graphql",
+        params=params,
+        headers={**auth(isolated, "a-again"), "If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 304 and again.content == b""
+    assert await count(isolated) == before + 1
+    newest = (await entries(isolated))[0]
+    assert newest["actorSub"] == "a-again" and newest["operationName"] == "Kept"
+    assert newest["fields"] == ["Device.zigbeeChipsetVendor"] and len(newest["deviceIds"]) == 2
+
+
+async def test_entries_arriving_together_share_one_statement(isolated):
+    """Group commit: entries that arrive while none is being written go in one INSERT, and
+    every caller returns once its own entry is committed."""
     inserts: list[str] = []
 
     def seen(conn, cursor, statement, *args) -> None:
@@ -187,30 +235,44 @@ async def test_entries_coming_all_the_time_share_a_statement_a_flush_delay(isola
     try:
         who = Principal("analyst-burst", "SSC-PANEL", PartyCategory.SSC)
         reads = SscReads(fields={"Device.zigbeeChipsetVendor"}, device_ids={1})
-        started = time.monotonic()
-        for _ in range(300):  # an entry about every millisecond
-            isolated.services.access_log.record(who, reads)
-            await asyncio.sleep(0.001)
-        elapsed = time.monotonic() - started
-        assert await count(isolated) == before + 300
+        log = isolated.services.access_log
+        assert all(await asyncio.gather(*(log.record(who, reads) for _ in range(100))))
+        assert await count(isolated) == before + 100
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert 1 <= len(inserts) <= elapsed / isolated.services.access_log.delay + 2
+    assert len(inserts) == 1
 
 
-async def test_an_entry_waits_the_configured_delay_before_it_is_written(isolated):
-    """`CPL_SSC_ACCESS_LOG_DELAY_MS`: entries wait that long for the ones coming after them."""
+async def test_without_the_log_an_ssc_answer_is_a_503_without_its_values(isolated, caplog):
     before = await count(isolated)
-    services = create_services(
-        replace(isolated.services.settings, ssc_access_log_delay_seconds=0.6)
-    )
-    try:
-        who = Principal("analyst-slow", "SSC-PANEL", PartyCategory.SSC)
-        services.access_log.record(who, SscReads(fields={"Device.zigbeeChipsetVendor"}))
-        await asyncio.sleep(0.3)
-        assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before
-        await asyncio.sleep(0.6)
-        assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before + 1
-    finally:
-        await services.access_log.drain()
-        await services.engine.dispose()
+    caplog.set_level(logging.WARNING)
+    query = "{ devices(first: 3) { nodes { id zigbeeStackVersion zigbeeChipsetVendor } } }"
+    ssc = auth(isolated, "analyst-down")
+    async with log_unreachable(isolated):
+        posted = await isolated.client.post("/graphql", json={"query": query}, headers=ssc)
+        got = await isolated.client.get("/graphql", params={"query": query}, headers=ssc)
+        public = await isolated.gql("SSC", "{ devices(first: 3) { nodes { id modelName } } }")
+    for response in (posted, got):
+        assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+        assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert not any(v in response.text for v in (*VENDORS, *STACKS))
+    assert len(public["data"]["devices"]["nodes"]) == 3  # nothing to log, nothing refused
+    assert await count(isolated) == before
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 2 and all("1 entries not written" in line for line in warned)
+    assert "Traceback" not in caplog.text
+
+
+async def test_without_the_log_a_cached_ssc_answer_is_not_served_either(isolated):
+    params = {"query": "query Cached { devices(first: 3) { nodes { id zigbeeChipsetVendor } } }"}
+    first = await isolated.client.get("/graphql", params=params, headers=auth(isolated))
+    assert first.status_code == 200 and any(v in first.text for v in VENDORS)
+    hits = isolated.services.responses.hits
+    revalidate = {**auth(isolated), "If-None-Match": first.headers["etag"]}
+    async with log_unreachable(isolated):
+        hit = await isolated.client.get("/graphql", params=params, headers=auth(isolated))
+        revalidated = await isolated.client.get("/graphql", params=params, headers=revalidate)
+    assert isolated.services.responses.hits == hits + 2
+    for response in (hit, revalidated):
+        assert response.status_code == 503
+        assert not any(v in response.text for v in VENDORS)

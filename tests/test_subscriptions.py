@@ -7,9 +7,11 @@ import asyncio
 import json
 
 import pytest
+from sqlalchemy import text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.harness import log_unreachable
 from tests.live import subscribe
 
 CHANGES = """subscription($devices: [ID!], $kinds: [ChangeKind!]) {
@@ -59,6 +61,31 @@ async def test_events_carry_the_field_policy_per_subscriber(live, isolated, toke
         change = analyst["data"]["cplChanges"]
         assert change["device"]["zigbeeChipsetVendor"] == "Glimmerfield Radio"
         assert change["reason"] == "Glimmerfield Radio module"
+        # The event's access-log entry was committed before the event was sent.
+        logged = "SELECT fields, device_ids FROM ssc_access ORDER BY id DESC LIMIT 1"
+        async with isolated.services.engine.connect() as connection:
+            row = (await connection.execute(text(logged))).one()
+        fields, devices = (json.loads(v) if isinstance(v, str) else v for v in row)
+        assert "Device.zigbeeChipsetVendor" in fields and devices == [2]
+
+
+async def test_an_event_whose_entry_cannot_be_written_is_withheld(live, isolated, token):
+    secret = {"zigbeeChipsetVendor": "Glimmerfield Radio", "zigbeeStackVersion": "ZB-X 9"}
+    async with (
+        subscribe(live, token("SSC"), CHANGES, bus=bus(isolated)) as ssc,
+        log_unreachable(isolated),
+    ):
+        await isolated.gql(
+            "MANUFACTURER",
+            ZIGBEE,
+            {"input": {"deviceId": "device:2", "reason": "module", **secret}},
+        )
+        withheld = await ssc.next()
+    assert withheld["payload"]["data"] is None
+    assert [e["extensions"]["code"] for e in withheld["payload"]["errors"]] == [
+        "SERVICE_UNAVAILABLE"
+    ]
+    assert "Glimmerfield" not in str(withheld) and "ZB-X 9" not in str(withheld)
 
 
 async def test_one_event_per_committed_change_and_none_for_a_failed_one(live, isolated, token):
