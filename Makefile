@@ -87,6 +87,7 @@ bench: install
 	$(BIN)/python -m bench.read_cost
 	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
+	$(BIN)/python -m bench.bombs
 
 # What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.
 bench-ssc-access: install

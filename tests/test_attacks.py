@@ -61,19 +61,18 @@ def auth(token: str) -> dict[str, str]:
 
 
 # 1. A fragment bomb is refused at once, and the server answers the next request normally.
-async def test_fragment_bomb_of_40_levels_is_refused_fast_and_the_server_stays_up(live, token):
+async def test_fragment_bomb_of_40_levels_is_refused_and_the_server_stays_up(live, token):
+    # How much work refusing it takes is counted below (the limits and the policy pass are
+    # linear); how long it takes is measured in `make bench` (bench/bombs.py), not here.
     bomb = fragment_bomb(40)
     assert len(bomb) < 2_000
     async with httpx.AsyncClient(base_url=f"http://{live}", timeout=5) as client:
-        started = time.monotonic()
         refused = await client.post("/graphql", json={"query": bomb}, headers=auth(token("SSC")))
-        elapsed = time.monotonic() - started
         assert refused.status_code == 200
         error = refused.json()["errors"][0]
         assert "over the limit" in error["message"]
         assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert refused.json().get("data") is None
-        assert elapsed < 1.0, f"the bomb took {elapsed:.2f} s to refuse"
         after = await client.post("/graphql", json={"query": VIEWER}, headers=auth(token("SSC")))
         assert after.json() == {"data": {"viewer": {"partyId": "DEV-SSC"}}}
         assert (await client.get("/healthz")).status_code == 200

@@ -25,6 +25,7 @@ from models.database import session_factory
 from models.demo import STACKS, VENDORS, demo_devices
 from permissions.principal import PartyCategory
 from resolvers.cpl_export import export
+from resolvers.ssc_access import Operator
 from schema.build import sdl
 from tests.harness import create_database
 from tests.test_fuzz import SCALARS
@@ -262,7 +263,8 @@ async def test_the_export_without_ssc_values_is_the_same_file(pair) -> None:
             for twin in pair:
                 out = io.StringIO()
                 sessions = session_factory(twin.services.engine)
-                await export(sessions, what, out, include_ssc=include_ssc)
+                actor = Operator("cli:test", "export:noninterference")
+                await export(sessions, what, out, include_ssc=include_ssc, actor=actor)
                 written.append(without_instants(out.getvalue().encode()))
             files[include_ssc] = written
         assert files[False][0] == files[False][1]
