@@ -227,7 +227,12 @@ class _StandIns(Visitor):
         alias = self.aliases.get(id(node))
         if alias is None:
             return None
-        return FieldNode(alias=NameNode(value=alias), name=NameNode(value="__typename"))
+        # Its directives stay: a denied field under `@skip(if: true)` is skipped, as for the SSC.
+        return FieldNode(
+            alias=NameNode(value=alias),
+            name=NameNode(value="__typename"),
+            directives=node.directives,
+        )
 
 
 CACHED_DECISIONS = 2048

@@ -181,6 +181,17 @@ async def test_restricted_filter_refused_where_the_search_runs(gql, monkeypatch)
         assert ssc["data"]["devices"]["totalCount"] > 0
 
 
+@pytest.mark.parametrize("category", CATEGORIES)
+async def test_a_skipped_restricted_field_is_skipped_for_everyone(gql, category):
+    query = """query($on: Boolean = false) { device(id: "device:1") {
+      modelName zigbeeChipsetVendor @include(if: $on) zigbeeStackVersion @skip(if: true) } }"""
+    body = await gql(category, query)
+    assert body == {"data": {"device": {"modelName": body["data"]["device"]["modelName"]}}}
+    included = await gql(category, query, {"on": True})
+    assert set(included["data"]["device"]) == {"modelName", "zigbeeChipsetVendor"}
+    assert ("errors" in included) == (category != "SSC")
+
+
 async def test_restricted_filter_refused_even_when_nothing_matches(gql):
     # Otherwise an empty versus a non-empty answer would reveal the value.
     body = await gql(
