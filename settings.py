@@ -80,6 +80,9 @@ class Settings:
     session_ttl_seconds: int = 8 * 3600
     max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
     max_token_lifetime_seconds: int = 86_400  # a token whose exp is further off is refused
+    # Operations a Party may run, in each process (schema/rate_limit.py): sustained, and at once.
+    rate_limit_per_second: float = 50.0  # 0: no limit
+    rate_limit_burst: int = 200
 
     @property
     def dev_issuer(self) -> bool:
@@ -188,6 +191,8 @@ def load_settings() -> Settings:
         max_token_lifetime_seconds=_number(
             "CPL_MAX_TOKEN_LIFETIME_SECONDS", default.max_token_lifetime_seconds
         ),
+        rate_limit_per_second=_number("CPL_RATE_LIMIT_PER_SECOND", default.rate_limit_per_second),
+        rate_limit_burst=_number("CPL_RATE_LIMIT_BURST", default.rate_limit_burst),
     )
 
 

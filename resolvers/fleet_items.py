@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from models.codes import IDENTIFIER_DIGITS, VERSION_DIGITS, hex_code
 from resolvers.device_keys import DeviceKey, device_key
+from resolvers.slices import SLICE, Sliced
 
 __all__ = [
     "BAD_DEVICE_ID",
@@ -105,14 +106,16 @@ class CheckedItems:
     wanted_ids: set[int]
 
 
-def check_items(items: Sequence[FleetItem]) -> CheckedItems:
+def check_items(items: Sequence[FleetItem]) -> Sliced[CheckedItems]:
     """The first pass, before anything is read: which items have problems, which devices to
-    look up by id and which by identifiers."""
+    look up by id and which by identifiers. In slices (`resolvers.slices.in_slices`)."""
     count = len(items)
     checked = CheckedItems([""] * count, [None] * count, [None] * count, set(), set())
     versions, problems, keys = checked.versions, checked.problems, checked.keys
     wanted_ids = checked.wanted_ids
     for index, item in enumerate(items):
+        if index % SLICE == SLICE - 1:
+            yield
         version = versions[index] = item.firmware_version.strip().upper()
         # Fast path for the common, well-formed item named by id.
         if (

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models.database import RequestSession
-from resolvers.collector import collector_paused
 from resolvers.device_keys import DeviceKey, device_ids_by_key
 from resolvers.fleet_items import (
     UNKNOWN_DEVICE_ID,
@@ -24,6 +23,7 @@ from resolvers.fleet_items import (
     check_items,
 )
 from resolvers.planner import BlockReason, PathwayGraph, Plan
+from resolvers.slices import SLICE, Sliced, in_slices
 from resolvers.snapshot import CplSnapshot
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 MAX_FLEET_ITEMS = 50_000
+GRAPH_SLICE = 100  # graphs built between two turns of the loop: each reads tens of rows
 
 
 @dataclass(slots=True)
@@ -93,6 +94,8 @@ async def plan_fleet(
     for identifier lookups if any item names a device that way, and nothing else: the graphs
     are the snapshot's, built the first time a device is planned in its revision.
 
+    The passes run in slices (``resolvers.slices``): other requests are served between them.
+
     Raises ``ValueError`` for more than ``MAX_FLEET_ITEMS`` items: the bound keeps one call's
     time and memory predictable, and a caller with more meters splits the fleet.
     """
@@ -101,19 +104,24 @@ async def plan_fleet(
             f"a fleet plan takes at most {MAX_FLEET_ITEMS:,} items a call and "
             f"{len(items):,} were given; split the fleet into several calls"
         )
-    with collector_paused():
-        checked = check_items(items)
+    checked = await in_slices(check_items(items))
     ids_by_key = await device_ids_by_key(db, checked.wanted_keys) if checked.wanted_keys else {}
     checked.wanted_ids.update(ids_by_key.values())
-    with collector_paused():
-        graphs = {
-            device_id: graph
-            for device_id in checked.wanted_ids
-            if (graph := snapshot.graph(device_id)) is not None
-        }
-        result = _plan(items, checked, ids_by_key, graphs)
+    graphs = await in_slices(_graphs(snapshot, checked.wanted_ids))
+    result = await in_slices(_plan(items, checked, ids_by_key, graphs))
     result.graphs = graphs
     return result
+
+
+def _graphs(snapshot: CplSnapshot, device_ids: set[int]) -> Sliced[dict[int, PathwayGraph]]:
+    """The graph of each device wanted (built the first time in the snapshot's revision)."""
+    graphs: dict[int, PathwayGraph] = {}
+    for count, device_id in enumerate(device_ids):
+        if count % GRAPH_SLICE == GRAPH_SLICE - 1:
+            yield
+        if (graph := snapshot.graph(device_id)) is not None:
+            graphs[device_id] = graph
+    return graphs
 
 
 def _plan(
@@ -121,7 +129,7 @@ def _plan(
     checked: CheckedItems,
     ids_by_key: dict[DeviceKey, int],
     graphs: dict[int, PathwayGraph],
-) -> FleetResult:
+) -> Sliced[FleetResult]:
     """The second pass: plan each distinct (device, version) once, build entries and totals."""
     versions, problems, keys = checked.versions, checked.problems, checked.keys
     entries: list[FleetEntry] = []
@@ -130,6 +138,8 @@ def _plan(
     meters = up_to_date = upgradable = blocked = 0
     by_steps: dict[int, int] = {}
     for index, item in enumerate(items):
+        if index % SLICE == SLICE - 1:
+            yield
         version = versions[index]
         meter_count = item.meter_count
         problem = problems[index]

@@ -73,6 +73,7 @@ from schema.http_errors import (
 )
 from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
 from schema.probes import livez, metrics_page, readyz
+from schema.rate_limit import RateLimit, RateLimitedSockets
 from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
@@ -104,6 +105,7 @@ class GraphQLApp(GraphQL):
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
         )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
+        self.graphql_transport_ws_handler_class = RateLimitedSockets
         self.request_adapter_class = RequestAdapter
         self.services = services
         self.signin = signin
@@ -258,7 +260,7 @@ class GraphQLApp(GraphQL):
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,
         403 for a session cookie without its CSRF header, 503 when the identity provider's
-        keys cannot be had (the token may well be fine)."""
+        keys cannot be had (the token may well be fine), 429 over the Party's rate limit."""
         try:
             request.scope[PRINCIPAL] = await self.authenticate(request)
         except CsrfRefusedError:
@@ -266,7 +268,7 @@ class GraphQLApp(GraphQL):
             return csrf_refused()
         except AuthenticationError as error:
             return not_authenticated(error)
-        return None
+        return self.services.rate_limit.refusal(request.scope[PRINCIPAL])
 
     def decode_json(self, data: str | bytes) -> object:
         """A request body is a JSON object in UTF-8, or a 400 that says which it is not."""
@@ -402,6 +404,7 @@ def create_services(settings: Settings) -> Services:
         signins=SessionStore(sessions, settings.session_ttl_seconds),
         access_log=AccessLog(sessions),
         writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
+        rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
 
 

@@ -18,7 +18,7 @@ from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
-from schema.planning import PlanningQueries
+from schema.planning import PlanningQueries, fleet_items_in_slices
 from schema.query import Query
 from schema.ssc_access import SscAccessQueries
 from settings import Settings, load_settings
@@ -76,6 +76,7 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
         extensions=extensions(settings or load_settings()),
         execution_context_class=CompilingExecutor if compiled else None,
     )
+    fleet_items_in_slices(schema)
     if compiled:
         lean_resolvers(schema)
     return schema

@@ -22,6 +22,7 @@ from resolvers.loaders import Loaders
 from resolvers.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.unit_of_work import UnitOfWork
+from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache
 from settings import Settings
 
@@ -43,6 +44,7 @@ class Services:
     signins: SessionStore
     access_log: AccessLog
     writes: UnitOfWork
+    rate_limit: RateLimit
 
 
 class _NoCaller:

@@ -85,6 +85,10 @@ class FleetPlanCsv:
         except AuthenticationError as error:
             await not_authenticated(error, "fleet file")(scope, receive, send)
             return
+        refusal = self.services.rate_limit.refusal(principal)  # a file is one operation
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "text/csv":
             response = error_response(

@@ -3,12 +3,15 @@ kept across requests with the snapshot of the data revision."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import event
 
 from bench.generate import load_synthetic_cpl
+from resolvers.fleet_plan import MAX_FLEET_ITEMS
+from resolvers.slices import SLICE
 from schema.app import create_app, create_services
 from tests.harness import asgi_client, fresh_database
 
@@ -281,3 +284,44 @@ async def test_fleet_relations_resolve_the_same_through_fragments(gql):
     )
     assert direct == spread and "errors" not in direct
     assert direct["data"]["fleetPlan"]["entries"][1]["plan"]["from"] == {"version": "76010100"}
+
+
+async def test_a_full_fleet_plan_leaves_the_event_loop_to_others(settings, token, tmp_path):
+    """Row 5 of issue 24: a fleet plan of the documented size is seconds of CPU. It gives the
+    loop a turn every `SLICE` items of each pass, so a trivial query sent after it is answered
+    before it, and a task counting loop turns meanwhile counts a turn per slice."""
+    async with fresh_database(tmp_path) as url:
+        cpl = await load_synthetic_cpl(url, devices=100, firmware_per_device=5)
+        own = replace(settings, database_url=url, response_cache_bytes=0)
+        services = create_services(own)
+        headers = {"Authorization": f"Bearer {token('LARGE_SUPPLIER')}"}
+        items = [
+            {"deviceId": f"device:{d.device_id}", "firmwareVersion": d.firmware_versions[i % 5]}
+            for i in range(MAX_FLEET_ITEMS)
+            for d in [cpl.devices[i % len(cpl.devices)]]
+        ]
+        fleet = {"query": FLEET_SUMMARY, "variables": {"items": items}}
+        trivial = {"query": "{ viewer { partyId } }"}
+        async with asgi_client(create_app(own, services)) as client:
+            await client.post("/graphql", json=fleet, headers=headers)  # snapshot and graphs
+            turns, planning = 0, True
+
+            async def count_turns() -> None:
+                nonlocal turns
+                while planning:
+                    turns += 1
+                    await asyncio.sleep(0)
+
+            counter = asyncio.create_task(count_turns())
+            plan = asyncio.create_task(client.post("/graphql", json=fleet, headers=headers))
+            quick = asyncio.create_task(client.post("/graphql", json=trivial, headers=headers))
+            done, _ = await asyncio.wait({plan, quick}, return_when=asyncio.FIRST_COMPLETED)
+            assert done == {quick} and quick.result().json()["data"]["viewer"]["partyId"]
+            answer = (await plan).json()
+            planning = False
+            await counter
+        await services.engine.dispose()
+    assert answer["data"]["fleetPlan"]["summary"]["meters"] == MAX_FLEET_ITEMS
+    # Six passes over the items take a turn every SLICE items: items converted, items made,
+    # checked, planned, plans viewed, entries made.
+    assert turns >= 6 * (MAX_FLEET_ITEMS // SLICE)
