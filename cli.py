@@ -217,13 +217,15 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 async def _migrate(settings: Settings, revision: str, *, down: bool) -> None:
     from alembic.util import CommandError
 
-    from models.database import create_engine, downgrade, migrate
+    from models.database import create_engine, describe_outage, downgrade, migrate
 
     engine = create_engine(settings.database_url)
     try:
         await (downgrade if down else migrate)(engine, revision)
     except CommandError as error:
         raise SystemExit(f"cpl-pathways migrate: {error}") from None
+    except Exception as error:  # the database's answer, in one line: nothing was committed
+        raise SystemExit(f"cpl-pathways migrate: failed ({describe_outage(error)})") from None
     finally:
         await engine.dispose()
 
