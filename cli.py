@@ -130,9 +130,25 @@ def worker_app() -> Starlette:
     return app
 
 
-def _refuse(message: str) -> NoReturn:
-    print(f"cpl-pathways serve: {message}", file=sys.stderr)
+def _refuse(message: str, command: str = "serve") -> NoReturn:
+    """A usage error, as argparse exits for one (2), in one line."""
+    print(f"cpl-pathways {command}: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def checked_actor(command: str, given: str | None, default: str) -> str:
+    """The party id a command records (`--actor`, else one made of a file's name), checked as
+    a token's `party_id` is: a newline in it would forge a log line, and text wider than the
+    audit columns would fail on PostgreSQL after the work was done. Never echoed back."""
+    from permissions.claims import MAX_PARTY_ID_LENGTH, is_party_id
+
+    actor = default if given is None else given
+    if not is_party_id(actor):
+        rule = f"printable text of 1 to {MAX_PARTY_ID_LENGTH} characters"
+        if given is None:
+            _refuse(f"the actor the file's name makes must be {rule}; give --actor", command)
+        _refuse(f"--actor must be {rule}", command)
+    return actor
 
 
 def _metrics_directory() -> None:
@@ -201,13 +217,15 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 async def _migrate(settings: Settings, revision: str, *, down: bool) -> None:
     from alembic.util import CommandError
 
-    from models.database import create_engine, downgrade, migrate
+    from models.database import create_engine, describe_outage, downgrade, migrate
 
     engine = create_engine(settings.database_url)
     try:
         await (downgrade if down else migrate)(engine, revision)
     except CommandError as error:
         raise SystemExit(f"cpl-pathways migrate: {error}") from None
+    except Exception as error:  # the database's answer, in one line: nothing was committed
+        raise SystemExit(f"cpl-pathways migrate: failed ({describe_outage(error)})") from None
     finally:
         await engine.dispose()
 
@@ -248,6 +266,7 @@ def cmd_import(args: argparse.Namespace) -> None:
     from resolvers.cpl_files import FileProblem
 
     name = Path(args.path).name
+    args.actor = checked_actor("import", args.actor, f"import:{name}")
     try:
         result = asyncio.run(_import(load_settings(), args))
     except FileProblem as problem:
@@ -284,13 +303,15 @@ def export_operator(args: argparse.Namespace) -> Operator:
     except (KeyError, OSError):  # no name for this uid (a bare container)
         user = f"uid-{os.getuid()}"
     where = Path(args.output).name if args.output is not None else "stdout"
-    return Operator(f"cli:{user}", args.actor or f"export:{where}")
+    return Operator(f"cli:{user}", checked_actor("export", args.actor, f"export:{where}"))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from models.database import create_engine, migrate, session_factory
     from resolvers.cpl_export import export
     from resolvers.ssc_access import AccessLogUnavailable
+
+    actor = export_operator(args)  # checked before anything is opened
 
     async def run(out: Any) -> int:
         engine = create_engine(load_settings().database_url)
@@ -301,7 +322,7 @@ def cmd_export(args: argparse.Namespace) -> None:
                 args.what,
                 out,
                 include_ssc=args.include_ssc,
-                actor=export_operator(args),
+                actor=actor,
             )
         except AccessLogUnavailable:
             raise SystemExit(

@@ -64,6 +64,7 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 5.0
     listener_retry_seconds: float = 1.0  # the PostgreSQL listener's reconnect and check interval
+    listener_retry_max_seconds: float = 30.0  # its reconnect delay doubles up to this
     ws_keep_alive_seconds: float = 15.0
     db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
     db_max_overflow: int = 10
@@ -174,6 +175,9 @@ def load_settings() -> Settings:
         webhook_poll_seconds=_number("CPL_WEBHOOK_POLL_SECONDS", default.webhook_poll_seconds),
         listener_retry_seconds=_number(
             "CPL_LISTENER_RETRY_SECONDS", default.listener_retry_seconds
+        ),
+        listener_retry_max_seconds=_number(
+            "CPL_LISTENER_RETRY_MAX_SECONDS", default.listener_retry_max_seconds
         ),
         ws_keep_alive_seconds=_number("CPL_WS_KEEPALIVE_SECONDS", default.ws_keep_alive_seconds),
         db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),

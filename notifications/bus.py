@@ -23,8 +23,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import metrics
-from models.database import chunks, connect_asyncpg, describe_outage, is_outage, is_sqlite
+from models.database import chunks, connect_asyncpg, is_sqlite
 from models.tables import AuditEvent
+from notifications.outages import OutageLog
 
 logger = logging.getLogger("cpl_pathways.bus")
 CHANNEL = "cpl_changes"
@@ -96,12 +97,19 @@ class PostgresChangeBus(ChangeBus):
     """LISTEN/NOTIFY across every process sharing the database."""
 
     def __init__(
-        self, url: str, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 1.0
+        self,
+        url: str,
+        sessions: async_sessionmaker[AsyncSession],
+        retry_seconds: float = 1.0,
+        retry_max_seconds: float = 30.0,
     ) -> None:
         super().__init__()
         self._url = make_url(url)
         self._sessions = sessions
         self._retry = retry_seconds
+        self._retry_max = max(retry_seconds, retry_max_seconds)
+        self._outages = OutageLog(logger, "change listener")
+        self.pause = asyncio.sleep  # the wait between attempts (a test's records the delays)
         self._task: asyncio.Task[None] | None = None
         self._last_seen: int | None = None
         self.listening = asyncio.Event()
@@ -149,7 +157,11 @@ class PostgresChangeBus(ChangeBus):
         return await connect_asyncpg(self._url, LISTENER_NAME)
 
     async def _listen_forever(self) -> None:
+        """Listen, and reconnect when the connection goes: at once, then after `retry_seconds`,
+        doubling while the database stays away up to `retry_max_seconds` (an hour's outage is a
+        few hundred attempts per process, and two log lines: `OutageLog`)."""
         connected_before = False
+        delay = self._retry
         while True:
             connection = None
             try:
@@ -157,6 +169,8 @@ class PostgresChangeBus(ChangeBus):
                 await connection.add_listener(CHANNEL, self._on_notify)
                 await self._catch_up()
                 self.listening.set()
+                self._outages.succeeded()
+                delay = self._retry
                 if connected_before:
                     metrics.LISTENER_RECONNECTS.inc()
                 connected_before = True
@@ -166,16 +180,15 @@ class PostgresChangeBus(ChangeBus):
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure: reconnect
-                if not is_outage(error):
-                    logger.exception("change listener failed; reconnecting")
-                else:
-                    logger.warning("change listener disconnected (%s)", describe_outage(error))
+                self._outages.failed(error)
             finally:
                 self.listening.clear()
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close()
-            await asyncio.sleep(self._retry)
+            await self.pause(delay)
+            if self._outages.failures:
+                delay = min(delay * 2, self._retry_max)
 
     async def _catch_up(self) -> None:
         """Events committed while this process was not listening, in order, once each."""
@@ -194,6 +207,11 @@ class PostgresChangeBus(ChangeBus):
 
 
 def change_bus(
-    url: str, sessions: async_sessionmaker[AsyncSession], retry_seconds: float = 1.0
+    url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    retry_seconds: float = 1.0,
+    retry_max_seconds: float = 30.0,
 ) -> ChangeBus:
-    return ChangeBus() if is_sqlite(url) else PostgresChangeBus(url, sessions, retry_seconds)
+    if is_sqlite(url):
+        return ChangeBus()
+    return PostgresChangeBus(url, sessions, retry_seconds, retry_max_seconds)

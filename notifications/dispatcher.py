@@ -28,7 +28,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import metrics
-from models.database import describe_outage, is_outage
 from models.tables import Webhook, WebhookDelivery, WebhookStatus, utcnow
 from notifications.addresses import (
     AddressRefused,
@@ -37,6 +36,7 @@ from notifications.addresses import (
     pinned,
     public_address,
 )
+from notifications.outages import OutageLog
 from notifications.payloads import encode_body, event_payloads, global_id
 from notifications.signing import message_id, signature_headers
 
@@ -121,6 +121,7 @@ class Dispatcher:
         # Jitter only spreads retries out; it guards nothing, so a seeded PRNG is fine.
         self._rng = rng or random.Random()  # noqa: S311
         self._wake = asyncio.Event()
+        self._outages = OutageLog(logger, "webhook dispatcher")
         self._task: asyncio.Task[None] | None = None
 
     # The lease outlives a request that runs to its timeout, so a live sender is never raced.
@@ -347,14 +348,12 @@ class Dispatcher:
             try:
                 attempted = await self.run_once(limit)
                 delay = 0.0 if attempted >= limit else await self._seconds_until_due()
+                self._outages.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 # A database blip or a bug on one pass must not end delivery for good.
-                if not is_outage(error):
-                    logger.exception("webhook dispatch pass failed; trying again shortly")
-                else:
-                    logger.warning("webhook dispatch paused (%s)", describe_outage(error))
+                self._outages.failed(error)
                 delay = self._settings.webhook_poll_seconds
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

@@ -13,9 +13,9 @@ from models.codes import IDENTIFIER_DIGITS, hex_code
 from .auth_errors import AuthenticationError
 from .principal import PartyCategory, Principal
 
-__all__ = ["normalise_manufacturer_id", "principal_from_claims"]
+__all__ = ["is_party_id", "normalise_manufacturer_id", "principal_from_claims"]
 
-_MAX_PARTY_ID_LENGTH: Final = 200  # the width of the actor columns of the audit log
+MAX_PARTY_ID_LENGTH: Final = 200  # the width of the actor columns of the audit log
 
 
 def _storable(text: str) -> bool:
@@ -23,6 +23,17 @@ def _storable(text: str) -> bool:
     surrogate, none of which PostgreSQL stores (a batch of access-log entries holding one would
     fail, and be retried, for ever)."""
     return text.isprintable()
+
+
+def is_party_id(value: object) -> bool:
+    """Whether `value` may be recorded as an actor's party id: non-blank printable text of at
+    most `MAX_PARTY_ID_LENGTH` characters (a token's claim, or a command's `--actor`)."""
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and len(value) <= MAX_PARTY_ID_LENGTH
+        and _storable(value)
+    )
 
 
 def normalise_manufacturer_id(value: object) -> str:
@@ -44,17 +55,12 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise AuthenticationError("missing claims: sub")
-    if len(sub) > _MAX_PARTY_ID_LENGTH or not _storable(sub):
+    if len(sub) > MAX_PARTY_ID_LENGTH or not _storable(sub):
         raise AuthenticationError("invalid claims: sub")
     party_id = claims.get("party_id")
     if party_id is None:
         raise AuthenticationError("missing party_id")
-    if (
-        not isinstance(party_id, str)
-        or not party_id.strip()
-        or len(party_id) > _MAX_PARTY_ID_LENGTH
-        or not _storable(party_id)
-    ):
+    if not is_party_id(party_id):
         raise AuthenticationError("invalid claims: party_id")
 
     raw_category = claims.get("party_category")

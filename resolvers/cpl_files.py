@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,15 @@ SSC_COLUMNS = frozenset({"zigbee_stack_version", "zigbee_chipset_vendor"})
 KINDS = {"cpl": CPL_COLUMNS, "pathways": PATHWAY_COLUMNS}
 
 Row = dict[str, str | None]
+
+# An XLSX file is a zip of XML parts, and a few KB of it can declare a sheet of a million rows
+# or expand to gigabytes of shared strings (openpyxl holds those all in memory). The CPL is about
+# 5,000 rows of 20 columns (about 2 MB of XML), so these bounds are generous; a file past any
+# of them is refused before its rows are read (SECURITY.md: input bounds).
+XLSX_MAX_ROWS = 100_000  # data rows, the header not counted
+XLSX_MAX_COLUMNS = 64
+XLSX_MAX_BYTES = 100_000_000  # every part together, uncompressed, as the zip declares them
+XLSX_MAX_SHARED_STRINGS_BYTES = 16_000_000  # xl/sharedStrings.xml uncompressed
 
 
 class FileProblem(Exception):
@@ -111,8 +121,10 @@ def _csv_lines(path: Path) -> Iterator[list[str]]:
 
 
 def _xlsx_lines(path: Path) -> Iterator[list[str]]:
+    """The first sheet's rows, each `XLSX_MAX_COLUMNS` cells wide, read within the bounds."""
     from openpyxl import load_workbook
 
+    _check_xlsx_parts(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a file that is not XLSX
@@ -120,10 +132,45 @@ def _xlsx_lines(path: Path) -> Iterator[list[str]]:
         raise FileProblem(f"the file is not a readable XLSX workbook ({reason})") from None
     try:
         sheet = workbook.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
-            yield [_cell_text(value) for value in values]
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0
+        if rows > XLSX_MAX_ROWS + 1 or columns > XLSX_MAX_COLUMNS:
+            raise FileProblem(
+                f"the sheet declares {rows:,} rows of {columns:,} columns; at most "
+                f"{XLSX_MAX_ROWS:,} rows (and a header) of {XLSX_MAX_COLUMNS} columns are read"
+            )
+        # Read-only mode trusts the declared size to stop, and fills every gap up to a far-off
+        # row with empty rows: the bounds are given instead (one past each, to notice them).
+        sheet.reset_dimensions()
+        lines = sheet.iter_rows(
+            max_row=XLSX_MAX_ROWS + 2, max_col=XLSX_MAX_COLUMNS + 1, values_only=True
+        )
+        for number, values in enumerate(lines, start=1):
+            if number > XLSX_MAX_ROWS + 1:
+                raise FileProblem(f"the sheet has rows past row {XLSX_MAX_ROWS + 1:,}")
+            if values[XLSX_MAX_COLUMNS] is not None:
+                raise FileProblem(f"row {number} has cells past column {XLSX_MAX_COLUMNS}")
+            yield [_cell_text(value) for value in values[:XLSX_MAX_COLUMNS]]
     finally:
         workbook.close()
+
+
+def _check_xlsx_parts(path: Path) -> None:
+    """Refuse a workbook whose parts expand past the bounds, from the sizes its zip declares
+    (reading a part stops at its declared size, so they cannot lie), before any is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError):
+        raise FileProblem("the file is not a readable XLSX workbook (not a zip)") from None
+    total = sum(part.file_size for part in parts)
+    if total > XLSX_MAX_BYTES:
+        raise FileProblem(f"the workbook expands to {total:,} bytes; at most {XLSX_MAX_BYTES:,}")
+    strings = sum(part.file_size for part in parts if part.filename.endswith("sharedStrings.xml"))
+    if strings > XLSX_MAX_SHARED_STRINGS_BYTES:
+        raise FileProblem(
+            f"the workbook's shared strings expand to {strings:,} bytes; "
+            f"at most {XLSX_MAX_SHARED_STRINGS_BYTES:,}"
+        )
 
 
 def _cell_text(value: Any) -> str:

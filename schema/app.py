@@ -387,7 +387,12 @@ def create_services(settings: Settings) -> Services:
     metrics.watch_pool(engine)
     sessions = session_factory(engine)
     revision = RevisionClock(engine, settings.revision_max_age_seconds)
-    bus = change_bus(settings.database_url, sessions, settings.listener_retry_seconds)
+    bus = change_bus(
+        settings.database_url,
+        sessions,
+        settings.listener_retry_seconds,
+        settings.listener_retry_max_seconds,
+    )
     bus.watch(revision.invalidate)
     dispatcher = Dispatcher(sessions, settings)
     return Services(

@@ -57,6 +57,7 @@ def test_the_readme_gives_each_default_the_code_has(clean_environment):
         "CPL_WEBHOOK_TIMEOUT_SECONDS": loaded.webhook_timeout_seconds,
         "CPL_WEBHOOK_POLL_SECONDS": loaded.webhook_poll_seconds,
         "CPL_LISTENER_RETRY_SECONDS": loaded.listener_retry_seconds,
+        "CPL_LISTENER_RETRY_MAX_SECONDS": loaded.listener_retry_max_seconds,
         "CPL_REVISION_MAX_AGE_MS": loaded.revision_max_age_seconds * 1000,
         "CPL_WS_KEEPALIVE_SECONDS": loaded.ws_keep_alive_seconds,
         "CPL_DB_POOL_SIZE": loaded.db_pool_size,

@@ -185,3 +185,41 @@ async def test_a_database_outage_logs_one_warning_line_not_a_traceback(
             assert "Traceback" not in caplog.text
     finally:
         await services.engine.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="the change listener is PostgreSQL's")
+async def test_an_outage_is_two_lines_however_long_and_the_listener_backs_off(tmp_path, caplog):
+    from sqlalchemy.engine import make_url
+
+    from models.database import create_engine, migrate, session_factory
+    from notifications.bus import PostgresChangeBus
+
+    async with fresh_database(tmp_path) as url:
+        engine = create_engine(url)
+        await migrate(engine)
+        bus = PostgresChangeBus(
+            url, session_factory(engine), retry_seconds=0.5, retry_max_seconds=4
+        )
+        bus._url = make_url(OUTAGES[0])  # the database away: nothing listens there
+        delays: list[float] = []
+
+        async def pause(delay: float) -> None:  # counts the attempts, waits for none
+            delays.append(delay)
+            if len(delays) == 8:
+                bus._url = make_url(url)  # the database back
+            await asyncio.sleep(0)
+
+        bus.pause = pause
+        caplog.set_level(logging.INFO, logger="cpl_pathways.bus")
+        try:
+            await bus.start()
+            await bus.listening.wait()
+        finally:
+            await bus.stop()
+            await engine.dispose()
+    assert delays == [0.5, 1, 2, 4, 4, 4, 4, 4]  # doubling from the first to the cap
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0][0] == "WARNING" and "change listener: database unavailable" in lines[0][1]
+    assert lines[1][:2] == ("INFO", "change listener: working again after 8 failed attempt(s)")
+    assert lines[0][2] is None and "Traceback" not in caplog.text

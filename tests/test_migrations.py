@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -19,8 +22,8 @@ from models.database import (
     newest_revision,
     schema_revision,
 )
-from tests.harness import fresh_database
-from tests.live import cli, cli_env
+from tests.harness import BACKEND, fresh_database
+from tests.live import ROOT, cli, cli_env
 
 
 def test_one_head() -> None:
@@ -61,3 +64,28 @@ async def test_operators_migrate_up_to_a_revision_down_again_and_read_it_with_al
                 assert await schema_revision(connection) == "0001"
         finally:
             await engine.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite's file lock serialises migrators")
+async def test_replicas_migrating_an_empty_database_at_once_both_succeed(tmp_path) -> None:
+    async with fresh_database(tmp_path) as url:
+        env = cli_env(url, tmp_path / "data")
+        # Both start before either has created a table; the advisory lock makes one wait.
+        outputs = await asyncio.gather(cli(env, "migrate"), cli(env, "migrate"))
+        assert outputs == ["Database at the newest migration."] * 2
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await schema_revision(connection) == newest_revision()
+        finally:
+            await engine.dispose()
+
+
+def test_a_migration_that_fails_is_one_line_and_exit_1(tmp_path) -> None:
+    env = cli_env("postgresql+asyncpg://127.0.0.1:1/cpl", tmp_path / "data")  # nothing listens
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "migrate"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cpl-pathways migrate: failed (") and "Traceback" not in line

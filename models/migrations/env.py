@@ -6,15 +6,23 @@ import asyncio
 import os
 
 from alembic import context
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import models.access  # these two register the tables on SQLModel.metadata
 import models.tables  # noqa: F401
 
 target_metadata = SQLModel.metadata
+# Any constant, the same in every process: pg_advisory_xact_lock's key for "migrating".
+MIGRATION_LOCK_KEY = 0x63706C_6D6967  # "cpl", "mig"
 
 
 def _run(connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas starting together all migrate: the first holds this lock until its migration
+        # commits, and the others then find the schema current, instead of creating the same
+        # tables at once (a UniqueViolationError). SQLite's write lock already serialises.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
