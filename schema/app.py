@@ -83,6 +83,7 @@ from schema.response_cache import (
     ResponseCache,
     lookup_for,
 )
+from schema.subscriptions import SharedEvents, SubscriptionBudget
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -402,6 +403,8 @@ def create_services(settings: Settings) -> Services:
         signins=SessionStore(sessions, settings.session_ttl_seconds),
         access_log=AccessLog(sessions),
         writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
+        subscriptions=SubscriptionBudget(settings),
+        events=SharedEvents(sessions),
     )
 
 
@@ -429,6 +432,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             await services.dispatcher.stop()
+            await services.events.drain()
             await services.access_log.drain()
             await services.bus.stop()
             services.revision.close()
