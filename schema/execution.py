@@ -45,11 +45,10 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 from strawberry.extensions.field_extension import build_field_extension_resolvers
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from schema.subscriptions import shared_execution
+from schema.subscriptions import EventExecutor
 
 Completion = Callable[[Any, Path], Any]
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQL field's own definition
@@ -161,7 +160,7 @@ def _direct_call(resolver: StrawberryResolver) -> Callable[[Any, Any], Any] | No
     return None if make is None else make(resolver.wrapped_func)
 
 
-class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
+class CompilingExecutor(EventExecutor):
     """graphql-core's executor, completing plain selections with compiled completions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -169,7 +168,6 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
         manager = self.middleware_manager  # a resolve hook must see every field: none compiled
         self.compiling = manager is None or not manager.middlewares
         self.completions: dict[tuple[GraphQLOutputType, int], tuple[Any, Completion | None]] = {}
-        self.shares = False
 
     def complete_value(
         self,
@@ -193,17 +191,10 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> CompilingExecutor:
         """A subscription event's executor (a copy of this one) compiles afresh: the event's
-        field lists are its own, and its completions must not outlive it. It shares the
-        event's execution with its group's other subscribers (`schema.subscriptions`)."""
+        field lists are its own, and its completions must not outlive it."""
         executor = super().build_per_event_executor(payload)
         executor.completions = {}
-        executor.shares = getattr(self.context_value, "event_group", None) is not None
         return executor  # type: ignore[return-value]
-
-    def execute_operation(self, serially: bool | None = None) -> Any:
-        if self.shares:
-            return shared_execution(self, serially)
-        return super().execute_operation(serially)
 
     def completion(
         self, return_type: GraphQLOutputType, field_details_list: Any

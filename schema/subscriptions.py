@@ -27,6 +27,7 @@ from graphql import ExecutionResult
 from graphql.execution.executor import CollectedErrors
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from models.tables import AuditEvent
@@ -136,14 +137,36 @@ def event_group(execution: ExecutionContext, context: Any) -> tuple[Any, ...] | 
     )
 
 
+class EventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, executing each subscription event as `shared_execution` does."""
+
+    per_event = False
+
+    def build_per_event_executor(self, payload: Any) -> EventExecutor:
+        executor = super().build_per_event_executor(payload)
+        executor.per_event = True
+        return executor  # type: ignore[return-value]
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if self.per_event:
+            return shared_execution(self, serially)
+        return super().execute_operation(serially)
+
+
 async def shared_execution(executor: Any, serially: bool | None) -> ExecutionResult:
     """A subscription event's result for this subscriber: its group's, executed once, copied
-    (the field policy's denials change the copy), with the group's reads noted as its own."""
+    (the field policy's denials change the copy), with the group's reads noted as its own. A
+    subscription in no group executes each event alone, in a context as fresh."""
     context = executor.context_value
-    event_id = executor.root_value.id
-    result, reads = await context.services.events.result(
-        event_id, context.event_group, lambda: execute_for_group(executor, serially)
-    )
+    group = context.event_group
+
+    def work() -> Awaitable[Shared]:
+        return execute_for_group(executor, serially)
+
+    if group is None:
+        result, reads = await work()
+    else:
+        result, reads = await context.services.events.result(executor.root_value.id, group, work)
     context.ssc_reads.add(reads)
     errors = list(result.errors) if result.errors else None
     return ExecutionResult(deepcopy(result.data), errors)
@@ -154,7 +177,8 @@ async def execute_for_group(executor: Any, serially: bool | None) -> Shared:
     own, closed when done), and what it read of the SSC-only values."""
     own = executor.context_value.fork()
     group = copy(executor)
-    group.context_value, group.shares, group.completions = own, False, {}
+    group.context_value, group.per_event = own, False
+    group.completions = {}  # a compiling executor's: compiled afresh for this context
     group.collected_errors = CollectedErrors()
     try:
         result = group.execute_operation(serially)
