@@ -66,6 +66,9 @@ class Settings:
     listener_retry_seconds: float = 1.0  # the PostgreSQL listener's reconnect and check interval
     listener_retry_max_seconds: float = 30.0  # its reconnect delay doubles up to this
     ws_keep_alive_seconds: float = 15.0
+    # Subscriptions held at once in this process: by one Party (all its sockets), and by all.
+    max_subscriptions_per_party: int = 20
+    max_subscriptions: int = 2_000
     db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
     db_max_overflow: int = 10
     log_format: str = "text"
@@ -180,6 +183,10 @@ def load_settings() -> Settings:
             "CPL_LISTENER_RETRY_MAX_SECONDS", default.listener_retry_max_seconds
         ),
         ws_keep_alive_seconds=_number("CPL_WS_KEEPALIVE_SECONDS", default.ws_keep_alive_seconds),
+        max_subscriptions_per_party=_number(
+            "CPL_MAX_SUBSCRIPTIONS_PER_PARTY", default.max_subscriptions_per_party
+        ),
+        max_subscriptions=_number("CPL_MAX_SUBSCRIPTIONS", default.max_subscriptions),
         db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),
         db_max_overflow=_number("CPL_DB_MAX_OVERFLOW", default.db_max_overflow),
         log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or default.log_format),

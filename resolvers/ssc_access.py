@@ -79,6 +79,12 @@ class SscReads:
         if device_id is not None:
             self.device_ids.add(device_id)
 
+    def add(self, other: SscReads) -> None:
+        """What another execution read for this caller (a subscription event's group's): this
+        caller's read as much as if it had executed it itself."""
+        self.fields |= other.fields
+        self.device_ids |= other.device_ids
+
     def note_filter(self, field_name: str) -> None:
         """An SSC-only filter was used: the devices it found are noted too."""
         self.fields.add(field_name)

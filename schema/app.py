@@ -84,6 +84,7 @@ from schema.response_cache import (
     ResponseCache,
     lookup_for,
 )
+from schema.subscriptions import SharedEvents, SubscriptionBudget
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -410,6 +411,8 @@ def create_services(settings: Settings) -> Services:
         access_log=AccessLog(sessions),
         writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
+        subscriptions=SubscriptionBudget(settings),
+        events=SharedEvents(sessions),
     )
 
 
@@ -437,6 +440,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             await services.dispatcher.stop()
+            await services.events.drain()
             await services.access_log.drain()
             await services.bus.stop()
             services.revision.close()

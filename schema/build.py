@@ -21,6 +21,7 @@ from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices
 from schema.query import Query
 from schema.ssc_access import SscAccessQueries
+from schema.subscriptions import EventExecutor
 from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
@@ -68,13 +69,14 @@ class CplSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None, compiled: bool = True) -> strawberry.Schema:
     """The schema; `compiled=False` leaves execution to graphql-core and Strawberry as they
-    come, which the tests compare the compiled execution with (`schema/execution.py`)."""
+    come, which the tests compare the compiled execution with (`schema/execution.py`); either
+    way a subscription event is executed once for its group (`schema.subscriptions`)."""
     schema = CplSchema(
         query=merge_types("Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries)),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),
-        execution_context_class=CompilingExecutor if compiled else None,
+        execution_context_class=CompilingExecutor if compiled else EventExecutor,
     )
     fleet_items_in_slices(schema)
     if compiled:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
 from models.database import RequestSession
 from models.revision import RevisionClock
@@ -24,6 +25,7 @@ from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.unit_of_work import UnitOfWork
 from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache
+from schema.subscriptions import SharedEvents, SubscriptionBudget
 from settings import Settings
 
 SSC_READS = "cpl.ssc_reads"
@@ -45,6 +47,8 @@ class Services:
     access_log: AccessLog
     writes: UnitOfWork
     rate_limit: RateLimit
+    subscriptions: SubscriptionBudget
+    events: SharedEvents
 
 
 class _NoCaller:
@@ -63,7 +67,7 @@ class Context:
     services: Services
     connection_params: dict[str, Any] | None = None  # set by graphql-transport-ws
     request: HTTPConnection | None = None  # a WebSocket signs in by its cookie and Origin
-    operations: int = 0
+    event_group: tuple[Any, ...] | None = None  # a subscription's (`schema.subscriptions`)
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
     ssc_reads: SscReads = field(init=False, default_factory=SscReads)
@@ -78,11 +82,15 @@ class Context:
         self.principal = principal
         self.forget_reads()
 
-    async def begin_operation(self) -> None:
-        """Called as each operation starts: the first uses what __post_init__ made."""
-        if self.operations:
-            await self.refresh()
-        self.operations += 1
+    @property
+    def socket(self) -> bool:
+        """A WebSocket's context, which its operations share: each works in a `fork`."""
+        return isinstance(self.request, WebSocket)
+
+    def fork(self) -> Context:
+        """The same caller with a session, loaders and reads of its own: a socket's operations
+        run at once, and one ending (closing its session) must not close another's."""
+        return Context(self.principal, self.services, self.connection_params, self.request)
 
     def forget_reads(self) -> None:
         """Loaders afresh (also after this request's own write: what it reads next is read as
@@ -94,13 +102,6 @@ class Context:
             return
         granted = capability(self.principal.party_category)
         self.loaders = Loaders(self.db, self.services.snapshots, granted)
-
-    async def refresh(self) -> None:
-        """Start afresh between the events of a long-lived subscription: give the connection
-        back and forget cached rows, so each event is read as it is now. (What an event read of
-        the SSC-only values was logged before it was sent: `log_ssc_reads`.)"""
-        await self.db.close()
-        self.forget_reads()
 
     async def close(self) -> None:
         await self.db.close()

@@ -45,9 +45,10 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 from strawberry.extensions.field_extension import build_field_extension_resolvers
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
+
+from schema.subscriptions import EventExecutor
 
 Completion = Callable[[Any, Path], Any]
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQL field's own definition
@@ -159,7 +160,7 @@ def _direct_call(resolver: StrawberryResolver) -> Callable[[Any, Any], Any] | No
     return None if make is None else make(resolver.wrapped_func)
 
 
-class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
+class CompilingExecutor(EventExecutor):
     """graphql-core's executor, completing plain selections with compiled completions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 
 from graphql import GraphQLError
@@ -15,9 +15,10 @@ from permissions.strawberry_adapter import PolicyEnforcement
 from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import Context
 from schema.documents import DocumentCache
-from schema.http_errors import DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE
+from schema.http_errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE
 from schema.limits import Limits, OperationLimits
 from schema.requests import OperationRecord
+from schema.subscriptions import event_group
 from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
@@ -30,6 +31,7 @@ READABLE_CODES = frozenset(
         "CONFLICT",
         "VALIDATION",
         "GRAPHQL_VALIDATION_FAILED",
+        RATE_LIMITED,
     }
 )
 
@@ -76,17 +78,52 @@ class ErrorPolicy(MaskErrors):
         return super()._process_errors(unique)
 
 
+class SubscriptionSlots(SchemaExtension):
+    """A subscription holds one of its Party's slots and one of the process's while it runs
+    (`schema.subscriptions.SubscriptionBudget`); past either budget it is refused before it
+    runs: a graphql-transport-ws `error` with `RATE_LIMITED`."""
+
+    party: str | None = None
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self.party is not None:
+                self.execution_context.context.services.subscriptions.give_back(self.party)
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if (
+            not execution.pre_execution_errors
+            and isinstance(context, Context)
+            and context.principal is not None
+            and execution.operation_type is OperationType.SUBSCRIPTION
+        ):
+            party = context.principal.party_id
+            refusal = context.services.subscriptions.take(party)
+            if refusal is None:
+                self.party = party
+            else:
+                error = GraphQLError(refusal, extensions={"code": RATE_LIMITED})
+                execution.pre_execution_errors = [error]
+        yield
+
+
 class OperationScope(SchemaExtension):
     """Each operation reads afresh and gives its database session back however it ends.
 
-    A WebSocket carries many operations on one context: without a fresh start each would see
-    the rows the previous ones cached."""
+    A WebSocket carries many operations at once on one context: each runs in a fork of its
+    own, so that none sees the rows another cached, and none ending closes a session another
+    is using."""
 
     async def on_operation(self) -> AsyncIterator[None]:
-        context = self.execution_context.context
+        execution = self.execution_context
+        context = execution.context
         scoped = isinstance(context, Context)
-        if scoped:
-            await context.begin_operation()
+        if scoped and context.socket:
+            context = execution.context = context.fork()
         try:
             yield
         finally:
@@ -115,6 +152,8 @@ class OperationScope(SchemaExtension):
             context.ssc_reads.operation_name = execution.operation_name
             if execution.operation_type is OperationType.QUERY:
                 await context.loaders.snapshot()
+            elif execution.operation_type is OperationType.SUBSCRIPTION:
+                context.event_group = event_group(execution, context)
         yield
 
 
@@ -129,6 +168,7 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         OperationRecord,
         partial(DocumentCache, settings.max_query_tokens),
         partial(OperationLimits, limits),
+        SubscriptionSlots,
         PolicyEnforcement,
         ErrorPolicy,
         OperationScope,

@@ -53,6 +53,7 @@ def too_large(limit: int) -> JSONResponse:
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+RATE_LIMITED = "RATE_LIMITED"  # over a budget (the contract's code)
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 

@@ -1,7 +1,9 @@
 """Proactive notifications: the `cplChanges` subscription and a Party's own webhooks.
 
 Events are the audit events of committed changes. A subscription payload is resolved with the
-subscriber's own principal, so the field policy applies to every field for every subscriber.
+subscriber's own visibility, so the field policy applies to every field for every subscriber;
+the subscribers who would get the same answer share one execution of each event
+(`schema.subscriptions`).
 """
 
 from __future__ import annotations
@@ -96,13 +98,12 @@ class Subscription:
             raise GraphQLError("kinds must not be empty; leave it out for every kind.",
                                extensions={"code": BAD_USER_INPUT})  # fmt: skip
         wanted = {kind.value for kind in kinds} if kinds is not None else None
-        context = info.context
-        async with context.services.bus.subscribe() as events:
+        services = info.context.services
+        async with services.bus.subscribe() as events:
             while True:
-                event_id = await events.get()
-                context.services.revision.invalidate()  # the event is newer than what we read
-                await context.refresh()
-                event = await context.loaders.event.load(event_id)
+                # Read once for every subscriber (`schema.subscriptions.SharedEvents`); the bus
+                # has made the revision clock forget, so the event's execution reads it anew.
+                event = await services.events.row(await events.get())
                 if event is None:
                     continue
                 if devices is not None and event.device_id not in devices:

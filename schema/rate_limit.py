@@ -33,11 +33,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
 from permissions.principal import Principal
-from schema.http_errors import error_response
+from schema.http_errors import RATE_LIMITED, error_response
 
-__all__ = ["MAX_PARTIES", "RATE_LIMITED", "RateLimit", "RateLimitedSockets", "rate_limited"]
+__all__ = ["MAX_PARTIES", "RateLimit", "RateLimitedSockets", "rate_limited"]
 
-RATE_LIMITED = "RATE_LIMITED"
 MAX_PARTIES = 10_000
 
 

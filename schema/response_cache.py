@@ -45,6 +45,19 @@ def lookup_for(
     principal: Principal,
     decision: Decision,
 ) -> Lookup:
+    key = (revision, *operation_key(query, operation_name, variables, principal, decision))
+    return Lookup(key, f'"{sha256(repr(key))[:32]}"')
+
+
+def operation_key(
+    query: str,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    principal: Principal,
+    decision: Decision,
+) -> tuple[Any, ...]:
+    """What an answer depends on besides the data: the operation and the caller's visibility
+    (also what groups a subscription event's subscribers, `schema.subscriptions`)."""
     visibility: tuple[Any, ...] = capability(principal.party_category)
     if decision.caller_scoped:
         visibility += (
@@ -56,8 +69,7 @@ def lookup_for(
     canonical = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), default=str)
     # Hashed: a key holding the variables themselves (up to the body limit) would let a caller
     # fill memory with keys the cache's byte budget never counted.
-    key = (revision, sha256(query), operation_name, sha256(canonical), visibility)
-    return Lookup(key, f'"{sha256(repr(key))[:32]}"')
+    return (sha256(query), operation_name, sha256(canonical), visibility)
 
 
 @dataclass(frozen=True)
