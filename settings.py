@@ -49,6 +49,7 @@ class Settings:
     audience: str
     environment: str
     max_body_bytes: int = 16_000_000  # a fleet plan of 50,000 items is about 6 MB
+    body_read_timeout_seconds: float = 20.0  # a body arrives within this of its first read
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_tokens: int = 4_000
@@ -144,6 +145,9 @@ def load_settings() -> Settings:
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
         max_body_bytes=_number("CPL_MAX_BODY_BYTES", default.max_body_bytes),
+        body_read_timeout_seconds=_number(
+            "CPL_BODY_READ_TIMEOUT_SECONDS", default.body_read_timeout_seconds
+        ),
         max_query_bytes=_number("CPL_MAX_QUERY_BYTES", default.max_query_bytes),
         max_query_depth=_number("CPL_MAX_QUERY_DEPTH", default.max_query_depth),
         max_aliases=_number("CPL_MAX_ALIASES", default.max_aliases),
