@@ -80,6 +80,7 @@ class Settings:
     session_secret: str | None = None
     session_ttl_seconds: int = 8 * 3600
     max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
+    fleet_batch_bytes: int = 4_000_000  # of rows' text one fleet-file batch holds
     max_token_lifetime_seconds: int = 86_400  # a token whose exp is further off is refused
 
     @property
@@ -189,6 +190,7 @@ def load_settings() -> Settings:
         session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
         session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
         max_fleet_rows=_number("CPL_MAX_FLEET_ROWS", default.max_fleet_rows),
+        fleet_batch_bytes=_number("CPL_FLEET_BATCH_BYTES", default.fleet_batch_bytes),
         max_token_lifetime_seconds=_number(
             "CPL_MAX_TOKEN_LIFETIME_SECONDS", default.max_token_lifetime_seconds
         ),
