@@ -49,6 +49,7 @@ class Settings:
     audience: str
     environment: str
     max_body_bytes: int = 16_000_000  # a fleet plan of 50,000 items is about 6 MB
+    body_read_timeout_seconds: float = 20.0  # a body arrives within this of its first read
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_tokens: int = 4_000
@@ -83,6 +84,7 @@ class Settings:
     session_secret: str | None = None
     session_ttl_seconds: int = 8 * 3600
     max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
+    fleet_batch_bytes: int = 4_000_000  # of rows' text one fleet-file batch holds
     max_token_lifetime_seconds: int = 86_400  # a token whose exp is further off is refused
     # Operations a Party may run, in each process (schema/rate_limit.py): sustained, and at once.
     rate_limit_per_second: float = 50.0  # 0: no limit
@@ -151,6 +153,9 @@ def load_settings() -> Settings:
         audience=os.environ.get("CPL_AUDIENCE", "cpl-pathways"),
         environment=environment,
         max_body_bytes=_number("CPL_MAX_BODY_BYTES", default.max_body_bytes),
+        body_read_timeout_seconds=_number(
+            "CPL_BODY_READ_TIMEOUT_SECONDS", default.body_read_timeout_seconds
+        ),
         max_query_bytes=_number("CPL_MAX_QUERY_BYTES", default.max_query_bytes),
         max_query_depth=_number("CPL_MAX_QUERY_DEPTH", default.max_query_depth),
         max_aliases=_number("CPL_MAX_ALIASES", default.max_aliases),
@@ -199,6 +204,7 @@ def load_settings() -> Settings:
         session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
         session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
         max_fleet_rows=_number("CPL_MAX_FLEET_ROWS", default.max_fleet_rows),
+        fleet_batch_bytes=_number("CPL_FLEET_BATCH_BYTES", default.fleet_batch_bytes),
         max_token_lifetime_seconds=_number(
             "CPL_MAX_TOKEN_LIFETIME_SECONDS", default.max_token_lifetime_seconds
         ),

@@ -463,7 +463,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         middleware=[
             Middleware(RequestLog),
             *cors(settings),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=STREAMED_PATHS),
+            Middleware(BodyLimit, settings=settings, streamed=STREAMED_PATHS),
         ],
         lifespan=lifespan,
     )

@@ -45,12 +45,15 @@ from permissions.sessions import (
     SignedIn,
     csrf_matches,
 )
+from schema.body_limit import read_at_most
+from schema.serving_host import served_here
 from settings import Settings
 
 logger = logging.getLogger("cpl_pathways")
 
 CSRF_HEADER = "x-cpl-csrf"
 DEFAULT_NEXT = "/graphql"
+SIGN_IN_FORM_BYTES = 4_096  # a category and a path: anything longer is not the form
 SESSION_CHECK_SECONDS = 5.0  # how soon an open WebSocket notices its session has ended
 DEV_MANUFACTURER = "0A1B"  # the demo data's first manufacturer
 PAGE_CSP = (
@@ -250,6 +253,11 @@ class SignIn:
                 " token.",
                 404,
             )
+        if not served_here(request, self.settings.public_url):
+            logger.info("development sign-in refused: Host is not this server")
+            return _refused(
+                "Sign-in refused", "This server is not reached by that name (Host).", 400
+            )
         if request.method == "POST":
             return await self._dev_sign_in(request)
         return _page("Sign in (development issuer)", _dev_picker(next_path))
@@ -258,7 +266,8 @@ class SignIn:
         if not self.same_origin(request):
             return _refused("Sign-in refused", "The form was not sent from this server.", 403)
         # A urlencoded form of two fields: parsed here rather than with python-multipart.
-        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        body = await read_at_most(request, SIGN_IN_FORM_BYTES)
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
         category = form.get("category", [""])[0]
         next_path = safe_next(form.get("next", [""])[0])
         claims = {

@@ -1,52 +1,142 @@
-"""The request body limit: a body over the configured size is refused with 413 before anything
-parses it, except on the routes that stream their body and bound it themselves."""
+"""The request body's bounds: a size and a deadline, held as the body is read, not before.
+
+Nothing here reads the body ahead of the app: the app reads it when it needs it, after it has
+authenticated the caller from the headers, so a request without a valid token is answered 401
+with none of its body read, and its connection is closed (`Connection: close`) so that the rest
+is never drained either. What a connection holds meanwhile is uvicorn's own buffer, at most
+64 KB before it stops reading the socket.
+
+- A declared `Content-Length` over `CPL_MAX_BODY_BYTES` is refused with 413 before anything is
+  read; a body that grows past it as it is read (chunked), with 413 when it does.
+- A body must arrive within `CPL_BODY_READ_TIMEOUT_SECONDS` of the app's first read of it, or
+  the request is answered 408 `REQUEST_TIMEOUT`. uvicorn has no deadline of its own for a body
+  (its `timeout_keep_alive` runs only between requests), so without this a client dripping a
+  byte now and then holds its connection, and what it sent, for as long as it likes.
+- Paths in `streamed` read their body as it arrives and bound its size themselves (a fleet
+  file is millions of rows, never held whole): for them the deadline is between one part of
+  the body and the next, since the server plans and answers as it goes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schema.http_errors import too_large
+from schema.http_errors import request_timeout, too_large
+from settings import Settings
+
+logger = logging.getLogger("cpl_pathways")
+CLOSE = (b"connection", b"close")
+
+
+class BodyRefused(Exception):
+    """The body broke a bound while the app read it: answer `response` instead, if still can."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 class BodyLimit:
-    """Refuse request bodies over the configured size with 413, before anything parses them.
-
-    Paths in `streamed` are passed through unbuffered: their app reads the body as it arrives
-    and bounds it itself (a fleet file is millions of rows, never held whole)."""
+    """Bound every request body's size and the time it takes to arrive (see the module)."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, streamed: frozenset[str] = frozenset()
+        self, app: ASGIApp, settings: Settings, streamed: frozenset[str] = frozenset()
     ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes = settings.max_body_bytes
+        self.read_seconds = settings.body_read_timeout_seconds
         self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.streamed:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await too_large(self.max_bytes)(scope, receive, send)
+        streamed = scope["path"] in self.streamed
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        pending = b"transfer-encoding" in headers or declared not in (None, b"0")
+        limit = None if streamed else self.max_bytes
+        body = _Body(receive, limit, self.read_seconds, pending, each_part=streamed)
+        started = False
+
+        async def sending(message: Message) -> None:
+            """A response sent before its request's body was read ends the connection."""
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if not body.complete:
+                    message = {**message, "headers": [*message.get("headers", []), CLOSE]}
+            await send(message)
+
+        over = declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes)
+        if over and not streamed:
+            await too_large(self.max_bytes)(scope, receive, sending)
             return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+        try:
+            await self.app(scope, body.receive, sending)
+        except BodyRefused as refused:
+            if started:  # mid-answer (a fleet file): nothing to say but to end the connection
+                logger.info("request body stopped arriving; connection closed mid-answer")
                 return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await too_large(self.max_bytes)(scope, receive, send)
-                return
-        replayed = False
+            await refused.response(scope, receive, sending)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        await self.app(scope, replay, send)
+class _Body:
+    """`receive`, counting the body's bytes against its limit and its parts against the clock."""
+
+    def __init__(
+        self,
+        receive: Receive,
+        max_bytes: int | None,
+        seconds: float,
+        pending: bool,
+        each_part: bool,
+    ) -> None:
+        self._receive = receive
+        self.max_bytes = max_bytes
+        self.seconds = seconds
+        self.complete = not pending
+        self.each_part = each_part  # a deadline for each part, not for the whole body
+        self.received = 0
+        self._deadline: float | None = None
+
+    async def receive(self) -> Message:
+        if self.complete:  # after the body: an app waiting for the client to leave
+            return await self._receive()
+        now = asyncio.get_running_loop().time()
+        if self._deadline is None or self.each_part:
+            self._deadline = now + self.seconds
+        message = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
+        if message is None:  # raised outside the handler: no TimeoutError to read as an outage
+            logger.info("request body not received within %s s", self.seconds)
+            raise BodyRefused(request_timeout(self.seconds))
+        if message["type"] != "http.request":
+            self.complete = True  # the client left
+            return message
+        self.received += len(message.get("body", b""))
+        if self.max_bytes is not None and self.received > self.max_bytes:
+            raise BodyRefused(too_large(self.max_bytes))
+        self.complete = not message.get("more_body", False)
+        return message
+
+
+async def read_at_most(request: Request, limit: int) -> bytes:
+    """The whole body of a request that has no business being large (a sign-in form), or
+    `BodyRefused` (413) as soon as it is over `limit`: nobody signed in yet, so little is read."""
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > limit:
+        raise BodyRefused(too_large(limit))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyRefused(too_large(limit))
+    return bytes(body)

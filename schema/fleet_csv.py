@@ -3,8 +3,8 @@
 A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
 read as it arrives, cut into complete CSV records, planned in batches by the very planner
 `fleetPlan` uses (`resolvers.fleet_plan.plan_fleet`, over the CPL snapshot of the data
-revision), and each batch's answer is sent before the next is read. Memory is one batch,
-whatever the file's size.
+revision), and each batch's answer is sent before the next is read. Memory is one batch
+(at most 50,000 rows and `CPL_FLEET_BATCH_BYTES` of their text), whatever the file's size.
 
 Only the header can fail the request (HTTP 400 naming what is missing), because it is read
 before the answer starts. After that every input row gets exactly one output row, in order:
@@ -175,6 +175,7 @@ class _Batcher:
         self.granted = granted  # the caller's capability: plans read its view of the CPL
         self.send = send
         self.limit = services.settings.max_fleet_rows
+        self.budget = services.settings.fleet_batch_bytes  # of rows' text a batch holds
         self.seen = 0
         self._problems: dict[str, str] = {}
         self._new_batch()
@@ -184,28 +185,37 @@ class _Batcher:
         self.refs: list[int] = []  # each row's item, an index into self.items
         self.items: list[FleetItem | str] = []  # a str is the problem found here
         self.distinct: dict[tuple[str, ...], int] = {}
+        self.held = 0  # characters of text: bytes, for the ASCII a fleet file is
 
     async def start(self) -> None:
         await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
 
     async def rows(self, records: list[str]) -> None:
         """Take complete records; plans and sends a batch each time one fills up, so a batch
-        never holds more rows (and so distinct items) than one plan_fleet call takes."""
+        never holds more rows (and so distinct items) than one plan_fleet call takes, nor more
+        than `CPL_FLEET_BATCH_BYTES` of their text (a row up to 1,000,000 characters long, a
+        batch of them would otherwise hold gigabytes), unless one row alone is over it."""
         start = 0
         while start < len(records):
             room = BATCH_ROWS - len(self.refs)
+            batch = records[start : start + room]
             with collector_paused():  # plain objects only, and no await inside
-                self._take(records[start : start + room])
-            start += room
-            if len(self.refs) >= BATCH_ROWS:
+                taken = self._take(batch)
+            start += taken
+            if len(self.refs) >= BATCH_ROWS or taken < len(batch):
                 await self.flush()
 
-    def _take(self, records: list[str]) -> None:
+    def _take(self, records: list[str]) -> int:
+        """Add records to the batch until it is full by bytes; how many it took."""
         columns, width = self.columns, self.columns.width
         key_of = operator.itemgetter(*columns.wanted)  # a tuple of those cells (C speed)
         texts, refs, items, distinct = self.texts, self.refs, self.items, self.distinct
-        seen, limit = self.seen, self.limit
+        seen, limit, held, budget = self.seen, self.limit, self.held, self.budget
+        taken = 0
         for record in records:
+            if texts and held + len(record) > budget:
+                break
+            taken += 1
             problem = None
             if record is TOO_LONG:
                 cells, problem = [""] * width, TOO_LONG_PROBLEM
@@ -235,6 +245,7 @@ class _Batcher:
             elif FORMULA_CELL.search(record):
                 record = _csv_line(cells)[:-1]  # goes back with its would-be formulas escaped
             texts.append(record)
+            held += len(record)
             if problem is not None:
                 refs.append(len(items))
                 items.append(problem)
@@ -245,7 +256,8 @@ class _Batcher:
                 index = distinct[key] = len(items)
                 items.append(_item(columns, cells))
             refs.append(index)
-        self.seen = seen
+        self.seen, self.held = seen, held
+        return taken
 
     async def flush(self) -> None:
         if not self.refs:

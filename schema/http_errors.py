@@ -51,6 +51,13 @@ def too_large(limit: int) -> JSONResponse:
     return error_response(f"Request body over {limit} bytes.", "PAYLOAD_TOO_LARGE", 413)
 
 
+def request_timeout(seconds: float) -> JSONResponse:
+    """A body that did not arrive in time (`schema.body_limit`): send it again, faster."""
+    return error_response(
+        f"The request body did not arrive within {seconds:g} s.", "REQUEST_TIMEOUT", 408
+    )
+
+
 DATABASE_RETRY_AFTER_SECONDS = 5
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 RATE_LIMITED = "RATE_LIMITED"  # over a budget (the contract's code)

@@ -19,6 +19,7 @@ import pytest
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
 from resolvers.cpl_import import import_file, importer
+from schema import fleet_csv
 from schema.app import create_app, create_services
 from schema.fleet_records import TOO_LONG, Records
 from tests.harness import asgi_client, fresh_database
@@ -325,3 +326,74 @@ async def test_a_batch_never_holds_more_items_than_one_plan_takes(
     answered = rows(await post_csv(create_app(settings, services), body(), token("SSC")))
     assert [row["meter"] for row in answered] == [f"m-{i}" for i in range(10)]
     assert [row["target_version"] for row in answered] == ["0D000004"] * 10
+
+
+async def test_a_batch_never_holds_more_than_its_bytes_of_rows(examples, token, monkeypatch):
+    """Issue 24, row 3: 400 rows of 900 KB each, with a budget of 1 MB a batch, are answered a
+    batch (a row) at a time, in order; a row over 1,000,000 characters among them still gets
+    its problem. What each batch held when it was planned is counted, not guessed."""
+    settings, services = examples
+    budget, count, width = 1_000_000, 400, 900_000
+    held: list[tuple[int, int]] = []  # (rows, characters) of each batch when planned
+
+    class Counted(fleet_csv._Batcher):
+        async def flush(self) -> None:
+            if self.refs:
+                held.append((len(self.refs), self.held))
+            await super().flush()
+
+    monkeypatch.setattr(fleet_csv, "_Batcher", Counted)
+    own = replace(settings, fleet_batch_bytes=budget)
+    app = create_app(own, replace(services, settings=own))
+    header = "meter,manufacturer_identifier,model_identifier,hardware_version,firmware_version\n"
+    too_long = 200
+
+    def row(i: int) -> str:
+        meter = f"m{i:03d}-".ljust(1_100_000 if i == too_long else width - 40, "x")
+        return f"{meter},1A2B,2001,0100,3A000001\n"
+
+    async def send(writer: asyncio.StreamWriter) -> None:
+        """The file, chunked, a row a chunk: written while the answer is read, as the server
+        answers each batch before it reads the next (a client that only writes would stall)."""
+        writer.write(
+            "POST /fleet-plan.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+            f"Authorization: Bearer {token('SSC')}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        for piece in [header, *(row(i) for i in range(count))]:
+            writer.write(f"{len(piece):x}\r\n{piece}\r\n".encode())
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def answer_lines(reader: asyncio.StreamReader) -> AsyncIterator[str]:
+        """The answer's lines, its chunked framing undone, each let go once read."""
+        status = await reader.readuntil(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 200"), status
+        pending = b""
+        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+            *lines, pending = (pending + await reader.readexactly(size)).split(b"\n")
+            for line in lines:
+                yield line.decode()
+            await reader.readexactly(2)
+
+    meters: list[str] = []
+    problems: dict[int, str] = {}
+    async with serve(app) as address:
+        host, port = address.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        sending = asyncio.ensure_future(send(writer))
+        lines = answer_lines(reader)
+        assert (await anext(lines)).endswith(",".join(ANSWER))
+        async for line in lines:
+            *cells, answer = line.split(",", 5)  # five input cells, none with a comma
+            meters.append(cells[0][:5])
+            if problem := next(csv.reader([answer]))[0]:
+                problems[len(meters) - 1] = problem
+        await sending
+        writer.close()
+
+    assert meters == [f"m{i:03d}-" if i != too_long else "" for i in range(count)]
+    assert problems == {too_long: "the row is over 1,000,000 characters; it was not read"}
+    assert max(characters for _, characters in held) <= budget
+    # 900 KB rows: one a batch; the row over the cap is never held, so it joins a neighbour's.
+    assert sorted(rows for rows, _ in held) == [1] * (count - 2) + [2]

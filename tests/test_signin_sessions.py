@@ -14,6 +14,7 @@ from sqlalchemy import text
 from permissions.sessions import SessionCookie
 from schema.app import create_app, create_services
 from tests.harness import asgi_client
+from tests.live import serve
 
 SITE = "http://127.0.0.1:8391"
 COOKIE = "cpl-pathways-8391-session"
@@ -132,6 +133,58 @@ async def test_a_form_from_another_site_cannot_sign_anyone_in(browser):
         response = await browser.post("/login", data={"category": "SSC"}, headers=headers)
         assert response.status_code == 403
         assert "set-cookie" not in response.headers
+
+
+async def test_the_development_sign_in_answers_only_to_this_servers_name(browser):
+    """DNS rebinding: evil.example resolved to 127.0.0.1 is its own origin, but keeps its name."""
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    response = await browser.post("/login", data={"category": "SSC"}, headers=evil)
+    assert response.status_code == 400
+    assert "not reached by that name" in response.text
+    assert "set-cookie" not in response.headers
+    assert (await browser.get("/login", headers={"Host": "evil.example"})).status_code == 400
+    for host in ("127.0.0.1:8391", "localhost:8391", "[::1]:8391"):
+        origin = {"Host": host, "Origin": f"http://{host}"}
+        signed_in = await browser.post("/login", data={"category": "SSC"}, headers=origin)
+        assert signed_in.status_code == 303, host
+    assert (await browser.post("/login", headers={"Host": "127.0.0.1:9999"})).status_code == 400
+
+
+async def test_with_a_public_url_the_development_sign_in_answers_to_its_host_only(
+    settings, services
+):
+    app = create_app(replace(settings, public_url="http://cpl.example:8080"), services)
+    async with asgi_client(app, SITE) as client:
+        form = {"category": "SSC"}
+        here = {"Host": "cpl.example:8080", "Origin": "http://cpl.example:8080"}
+        assert (await client.post("/login", data=form, headers=here)).status_code == 303
+        loopback = {"Origin": SITE}  # the Host is SITE's: not the configured one
+        refused = await client.post("/login", data=form, headers=loopback)
+        assert refused.status_code == 400 and "set-cookie" not in refused.headers
+
+
+async def test_a_live_server_refuses_a_rebound_name_and_signs_in_by_its_own(settings):
+    services = create_services(settings)
+    async with (
+        serve(create_app(settings, services)) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as client,
+    ):
+        port = address.rsplit(":", 1)[1]
+        evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        refused = await client.post("/login", data={"category": "SSC"}, headers=evil)
+        assert refused.status_code == 400 and "set-cookie" not in refused.headers
+        local = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+        signed_in = await client.post("/login", data={"category": "SSC"}, headers=local)
+        assert signed_in.status_code == 303 and "set-cookie" in signed_in.headers
+
+
+async def test_a_sign_in_form_over_4_kb_is_refused_unread(browser):
+    response = await browser.post(
+        "/login", data={"category": "SSC", "next": "/" + "x" * 5000}, headers={"Origin": SITE}
+    )
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "set-cookie" not in response.headers
 
 
 async def test_a_bad_category_gives_no_session(browser):
