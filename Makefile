@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint test-sqlite test-postgresql docs bench clean browser screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install run test lint test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
 
 install: $(VENV)/.installed
 
@@ -88,6 +88,11 @@ bench: install
 	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
 	$(BIN)/python -m bench.bombs
+
+# Ten minutes of 200 clients' mixed traffic with 5 % hostile requests and the database away
+# halfway (bench/soak.py); outside `make test`. SOAK_ARGS="--seconds 60" for a shorter one.
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # What the SSC access log costs a read of 1,000 SSC-only values, against the log switched off.
 bench-ssc-access: install
