@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from settings import Settings, load_settings
+from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -72,7 +72,7 @@ EVENT_LOOP = "asyncio"
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from logs import configure_logging
+    from config.logs import configure_logging
     from models.database import is_sqlite
     from permissions.principal import PartyCategory
 
@@ -120,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def worker_app() -> Starlette:
     """The app of one serving process (uvicorn calls this in each worker)."""
-    from logs import configure_logging
+    from config.logs import configure_logging
     from schema.app import create_app
 
     settings = load_settings()

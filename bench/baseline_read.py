@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from config.settings import load_settings
 from models.database import create_engine, is_sqlite
 from models.tables import Device, Firmware, Manufacturer, UpgradePathway
 from permissions.auth_errors import AuthenticationError
 from permissions.principal import PartyCategory
 from permissions.tokens import bearer_token, verifier_for
-from settings import load_settings
 
 SSC_FIELDS = ("zigbeeStackVersion", "zigbeeChipsetVendor")
 DENIED = "Forbidden: this field is readable by the SSC only."

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.run import Stats
-from logs import JsonFormatter, RequestIdFilter
+from config.logs import JsonFormatter, RequestIdFilter
 from schema.app import create_app, create_services
 from schema.requests import OperationRecord, RequestLog
 from tests.harness import asgi_client, dev_tokens, own_settings, seed_demo_database

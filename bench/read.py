@@ -46,7 +46,7 @@ import httpx
 from bench.generate import load_synthetic_cpl
 from bench.run import ROOT, bench_database, server, write_readme
 from bench.wrk import Load, Run, median_ratio, summary, wrk, wrk_script
-from settings import Settings
+from config.settings import Settings
 from tests.harness import dev_tokens, gql, own_settings, seed_demo_database
 from tests.live import cli_env, free_port
 

@@ -51,6 +51,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bench.generate import SyntheticCpl, SyntheticDevice, load_synthetic_cpl
+from config.settings import Settings
 from models.database import RequestSession, create_engine, is_sqlite
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
@@ -60,7 +61,6 @@ from resolvers.fleet_plan import plan_fleet
 from schema.app import create_services
 from schema.build import build_schema
 from schema.context import Context, Services
-from settings import Settings
 from tests.harness import dev_tokens, fresh_database, own_settings
 from tests.live import ServerProcess, cli_env, cli_server
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import metrics
+from config import metrics
 from models.database import chunks, connect_asyncpg, is_sqlite
 from models.tables import AuditEvent
 from notifications.outages import OutageLog

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import metrics
+from config import metrics
 from models.tables import Webhook, WebhookDelivery, WebhookStatus, utcnow
 from notifications.addresses import (
     AddressRefused,

@@ -42,7 +42,7 @@ from .keys import ALLOWED_ALGORITHMS, JwksKeys, KeyProvider, StaticKeys
 from .principal import Principal
 
 if TYPE_CHECKING:
-    from settings import Settings
+    from config.settings import Settings
 
 __all__ = [
     "MAX_LEEWAY_SECONDS",

@@ -33,8 +33,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-import metrics
-import tracing
+from config import metrics, tracing
+from config.settings import Settings, load_settings
 from models.database import (
     DatabaseUnavailable,
     create_engine,
@@ -85,7 +85,6 @@ from schema.response_cache import (
     lookup_for,
 )
 from schema.subscriptions import SharedEvents, SubscriptionBudget
-from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
 EXPIRY = "cpl.expiry"

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketState
 
+from config.settings import Settings
 from permissions.auth_errors import AuthenticationError
 from permissions.claims import principal_from_claims
 from permissions.keys import ALLOWED_ALGORITHMS
@@ -47,7 +48,6 @@ from permissions.sessions import (
 )
 from schema.body_limit import read_at_most
 from schema.serving_host import served_here
-from settings import Settings
 
 logger = logging.getLogger("cpl_pathways")
 

@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.settings import Settings
 from schema.http_errors import request_timeout, too_large
-from settings import Settings
 
 logger = logging.getLogger("cpl_pathways")
 CLOSE = (b"connection", b"close")

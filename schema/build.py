@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
 from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
@@ -22,7 +23,6 @@ from schema.planning import PlanningQueries, fleet_items_in_slices
 from schema.query import Query
 from schema.ssc_access import SscAccessQueries
 from schema.subscriptions import EventExecutor
-from settings import Settings, load_settings
 
 logger = logging.getLogger("cpl_pathways")
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
+from config.settings import Settings
 from models.database import RequestSession
 from models.revision import RevisionClock
 from notifications.bus import ChangeBus
@@ -26,7 +27,6 @@ from resolvers.unit_of_work import UnitOfWork
 from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache
 from schema.subscriptions import SharedEvents, SubscriptionBudget
-from settings import Settings
 
 SSC_READS = "cpl.ssc_reads"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from config.settings import Settings
 from schema.requests import REQUEST_ID_HEADER
-from settings import Settings
 
 # What browsers may send cross-origin: the token, JSON, a request id, a cached answer's ETag,
 # and what Apollo-style clients add (client name and version, preflight hints).

@@ -10,6 +10,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.execution import ExecutionResult, StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
+from config.settings import Settings
 from models.database import is_outage
 from permissions.strawberry_adapter import PolicyEnforcement
 from resolvers.ssc_access import AccessLogUnavailable
@@ -19,7 +20,6 @@ from schema.http_errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVA
 from schema.limits import Limits, OperationLimits
 from schema.requests import OperationRecord
 from schema.subscriptions import event_group
-from settings import Settings
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
 READABLE_CODES = frozenset(

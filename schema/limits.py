@@ -42,7 +42,7 @@ from graphql import (
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from strawberry.extensions import SchemaExtension
 
-from settings import Settings
+from config.settings import Settings
 
 LIST_FACTOR = 5  # a list without a page size (a device's firmware) is priced at five items
 MAX_PAGE = 500  # `first` beyond this is served as 500 (schema.query.page_size)

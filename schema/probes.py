@@ -18,7 +18,7 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-import metrics
+from config import metrics
 from models.database import describe_outage, is_outage, newest_revision, schema_revision
 from models.tables import WebhookDelivery, WebhookStatus
 from schema.context import Services

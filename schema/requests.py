@@ -21,9 +21,8 @@ from graphql import GraphQLError, OperationDefinitionNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-import metrics
-import tracing
-from logs import EXCHANGE, Exchange
+from config import metrics, tracing
+from config.logs import EXCHANGE, Exchange
 
 access_logger = logging.getLogger("cpl_pathways.access")
 REQUEST_ID_HEADER = "x-request-id"

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import metrics
+from config import metrics
 from permissions.document_policy import Decision
 from permissions.policy import capability
 from permissions.principal import Principal

@@ -30,12 +30,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from config.settings import Settings
 from models.tables import AuditEvent
 from permissions.document_policy import decide
 from resolvers.ssc_access import SscReads
 from schema.documents import valid_document
 from schema.response_cache import operation_key
-from settings import Settings
 
 KEPT_RESULTS = 4_096  # an event's row or a group's result; the oldest events' go first
 ROW = "row"  # the key of an event's row among its groups' results

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from config.settings import Settings
 from permissions.principal import PartyCategory
 from schema.app import create_app, create_services
 from schema.context import Services
-from settings import Settings
 from tests import harness
 from tests.harness import (
     BACKEND,

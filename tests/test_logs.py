@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from logs import Exchange, JsonFormatter, RequestIdFilter, TextFormatter
+from config.logs import Exchange, JsonFormatter, RequestIdFilter, TextFormatter
 from tests.harness import BACKEND, asgi_client, fresh_database
 from tests.live import cli, cli_env, cli_server
 
@@ -125,7 +125,7 @@ def test_a_path_cannot_forge_a_log_line():
 
 
 def test_text_format_for_development_carries_the_request_id():
-    from logs import EXCHANGE
+    from config.logs import EXCHANGE
 
     record = logging.LogRecord("cpl_pathways", logging.INFO, "", 0, "hello %s", ("there",), None)
     token = EXCHANGE.set(Exchange("req-1"))

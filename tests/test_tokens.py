@@ -17,12 +17,12 @@ import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from config.settings import Settings
 from permissions.auth_errors import AuthenticationError, KeysUnavailableError
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.keys import JwksKeys, StaticKeys
 from permissions.principal import PartyCategory, Principal
 from permissions.tokens import TokenVerifier, bearer_token, verifier_for
-from settings import Settings
 
 ISSUER = "https://idp.test/"
 AUDIENCE = "cpl-pathways"

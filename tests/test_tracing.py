@@ -24,7 +24,7 @@ SSC_QUERY = (
 
 WITHOUT_ENDPOINT = """
 import asyncio, sys, httpx, cli
-from settings import load_settings
+from config.settings import load_settings
 app = cli.worker_app()
 token = cli._token(load_settings(), "SSC")
 async def main():

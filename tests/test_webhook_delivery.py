@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from config.settings import Settings, load_settings
 from models.database import create_engine, session_factory
 from models.demo import STACKS, VENDORS
 from models.tables import (
@@ -60,7 +61,6 @@ from notifications.signing import (
 )
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.validation import MutationFailure
-from settings import Settings, load_settings
 from tests.live import free_port
 from tests.webhook_receiver import verify_signature
 

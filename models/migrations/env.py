@@ -34,8 +34,8 @@ def _run(connection) -> None:
 
 
 async def _run_standalone() -> None:
+    from config.settings import load_settings
     from models.database import create_engine
-    from settings import load_settings
 
     engine = create_engine(os.environ.get("CPL_DATABASE_URL") or load_settings().database_url)
     async with engine.begin() as connection:

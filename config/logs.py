@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from settings import Settings
+from config.settings import Settings
 
 
 @dataclass

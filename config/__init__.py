@@ -1,0 +1,1 @@
+"""The bottom floor: settings, logs, metrics and tracing, which every layer above may use."""
