@@ -239,7 +239,7 @@ def cmd_schema(_args: argparse.Namespace) -> None:
 async def _import(settings: Settings, args: argparse.Namespace) -> Any:
     from models.database import create_engine, migrate, session_factory
     from notifications.bus import change_bus
-    from resolvers.cpl_import import import_file, importer
+    from resolvers.files.cpl_import import import_file, importer
 
     engine = create_engine(settings.database_url)
     try:
@@ -263,7 +263,7 @@ def _counted(counts: dict[str, int]) -> str:
 
 def cmd_import(args: argparse.Namespace) -> None:
     """Exit 0 with counts, or 1 with a line per bad row (on stderr) and nothing written."""
-    from resolvers.cpl_files import FileProblem
+    from resolvers.files.cpl_files import FileProblem
 
     name = Path(args.path).name
     args.actor = checked_actor("import", args.actor, f"import:{name}")
@@ -308,7 +308,7 @@ def export_operator(args: argparse.Namespace) -> Operator:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from models.database import create_engine, migrate, session_factory
-    from resolvers.cpl_export import export
+    from resolvers.files.cpl_export import export
     from resolvers.ssc_access import AccessLogUnavailable
 
     actor = export_operator(args)  # checked before anything is opened

@@ -54,8 +54,8 @@ from bench.run import (
 from models.database import create_engine, session_factory
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
-from resolvers.cpl_export import export
-from resolvers.cpl_files import PATHWAY_COLUMNS
+from resolvers.files.cpl_export import export
+from resolvers.files.cpl_files import PATHWAY_COLUMNS
 from tests.harness import dev_tokens, own_settings
 from tests.live import cli_env
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.codes import IDENTIFIER_DIGITS, VERSION_DIGITS, hex_code
-from resolvers.device_keys import DeviceKey, device_key
+from resolvers.files.device_keys import DeviceKey, device_key
 from resolvers.slices import SLICE, Sliced
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models.database import RequestSession
-from resolvers.device_keys import DeviceKey, device_ids_by_key
+from resolvers.files.device_keys import DeviceKey, device_ids_by_key
 from resolvers.fleet_items import (
     UNKNOWN_DEVICE_ID,
     UNKNOWN_DEVICE_KEY,

@@ -9,7 +9,7 @@ revision), and each batch's answer is sent before the next is read. Memory is on
 Only the header can fail the request (HTTP 400 naming what is missing), because it is read
 before the answer starts. After that every input row gets exactly one output row, in order:
 the input's own cells as they came (but a cell a spreadsheet would run as a formula, which goes
-back behind a `'`: `resolvers.cpl_files.escape_cell`), then `problem,reachable,reason,
+back behind a `'`: `resolvers.files.cpl_files.escape_cell`), then `problem,reachable,reason,
 target_version,step_count,path`. A row that cannot be planned has a `problem`; rows past
 `CPL_MAX_FLEET_ROWS` are answered with a problem and not planned.
 
@@ -35,7 +35,7 @@ from permissions.auth_errors import AuthenticationError
 from permissions.policy import capability
 from permissions.tokens import bearer_token
 from resolvers.collector import collector_paused
-from resolvers.cpl_files import escape_cell
+from resolvers.files.cpl_files import escape_cell
 from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planner import PathwayGraph, Plan

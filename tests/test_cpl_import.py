@@ -19,7 +19,7 @@ from sqlalchemy import text
 from models.database import create_engine, migrate, session_factory
 from models.tables import Webhook
 from notifications.bus import change_bus
-from resolvers.cpl_import import import_file, importer
+from resolvers.files.cpl_import import import_file, importer
 from tests.harness import fresh_database
 from tests.live import cli_env
 

@@ -18,7 +18,7 @@ import pytest
 
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
-from resolvers.cpl_import import import_file, importer
+from resolvers.files.cpl_import import import_file, importer
 from schema import fleet_csv
 from schema.app import create_app, create_services
 from schema.fleet_records import TOO_LONG, Records

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from resolvers.cpl_files import (
+from resolvers.files.cpl_files import (
     XLSX_MAX_BYTES,
     XLSX_MAX_COLUMNS,
     XLSX_MAX_ROWS,

@@ -36,7 +36,7 @@ from models.tables import (
     utcnow,
 )
 from resolvers import fleet_items
-from resolvers.device_keys import device_ids_by_key
+from resolvers.files.device_keys import device_ids_by_key
 from resolvers.fleet_items import FleetItem
 from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph

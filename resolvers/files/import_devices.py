@@ -32,8 +32,8 @@ from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers import write_rules as rules
 from resolvers.change_log import Change
-from resolvers.cpl_files import Row
-from resolvers.import_problems import Problems, choice
+from resolvers.files.cpl_files import Row
+from resolvers.files.import_problems import Problems, choice
 from resolvers.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]

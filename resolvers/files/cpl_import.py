@@ -23,10 +23,10 @@ from notifications.channels import consumers
 from permissions.policy import Rule
 from permissions.principal import PartyCategory, Principal
 from permissions.row_scopes import rule_scope
-from resolvers.cpl_files import Table, read_table
-from resolvers.import_devices import plan_cpl
-from resolvers.import_pathways import plan_pathways
-from resolvers.import_problems import Problems
+from resolvers.files.cpl_files import Table, read_table
+from resolvers.files.import_devices import plan_cpl
+from resolvers.files.import_pathways import plan_pathways
+from resolvers.files.import_problems import Problems
 from resolvers.unit_of_work import UnitOfWork, Work
 
 IMPORTER_SUB = "cpl-pathways-import"

@@ -22,8 +22,8 @@ from resolvers import events
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers import write_rules as rules
-from resolvers.cpl_files import Row
-from resolvers.import_problems import Problems
+from resolvers.files.cpl_files import Row
+from resolvers.files.import_problems import Problems
 from resolvers.unit_of_work import Work
 
 _PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]

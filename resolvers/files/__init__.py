@@ -1,0 +1,1 @@
+"""The CPL and fleet files: import, export, their parsing and the device keys."""
