@@ -56,8 +56,8 @@ from models.database import RequestSession, create_engine, is_sqlite
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
 from permissions.principal import Principal
-from resolvers.fleet_items import FleetItem
-from resolvers.fleet_plan import plan_fleet
+from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_plan import plan_fleet
 from schema.app import create_services
 from schema.build import build_schema
 from schema.context import Context, Services

@@ -35,7 +35,7 @@ from models.tables import (
     UpgradePathway,
 )
 from permissions.policy import hidden_fields
-from resolvers.planner import FirmwareNode, PathwayEdge, PathwayGraph, latest_order
+from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph, latest_order
 
 _TABLES: dict[str, sa.Table] = {
     "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from models.tables import DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand, utcnow
 from resolvers import validation as v
-from resolvers.graph_search import fewest_step_routes
+from resolvers.planning.graph_search import fewest_step_routes
 
 
 class FirmwareLike(Protocol):

@@ -2,7 +2,7 @@
 
 A Large Supplier's fleet is millions of rows, so the file is never held whole: the body is
 read as it arrives, cut into complete CSV records, planned in batches by the very planner
-`fleetPlan` uses (`resolvers.fleet_plan.plan_fleet`, over the CPL snapshot of the data
+`fleetPlan` uses (`resolvers.planning.fleet_plan.plan_fleet`, over the CPL snapshot of the data
 revision), and each batch's answer is sent before the next is read. Memory is one batch
 (at most 50,000 rows and `CPL_FLEET_BATCH_BYTES` of their text), whatever the file's size.
 
@@ -34,11 +34,11 @@ from models.database import RequestSession
 from permissions.auth_errors import AuthenticationError
 from permissions.policy import capability
 from permissions.tokens import bearer_token
-from resolvers.collector import collector_paused
 from resolvers.files.cpl_files import escape_cell
-from resolvers.fleet_items import FleetItem
-from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
-from resolvers.planner import PathwayGraph, Plan
+from resolvers.planning.collector import collector_paused
+from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.planning.planner import PathwayGraph, Plan
 from schema.context import Services
 from schema.fleet_records import (
     ANSWER_COLUMNS,

@@ -1,6 +1,6 @@
 """Upgrade planning: one meter's pathway to the latest (or a chosen) firmware, and a fleet's.
 
-The planner is `resolvers.planner` (pure); each device's graph comes from the request's CPL
+The planner is `resolvers.planning.planner` (pure); each device's graph comes from the request's CPL
 snapshot (`resolvers.snapshot.CplSnapshot.graph`), built once per data revision.
 
 A fleet plan answers tens of thousands of entries. Strawberry spends microseconds on every
@@ -20,10 +20,10 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from resolvers.fleet_items import FleetItem
-from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, plan_fleet
-from resolvers.planner import BlockReason, Plan
-from resolvers.slices import SLICE, Sliced, in_slices
+from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, plan_fleet
+from resolvers.planning.planner import BlockReason, Plan
+from resolvers.planning.slices import SLICE, Sliced, in_slices
 from schema.execution import DEFINITION
 from schema.ids import BAD_USER_INPUT, decode_id
 from schema.query import not_found

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from models.demo import MANUFACTURERS, demo_devices
-from resolvers.planner import FirmwareNode, PathwayEdge, PathwayGraph
+from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph
 from tests.live import free_port
 
 CLI = [sys.executable, "-m", "cli"]

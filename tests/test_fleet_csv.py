@@ -312,7 +312,7 @@ async def test_a_batch_never_holds_more_items_than_one_plan_takes(
     examples, token, monkeypatch
 ) -> None:
     settings, services = examples
-    monkeypatch.setattr("resolvers.fleet_plan.MAX_FLEET_ITEMS", 3)
+    monkeypatch.setattr("resolvers.planning.fleet_plan.MAX_FLEET_ITEMS", 3)
     monkeypatch.setattr("schema.fleet_csv.BATCH_ROWS", 3)
     versions = ["3A000001", "2B000002", "1C000003", "0D000004"]
     lines = [f"m-{i},1A2B,2001,0100,{versions[i % 4]}\n" for i in range(10)]

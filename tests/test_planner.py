@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resolvers.planner import (
+from resolvers.planning.planner import (
     BlockReason,
     FirmwareNode,
     PathwayEdge,

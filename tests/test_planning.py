@@ -1,6 +1,6 @@
 """Fleet planning and the snapshot's graphs against a real database (SQLite or PostgreSQL).
 
-The point of ``resolvers.fleet_plan`` and of the graphs ``CplSnapshot.graph`` derives is their
+The point of ``resolvers.planning.fleet_plan`` and of the graphs ``CplSnapshot.graph`` derives is their
 statement budget and that they follow the data revision, so these tests count the statements a
 real engine sends and change real rows to check that a new revision's snapshot sees commits.
 """
@@ -35,11 +35,11 @@ from models.tables import (
     UpgradePathway,
     utcnow,
 )
-from resolvers import fleet_items
 from resolvers.files.device_keys import device_ids_by_key
-from resolvers.fleet_items import FleetItem
-from resolvers.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
-from resolvers.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
+from resolvers.planning import fleet_items
+from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.planning.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
 from resolvers.snapshot import CplSnapshot, SnapshotCache
 from tests.harness import fresh_database
 

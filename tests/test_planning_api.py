@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event
 
 from bench.generate import load_synthetic_cpl
-from resolvers.fleet_plan import MAX_FLEET_ITEMS
-from resolvers.slices import SLICE
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS
+from resolvers.planning.slices import SLICE
 from schema.app import create_app, create_services
 from tests.harness import asgi_client, fresh_database
 

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from resolvers.graph_search import fewest_step_routes
+from resolvers.planning.graph_search import fewest_step_routes
 
 __all__ = [
     "BlockReason",
@@ -85,7 +85,7 @@ class PathwayGraph:
 
     Among routes with the fewest steps the one whose sequence of pathway ids is
     lexicographically smallest is chosen. The breadth-first search of
-    ``resolvers.graph_search``, given outgoing pathways in ascending id order, finds exactly
+    ``resolvers.planning.graph_search``, given outgoing pathways in ascending id order, finds exactly
     that route, so results are stable no matter in which order rows were loaded.
 
     Routes are memoised per start firmware: one BFS yields the route to every target, and a

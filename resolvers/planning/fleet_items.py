@@ -1,6 +1,6 @@
 """The items of a fleet plan as the caller sent them, and what is wrong with them on their face.
 
-The first of a fleet plan's two passes (``resolvers.fleet_plan``): each item's firmware version
+The first of a fleet plan's two passes (``resolvers.planning.fleet_plan``): each item's firmware version
 normalised, its problems found without reading anything, and the ids and identifier keys of
 the devices left to look up.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from models.codes import IDENTIFIER_DIGITS, VERSION_DIGITS, hex_code
 from resolvers.files.device_keys import DeviceKey, device_key
-from resolvers.slices import SLICE, Sliced
+from resolvers.planning.slices import SLICE, Sliced
 
 __all__ = [
     "BAD_DEVICE_ID",
@@ -108,7 +108,7 @@ class CheckedItems:
 
 def check_items(items: Sequence[FleetItem]) -> Sliced[CheckedItems]:
     """The first pass, before anything is read: which items have problems, which devices to
-    look up by id and which by identifiers. In slices (`resolvers.slices.in_slices`)."""
+    look up by id and which by identifiers. In slices (`resolvers.planning.slices.in_slices`)."""
     count = len(items)
     checked = CheckedItems([""] * count, [None] * count, [None] * count, set(), set())
     versions, problems, keys = checked.versions, checked.problems, checked.keys

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Generator
 from typing import TypeVar
 
-from resolvers.collector import collector_paused
+from resolvers.planning.collector import collector_paused
 
 __all__ = ["SLICE", "Sliced", "in_slices"]
 

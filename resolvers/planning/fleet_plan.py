@@ -1,6 +1,6 @@
 """Fleet plans: every item planned to its device's latest firmware, and the meters totalled.
 
-Two passes over the items around the reads: the first (``resolvers.fleet_items``) normalises
+Two passes over the items around the reads: the first (``resolvers.planning.fleet_items``) normalises
 and checks them and gathers the devices to look up; then one statement for devices named by
 identifiers, and each device's graph from the CPL snapshot the caller holds; the second plans
 each distinct (device, firmware version) once and totals the meters. Nothing here knows
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from models.database import RequestSession
 from resolvers.files.device_keys import DeviceKey, device_ids_by_key
-from resolvers.fleet_items import (
+from resolvers.planning.fleet_items import (
     UNKNOWN_DEVICE_ID,
     UNKNOWN_DEVICE_KEY,
     UNKNOWN_FIRMWARE,
@@ -22,8 +22,8 @@ from resolvers.fleet_items import (
     FleetItem,
     check_items,
 )
-from resolvers.planner import BlockReason, PathwayGraph, Plan
-from resolvers.slices import SLICE, Sliced, in_slices
+from resolvers.planning.planner import BlockReason, PathwayGraph, Plan
+from resolvers.planning.slices import SLICE, Sliced, in_slices
 from resolvers.snapshot import CplSnapshot
 
 __all__ = [
@@ -94,7 +94,7 @@ async def plan_fleet(
     for identifier lookups if any item names a device that way, and nothing else: the graphs
     are the snapshot's, built the first time a device is planned in its revision.
 
-    The passes run in slices (``resolvers.slices``): other requests are served between them.
+    The passes run in slices (``resolvers.planning.slices``): other requests are served between them.
 
     Raises ``ValueError`` for more than ``MAX_FLEET_ITEMS`` items: the bound keeps one call's
     time and memory predictable, and a caller with more meters splits the fleet.
