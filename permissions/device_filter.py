@@ -3,7 +3,7 @@
 Each filter field matches one value a caller could otherwise read: a field of the device, or its
 manufacturer's identifier, under the same GraphQL name. So each takes that field's rule from the
 policy table (`permissions.policy`): a filter can never probe a value its caller may not read.
-The Strawberry input (`schema.inputs.DeviceFilter`), the search (`resolvers.devices`) and the
+The Strawberry input (`schema.inputs.DeviceFilter`), the search (`resolvers.reads.devices`) and the
 table's `DeviceFilter` entry (and with it the SDL's directives and the README's matrix) are all
 derived from this list, so a new filter is one line here.
 """

@@ -317,7 +317,7 @@ def capability(category: PartyCategory) -> tuple[str, ...]:
 @functools.cache
 def hidden_fields(granted: tuple[str, ...], type_name: str) -> frozenset[str]:
     """The fields of `type_name` whose rule a capability is not granted: what its view of the
-    data must not hold at all (`resolvers.snapshot.CplSnapshot.view`)."""
+    data must not hold at all (`resolvers.reads.snapshot.CplSnapshot.view`)."""
     return frozenset(
         name for name, rule in POLICY.get(type_name, {}).items() if rule.name not in granted
     )

@@ -36,7 +36,7 @@ from models.access import SscAccess
 from models.database import RequestSession, describe_outage, is_outage
 from models.tables import utcnow
 from permissions.principal import Principal
-from resolvers.paging import Page, page_of
+from resolvers.reads.paging import Page, page_of
 
 logger = logging.getLogger("cpl_pathways")
 

@@ -17,7 +17,7 @@ from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookS
 from notifications.signing import new_secret
 from permissions.row_scopes import Scope
 from resolvers import validation as v
-from resolvers.paging import Page, page_of
+from resolvers.reads.paging import Page, page_of
 from resolvers.unit_of_work import Work
 
 MAX_WEBHOOKS_PER_PARTY = 20

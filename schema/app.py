@@ -53,7 +53,7 @@ from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
 from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import bearer_token, verifier_for
-from resolvers.snapshot import SnapshotCache
+from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, AccessLogUnavailable
 from resolvers.unit_of_work import UnitOfWork
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused

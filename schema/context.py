@@ -20,8 +20,8 @@ from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.sessions import SessionStore
 from permissions.tokens import TokenVerifier
-from resolvers.loaders import Loaders
-from resolvers.snapshot import SnapshotCache
+from resolvers.reads.loaders import Loaders
+from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.unit_of_work import UnitOfWork
 from schema.rate_limit import RateLimit

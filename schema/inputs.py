@@ -17,7 +17,7 @@ class _FilterValues:
     """What `DeviceFilter` does besides holding the caller's values."""
 
     def values(self) -> dict[str, object]:
-        """The values the caller set, by GraphQL field name: what `resolvers.devices` searches
+        """The values the caller set, by GraphQL field name: what `resolvers.reads.devices` searches
         by."""
         found = {field.name: getattr(self, field.name) for field in DEVICE_FILTER}
         return {name: value for name, value in found.items() if value is not None}

@@ -24,7 +24,7 @@ from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers import mutations as writes
 from resolvers import validation as v
 from resolvers.idempotency import IdempotencyKey, request_hash
-from resolvers.snapshot import in_view
+from resolvers.reads.snapshot import in_view
 from resolvers.unit_of_work import Work
 from schema.ids import decode_id
 from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand

@@ -1,7 +1,7 @@
 """Upgrade planning: one meter's pathway to the latest (or a chosen) firmware, and a fleet's.
 
 The planner is `resolvers.planning.planner` (pure); each device's graph comes from the request's CPL
-snapshot (`resolvers.snapshot.CplSnapshot.graph`), built once per data revision.
+snapshot (`resolvers.reads.snapshot.CplSnapshot.graph`), built once per data revision.
 
 A fleet plan answers tens of thousands of entries. Strawberry spends microseconds on every
 field that has a resolver, so the plan types here have none: the rows a query selects (steps,

@@ -7,8 +7,8 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from permissions.strawberry_adapter import policy_directives, refuse_restricted_input
-from resolvers.devices import search_devices
-from resolvers.history import search_audit_events
+from resolvers.reads.devices import search_devices
+from resolvers.reads.history import search_audit_events
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (

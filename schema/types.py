@@ -20,7 +20,7 @@ from permissions.policy import change_subject, is_ssc_only, may_read_change, rea
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from permissions.strawberry_adapter import policy_directives, policy_extensions
-from resolvers.paging import Page
+from resolvers.reads.paging import Page
 from schema.ids import encode_cursor, encode_id
 
 PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")

@@ -9,7 +9,7 @@ import pytest
 from models.tables import Device
 from permissions.policy import capability, hidden_fields
 from permissions.principal import PartyCategory
-from resolvers.snapshot import hidden_columns, in_view
+from resolvers.reads.snapshot import hidden_columns, in_view
 
 NON_SSC = [c for c in PartyCategory if c is not PartyCategory.SSC]
 

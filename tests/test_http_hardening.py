@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resolvers.loaders import Loaders
+from resolvers.reads.loaders import Loaders
 
 
 def auth(token, category="LARGE_SUPPLIER"):

@@ -40,7 +40,7 @@ from resolvers.planning import fleet_items
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planning.planner import BlockReason, FirmwareNode, PathwayEdge, PathwayGraph
-from resolvers.snapshot import CplSnapshot, SnapshotCache
+from resolvers.reads.snapshot import CplSnapshot, SnapshotCache
 from tests.harness import fresh_database
 
 NOW = utcnow()

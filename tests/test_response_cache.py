@@ -100,7 +100,7 @@ async def test_variables_and_operation_names_are_part_of_the_key(isolated):
 
 
 async def test_unexpected_errors_are_never_cached(isolated, monkeypatch):
-    from resolvers.loaders import Loaders
+    from resolvers.reads.loaders import Loaders
 
     query = '{ device(id: "device:4") { manufacturer { name } } }'
 

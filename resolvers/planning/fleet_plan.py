@@ -24,7 +24,7 @@ from resolvers.planning.fleet_items import (
 )
 from resolvers.planning.planner import BlockReason, PathwayGraph, Plan
 from resolvers.planning.slices import SLICE, Sliced, in_slices
-from resolvers.snapshot import CplSnapshot
+from resolvers.reads.snapshot import CplSnapshot
 
 __all__ = [
     "MAX_FLEET_ITEMS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.database import RequestSession
 from models.tables import AuditEvent
-from resolvers.paging import Page, page_of
+from resolvers.reads.paging import Page, page_of
 
 
 async def search_audit_events(

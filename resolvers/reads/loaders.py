@@ -1,5 +1,5 @@
 """Per-request DataLoaders. The CPL's own rows (manufacturers, devices, firmware, pathways) come
-from the caller's view of the data revision's snapshot (`resolvers.snapshot`), taken once a
+from the caller's view of the data revision's snapshot (`resolvers.reads.snapshot`), taken once a
 request; an id it does not hold yet (a row newer than the snapshot) is read from the database
 and put through the same view. History and
 webhooks cost one statement a relation of a page, not one a row.
@@ -20,7 +20,7 @@ from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession, chunks
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
-from resolvers.snapshot import CplSnapshot, SnapshotCache, in_view
+from resolvers.reads.snapshot import CplSnapshot, SnapshotCache, in_view
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """Finding devices: the filters of `Query.devices` (`permissions.device_filter`), keyset
-pagination and the total count, over the snapshot of the CPL (`resolvers.snapshot`)."""
+pagination and the total count, over the snapshot of the CPL (`resolvers.reads.snapshot`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from permissions.device_filter import DEVICE_FILTER
-from resolvers.paging import Page
-from resolvers.snapshot import CplSnapshot
+from resolvers.reads.paging import Page
+from resolvers.reads.snapshot import CplSnapshot
 
 
 def _wanted(filters: Mapping[str, object]) -> dict[str, dict[str, object]]:

@@ -1,0 +1,1 @@
+"""The read side: device search, paging, DataLoaders, the CPL snapshot and history."""
