@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from resolvers import validation as v
+from resolvers.writes import validation as v
 
 MAX_URL = 2000
 # IANA's special-purpose ranges that are not globally reachable, whatever this Python's

@@ -1,7 +1,7 @@
 """The change log's consumers, registered in one place.
 
 A new notification channel is one class with `in_transaction` and `after_commit`
-(`resolvers.change_log.ChangeConsumer`) and one line in `consumers`.
+(`resolvers.writes.change_log.ChangeConsumer`) and one line in `consumers`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifications import outbox
 from notifications.bus import ChangeBus
-from resolvers.change_log import ChangeConsumer, Recorded
+from resolvers.writes.change_log import ChangeConsumer, Recorded
 
 
 class WebhookOutbox:

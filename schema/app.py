@@ -55,7 +55,7 @@ from permissions.sessions import FlowStore, SessionStore
 from permissions.tokens import bearer_token, verifier_for
 from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, AccessLogUnavailable
-from resolvers.unit_of_work import UnitOfWork
+from resolvers.writes.unit_of_work import UnitOfWork
 from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
 from schema.body_limit import BodyLimit
 from schema.build import build_schema

@@ -9,7 +9,7 @@ from graphql import GraphQLError
 
 from permissions.device_filter import DEVICE_FILTER
 from permissions.strawberry_adapter import policy_directives
-from resolvers.validation import CONTROL
+from resolvers.writes.validation import CONTROL
 from schema.ids import BAD_USER_INPUT
 
 

@@ -1,6 +1,6 @@
 """The Manufacturer portals' mutations, generated from one table of specs (`MUTATIONS`).
 
-Each runs its write (`resolvers.mutations`) in a unit of work, with the input's fields as the
+Each runs its write (`resolvers.writes.mutations`) in a unit of work, with the input's fields as the
 write's keywords, so no input is restated. Every payload is a union of a success type holding
 the changed object and error types that implement `MutationError`. A caller who may not run a
 mutation gets a top-level FORBIDDEN error and a null field, and nothing is written.
@@ -21,11 +21,11 @@ from strawberry.types import Info
 from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import forbidden, policy_directives
-from resolvers import mutations as writes
-from resolvers import validation as v
-from resolvers.idempotency import IdempotencyKey, request_hash
 from resolvers.reads.snapshot import in_view
-from resolvers.unit_of_work import Work
+from resolvers.writes import mutations as writes
+from resolvers.writes import validation as v
+from resolvers.writes.idempotency import IdempotencyKey, request_hash
+from resolvers.writes.unit_of_work import Work
 from schema.ids import decode_id
 from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
 

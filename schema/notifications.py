@@ -20,9 +20,9 @@ from models import tables
 from notifications.addresses import check_url
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import policy_directives
-from resolvers import validation as v
-from resolvers import webhook_admin
-from resolvers.unit_of_work import Work
+from resolvers.writes import validation as v
+from resolvers.writes import webhook_admin
+from resolvers.writes.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
 from schema.query import page_size

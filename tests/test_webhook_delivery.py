@@ -60,7 +60,7 @@ from notifications.signing import (
     standard_key,
 )
 from permissions.policy import POLICY, Rule, rule_for
-from resolvers.validation import MutationFailure
+from resolvers.writes.validation import MutationFailure
 from tests.live import free_port
 from tests.webhook_receiver import verify_signature
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from models.tables import FirmwareStatus
-from resolvers import validation as v
-from resolvers.write_rules import pathway_ends
+from resolvers.writes import validation as v
+from resolvers.writes.write_rules import pathway_ends
 
 
 @dataclass(frozen=True)

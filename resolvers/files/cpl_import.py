@@ -1,6 +1,6 @@
 """`cpl-pathways import`: a CPL or pathways file into the database, all or nothing.
 
-Everything happens in one unit of work (`resolvers.unit_of_work`, as every mutation does),
+Everything happens in one unit of work (`resolvers.writes.unit_of_work`, as every mutation does),
 which first takes the writers' lock, so the file is checked against the data it will change.
 It commits only when no row has a problem, something changes and this is not a dry run;
 otherwise it rolls back, and with it the data revision, so importing the same file twice
@@ -27,7 +27,7 @@ from resolvers.files.cpl_files import Table, read_table
 from resolvers.files.import_devices import plan_cpl
 from resolvers.files.import_pathways import plan_pathways
 from resolvers.files.import_problems import Problems
-from resolvers.unit_of_work import UnitOfWork, Work
+from resolvers.writes.unit_of_work import UnitOfWork, Work
 
 IMPORTER_SUB = "cpl-pathways-import"
 

@@ -27,14 +27,14 @@ from models.tables import (
     Manufacturer,
     ZigbeeBand,
 )
-from resolvers import events
-from resolvers import mutations as writes
-from resolvers import validation as v
-from resolvers import write_rules as rules
-from resolvers.change_log import Change
 from resolvers.files.cpl_files import Row
 from resolvers.files.import_problems import Problems, choice
-from resolvers.unit_of_work import Work
+from resolvers.writes import events
+from resolvers.writes import mutations as writes
+from resolvers.writes import validation as v
+from resolvers.writes import write_rules as rules
+from resolvers.writes.change_log import Change
+from resolvers.writes.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]

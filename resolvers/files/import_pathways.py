@@ -18,13 +18,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.database import insert_rows
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
-from resolvers import events
-from resolvers import mutations as writes
-from resolvers import validation as v
-from resolvers import write_rules as rules
 from resolvers.files.cpl_files import Row
 from resolvers.files.import_problems import Problems
-from resolvers.unit_of_work import Work
+from resolvers.writes import events
+from resolvers.writes import mutations as writes
+from resolvers.writes import validation as v
+from resolvers.writes import write_rules as rules
+from resolvers.writes.unit_of_work import Work
 
 _PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]
 

@@ -1,6 +1,6 @@
 """What is wrong with the rows of an imported file, one line per bad row.
 
-The checks are the mutations' own (`resolvers.validation`, `resolvers.write_rules`), which name
+The checks are the mutations' own (`resolvers.writes.validation`, `resolvers.writes.write_rules`), which name
 GraphQL input fields; here those names become the file's column names, so a line says
 `row 7: model_identifier must be 4 hex digits.` Messages never hold an SSC-only value: the
 validators never echo values, and the import's own messages name columns only.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from resolvers import validation as v
+from resolvers.writes import validation as v
 
 T = TypeVar("T")
 

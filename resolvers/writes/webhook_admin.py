@@ -16,9 +16,9 @@ from models.database import RequestSession
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
 from notifications.signing import new_secret
 from permissions.row_scopes import Scope
-from resolvers import validation as v
 from resolvers.reads.paging import Page, page_of
-from resolvers.unit_of_work import Work
+from resolvers.writes import validation as v
+from resolvers.writes.unit_of_work import Work
 
 MAX_WEBHOOKS_PER_PARTY = 20
 MAX_DEVICES_PER_WEBHOOK = 1_000

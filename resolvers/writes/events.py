@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from models.tables import ChangeKind, DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand
-from resolvers.change_log import Change, FieldChange
+from resolvers.writes.change_log import Change, FieldChange
 
 
 def _value(value: Any) -> str | None:

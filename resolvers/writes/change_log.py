@@ -1,6 +1,6 @@
 """The change log of a unit of work: typed changes, kept as audit events, handed to consumers.
 
-A write appends one `Change` per thing it changed (`resolvers.events` builds them). When the
+A write appends one `Change` per thing it changed (`resolvers.writes.events` builds them). When the
 write is done, the unit of work stores the log as audit events, which gives each change its
 event id, and hands the `Recorded` changes to every registered `ChangeConsumer` twice: inside
 the transaction (so what a consumer writes commits or rolls back with the change) and after

@@ -1,4 +1,4 @@
-"""The writes of the CPL: each runs inside a unit of work (`resolvers.unit_of_work.Work`).
+"""The writes of the CPL: each runs inside a unit of work (`resolvers.writes.unit_of_work.Work`).
 
 A write loads what it changes with the name of its device's manufacturer, in one statement,
 and applies the caller's row scope to it (a Manufacturer acts on its own devices only); then it
@@ -29,12 +29,12 @@ from models.tables import (
     ZigbeeBand,
     utcnow,
 )
-from resolvers import events
-from resolvers import validation as v
-from resolvers import write_rules as rules
-from resolvers.change_log import Change
-from resolvers.events import changes
-from resolvers.unit_of_work import Work
+from resolvers.writes import events
+from resolvers.writes import validation as v
+from resolvers.writes import write_rules as rules
+from resolvers.writes.change_log import Change
+from resolvers.writes.events import changes
+from resolvers.writes.unit_of_work import Work
 
 
 class NotAllowed(Exception):

@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from models.tables import IdempotencyRecord
 from permissions.principal import Principal
-from resolvers import validation as v
-from resolvers.unit_of_work import Work
+from resolvers.writes import validation as v
+from resolvers.writes.unit_of_work import Work
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, Protocol
 
 from models.tables import DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand, utcnow
-from resolvers import validation as v
 from resolvers.planning.graph_search import fewest_step_routes
+from resolvers.writes import validation as v
 
 
 class FirmwareLike(Protocol):

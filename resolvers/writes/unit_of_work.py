@@ -4,7 +4,7 @@
    serialises writers (a row lock on PostgreSQL, the write lock on SQLite) and gives caches a
    number that changes with every committed write.
 2. **Idempotency**: a retried request under a known key returns its first result, re-authorised,
-   and writes nothing (`resolvers.idempotency`).
+   and writes nothing (`resolvers.writes.idempotency`).
 3. **Change**: the write runs with a `Work`: the session, the caller, the caller's row scope and
    the change log it appends its `Change`s to.
 4. **Record**: the change log is stored as audit events and handed to every consumer inside the
@@ -29,7 +29,7 @@ from models.revision import RevisionClock
 from models.tables import DataRevision
 from permissions.principal import Principal
 from permissions.row_scopes import Scope
-from resolvers.change_log import ChangeConsumer, ChangeLog, Recorded
+from resolvers.writes.change_log import ChangeConsumer, ChangeLog, Recorded
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class Work:
 
 
 class Idempotent(Protocol[T]):
-    """How a unit of work recognises a retry (`resolvers.idempotency.IdempotencyKey`)."""
+    """How a unit of work recognises a retry (`resolvers.writes.idempotency.IdempotencyKey`)."""
 
     async def recall(self, work: Work) -> T | None:
         """The first result under this key, or None when the key is new."""

@@ -1,0 +1,1 @@
+"""The write side: mutations, the unit of work, the change log, idempotency and the write rules."""
