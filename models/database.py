@@ -36,7 +36,8 @@ async def insert_rows(session: Any, table: Any, rows: Sequence[dict[str, Any]]) 
     PostgreSQL batches `RETURNING` in parameter order itself. SQLite would fall back to one
     statement a row for that, so there the ids are given explicitly, counting on from the
     largest: safe because every writer holds SQLite's write lock from its first statement
-    (`resolvers.writes.unit_of_work.take_revision`) to its commit, so no other insert can come between."""
+    (`resolvers.writes.unit_of_work.take_revision`) to its commit, so no other insert can come
+    between."""
     if not rows:
         return []
     bind = session.get_bind()

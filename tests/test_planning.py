@@ -1,7 +1,7 @@
 """Fleet planning and the snapshot's graphs against a real database (SQLite or PostgreSQL).
 
-The point of ``resolvers.planning.fleet_plan`` and of the graphs ``CplSnapshot.graph`` derives is their
-statement budget and that they follow the data revision, so these tests count the statements a
+The point of ``resolvers.planning.fleet_plan`` and of the graphs ``CplSnapshot.graph`` derives is
+their statement budget and that they follow the data revision, so these tests count the statements a
 real engine sends and change real rows to check that a new revision's snapshot sees commits.
 """
 

@@ -1,7 +1,7 @@
 """What is wrong with the rows of an imported file, one line per bad row.
 
-The checks are the mutations' own (`resolvers.writes.validation`, `resolvers.writes.write_rules`), which name
-GraphQL input fields; here those names become the file's column names, so a line says
+The checks are the mutations' own (`resolvers.writes.validation`, `resolvers.writes.write_rules`),
+which name GraphQL input fields; here those names become the file's column names, so a line says
 `row 7: model_identifier must be 4 hex digits.` Messages never hold an SSC-only value: the
 validators never echo values, and the import's own messages name columns only.
 """

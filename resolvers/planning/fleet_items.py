@@ -1,7 +1,7 @@
 """The items of a fleet plan as the caller sent them, and what is wrong with them on their face.
 
-The first of a fleet plan's two passes (``resolvers.planning.fleet_plan``): each item's firmware version
-normalised, its problems found without reading anything, and the ids and identifier keys of
+The first of a fleet plan's two passes (``resolvers.planning.fleet_plan``): each item's firmware
+version normalised, its problems found without reading anything, and the ids and identifier keys of
 the devices left to look up.
 """
 

@@ -1,10 +1,10 @@
 """Fleet plans: every item planned to its device's latest firmware, and the meters totalled.
 
-Two passes over the items around the reads: the first (``resolvers.planning.fleet_items``) normalises
-and checks them and gathers the devices to look up; then one statement for devices named by
-identifiers, and each device's graph from the CPL snapshot the caller holds; the second plans
-each distinct (device, firmware version) once and totals the meters. Nothing here knows
-GraphQL: the schema layer decodes ids and turns results into types.
+Two passes over the items around the reads: the first (``resolvers.planning.fleet_items``)
+normalises and checks them and gathers the devices to look up; then one statement for devices named
+by identifiers, and each device's graph from the CPL snapshot the caller holds; the second plans
+each distinct (device, firmware version) once and totals the meters. Nothing here knows GraphQL: the
+schema layer decodes ids and turns results into types.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ async def plan_fleet(
     for identifier lookups if any item names a device that way, and nothing else: the graphs
     are the snapshot's, built the first time a device is planned in its revision.
 
-    The passes run in slices (``resolvers.planning.slices``): other requests are served between them.
+    The passes run in slices (``resolvers.planning.slices``): other requests are served between
+    them.
 
     Raises ``ValueError`` for more than ``MAX_FLEET_ITEMS`` items: the bound keeps one call's
     time and memory predictable, and a caller with more meters splits the fleet.

@@ -85,8 +85,8 @@ class PathwayGraph:
 
     Among routes with the fewest steps the one whose sequence of pathway ids is
     lexicographically smallest is chosen. The breadth-first search of
-    ``resolvers.planning.graph_search``, given outgoing pathways in ascending id order, finds exactly
-    that route, so results are stable no matter in which order rows were loaded.
+    ``resolvers.planning.graph_search``, given outgoing pathways in ascending id order, finds
+    exactly that route, so results are stable no matter in which order rows were loaded.
 
     Routes are memoised per start firmware: one BFS yields the route to every target, and a
     device has only tens of firmware, so the cache is naturally bounded. Cache writes are
