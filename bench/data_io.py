@@ -5,13 +5,13 @@
    Supplier's file of 1,000,000 rows, a row per meter: each names one of 10,000 groups
    (device and firmware, 70% by ``device_id``, 30% by identifiers, about 0.5% bad), with the
    Supplier's own meter id passed through. ``curl --data-binary`` sends it to
-   ``python -m cli serve`` (a separate process, as ``make run`` serves) and writes the answer
+   ``python -m server.cli serve`` (a separate process, as ``make run`` serves) and writes the answer
    to a file: timed end to end, cold (first request after start) and warm. The server's
    peak resident memory (VmHWM) is read at the end. Beside it, GraphQL ``fleetPlan`` of the
    same 10,000 groups (meter counts summed) over HTTP; every row of the file's answer is
    cross-checked against its group's fleetPlan entry.
 2. **Import.** The ten-times synthetic CPL (5,000 devices, 50,000 firmware) exported as a CPL
-   file, and its forward pathways as a pathways file, imported with ``python -m cli import``
+   file, and its forward pathways as a pathways file, imported with ``python -m server.cli import``
    into an empty database (timed as a user runs it, process start included), then imported
    again (nothing to change).
 
@@ -251,7 +251,7 @@ async def forward_pathways(url: str, path: Path) -> int:
 def cli_import(url: str, directory: Path, path: Path) -> float:
     started = time.perf_counter()
     result = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "cli", "import", str(path)],
+        [sys.executable, "-m", "server.cli", "import", str(path)],
         cwd=ROOT,
         env=cli_env(url, directory),
         capture_output=True,

@@ -4,9 +4,9 @@ hand-written endpoint of ``bench.baseline_read`` measured in the same run.
 For each backend (SQLite, PostgreSQL) and CPL (the demo, the real-scale synthetic one):
 
 1. The baseline (under uvicorn) and the API warm (response cache on) and uncached
-   (``CPL_RESPONSE_CACHE_SIZE=0``, ``python -m cli serve``) start as separate processes on the
-   same database, and all three keep serving; the API's answers are compared with the
-   baseline's after parsing.
+   (``CPL_RESPONSE_CACHE_SIZE=0``, ``python -m server.cli serve``) start as separate processes on
+   the same database, and all three keep serving; the API's answers are compared with the baseline's
+   after parsing.
 2. wrk (one thread, 8 connections) loads each in ``--rounds`` rounds of ``--seconds / rounds``
    a run, for three scenarios: a Supplier, an SSC analyst asking for the two SSC-only fields,
    and a Supplier asking for them (denied). A round runs every (server, scenario) once, in an

@@ -110,7 +110,7 @@ def counted_server(
         shutil.which("valgrind") or "valgrind",
         *CALLGRIND,
         f"--callgrind-out-file={directory}/callgrind.%p",
-        sys.executable, "-m", "cli",
+        sys.executable, "-m", "server.cli",
     ]  # fmt: skip
     return server(
         settings,

@@ -7,7 +7,7 @@ filled by ``bench.generate`` and measured:
 1. ``upgradePath`` in process (``schema.execute``, no HTTP), interleaved call by call with the
    baseline: one SQL statement fetching the device's firmware and published pathways, then a
    plain breadth-first search in Python. Every sampled plan is cross-checked against it.
-2. ``upgradePath`` over HTTP against ``python -m cli serve`` run as a separate process on a
+2. ``upgradePath`` over HTTP against ``python -m server.cli serve`` run as a separate process on a
    free loopback port, sequential requests on one keep-alive connection.
 3. ``fleetPlan`` of 10,000 and 50,000 items over HTTP: one cold call (right after a data
    revision bump, so the server's graph cache is empty) and the median of warm calls, beside
@@ -58,9 +58,9 @@ from models.tables import UpgradePathway as Pathway
 from permissions.principal import Principal
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import plan_fleet
-from schema.app import create_services
 from schema.build import build_schema
 from schema.context import Context, Services
+from server.app import create_services
 from tests.harness import dev_tokens, fresh_database, own_settings
 from tests.live import ServerProcess, cli_env, cli_server
 

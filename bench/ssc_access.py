@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.generate import load_synthetic_cpl
 from bench.run import Stats
 from resolvers.ssc_access import AccessLog, SscReads
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import asgi_client, dev_tokens, own_settings
 
 QUERY = "{ devices(first: 500) { nodes { id zigbeeStackVersion zigbeeChipsetVendor } } }"

@@ -3,7 +3,7 @@ production default) or plain text (development).
 
 One handler on the root logger formats every record, the application's, uvicorn's and
 SQLAlchemy's alike, and stamps each with the id of the request it was written for (the
-`Exchange` of `schema.requests`, carried in a context variable), so that one request's lines
+`Exchange` of `server.requests`, carried in a context variable), so that one request's lines
 can be found among thousands.
 """
 
@@ -94,7 +94,7 @@ class _Handler(logging.StreamHandler):
 def configure_logging(settings: Settings) -> None:
     """Send every logger's records, at `CPL_LOG_LEVEL` and above, to stderr in the chosen
     format. uvicorn's own handlers are dropped so its lines take the same form, and its access
-    log is silenced: `schema.requests` writes one without the query string."""
+    log is silenced: `server.requests` writes one without the query string."""
     handler = _Handler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())

@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from config.settings import Settings
 from permissions.principal import PartyCategory
-from schema.app import create_app, create_services
 from schema.context import Services
+from server.app import create_app, create_services
 from tests import harness
 from tests.harness import (
     BACKEND,

@@ -114,7 +114,7 @@ def cli_env(database_url: str, data_dir: Path, **variables: str) -> dict[str, st
 async def cli(env: dict[str, str], *args: str, command: Sequence[str] | None = None) -> str:
     """Run `cpl-pathways ARGS` (or `command ARGS`) to its end; its standard output."""
     process = await asyncio.create_subprocess_exec(
-        *(command or [sys.executable, "-m", "cli"]),
+        *(command or [sys.executable, "-m", "server.cli"]),
         *args,
         cwd=ROOT,
         env=env,
@@ -156,7 +156,7 @@ async def cli_server(
     port = free_port()
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            *(command or [sys.executable, "-m", "cli"]),
+            *(command or [sys.executable, "-m", "server.cli"]),
             "serve",
             "--port",
             str(port),

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 import permissions.strawberry_adapter as enforcement
-import schema.app
+import server.app
 from models.demo import VENDORS
 from permissions.document_policy import _Walk, decide
 from permissions.keys import JwksKeys
@@ -108,7 +108,7 @@ async def test_bombs_are_refused_before_the_policy_pass_runs(
     client, token, services, monkeypatch, cache, bomb
 ):
     monkeypatch.setattr(services.responses, "max_bytes", 1_000_000 if cache == "cache on" else 0)
-    decided = [count_calls(monkeypatch, module, "decide") for module in (schema.app, enforcement)]
+    decided = [count_calls(monkeypatch, module, "decide") for module in (server.app, enforcement)]
     query = forking_chain(18) if bomb.startswith("forking") else fragment_bomb(40)
     response = await client.post(
         "/graphql", json={"query": query}, headers=auth(token("LARGE_SUPPLIER"))
@@ -317,7 +317,7 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         key: value for key, value in os.environ.items() if not key.startswith("CPL_")
     } | {"CPL_DATA_DIR": str(tmp_path / "data"), **env}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "server.cli", *args],
         cwd=ROOT,
         env=environment,
         capture_output=True,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import fresh_database
 from tests.live import free_port, serve
 from tests.oidc_provider import oidc_provider

@@ -15,13 +15,13 @@ import strawberry
 from graphql.execution.executor import Executor
 from strawberry.http import process_result
 
-import schema.app
 import schema.types
+import server.app
 from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog
-from schema.app import GraphQLApp, create_app
 from schema.build import build_schema
 from schema.execution import CompilingExecutor, lean_resolvers
+from server.app import GraphQLApp, create_app
 from tests.harness import asgi_client, count_calls
 
 TYPICAL = (
@@ -71,7 +71,7 @@ async def both(settings, services, token, monkeypatch):
     noted."""
     monkeypatch.setattr(services.responses, "max_bytes", 0)
     with monkeypatch.context() as patch:
-        patch.setattr(schema.app, "build_schema", partial(build_schema, compiled=False))
+        patch.setattr(server.app, "build_schema", partial(build_schema, compiled=False))
         plain = create_app(settings, services)
     compiled = create_app(settings, services)
     noted: list[tuple[list[str], list[int]]] = []

@@ -14,9 +14,9 @@ from config.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
     path
-    for folder in ("config", "models", "permissions", "resolvers", "schema")
+    for folder in ("config", "models", "permissions", "resolvers", "schema", "server")
     for path in (ROOT / folder).rglob("*.py")
-] + [ROOT / "cli.py"]
+]
 # Defaults that follow CPL_ENV (development here), set in load_settings.
 ENVIRONMENT_DEPENDENT = {"allow_insecure_webhooks", "block_private_webhooks"}
 

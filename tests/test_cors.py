@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from schema.app import create_app
+from server.app import create_app
 from tests.harness import asgi_client
 
 FRONT_END = "http://127.0.0.1:8150"

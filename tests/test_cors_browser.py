@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.live import free_port, serve
 
 BROWSER = Path(__file__).resolve().parent / "browser"

@@ -38,7 +38,7 @@ class Database:
 
     def cli(self, *args: str | Path) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "cli", *map(str, args)],
+            [sys.executable, "-m", "server.cli", *map(str, args)],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

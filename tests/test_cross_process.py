@@ -31,7 +31,7 @@ ADD = """mutation($v: String!) { addFirmware(input: { deviceId: "device:2", vers
 
 async def cli(env: dict, *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cli", *args, cwd=ROOT, env=env, stdout=subprocess.PIPE
+        sys.executable, "-m", "server.cli", *args, cwd=ROOT, env=env, stdout=subprocess.PIPE
     )
     stdout, _ = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
@@ -62,7 +62,7 @@ async def two_api_processes(
         ports = [free_port(), free_port()]
         servers = [
             await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli", "serve", "--port", str(port), cwd=ROOT,
+                sys.executable, "-m", "server.cli", "serve", "--port", str(port), cwd=ROOT,
                 env=env | (second if index else {}),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models.database import is_outage
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import BACKEND, PG_URL
 from tests.live import serve
 

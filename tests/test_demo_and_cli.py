@@ -17,7 +17,7 @@ from models.demo import MANUFACTURERS, demo_devices
 from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph
 from tests.live import free_port
 
-CLI = [sys.executable, "-m", "cli"]
+CLI = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 

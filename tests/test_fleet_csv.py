@@ -19,9 +19,9 @@ import pytest
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
 from resolvers.files.cpl_import import import_file, importer
-from schema import fleet_csv
-from schema.app import create_app, create_services
-from schema.fleet_records import TOO_LONG, Records
+from server import fleet_file as fleet_csv
+from server.app import create_app, create_services
+from server.fleet_records import TOO_LONG, Records
 from tests.harness import asgi_client, fresh_database
 from tests.live import serve
 
@@ -313,7 +313,7 @@ async def test_a_batch_never_holds_more_items_than_one_plan_takes(
 ) -> None:
     settings, services = examples
     monkeypatch.setattr("resolvers.planning.fleet_plan.MAX_FLEET_ITEMS", 3)
-    monkeypatch.setattr("schema.fleet_csv.BATCH_ROWS", 3)
+    monkeypatch.setattr("server.fleet_file.BATCH_ROWS", 3)
     versions = ["3A000001", "2B000002", "1C000003", "0D000004"]
     lines = [f"m-{i},1A2B,2001,0100,{versions[i % 4]}\n" for i in range(10)]
     header = "meter,manufacturer_identifier,model_identifier,hardware_version,firmware_version\n"

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import re
 
-from schema.graphiql import ASSETS, vendored_manifest
+from server.graphiql import ASSETS, vendored_manifest
 
 
 def sri(data: bytes) -> str:

@@ -30,8 +30,9 @@ db = test_cpl_import.db  # the same fixture: an empty migrated database, and the
 PEAK_BOUND_BYTES = 200 * 1024 * 1024
 
 
-# The command as `python -m cli` runs it, writing its process's peak resident memory (VmHWM, of
-# its own address space: a child's rusage counts the forking parent's too) to a file at exit.
+# The command as `python -m server.cli` runs it, writing its process's peak resident memory
+# (VmHWM, of its own address space: a child's rusage counts the forking parent's too) to a file at
+# exit.
 MEASURED = (
     "import atexit, os, runpy, sys\n"
     "def peak():\n"

@@ -115,7 +115,7 @@ async def test_every_log_line_is_json_with_a_request_id_taken_or_made(json_serve
 
 
 def test_a_path_cannot_forge_a_log_line():
-    from schema.requests import _where
+    from server.requests import _where
 
     scope = {"method": "GET", "path": "/x\n2026-12-04T00:00:00.000Z INFO cpl_pathways.access FAKE"}
     method, route, path = _where(scope)
@@ -156,7 +156,7 @@ async def test_a_database_outage_logs_one_warning_line_not_a_traceback(
 ):
     from dataclasses import replace
 
-    from schema.app import create_app, create_services
+    from server.app import create_app, create_services
 
     down = replace(settings, database_url=url)
     services = create_services(down)

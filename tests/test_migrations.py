@@ -84,7 +84,11 @@ async def test_replicas_migrating_an_empty_database_at_once_both_succeed(tmp_pat
 def test_a_migration_that_fails_is_one_line_and_exit_1(tmp_path) -> None:
     env = cli_env("postgresql+asyncpg://127.0.0.1:1/cpl", tmp_path / "data")  # nothing listens
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "migrate"], env=env, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "server.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 1
     [line] = result.stderr.splitlines()

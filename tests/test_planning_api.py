@@ -12,7 +12,7 @@ from sqlalchemy import event
 from bench.generate import load_synthetic_cpl
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS
 from resolvers.planning.slices import SLICE
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import asgi_client, fresh_database
 
 PATH = """query($d: ID!, $f: String!, $t: String) { upgradePath(deviceId: $d, fromVersion: $f,

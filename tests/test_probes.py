@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.database import create_engine, migrate, newest_revision
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import BACKEND, asgi_client, fresh_database
 from tests.live import serve
 

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.live import serve
 
 ROOT = Path(__file__).resolve().parent.parent

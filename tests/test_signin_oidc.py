@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.live import free_port, serve
 from tests.oidc_provider import Provider, oidc_provider
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from permissions.sessions import SessionCookie
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import asgi_client
 from tests.live import serve
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from bench.generate import load_synthetic_cpl
-from schema.app import create_app, create_services
+from server.app import create_app, create_services
 from tests.harness import asgi_client, fresh_database
 
 QUERY = """query($first: Int!) { devices(first: $first) { nodes {

@@ -23,7 +23,8 @@ SSC_QUERY = (
 )
 
 WITHOUT_ENDPOINT = """
-import asyncio, sys, httpx, cli
+import asyncio, sys, httpx
+from server import cli
 from config.settings import load_settings
 app = cli.worker_app()
 token = cli._token(load_settings(), "SSC")
@@ -42,7 +43,11 @@ def test_without_an_endpoint_nothing_of_opentelemetry_is_imported(tmp_path):
     env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'cpl.db'}", tmp_path / "data")
     env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
     migrated = subprocess.run(
-        [sys.executable, "-m", "cli", "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=60
+        [sys.executable, "-m", "server.cli", "migrate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
     )
     assert migrated.returncode == 0, migrated.stderr
     result = subprocess.run(

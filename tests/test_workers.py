@@ -23,7 +23,7 @@ VIEWER = {"query": "query Who { viewer { partyId } }"}
 def test_serve_refuses_several_workers_on_sqlite(tmp_path):
     env = cli_env(f"sqlite+aiosqlite:///{tmp_path / 'cpl.db'}", tmp_path / "data")
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "serve", "--workers", "2"],
+        [sys.executable, "-m", "server.cli", "serve", "--workers", "2"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -26,8 +26,8 @@ from models.database import create_engine, session_factory
 from models.demo import STACKS, VENDORS
 from models.tables import AuditEvent
 from notifications.payloads import encode_body, event_payloads
-from schema.app import create_app, create_services
 from schema.context import Services
+from server.app import create_app, create_services
 from tests.harness import asgi_client, create_database
 
 OTHER = {

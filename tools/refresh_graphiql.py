@@ -1,8 +1,8 @@
 """Refresh the vendored GraphiQL files from the npm registry: `make graphiql-assets`.
 
 GraphiQL is served whole by this server (SSC and SECAS networks are often closed to the internet),
-so its scripts live in `schema/graphiql_assets/vendor/`. This script installs exactly what
-`schema/graphiql_assets/package-lock.json` pins (`npm ci` checks every tarball against the lock
+so its scripts live in `server/graphiql_assets/vendor/`. This script installs exactly what
+`server/graphiql_assets/package-lock.json` pins (`npm ci` checks every tarball against the lock
 file's integrity hash), copies the browser builds into `vendor/`, gathers the licences of every
 package they bundle into one file, and writes `manifest.json` with each file's SHA-384, which the
 test suite checks the committed files against. To move to newer versions, edit `package.json`,
@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "schema" / "graphiql_assets"
+ASSETS = Path(__file__).resolve().parent.parent / "server" / "graphiql_assets"
 VENDOR = ASSETS / "vendor"
 
 # What the page loads, in load order: the served name and where npm puts it.

@@ -52,7 +52,7 @@ def too_large(limit: int) -> JSONResponse:
 
 
 def request_timeout(seconds: float) -> JSONResponse:
-    """A body that did not arrive in time (`schema.body_limit`): send it again, faster."""
+    """A body that did not arrive in time (`server.body_limit`): send it again, faster."""
     return error_response(
         f"The request body did not arrive within {seconds:g} s.", "REQUEST_TIMEOUT", 408
     )

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings
-from schema.http_errors import request_timeout, too_large
+from server.http_errors import request_timeout, too_large
 
 logger = logging.getLogger("cpl_pathways")
 CLOSE = (b"connection", b"close")

@@ -107,21 +107,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"Sign in to GraphiQL: {site}/login")
     sys.stdout.flush()
     uvicorn.run(
-        "cli:worker_app",
+        "server.cli:worker_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         loop=EVENT_LOOP,
         log_config=None,  # logs.configure_logging formats every record, uvicorn's too
-        access_log=False,  # schema.requests writes the access line, without the query string
+        access_log=False,  # server.requests writes the access line, without the query string
     )
 
 
 def worker_app() -> Starlette:
     """The app of one serving process (uvicorn calls this in each worker)."""
     from config.logs import configure_logging
-    from schema.app import create_app
+    from server.app import create_app
 
     settings = load_settings()
     configure_logging(settings)

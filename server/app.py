@@ -56,25 +56,11 @@ from permissions.tokens import bearer_token, verifier_for
 from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, AccessLogUnavailable
 from resolvers.writes.unit_of_work import UnitOfWork
-from schema.auth_routes import CsrfRefusedError, SignIn, csrf_refused
-from schema.body_limit import BodyLimit
 from schema.build import build_schema
 from schema.context import SSC_READS, Context, Services
-from schema.cors import cors
 from schema.documents import valid_document
 from schema.extensions import READABLE_CODES
-from schema.fleet_csv import FleetPlanCsv
-from schema.graphiql import GraphiQLPage
-from schema.http_errors import (
-    SERVICE_UNAVAILABLE,
-    bad_request,
-    database_unavailable,
-    not_authenticated,
-)
 from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
-from schema.probes import livez, metrics_page, readyz
-from schema.rate_limit import RateLimit, RateLimitedSockets
-from schema.requests import PRINCIPAL, RequestLog
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
     Cached,
@@ -85,6 +71,20 @@ from schema.response_cache import (
     lookup_for,
 )
 from schema.subscriptions import SharedEvents, SubscriptionBudget
+from server.body_limit import BodyLimit
+from server.cors import cors
+from server.fleet_file import FleetPlanCsv
+from server.graphiql import GraphiQLPage
+from server.http_errors import (
+    SERVICE_UNAVAILABLE,
+    bad_request,
+    database_unavailable,
+    not_authenticated,
+)
+from server.probes import livez, metrics_page, readyz
+from server.rate_limit import RateLimit, RateLimitedSockets
+from server.requests import PRINCIPAL, RequestLog
+from server.signin import CsrfRefusedError, SignIn, csrf_refused
 
 logger = logging.getLogger("cpl_pathways")
 EXPIRY = "cpl.expiry"
@@ -420,7 +420,7 @@ STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
 
 
 def fleet_file_routes(services: Services) -> list[Route]:
-    """`POST /fleet-plan.csv` (schema.fleet_csv)."""
+    """`POST /fleet-plan.csv` (server.fleet_file)."""
     return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
 
 

@@ -6,7 +6,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from config.settings import Settings
-from schema.requests import REQUEST_ID_HEADER
+from server.requests import REQUEST_ID_HEADER
 
 # What browsers may send cross-origin: the token, JSON, a request id, a cached answer's ETag,
 # and what Apollo-style clients add (client name and version, preflight hints).

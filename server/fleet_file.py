@@ -40,7 +40,8 @@ from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
 from resolvers.planning.planner import PathwayGraph, Plan
 from schema.context import Services
-from schema.fleet_records import (
+from schema.ids import decode_id
+from server.fleet_records import (
     ANSWER_COLUMNS,
     TOO_LONG,
     Columns,
@@ -48,8 +49,7 @@ from schema.fleet_records import (
     Records,
     request_body,
 )
-from schema.http_errors import bad_request, error_response, not_authenticated
-from schema.ids import decode_id
+from server.http_errors import bad_request, error_response, not_authenticated
 
 logger = logging.getLogger("cpl_pathways.fleet_csv")
 

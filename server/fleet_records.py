@@ -1,6 +1,6 @@
 """Reading a fleet file as it arrives: its header's columns, and complete CSV records out of
 text that comes in pieces, with no record ever held past `LONGEST_ROW` characters
-(`schema.fleet_csv` plans them)."""
+(`server.fleet_file` plans them)."""
 
 from __future__ import annotations
 

@@ -46,8 +46,8 @@ from permissions.sessions import (
     SignedIn,
     csrf_matches,
 )
-from schema.body_limit import read_at_most
-from schema.serving_host import served_here
+from server.body_limit import read_at_most
+from server.serving_host import served_here
 
 logger = logging.getLogger("cpl_pathways")
 

@@ -33,7 +33,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
 from permissions.principal import Principal
-from schema.http_errors import RATE_LIMITED, error_response
+from server.http_errors import RATE_LIMITED, error_response
 
 __all__ = ["MAX_PARTIES", "RateLimit", "RateLimitedSockets", "rate_limited"]
 
