@@ -17,11 +17,11 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from models import tables
+from notifications import webhook_admin
 from notifications.addresses import check_url
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import policy_directives
 from resolvers.writes import validation as v
-from resolvers.writes import webhook_admin
 from resolvers.writes.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
