@@ -239,6 +239,7 @@ def cmd_schema(_args: argparse.Namespace) -> None:
 async def _import(settings: Settings, args: argparse.Namespace) -> Any:
     from models.database import create_engine, migrate, session_factory
     from notifications.bus import change_bus
+    from notifications.channels import consumers
     from resolvers.files.cpl_import import import_file, importer
 
     engine = create_engine(settings.database_url)
@@ -248,7 +249,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> Any:
         path = Path(args.path)
         return await import_file(
             sessions,
-            change_bus(settings.database_url, sessions),
+            consumers(change_bus(settings.database_url, sessions)),
             path,
             importer(path, args.actor),
             dry_run=args.dry_run,

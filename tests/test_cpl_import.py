@@ -19,6 +19,7 @@ from sqlalchemy import text
 from models.database import create_engine, migrate, session_factory
 from models.tables import Webhook
 from notifications.bus import change_bus
+from notifications.channels import consumers
 from resolvers.files.cpl_import import import_file, importer
 from tests.harness import fresh_database
 from tests.live import cli_env
@@ -333,7 +334,7 @@ async def test_subscribers_hear_of_every_imported_change(db) -> None:
             if hasattr(bus, "listening"):
                 await asyncio.wait_for(bus.listening.wait(), 10)
             path = EXAMPLES / "cpl.csv"
-            result = await import_file(sessions, bus, path, importer(path))
+            result = await import_file(sessions, consumers(bus), path, importer(path))
             heard = [await asyncio.wait_for(queue.get(), 10) for _ in result.event_ids]
     finally:
         await bus.stop()

@@ -18,6 +18,7 @@ import pytest
 
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
+from notifications.channels import consumers
 from resolvers.files.cpl_import import import_file, importer
 from server import fleet_file as fleet_csv
 from server.app import create_app, create_services
@@ -39,7 +40,9 @@ async def examples(settings, tmp_path_factory) -> AsyncIterator[tuple]:
         sessions = session_factory(engine)
         for name in ("cpl.csv", "pathways.csv"):
             path = ROOT / "examples" / name
-            result = await import_file(sessions, change_bus(url, sessions), path, importer(path))
+            result = await import_file(
+                sessions, consumers(change_bus(url, sessions)), path, importer(path)
+            )
             assert result.written and not result.problems
         await engine.dispose()
         own = replace(settings, database_url=url)

@@ -6,11 +6,14 @@ It commits only when no row has a problem, something changes and this is not a d
 otherwise it rolls back, and with it the data revision, so importing the same file twice
 leaves the second time no trace (caches stay warm, nobody is notified). Changes go through
 the mutations' write functions and change builders: each change goes to the change log's
-consumers, with the importer as actor.
+consumers, with the importer as actor. The caller hands those consumers in (the command line
+wires the notification channels, as the server does for every mutation): this floor knows
+the consumers only by their interface, `ChangeConsumer`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,8 +21,6 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from notifications.bus import ChangeBus
-from notifications.channels import consumers
 from permissions.policy import Rule
 from permissions.principal import PartyCategory, Principal
 from permissions.row_scopes import rule_scope
@@ -27,6 +28,7 @@ from resolvers.files.cpl_files import Table, read_table
 from resolvers.files.import_devices import plan_cpl
 from resolvers.files.import_pathways import plan_pathways
 from resolvers.files.import_problems import Problems
+from resolvers.writes.change_log import ChangeConsumer
 from resolvers.writes.unit_of_work import UnitOfWork, Work
 
 IMPORTER_SUB = "cpl-pathways-import"
@@ -62,7 +64,7 @@ class ImportResult:
 
 async def import_file(
     sessions: async_sessionmaker[AsyncSession],
-    bus: ChangeBus,
+    consumers: Sequence[ChangeConsumer],
     path: Path,
     principal: Principal,
     *,
@@ -70,12 +72,12 @@ async def import_file(
 ) -> ImportResult:
     """Import `path`; raises `cpl_files.FileProblem` when the file as a whole is unreadable."""
     table = read_table(path)
-    return await import_table(sessions, bus, table, path.name, principal, dry_run=dry_run)
+    return await import_table(sessions, consumers, table, path.name, principal, dry_run=dry_run)
 
 
 async def import_table(
     sessions: async_sessionmaker[AsyncSession],
-    bus: ChangeBus,
+    consumers: Sequence[ChangeConsumer],
     table: Table,
     source: str,
     principal: Principal,
@@ -93,7 +95,7 @@ async def import_table(
 
     # The importer writes what the device writers' mutations write, under their rule.
     scope = rule_scope(principal, Rule.DEVICE_WRITERS)
-    plan, work = await UnitOfWork(sessions, consumers(bus)).run(principal, scope, change)
+    plan, work = await UnitOfWork(sessions, consumers).run(principal, scope, change)
     write = not work.discarded
     event_ids = [recorded.id for recorded in work.log.recorded]
     return ImportResult(
