@@ -20,8 +20,9 @@ from pathlib import Path
 
 from bench.run import Stats
 from config.logs import JsonFormatter, RequestIdFilter
+from schema.operation_record import OperationRecord
 from server.app import create_app, create_services
-from server.requests import OperationRecord, RequestLog
+from server.requests import RequestLog
 from tests.harness import asgi_client, dev_tokens, own_settings, seed_demo_database
 
 QUERY = {"query": "query Who { viewer { partyId } }"}

@@ -86,7 +86,7 @@ class Settings:
     max_fleet_rows: int = 5_000_000  # rows of one POST /fleet-plan.csv that are planned
     fleet_batch_bytes: int = 4_000_000  # of rows' text one fleet-file batch holds
     max_token_lifetime_seconds: int = 86_400  # a token whose exp is further off is refused
-    # Operations a Party may run, in each process (server/rate_limit.py): sustained, and at once.
+    # Operations a Party may run, in each process (schema/rate_limit.py): sustained, and at once.
     rate_limit_per_second: float = 50.0  # 0: no limit
     rate_limit_burst: int = 200
 

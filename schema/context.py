@@ -24,9 +24,9 @@ from resolvers.reads.loaders import Loaders
 from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.writes.unit_of_work import UnitOfWork
+from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache
 from schema.subscriptions import SharedEvents, SubscriptionBudget
-from server.rate_limit import RateLimit
 
 SSC_READS = "cpl.ssc_reads"
 

@@ -16,10 +16,10 @@ from permissions.strawberry_adapter import PolicyEnforcement
 from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import Context
 from schema.documents import DocumentCache
+from schema.errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE
 from schema.limits import Limits, OperationLimits
+from schema.operation_record import OperationRecord
 from schema.subscriptions import event_group
-from server.http_errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE
-from server.requests import OperationRecord
 
 # Errors a client must be able to read; everything else is an unexpected error and is masked.
 READABLE_CODES = frozenset(

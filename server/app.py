@@ -59,8 +59,10 @@ from resolvers.writes.unit_of_work import UnitOfWork
 from schema.build import build_schema
 from schema.context import SSC_READS, Context, Services
 from schema.documents import valid_document
+from schema.errors import SERVICE_UNAVAILABLE
 from schema.extensions import READABLE_CODES
 from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
+from schema.rate_limit import RateLimit, RateLimitedSockets
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
     Cached,
@@ -76,13 +78,12 @@ from server.cors import cors
 from server.fleet_file import FleetPlanCsv
 from server.graphiql import GraphiQLPage
 from server.http_errors import (
-    SERVICE_UNAVAILABLE,
     bad_request,
     database_unavailable,
     not_authenticated,
+    over_budget,
 )
 from server.probes import livez, metrics_page, readyz
-from server.rate_limit import RateLimit, RateLimitedSockets
 from server.requests import PRINCIPAL, RequestLog
 from server.signin import CsrfRefusedError, SignIn, csrf_refused
 
@@ -268,7 +269,7 @@ class GraphQLApp(GraphQL):
             return csrf_refused()
         except AuthenticationError as error:
             return not_authenticated(error)
-        return self.services.rate_limit.refusal(request.scope[PRINCIPAL])
+        return over_budget(self.services.rate_limit, request.scope[PRINCIPAL])
 
     def decode_json(self, data: str | bytes) -> object:
         """A request body is a JSON object in UTF-8, or a 400 that says which it is not."""

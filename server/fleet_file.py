@@ -49,7 +49,7 @@ from server.fleet_records import (
     Records,
     request_body,
 )
-from server.http_errors import bad_request, error_response, not_authenticated
+from server.http_errors import bad_request, error_response, not_authenticated, over_budget
 
 logger = logging.getLogger("cpl_pathways.fleet_csv")
 
@@ -85,7 +85,7 @@ class FleetPlanCsv:
         except AuthenticationError as error:
             await not_authenticated(error, "fleet file")(scope, receive, send)
             return
-        refusal = self.services.rate_limit.refusal(principal)  # a file is one operation
+        refusal = over_budget(self.services.rate_limit, principal)  # a file is one operation
         if refusal is not None:
             await refusal(scope, receive, send)
             return

@@ -7,6 +7,9 @@ import logging
 from starlette.responses import JSONResponse
 
 from permissions.auth_errors import AuthenticationError, KeysUnavailableError
+from permissions.principal import Principal
+from schema.errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE
+from schema.rate_limit import RateLimit, refused
 
 logger = logging.getLogger("cpl_pathways")
 IDP_RETRY_AFTER_SECONDS = 30
@@ -59,9 +62,6 @@ def request_timeout(seconds: float) -> JSONResponse:
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-RATE_LIMITED = "RATE_LIMITED"  # over a budget (the contract's code)
-DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
 
 
 def database_unavailable() -> JSONResponse:
@@ -72,3 +72,15 @@ def database_unavailable() -> JSONResponse:
         503,
         **{"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
+
+
+def over_budget(rate_limit: RateLimit, principal: Principal) -> JSONResponse | None:
+    """The 429 for an operation over `principal`'s budget, or None: go ahead."""
+    wait = rate_limit.wait(principal)
+    return rate_limited(wait) if wait else None
+
+
+def rate_limited(wait: float) -> JSONResponse:
+    """429: over the budget; `Retry-After` in whole seconds, at least 1."""
+    message, seconds = refused(wait)
+    return error_response(message, RATE_LIMITED, 429, **{"Retry-After": str(seconds)})

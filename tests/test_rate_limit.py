@@ -10,7 +10,7 @@ import json
 from websockets.asyncio.client import connect
 
 from permissions.principal import PartyCategory, Principal
-from server.rate_limit import RateLimit
+from schema.rate_limit import RateLimit
 
 ZIGBEE = """mutation($input: SetZigbeeInformationInput!) { setZigbeeInformation(input: $input) {
   __typename } }"""

@@ -4,7 +4,8 @@ Every operation costs one token: a POST or GET of `/graphql` (a response-cache h
 an operation, and a cheap one is still the caller's), a subscription's `subscribe` message and
 a `POST /fleet-plan.csv`. A bucket holds up to `CPL_RATE_LIMIT_BURST` tokens and refills at
 `CPL_RATE_LIMIT_PER_SECOND`; an operation finding it empty is refused before anything runs:
-HTTP 429 with `Retry-After` and the code `RATE_LIMITED`. 0 turns the limit off.
+HTTP 429 with `Retry-After` and the code `RATE_LIMITED` (`server.http_errors.over_budget`). 0 turns
+the limit off.
 
 In each process, not in the database: a check costs a dictionary lookup, where a shared bucket
 would cost a round trip on every operation (the very load the limit protects). The price is
@@ -26,16 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import JSONResponse
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
 from permissions.principal import Principal
-from server.http_errors import RATE_LIMITED, error_response
+from schema.errors import RATE_LIMITED
 
-__all__ = ["MAX_PARTIES", "RateLimit", "RateLimitedSockets", "rate_limited"]
+__all__ = ["MAX_PARTIES", "RateLimit", "RateLimitedSockets", "refused"]
 
 MAX_PARTIES = 10_000
 
@@ -91,21 +91,11 @@ class RateLimit:
             return 0.0
         return (1 - bucket.tokens) / self.per_second
 
-    def refusal(self, principal: Principal) -> JSONResponse | None:
-        """The 429 for an operation over `principal`'s budget, or None: go ahead."""
-        wait = self.wait(principal)
-        return rate_limited(wait) if wait else None
 
-
-def _refused(wait: float) -> tuple[str, int]:
+def refused(wait: float) -> tuple[str, int]:
+    """What a refused operation is told, and the whole seconds (at least 1) to wait."""
     seconds = max(1, math.ceil(wait))  # Retry-After is whole seconds
     return f"Too many operations from this Party; try again in {seconds} s.", seconds
-
-
-def rate_limited(wait: float) -> JSONResponse:
-    """429: over the budget; `Retry-After` in whole seconds, at least 1."""
-    message, seconds = _refused(wait)
-    return error_response(message, RATE_LIMITED, 429, **{"Retry-After": str(seconds)})
 
 
 class RateLimitedSockets(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -118,7 +108,7 @@ class RateLimitedSockets(BaseGraphQLTransportWSHandler[Any, Any]):
         if self.connection_acknowledged and principal is not None:
             wait = self.view.services.rate_limit.wait(principal)
             if wait:
-                text, seconds = _refused(wait)
+                text, seconds = refused(wait)
                 extensions = {"code": RATE_LIMITED, "retryAfter": seconds}
                 payload = [{"message": text, "extensions": extensions}]
                 await self.send_message({"id": message["id"], "type": "error", "payload": payload})
