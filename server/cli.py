@@ -6,20 +6,18 @@ import argparse
 import asyncio
 import atexit
 import gc
-import getpass
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING
 
 from config.settings import Settings, load_settings
+from server.cli_files import data_commands, refuse
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
-
-    from resolvers.ssc_access import Operator
 
 DEMO_MANUFACTURER = "0A1B"
 # prometheus-client's own variable; read here without importing it, which would make the
@@ -80,9 +78,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     configure_logging(settings)
     embedded = is_sqlite(settings.database_url)
     if args.workers < 1:
-        _refuse("--workers must be 1 or more")
+        refuse("--workers must be 1 or more")
     if args.workers > 1 and embedded:
-        _refuse(
+        refuse(
             "--workers above 1 needs PostgreSQL (CPL_DATABASE_URL): on the embedded SQLite "
             "database a change reaches only the subscribers of the process that made it"
         )
@@ -128,27 +126,6 @@ def worker_app() -> Starlette:
     app = create_app(settings)
     tune_garbage_collector()
     return app
-
-
-def _refuse(message: str, command: str = "serve") -> NoReturn:
-    """A usage error, as argparse exits for one (2), in one line."""
-    print(f"cpl-pathways {command}: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def checked_actor(command: str, given: str | None, default: str) -> str:
-    """The party id a command records (`--actor`, else one made of a file's name), checked as
-    a token's `party_id` is: a newline in it would forge a log line, and text wider than the
-    audit columns would fail on PostgreSQL after the work was done. Never echoed back."""
-    from permissions.claims import MAX_PARTY_ID_LENGTH, is_party_id
-
-    actor = default if given is None else given
-    if not is_party_id(actor):
-        rule = f"printable text of 1 to {MAX_PARTY_ID_LENGTH} characters"
-        if given is None:
-            _refuse(f"the actor the file's name makes must be {rule}; give --actor", command)
-        _refuse(f"--actor must be {rule}", command)
-    return actor
 
 
 def _metrics_directory() -> None:
@@ -236,135 +213,6 @@ def cmd_schema(_args: argparse.Namespace) -> None:
     sys.stdout.write(sdl())
 
 
-async def _import(settings: Settings, args: argparse.Namespace) -> Any:
-    from models.database import create_engine, migrate, session_factory
-    from notifications.bus import change_bus
-    from notifications.channels import consumers
-    from resolvers.files.cpl_import import import_file, importer
-
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        sessions = session_factory(engine)
-        path = Path(args.path)
-        return await import_file(
-            sessions,
-            consumers(change_bus(settings.database_url, sessions)),
-            path,
-            importer(path, args.actor),
-            dry_run=args.dry_run,
-        )
-    finally:
-        await engine.dispose()
-
-
-def _counted(counts: dict[str, int]) -> str:
-    return ", ".join(f"{count:,} {what}" for what, count in counts.items() if count)
-
-
-def cmd_import(args: argparse.Namespace) -> None:
-    """Exit 0 with counts, or 1 with a line per bad row (on stderr) and nothing written."""
-    from resolvers.files.cpl_files import FileProblem
-
-    name = Path(args.path).name
-    args.actor = checked_actor("import", args.actor, f"import:{name}")
-    try:
-        result = asyncio.run(_import(load_settings(), args))
-    except FileProblem as problem:
-        raise SystemExit(f"cpl-pathways import: {name}: {problem}; nothing written") from None
-    except OSError as error:
-        raise SystemExit(f"cpl-pathways import: cannot read {name}: {error.strerror}") from None
-    what = f"{name} ({'a CPL file' if result.kind == 'cpl' else 'a pathways file'}, "
-    what += f"{result.rows:,} rows)"
-    if result.problems:
-        for line in result.problems:
-            print(line, file=sys.stderr)
-        raise SystemExit(
-            f"cpl-pathways import: {len(result.problems):,} bad rows in {what}; nothing written"
-        )
-    if args.dry_run:
-        for line in result.changes:
-            print(line)
-        print(f"Dry run of {what}: would make {_counted(result.counts) or 'no changes'}.")
-    elif result.written:
-        print(f"Imported {what}: {_counted(result.counts)}.")
-    else:
-        print(f"Nothing to change: the database already holds {what}.")
-
-
-def export_operator(args: argparse.Namespace) -> Operator:
-    """Whom the SSC access log names for an export with the SSC-only columns: the operating
-    system's user who ran it (`cli:<user>`, as the sub) and the party id `--actor` gives, else
-    where the values went (`export:<file name>`, or `export:stdout`), as an import names its
-    file."""
-    from resolvers.ssc_access import Operator
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        user = f"uid-{os.getuid()}"
-    where = Path(args.output).name if args.output is not None else "stdout"
-    return Operator(f"cli:{user}", checked_actor("export", args.actor, f"export:{where}"))
-
-
-def cmd_export(args: argparse.Namespace) -> None:
-    from models.database import create_engine, migrate, session_factory
-    from resolvers.files.cpl_export import export
-    from resolvers.ssc_access import AccessLogUnavailable
-
-    actor = export_operator(args)  # checked before anything is opened
-
-    async def run(out: Any) -> int:
-        engine = create_engine(load_settings().database_url)
-        try:
-            await migrate(engine)  # as import and serve do: an empty database exports nothing
-            return await export(
-                session_factory(engine),
-                args.what,
-                out,
-                include_ssc=args.include_ssc,
-                actor=actor,
-            )
-        except AccessLogUnavailable:
-            raise SystemExit(
-                "cpl-pathways export: the SSC access log cannot be written; nothing exported"
-            ) from None
-        finally:
-            await engine.dispose()
-
-    if args.output is None:
-        asyncio.run(run(sys.stdout))
-        return
-    if Path(args.output).suffix.lower() != ".csv":
-        raise SystemExit("cpl-pathways export: writes CSV; name the output file .csv")
-    try:
-        out = Path(args.output).open("w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as error:
-        message = f"cpl-pathways export: cannot write {args.output}: {error.strerror}"
-        raise SystemExit(message) from None
-    with out:
-        count = asyncio.run(run(out))
-    print(f"Exported {count:,} rows to {args.output}.", file=sys.stderr)
-
-
-def _data_commands(commands: Any) -> None:
-    """`import` and `export`: the CPL in and out as files (README: Importing the CPL)."""
-    load = commands.add_parser("import", help="import a CPL or pathways file (CSV or XLSX)")
-    load.add_argument("path")
-    load.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
-    load.add_argument("--actor", help="party id recorded as the changes' actor (SECAS)")
-    load.set_defaults(run=cmd_import)
-
-    dump = commands.add_parser("export", help="export devices (a CPL file) or pathways as CSV")
-    dump.add_argument("what", choices=["devices", "pathways"])
-    dump.add_argument("--output", help="file to write (default: standard output)")
-    dump.add_argument("--include-ssc", action="store_true", help="fill the SSC-only Zigbee columns")
-    dump.add_argument(
-        "--actor", help="party id the SSC access log records for --include-ssc (export:<file>)"
-    )
-    dump.set_defaults(run=cmd_export)
-
-
 def parser() -> argparse.ArgumentParser:
     from permissions.principal import PartyCategory
 
@@ -395,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")
     migrate.set_defaults(run=cmd_migrate)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=cmd_schema)
-    _data_commands(commands)
+    data_commands(commands)
     return root
 
 
