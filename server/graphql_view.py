@@ -1,4 +1,5 @@
-"""The ASGI application: HTTP → principal → Strawberry context → resolvers → models.
+"""The GraphQL endpoint over HTTP and WebSocket: HTTP → principal → Strawberry context →
+resolvers → models (`server.app` assembles it with the other routes and the middleware).
 
 Authentication happens here, before GraphQL runs, so that a request without a valid token gets
 HTTP 401 and never reaches a resolver. The GraphiQL page itself needs no token: an analyst opens
@@ -11,21 +12,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
 from cross_web.request import StarletteRequestAdapter
 from graphql import OperationType, get_operation_ast
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -33,49 +28,30 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from config import metrics, tracing
-from config.settings import Settings, load_settings
 from models.database import (
     DatabaseUnavailable,
-    create_engine,
     describe_outage,
     is_outage,
-    is_sqlite,
-    session_factory,
 )
-from models.revision import RevisionClock
-from notifications.bus import change_bus
-from notifications.channels import consumers
-from notifications.dispatcher import Dispatcher
 from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
-from permissions.sessions import FlowStore, SessionStore
-from permissions.tokens import bearer_token, verifier_for
-from resolvers.reads.snapshot import SnapshotCache
-from resolvers.ssc_access import AccessLog, AccessLogUnavailable
-from resolvers.writes.unit_of_work import UnitOfWork
-from schema.build import build_schema
+from permissions.tokens import bearer_token
+from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import SSC_READS, Context, Services
 from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE
 from schema.extensions import READABLE_CODES
 from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
-from schema.rate_limit import RateLimit, RateLimitedSockets
+from schema.rate_limit import RateLimitedSockets
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
     Cached,
     Lookup,
-    PersistedQueries,
     PersistedQueryError,
-    ResponseCache,
     lookup_for,
 )
-from schema.subscriptions import SharedEvents, SubscriptionBudget
-from server.body_limit import BodyLimit
-from server.cors import cors
-from server.fleet_file import FleetPlanCsv
 from server.graphiql import GraphiQLPage
 from server.http_errors import (
     bad_request,
@@ -83,8 +59,7 @@ from server.http_errors import (
     not_authenticated,
     over_budget,
 )
-from server.probes import livez, metrics_page, readyz
-from server.requests import PRINCIPAL, RequestLog
+from server.requests import PRINCIPAL
 from server.signin import CsrfRefusedError, SignIn, csrf_refused
 
 logger = logging.getLogger("cpl_pathways")
@@ -378,94 +353,3 @@ def _is_ide_page(scope: Scope) -> bool:
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept
-
-
-def create_services(settings: Settings) -> Services:
-    pool = {}
-    if not is_sqlite(settings.database_url):
-        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-    engine = create_engine(settings.database_url, **pool)
-    metrics.watch_pool(engine)
-    sessions = session_factory(engine)
-    revision = RevisionClock(engine, settings.revision_max_age_seconds)
-    bus = change_bus(
-        settings.database_url,
-        sessions,
-        settings.listener_retry_seconds,
-        settings.listener_retry_max_seconds,
-    )
-    bus.watch(revision.invalidate)
-    dispatcher = Dispatcher(sessions, settings)
-    return Services(
-        settings=settings,
-        engine=engine,
-        sessions=sessions,
-        verifier=verifier_for(settings),
-        bus=bus,
-        dispatcher=dispatcher,
-        responses=ResponseCache(settings.response_cache_bytes),
-        revision=revision,
-        snapshots=SnapshotCache(engine, revision),
-        persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
-        signins=SessionStore(sessions, settings.session_ttl_seconds),
-        access_log=AccessLog(sessions),
-        writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
-        rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
-        subscriptions=SubscriptionBudget(settings),
-        events=SharedEvents(sessions),
-    )
-
-
-FLEET_FILE_PATH = "/fleet-plan.csv"
-STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
-
-
-def fleet_file_routes(services: Services) -> list[Route]:
-    """`POST /fleet-plan.csv` (server.fleet_file)."""
-    return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
-
-
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    settings = settings or load_settings()
-    services = services or create_services(settings)
-    signin = SignIn(settings, services.signins, FlowStore(services.sessions))
-    page = GraphiQLPage()
-    graphql = GraphQLApp(build_schema(settings), services, signin, page)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await services.bus.start()
-        services.dispatcher.start()
-        try:
-            yield
-        finally:
-            await services.dispatcher.stop()
-            await services.events.drain()
-            await services.access_log.drain()
-            await services.bus.stop()
-            services.revision.close()
-            await services.engine.dispose()
-            metrics.process_ended(os.getpid())
-            tracing.shutdown()
-
-    app = Starlette(
-        routes=[
-            Route("/livez", livez, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/healthz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_page, methods=["GET"]),
-            Route("/graphiql/{name}", page.asset, methods=["GET"]),
-            *signin.routes(),
-            Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
-            *fleet_file_routes(services),
-        ],
-        middleware=[
-            Middleware(RequestLog),
-            *cors(settings),
-            Middleware(BodyLimit, settings=settings, streamed=STREAMED_PATHS),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.services = services
-    return app

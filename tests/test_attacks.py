@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 import permissions.strawberry_adapter as enforcement
-import server.app
+import server.graphql_view
 from models.demo import VENDORS
 from permissions.document_policy import _Walk, decide
 from permissions.keys import JwksKeys
@@ -108,7 +108,9 @@ async def test_bombs_are_refused_before_the_policy_pass_runs(
     client, token, services, monkeypatch, cache, bomb
 ):
     monkeypatch.setattr(services.responses, "max_bytes", 1_000_000 if cache == "cache on" else 0)
-    decided = [count_calls(monkeypatch, module, "decide") for module in (server.app, enforcement)]
+    decided = [
+        count_calls(monkeypatch, module, "decide") for module in (server.graphql_view, enforcement)
+    ]
     query = forking_chain(18) if bomb.startswith("forking") else fragment_bomb(40)
     response = await client.post(
         "/graphql", json={"query": query}, headers=auth(token("LARGE_SUPPLIER"))

@@ -21,7 +21,8 @@ from permissions.principal import PartyCategory
 from resolvers.ssc_access import AccessLog
 from schema.build import build_schema
 from schema.execution import CompilingExecutor, lean_resolvers
-from server.app import GraphQLApp, create_app
+from server.app import create_app
+from server.graphql_view import GraphQLApp
 from tests.harness import asgi_client, count_calls
 
 TYPICAL = (

@@ -1,0 +1,129 @@
+"""The ASGI application: the process's services, and the routes and middleware around the
+GraphQL endpoint (`server.graphql_view`), assembled once per worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
+
+from config import metrics, tracing
+from config.settings import Settings, load_settings
+from models.database import create_engine, is_sqlite, session_factory
+from models.revision import RevisionClock
+from notifications.bus import change_bus
+from notifications.channels import consumers
+from notifications.dispatcher import Dispatcher
+from permissions.sessions import FlowStore, SessionStore
+from permissions.tokens import verifier_for
+from resolvers.reads.snapshot import SnapshotCache
+from resolvers.ssc_access import AccessLog
+from resolvers.writes.unit_of_work import UnitOfWork
+from schema.build import build_schema
+from schema.context import Services
+from schema.rate_limit import RateLimit
+from schema.response_cache import PersistedQueries, ResponseCache
+from schema.subscriptions import SharedEvents, SubscriptionBudget
+from server.body_limit import BodyLimit
+from server.cors import cors
+from server.fleet_file import FleetPlanCsv
+from server.graphiql import GraphiQLPage
+from server.graphql_view import GraphQLApp
+from server.probes import livez, metrics_page, readyz
+from server.requests import RequestLog
+from server.signin import SignIn
+
+
+def create_services(settings: Settings) -> Services:
+    pool = {}
+    if not is_sqlite(settings.database_url):
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    engine = create_engine(settings.database_url, **pool)
+    metrics.watch_pool(engine)
+    sessions = session_factory(engine)
+    revision = RevisionClock(engine, settings.revision_max_age_seconds)
+    bus = change_bus(
+        settings.database_url,
+        sessions,
+        settings.listener_retry_seconds,
+        settings.listener_retry_max_seconds,
+    )
+    bus.watch(revision.invalidate)
+    dispatcher = Dispatcher(sessions, settings)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        verifier=verifier_for(settings),
+        bus=bus,
+        dispatcher=dispatcher,
+        responses=ResponseCache(settings.response_cache_bytes),
+        revision=revision,
+        snapshots=SnapshotCache(engine, revision),
+        persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
+        signins=SessionStore(sessions, settings.session_ttl_seconds),
+        access_log=AccessLog(sessions),
+        writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
+        rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
+        subscriptions=SubscriptionBudget(settings),
+        events=SharedEvents(sessions),
+    )
+
+
+FLEET_FILE_PATH = "/fleet-plan.csv"
+STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
+
+
+def fleet_file_routes(services: Services) -> list[Route]:
+    """`POST /fleet-plan.csv` (server.fleet_file)."""
+    return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or load_settings()
+    services = services or create_services(settings)
+    signin = SignIn(settings, services.signins, FlowStore(services.sessions))
+    page = GraphiQLPage()
+    graphql = GraphQLApp(build_schema(settings), services, signin, page)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.bus.start()
+        services.dispatcher.start()
+        try:
+            yield
+        finally:
+            await services.dispatcher.stop()
+            await services.events.drain()
+            await services.access_log.drain()
+            await services.bus.stop()
+            services.revision.close()
+            await services.engine.dispose()
+            metrics.process_ended(os.getpid())
+            tracing.shutdown()
+
+    app = Starlette(
+        routes=[
+            Route("/livez", livez, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/healthz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
+            Route("/graphiql/{name}", page.asset, methods=["GET"]),
+            *signin.routes(),
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            *fleet_file_routes(services),
+        ],
+        middleware=[
+            Middleware(RequestLog),
+            *cors(settings),
+            Middleware(BodyLimit, settings=settings, streamed=STREAMED_PATHS),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
