@@ -40,7 +40,7 @@ MEASURED = (
     "    kb = next(line.split()[1] for line in lines if line.startswith('VmHWM:'))\n"
     "    open(os.environ['PEAK_FILE'], 'w').write(kb)\n"
     "atexit.register(peak)\n"
-    "runpy.run_module('cli', run_name='__main__', alter_sys=True)\n"
+    "runpy.run_module('server.cli', run_name='__main__', alter_sys=True)\n"
 )
 
 
