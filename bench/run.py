@@ -683,7 +683,7 @@ async def diagnose(api: InProcess, work: Workload) -> None:
     planned = [fleet_item(item) for item in items]
 
     async def resolver_only() -> None:
-        db = RequestSession(api.services.sessions)
+        db = RequestSession(api.services.db_sessions)
         try:
             await plan_fleet(db, await api.services.snapshots.current(), planned)
         finally:

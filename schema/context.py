@@ -18,7 +18,7 @@ from notifications.bus import ChangeBus
 from notifications.dispatcher import Dispatcher
 from permissions.policy import capability
 from permissions.principal import Principal
-from permissions.sessions import SessionStore
+from permissions.signin_sessions import SignInSessions
 from permissions.tokens import TokenVerifier
 from resolvers.reads.loaders import Loaders
 from resolvers.reads.snapshot import SnapshotCache
@@ -35,7 +35,7 @@ SSC_READS = "cpl.ssc_reads"
 class Services:
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    db_sessions: async_sessionmaker[AsyncSession]
     verifier: TokenVerifier
     bus: ChangeBus
     dispatcher: Dispatcher
@@ -43,7 +43,7 @@ class Services:
     revision: RevisionClock
     snapshots: SnapshotCache
     persisted_queries: PersistedQueries
-    signins: SessionStore
+    signin_sessions: SignInSessions
     access_log: AccessLog
     writes: UnitOfWork
     rate_limit: RateLimit
@@ -73,7 +73,7 @@ class Context:
     ssc_reads: SscReads = field(init=False, default_factory=SscReads)
 
     def __post_init__(self) -> None:
-        self.db = RequestSession(self.services.sessions)
+        self.db = RequestSession(self.services.db_sessions)
         self.forget_reads()
 
     def sign_in(self, principal: Principal) -> None:

@@ -18,7 +18,7 @@ from models.revision import RevisionClock
 from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
-from permissions.sessions import FlowStore, SessionStore
+from permissions.signin_sessions import SignInFlows, SignInSessions
 from permissions.tokens import verifier_for
 from resolvers.reads.snapshot import SnapshotCache
 from resolvers.ssc_access import AccessLog
@@ -44,20 +44,20 @@ def create_services(settings: Settings) -> Services:
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     engine = create_engine(settings.database_url, **pool)
     metrics.watch_pool(engine)
-    sessions = session_factory(engine)
+    db_sessions = session_factory(engine)
     revision = RevisionClock(engine, settings.revision_max_age_seconds)
     bus = change_bus(
         settings.database_url,
-        sessions,
+        db_sessions,
         settings.listener_retry_seconds,
         settings.listener_retry_max_seconds,
     )
     bus.watch(revision.invalidate)
-    dispatcher = Dispatcher(sessions, settings)
+    dispatcher = Dispatcher(db_sessions, settings)
     return Services(
         settings=settings,
         engine=engine,
-        sessions=sessions,
+        db_sessions=db_sessions,
         verifier=verifier_for(settings),
         bus=bus,
         dispatcher=dispatcher,
@@ -65,12 +65,12 @@ def create_services(settings: Settings) -> Services:
         revision=revision,
         snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
-        signins=SessionStore(sessions, settings.session_ttl_seconds),
-        access_log=AccessLog(sessions),
-        writes=UnitOfWork(sessions, consumers(bus, dispatcher.wake), revision),
+        signin_sessions=SignInSessions(db_sessions, settings.session_ttl_seconds),
+        access_log=AccessLog(db_sessions),
+        writes=UnitOfWork(db_sessions, consumers(bus, dispatcher.wake), revision),
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         subscriptions=SubscriptionBudget(settings),
-        events=SharedEvents(sessions),
+        events=SharedEvents(db_sessions),
     )
 
 
@@ -86,7 +86,7 @@ def fleet_file_routes(services: Services) -> list[Route]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
     services = services or create_services(settings)
-    signin = SignIn(settings, services.signins, FlowStore(services.sessions))
+    signin = SignIn(settings, services.signin_sessions, SignInFlows(services.db_sessions))
     page = GraphiQLPage()
     graphql = GraphQLApp(build_schema(settings), services, signin, page)
 

@@ -112,7 +112,7 @@ class FleetPlanCsv:
                 "headers": [(b"content-type", b"text/csv; charset=utf-8")],
             }
         )
-        db = RequestSession(self.services.sessions)
+        db = RequestSession(self.services.db_sessions)
         try:
             granted = capability(principal.party_category)
             planner = _Batcher(columns, db, self.services, granted, send)

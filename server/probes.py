@@ -61,7 +61,7 @@ async def metrics_page(request: Request) -> Response:
     services: Services = request.app.state.services
     snapshot = []
     try:
-        async with services.sessions() as session:
+        async with services.db_sessions() as session:
             pending = await session.exec(
                 select(func.count()).where(WebhookDelivery.status == WebhookStatus.PENDING)
             )

@@ -38,12 +38,12 @@ from permissions.auth_errors import AuthenticationError
 from permissions.claims import principal_from_claims
 from permissions.keys import ALLOWED_ALGORITHMS
 from permissions.principal import PartyCategory, Principal
-from permissions.sessions import (
+from permissions.signin_sessions import (
     FLOW_SECONDS,
-    FlowStore,
     SessionCookie,
-    SessionStore,
     SignedIn,
+    SignInFlows,
+    SignInSessions,
     csrf_matches,
 )
 from server.body_limit import read_at_most
@@ -94,9 +94,11 @@ def _refused(title: str, reason: str, status: int) -> HTMLResponse:
 class SignIn:
     """The sign-in routes and how a request or a WebSocket is authenticated by its cookie."""
 
-    def __init__(self, settings: Settings, store: SessionStore, flows: FlowStore) -> None:
+    def __init__(
+        self, settings: Settings, signin_sessions: SignInSessions, flows: SignInFlows
+    ) -> None:
         self.settings = settings
-        self.store = store
+        self.signin_sessions = signin_sessions
         self.client: Any = None  # authlib's StarletteOAuth2App, with a provider configured
         if settings.oidc_issuer:
             with warnings.catch_warnings():
@@ -151,7 +153,7 @@ class SignIn:
         )
 
     async def signed_in(self, connection: HTTPConnection) -> SignedIn | None:
-        return await self.store.find(connection.cookies.get(self.cookie(connection).name))
+        return await self.signin_sessions.find(connection.cookies.get(self.cookie(connection).name))
 
     # --- authentication of API calls -------------------------------------------------------
 
@@ -217,7 +219,7 @@ class SignIn:
     def _with_flow(self, endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
         """The endpoint, with the signed, short-lived cookie that ties one sign-in to the
         browser that began it, from /login to its callback: a marker per state and where to go
-        next; the nonce and PKCE verifier stay server-side (`FlowStore`).
+        next; the nonce and PKCE verifier stay server-side (`SignInFlows`).
 
         SameSite=Lax: the provider sends the browser back with a cross-site top-level GET, which
         a Strict cookie would miss. Only a provider's sign-in writes it: public_url is set."""
@@ -315,7 +317,7 @@ class SignIn:
         except AuthenticationError as error:
             logger.info("sign-in refused: %s", error.reason)
             return _refused("Sign-in refused", f"Your account's SEC claims: {error.reason}.", 403)
-        cookie_value, _ = await self.store.create(principal)
+        cookie_value, _ = await self.signin_sessions.create(principal)
         logger.info("signed in: %s as %s", principal.sub, principal.party_category.value)
         response = RedirectResponse(next_path, status_code=303)
         self._set_cookie(response, request, cookie_value)
@@ -324,10 +326,10 @@ class SignIn:
     async def logout(self, request: Request) -> Response:
         cookie = self.cookie(request)
         value = request.cookies.get(cookie.name)
-        signed_in = await self.store.find(value)
+        signed_in = await self.signin_sessions.find(value)
         if signed_in is not None and not csrf_matches(signed_in, request.headers.get(CSRF_HEADER)):
             return csrf_refused()
-        await self.store.end(value)
+        await self.signin_sessions.end(value)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
         response.delete_cookie(
             cookie.name, path="/", secure=cookie.secure, httponly=True, samesite="lax"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from permissions.sessions import SessionCookie
+from permissions.signin_sessions import SessionCookie
 from server.app import create_app, create_services
 from tests.harness import asgi_client
 from tests.live import serve

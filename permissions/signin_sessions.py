@@ -73,11 +73,11 @@ def csrf_matches(signed_in: SignedIn, presented: object) -> bool:
     )
 
 
-class SessionStore:
+class SignInSessions:
     """Create, find and end sessions; each call is one short transaction of its own."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_seconds: int) -> None:
-        self._sessions = sessions
+    def __init__(self, db_sessions: async_sessionmaker[AsyncSession], ttl_seconds: int) -> None:
+        self._db_sessions = db_sessions
         self.ttl = timedelta(seconds=ttl_seconds)
 
     async def create(self, principal: Principal) -> tuple[str, SignedIn]:
@@ -94,7 +94,7 @@ class SessionStore:
             created_at=now,
             expires_at=now + self.ttl,
         )
-        async with self._sessions() as session, session.begin():
+        async with self._db_sessions() as session, session.begin():
             # Ended sessions go as new ones start, so the table holds only live ones for long.
             await session.exec(delete(SignInSession).where(SignInSession.expires_at <= now))
             session.add(row)
@@ -104,7 +104,7 @@ class SessionStore:
         """The live session this cookie names, or None (unknown, ended or expired)."""
         if not cookie_value or len(cookie_value) > MAX_COOKIE_LENGTH:
             return None
-        async with self._sessions() as session:
+        async with self._db_sessions() as session:
             row = await session.get(SignInSession, _key(cookie_value))
         if row is None or row.expires_at <= utcnow():
             return None
@@ -113,7 +113,7 @@ class SessionStore:
     async def end(self, cookie_value: str | None) -> None:
         if not cookie_value or len(cookie_value) > MAX_COOKIE_LENGTH:
             return
-        async with self._sessions() as session, session.begin():
+        async with self._db_sessions() as session, session.begin():
             await session.exec(delete(SignInSession).where(SignInSession.id == _key(cookie_value)))
 
 
@@ -127,26 +127,26 @@ def _signed_in(row: SignInSession) -> SignedIn:
     return SignedIn(principal=principal, csrf_token=row.csrf_token, expires_at=row.expires_at)
 
 
-class FlowStore:
+class SignInFlows:
     """authlib's cache for sign-ins in progress: the state's data (nonce, PKCE verifier) stays
     in the database, and the browser's flow cookie holds only a marker that it began there.
     Any process can finish a sign-in another began."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db_sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._db_sessions = db_sessions
 
     async def get(self, key: str) -> str | None:
-        async with self._sessions() as session:
+        async with self._db_sessions() as session:
             row = await session.get(SignInFlow, key)
         return row.value if row is not None and row.expires_at > utcnow() else None
 
     async def set(self, key: str, value: str, expires_in: int | None = None) -> None:
         now = utcnow()
         expires_at = now + timedelta(seconds=min(expires_in or FLOW_SECONDS, FLOW_SECONDS))
-        async with self._sessions() as session, session.begin():
+        async with self._db_sessions() as session, session.begin():
             await session.exec(delete(SignInFlow).where(SignInFlow.expires_at <= now))
             await session.merge(SignInFlow(key=key, value=value, expires_at=expires_at))
 
     async def delete(self, key: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._db_sessions() as session, session.begin():
             await session.exec(delete(SignInFlow).where(SignInFlow.key == key))
