@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import Stats, server, write_readme
+from bench.readme import write_readme
+from bench.servers import server
+from bench.stats import Stats
 from tests.harness import dev_tokens, own_settings, seed_demo_database
 from tests.test_attacks import forking_chain, fragment_bomb
 

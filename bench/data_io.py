@@ -39,18 +39,9 @@ import httpx
 import sqlalchemy as sa
 
 from bench.generate import load_synthetic_cpl
-from bench.run import (
-    ROOT,
-    SEED,
-    bench_database,
-    fleet_items,
-    machine,
-    mark,
-    peak_kib,
-    postgres_version,
-    server,
-    write_readme,
-)
+from bench.readme import ROOT, machine, mark, write_readme
+from bench.servers import bench_database, peak_kib, postgres_version, server
+from bench.workloads import SEED, fleet_items
 from models.database import create_engine, session_factory
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway

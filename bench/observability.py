@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import Stats
+from bench.stats import Stats
 from config.logs import JsonFormatter, RequestIdFilter
 from schema.operation_record import OperationRecord
 from server.app import create_app, create_services

@@ -44,7 +44,8 @@ from pathlib import Path
 import httpx
 
 from bench.generate import load_synthetic_cpl
-from bench.run import ROOT, bench_database, server, write_readme
+from bench.readme import ROOT, write_readme
+from bench.servers import bench_database, server
 from bench.wrk import Load, Run, median_ratio, summary, wrk, wrk_script
 from config.settings import Settings
 from tests.harness import dev_tokens, gql, own_settings, seed_demo_database

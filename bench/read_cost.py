@@ -49,7 +49,8 @@ import httpx
 
 from bench.generate import load_synthetic_cpl
 from bench.read import CACHE_BYTES, CPLS, SAME_AS_SUPPLIER, SCENARIOS, mark, rotated
-from bench.run import bench_database, server, write_readme
+from bench.readme import write_readme
+from bench.servers import bench_database, server
 from config.settings import Settings
 from tests.harness import dev_tokens, own_settings, seed_demo_database
 from tests.live import ServerProcess

@@ -48,7 +48,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
 from bench.read import PUBLIC
-from bench.run import Stats, bench_database, server, write_readme
+from bench.readme import write_readme
+from bench.servers import bench_database, server
+from bench.stats import Stats
 from models.database import create_engine
 from tests.harness import PG_URL, dev_tokens, own_settings, seed_demo_database
 from tests.test_attacks import forking_chain, fragment_bomb
