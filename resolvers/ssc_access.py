@@ -32,11 +32,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.access import SscAccess
-from models.database import RequestSession, describe_outage, is_outage
+from models.database import describe_outage, is_outage
 from models.tables import utcnow
 from permissions.principal import Principal
-from resolvers.reads.paging import Page, page_of
 
 logger = logging.getLogger("cpl_pathways")
 
@@ -211,7 +209,3 @@ class AccessLog:
         """At shutdown: wait for the batch of callers that went away before it was written."""
         if self._writer is not None:
             await self._writer
-
-
-async def search_access(db: RequestSession, first: int, before_id: int | None) -> Page[SscAccess]:
-    return await page_of(db, SscAccess, [], first, before_id, newest_first=True)

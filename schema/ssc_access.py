@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from models.access import SscAccess as SscAccessRow
 from permissions.strawberry_adapter import policy_directives
-from resolvers.ssc_access import search_access
+from resolvers.reads.paging import page_of
 from schema.ids import decode_cursor, encode_id
 from schema.query import page_size
 from schema.types import connection_types
@@ -45,5 +45,6 @@ class SscAccessQueries:
     async def ssc_access_log(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> SscAccessConnection:
-        page = await search_access(info.context.db, page_size(first), decode_cursor(after))
+        db, size, before = info.context.db, page_size(first), decode_cursor(after)
+        page = await page_of(db, SscAccessRow, [], size, before, newest_first=True)
         return SscAccessConnection(page=page)
