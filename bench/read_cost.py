@@ -25,7 +25,7 @@ and uncached:
    against ``supplier``, with the 5 % target.
 
 One request at a time, each SSC answer commits its own access-log entry before it is sent
-(``resolvers.ssc_access``: entries share a transaction only when requests overlap), so the
+(``permissions.ssc_access``: entries share a transaction only when requests overlap), so the
 ``ssc`` rows count that transaction too.
 """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.generate import load_synthetic_cpl
 from bench.stats import Stats
-from resolvers.ssc_access import AccessLog, SscReads
+from permissions.ssc_access import AccessLog, SscReads
 from server.app import create_app, create_services
 from tests.harness import asgi_client, dev_tokens, own_settings
 

@@ -19,10 +19,10 @@ from notifications.dispatcher import Dispatcher
 from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.signin_sessions import SignInSessions
+from permissions.ssc_access import AccessLog, SscReads
 from permissions.tokens import TokenVerifier
 from resolvers.reads.loaders import Loaders
 from resolvers.reads.snapshot import SnapshotCache
-from resolvers.ssc_access import AccessLog, SscReads
 from resolvers.writes.unit_of_work import UnitOfWork
 from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache

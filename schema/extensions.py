@@ -12,8 +12,8 @@ from strawberry.types.graphql import OperationType
 
 from config.settings import Settings
 from models.database import is_outage
+from permissions.ssc_access import AccessLogUnavailable
 from permissions.strawberry_adapter import PolicyEnforcement
-from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import Context
 from schema.documents import DocumentCache
 from schema.errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE

@@ -22,7 +22,7 @@ from config import metrics
 from permissions.document_policy import Decision
 from permissions.policy import capability
 from permissions.principal import Principal
-from resolvers.ssc_access import SscReads
+from permissions.ssc_access import SscReads
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 

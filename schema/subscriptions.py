@@ -33,7 +33,7 @@ from strawberry.types import ExecutionContext
 from config.settings import Settings
 from models.tables import AuditEvent
 from permissions.document_policy import decide
-from resolvers.ssc_access import SscReads
+from permissions.ssc_access import SscReads
 from schema.documents import valid_document
 from schema.response_cache import operation_key
 

@@ -19,9 +19,9 @@ from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
 from permissions.signin_sessions import SignInFlows, SignInSessions
+from permissions.ssc_access import AccessLog
 from permissions.tokens import verifier_for
 from resolvers.reads.snapshot import SnapshotCache
-from resolvers.ssc_access import AccessLog
 from resolvers.writes.unit_of_work import UnitOfWork
 from schema.build import build_schema
 from schema.context import Services

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from resolvers.ssc_access import Operator
+    from permissions.ssc_access import Operator
 
 
 def refuse(message: str, command: str = "serve") -> NoReturn:
@@ -99,7 +99,7 @@ def export_operator(args: argparse.Namespace) -> Operator:
     system's user who ran it (`cli:<user>`, as the sub) and the party id `--actor` gives, else
     where the values went (`export:<file name>`, or `export:stdout`), as an import names its
     file."""
-    from resolvers.ssc_access import Operator
+    from permissions.ssc_access import Operator
 
     try:
         user = getpass.getuser()
@@ -111,8 +111,8 @@ def export_operator(args: argparse.Namespace) -> Operator:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from models.database import create_engine, migrate, session_factory
+    from permissions.ssc_access import AccessLogUnavailable
     from resolvers.files.cpl_export import export
-    from resolvers.ssc_access import AccessLogUnavailable
 
     actor = export_operator(args)  # checked before anything is opened
 

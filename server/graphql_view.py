@@ -37,8 +37,8 @@ from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
+from permissions.ssc_access import AccessLogUnavailable
 from permissions.tokens import bearer_token
-from resolvers.ssc_access import AccessLogUnavailable
 from schema.context import SSC_READS, Context, Services
 from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE
@@ -103,7 +103,7 @@ class GraphQLApp(GraphQL):
                     response = bad_request(error.reason, error.status_code)
                 except PersistedQueryError as error:
                     response = persisted_query_error(error)
-                except AccessLogUnavailable:  # logged where it failed (resolvers.ssc_access)
+                except AccessLogUnavailable:  # logged where it failed (permissions.ssc_access)
                     response = database_unavailable()
                 except Exception as error:
                     if not is_outage(error):
@@ -222,7 +222,7 @@ class GraphQLApp(GraphQL):
         client's own deterministic answer (a masked unexpected error carries no code)."""
         for error in result.errors or ():
             if isinstance(error, AccessLogUnavailable):
-                raise AccessLogUnavailable()  # logged where it failed (resolvers.ssc_access)
+                raise AccessLogUnavailable()  # logged where it failed (permissions.ssc_access)
             original = error.original_error
             if (error.extensions or {}).get("code") == SERVICE_UNAVAILABLE or (
                 original is not None and is_outage(original)

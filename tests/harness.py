@@ -24,7 +24,7 @@ from models.database import create_engine, is_sqlite, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
-from resolvers.ssc_access import AccessLog
+from permissions.ssc_access import AccessLog
 
 BACKEND = os.environ.get("CPL_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("CPL_TEST_DATABASE_URL", "postgresql+asyncpg://127.0.0.1:5432/test")

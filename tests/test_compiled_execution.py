@@ -18,7 +18,7 @@ from strawberry.http import process_result
 import schema.types
 import server.app
 from permissions.principal import PartyCategory
-from resolvers.ssc_access import AccessLog
+from permissions.ssc_access import AccessLog
 from schema.build import build_schema
 from schema.execution import CompilingExecutor, lean_resolvers
 from server.app import create_app

@@ -26,8 +26,8 @@ import schema.query
 from models.database import session_factory
 from models.demo import STACKS, VENDORS, demo_devices
 from permissions.principal import PartyCategory
+from permissions.ssc_access import Operator
 from resolvers.files.cpl_export import export
-from resolvers.ssc_access import Operator
 from schema.build import sdl
 from tests.harness import create_database
 from tests.test_fuzz import SCALARS

@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from models.demo import STACKS, VENDORS
 from permissions.principal import PartyCategory, Principal
-from resolvers.ssc_access import SscReads
+from permissions.ssc_access import SscReads
 from tests.conftest import CATEGORIES
 from tests.harness import log_unreachable
 

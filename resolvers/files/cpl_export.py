@@ -24,8 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
+from permissions.ssc_access import AccessLog, Operator, SscReads
 from resolvers.files.cpl_files import CPL_COLUMNS, PATHWAY_COLUMNS, SSC_COLUMNS, write_csv
-from resolvers.ssc_access import AccessLog, Operator, SscReads
 
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
 _DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
