@@ -1,9 +1,18 @@
 """The SSC data-access log: one entry per operation that read, or filtered on, an SSC-only value.
 
 Manufacturers worry that their commercially sensitive Zigbee details stay with the SSC; this log
-answers who read them, when, with which operation, which fields and which devices. The policy
-pass that grants an SSC-only field is where a read is noticed (`SscReads.note`), so no read can
-go unrecorded by a resolver forgetting to.
+answers who read them, when, with which operation, which fields and which devices. Its whole
+recording is here, and every other place calls it with one line:
+
+- **noticed**: each SSC-only field carries `NoteSscRead` (the policy table puts it there,
+  `permissions.strawberry_adapter.policy_extensions`), so no read can go unrecorded by a
+  resolver forgetting to; the device search notes an SSC-only filter and the devices it found
+  (`SscReads.note_filter`), history notes an SSC-only change it shows, a subscription event
+  adds its group's reads (`SscReads.add`);
+- **committed**: at the end of each operation and before each streamed result
+  (`log_reads`, from `schema.extensions`), and again for each cache hit or 304 of an answer
+  that held such values (`AccessLog.record` with the reads kept under `SSC_READS`), and by the
+  export command (`Operator`).
 
 An entry is committed before the answer that holds the values is sent (`AccessLog.record` is
 awaited): if it cannot be written, the answer is refused (`AccessLogUnavailable`), so no read
@@ -22,21 +31,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from graphql import GraphQLError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
 
 from models.database import describe_outage, is_outage
 from models.tables import utcnow
 from permissions.principal import Principal
 
 logger = logging.getLogger("cpl_pathways")
+# Where a request keeps what its operation read, for the response cache: every hit is a read.
+SSC_READS = "cpl.ssc_reads"
 
 COMPACT = (",", ":")
 # By dialect; ids are given in the array's order, as the entries came. An entry's fields and
@@ -104,6 +117,21 @@ class SscReads:
         return self._encoded
 
 
+class NoteSscRead(FieldExtension):
+    """Notes each SSC-only value resolved, for the SSC data-access log. Only the SSC gets this
+    far: for anyone else the policy pass has replaced the field before execution."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        self.observe(info.context, info.path.typename, info.field_name, source)
+        return next_(source, info, **kwargs)
+
+    @staticmethod
+    def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
+        """All this extension does besides reading the value; the compiled execution
+        (`schema/execution.py`), which reads plain values itself, calls it directly."""
+        context.ssc_reads.note(f"{type_name}.{field_name}", getattr(source, "id", None))
+
+
 class Operator(NamedTuple):
     """Who reads the values outside the API, by a command on the server (`cpl-pathways export
     --include-ssc`): no token, so no `Principal`; named as the command names them."""
@@ -166,10 +194,10 @@ class AccessLog:
         self._next: Batch | None = None
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, principal: Principal | Operator | None, reads: SscReads) -> bool:
+    async def record(self, principal: Principal | Operator | None, reads: SscReads | None) -> bool:
         """Write the entry of an operation that read SSC-only values (nothing if it did not);
         True if there was one. Raises `AccessLogUnavailable` when it could not be written."""
-        if principal is None or not reads.fields:
+        if principal is None or reads is None or not reads.fields:
             return False
         batch = self._next
         if batch is None:
@@ -209,3 +237,15 @@ class AccessLog:
         """At shutdown: wait for the batch of callers that went away before it was written."""
         if self._writer is not None:
             await self._writer
+
+
+async def log_reads(context: Any) -> None:
+    """Commit the access-log entry of what a GraphQL context read since the last one, before
+    the answer or event holding it is sent (raises `AccessLogUnavailable` if it cannot be
+    written); keep the reads with the request, where the response cache finds them (a cached
+    answer's every hit is a read again). The next reads start a new entry at once: another
+    operation on the same socket may read while this one is written."""
+    reads = context.ssc_reads
+    context.ssc_reads = SscReads(operation_name=reads.operation_name)
+    if await context.services.access_log.record(context.principal, reads) and context.request:
+        context.request.scope[SSC_READS] = reads

@@ -17,7 +17,7 @@ same as an unguarded one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import strawberry
@@ -31,11 +31,11 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema_directive import Location
-from strawberry.types import Info
 
 from permissions.document_policy import Decision, Denial, decide, restricted_fields
 from permissions.policy import ALLOWED, Rule, rule_for
 from permissions.principal import PartyCategory
+from permissions.ssc_access import NoteSscRead
 
 FORBIDDEN = "FORBIDDEN"
 
@@ -82,21 +82,6 @@ def policy_directives(type_name: str, field_name: str) -> list[object]:
     """The SDL directive that marks a restricted field or input field, from the table."""
     rule = rule_for(type_name, field_name)
     return [DIRECTIVES[rule]] if rule in DIRECTIVES else []
-
-
-class NoteSscRead(FieldExtension):
-    """Notes each SSC-only value resolved, for the SSC data-access log. Only the SSC gets this
-    far: for anyone else the policy pass has replaced the field before execution."""
-
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
-        self.observe(info.context, info.path.typename, info.field_name, source)
-        return next_(source, info, **kwargs)
-
-    @staticmethod
-    def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
-        """All this extension does besides reading the value; the compiled execution
-        (`schema/execution.py`), which reads plain values itself, calls it directly."""
-        context.ssc_reads.note(f"{type_name}.{field_name}", getattr(source, "id", None))
 
 
 def policy_extensions(type_name: str, field_name: str) -> list[FieldExtension]:

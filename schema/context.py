@@ -19,7 +19,7 @@ from notifications.dispatcher import Dispatcher
 from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.signin_sessions import SignInSessions
-from permissions.ssc_access import AccessLog, SscReads
+from permissions.ssc_access import AccessLog, SscReads, log_reads
 from permissions.tokens import TokenVerifier
 from resolvers.reads.loaders import Loaders
 from resolvers.reads.snapshot import SnapshotCache
@@ -27,8 +27,6 @@ from resolvers.writes.unit_of_work import UnitOfWork
 from schema.rate_limit import RateLimit
 from schema.response_cache import PersistedQueries, ResponseCache
 from schema.subscriptions import SharedEvents, SubscriptionBudget
-
-SSC_READS = "cpl.ssc_reads"
 
 
 @dataclass
@@ -105,15 +103,4 @@ class Context:
 
     async def close(self) -> None:
         await self.db.close()
-        await self.log_ssc_reads()
-
-    async def log_ssc_reads(self) -> None:
-        """Commit the access-log entry of what was read since the last one, before the answer
-        or event holding it is sent (raises `AccessLogUnavailable` if it cannot be written);
-        keep the reads with the request, where the response cache finds them (a cached
-        answer's every hit is a read again). The next reads start a new entry at once: another
-        operation on the same socket may read while this one is written."""
-        reads = self.ssc_reads
-        self.ssc_reads = SscReads(operation_name=reads.operation_name)
-        if await self.services.access_log.record(self.principal, reads) and self.request:
-            self.request.scope[SSC_READS] = reads
+        await log_reads(self)

@@ -12,7 +12,7 @@ from strawberry.types.graphql import OperationType
 
 from config.settings import Settings
 from models.database import is_outage
-from permissions.ssc_access import AccessLogUnavailable
+from permissions.ssc_access import AccessLogUnavailable, log_reads
 from permissions.strawberry_adapter import PolicyEnforcement
 from schema.context import Context
 from schema.documents import DocumentCache
@@ -138,7 +138,7 @@ class OperationScope(SchemaExtension):
         if not isinstance(context, Context) or not isinstance(result, ExecutionResult):
             return
         try:
-            await context.log_ssc_reads()
+            await log_reads(context)
         except AccessLogUnavailable as error:
             result.data, result.errors = None, [error]
 

@@ -37,9 +37,9 @@ from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
-from permissions.ssc_access import AccessLogUnavailable
+from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
-from schema.context import SSC_READS, Context, Services
+from schema.context import Context, Services
 from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE
 from schema.extensions import READABLE_CODES
@@ -160,8 +160,7 @@ class GraphQLApp(GraphQL):
 
     async def _log_hit(self, request: Request, cached: Cached) -> None:
         """The same reads again, by this caller: committed before the answer goes."""
-        if cached.ssc_reads is not None:
-            await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
+        await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
 
     async def _cached(self, key: tuple[Any, ...] | None) -> Cached | None:
         """The kept answer, or the one being worked out for the same key right now: after a
