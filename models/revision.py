@@ -15,7 +15,7 @@ import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.database import connect_asyncpg
 
@@ -28,8 +28,14 @@ READ_TIMEOUT_SECONDS = 5.0
 async def data_revision(engine: AsyncEngine) -> int:
     """The data revision as committed now, in one plain statement on a pooled connection."""
     async with engine.connect() as connection:
-        result = await connection.execute(_REVISION)
-        return int(result.scalar_one())
+        return await read_revision(connection)
+
+
+async def read_revision(connection: AsyncConnection) -> int:
+    """The data revision as `connection` sees it: the snapshot reads it inside its load's
+    transaction, so the label and the rows come from one moment (the one statement every
+    reader here runs, `_REVISION`)."""
+    return int((await connection.execute(_REVISION)).scalar_one())
 
 
 _REVISION = text("SELECT revision FROM data_revision WHERE id = 1")

@@ -24,9 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.revision import RevisionClock
+from models.revision import RevisionClock, read_revision
 from models.tables import (
-    DataRevision,
     Device,
     Firmware,
     FirmwareStatus,
@@ -62,7 +61,6 @@ _TYPES = {
 }
 _TABLE_OF_MODEL = {Manufacturer: "manufacturers", Device: "devices", Firmware: "firmware"}
 _TABLE_OF_MODEL[UpgradePathway] = "pathways"
-_REVISION = sa.select(DataRevision.__table__.c.revision).where(DataRevision.__table__.c.id == 1)
 
 
 def _index(rows: Iterable[Any], key: Callable[[Any], Any], order: Callable[[Any], Any]):
@@ -262,7 +260,7 @@ class SnapshotCache:
                     await connection.execution_options(isolation_level="REPEATABLE READ")
                 else:  # pysqlite begins no transaction for reads on its own
                     await connection.exec_driver_sql("BEGIN")
-                revision = (await connection.execute(_REVISION)).scalar_one()
+                revision = await read_revision(connection)
                 rows = {
                     name: [
                         _RECORDS[name](*row) for row in await connection.execute(sa.select(table))
@@ -271,7 +269,7 @@ class SnapshotCache:
                 }
         finally:
             self._loading.pop(wanted, None)
-        snapshot = CplSnapshot.of(int(revision), rows)
+        snapshot = CplSnapshot.of(revision, rows)
         self.loads += 1
         if self._snapshot is None or self._snapshot.revision < snapshot.revision:
             self._snapshot = snapshot
