@@ -1,5 +1,6 @@
 """The layers hold: each package imports only the packages below it, nothing sits loose at the
-root, every production module stays small, and ARCHITECTURE.md names only modules that exist.
+root, every production module stays small, and ARCHITECTURE.md names only modules that exist,
+with a home for each thing a newcomer comes to add.
 
 The order is written once here and once in ARCHITECTURE.md's table of floors; the test reads
 the imports with `ast`, so an import inside a function counts as much as one at the top.
@@ -88,3 +89,42 @@ def test_every_module_architecture_names_exists() -> None:
     named = set(re.findall(r"`([\w./]+/[\w.]*)`", text))
     assert named, "ARCHITECTURE.md names no module"
     assert sorted(name for name in named if not (ROOT / name).exists()) == []
+
+
+# What ARCHITECTURE.md's "Where to add" must name a home for (issue 25).
+WHERE_TO_ADD = (
+    "An HTTP header",
+    "A GraphQL field",
+    "A policy rule",
+    "A write rule",
+    "A table",
+    "A notification channel",
+)
+
+
+def where_to_add() -> dict[str, str]:
+    """The section's bullets: what to add, and the text that says where."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    section = text.split("## Where to add", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"^- \*\*(.+?)\*\*: (.*?)(?=^- |\Z)", section, re.MULTILINE | re.DOTALL)
+    return dict(found)
+
+
+def test_where_to_add_names_an_existing_home_for_each_concern() -> None:
+    bullets = where_to_add()
+    assert sorted(bullets) == sorted(WHERE_TO_ADD)
+    for concern, text in bullets.items():
+        named = re.findall(r"`([\w./]+/[\w.]*)`", text)
+        assert named, f"{concern}: names no module"
+        assert [name for name in named if not (ROOT / name).exists()] == [], concern
+
+
+def test_where_to_add_names_what_each_module_holds() -> None:
+    """`module.py` (`Name`): the module holds that name, so a rename cannot leave it stale."""
+    stale = [
+        f"{path} has no {name}"
+        for text in where_to_add().values()
+        for path, name in re.findall(r"`([\w/]+\.py)`\s+\(`(\w+)`", text)
+        if not re.search(rf"\b{name}\b", (ROOT / path).read_text())
+    ]
+    assert stale == []
