@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import metrics
@@ -197,7 +197,7 @@ class PostgresChangeBus(ChangeBus):
                 await session.exec(
                     select(AuditEvent.id)
                     .where(AuditEvent.id > (self._last_seen or 0))
-                    .order_by(AuditEvent.id)
+                    .order_by(col(AuditEvent.id))
                 )
             ).all()
         missed = [event_id for event_id in missed if event_id > (self._last_seen or 0)]
