@@ -136,7 +136,7 @@ class PostgresChangeBus(ChangeBus):
     async def in_transaction_many(self, session: AsyncSession, event_ids: Sequence[int]) -> None:
         """One statement per 5,000 events: a file import writes tens of thousands of them."""
         for chunk in chunks(event_ids):
-            await session.exec(
+            await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
                 sa.text(
                     "SELECT pg_notify(:channel, CAST(t.id AS text)) "
                     "FROM unnest(CAST(:ids AS integer[])) WITH ORDINALITY AS t(id, n) ORDER BY t.n"

@@ -44,6 +44,6 @@ class SscAccessQueries:
     )
     async def ssc_access_log(
         self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> SscAccessConnection:
+    ) -> SscAccessConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         page = await search_access(info.context.db, page_size(first), decode_cursor(after))
         return SscAccessConnection(page=page)

@@ -351,7 +351,7 @@ def _plan_device(
 
 async def _stored_devices(session: AsyncSession) -> dict[DeviceKey, dict[str, Any]]:
     device, manufacturer = _DEVICE, _MANUFACTURER
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             manufacturer.c.identifier,
             device.c.model_identifier,
@@ -369,7 +369,7 @@ async def _stored_devices(session: AsyncSession) -> dict[DeviceKey, dict[str, An
 
 async def _stored_firmware(session: AsyncSession) -> dict[tuple[int, str], dict[str, Any]]:
     table = _FIRMWARE
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             table.c.id,
             table.c.device_id,
