@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TypeVar
 
-T = TypeVar("T")
+T = TypeVar("T", int, float)
 LOG_FORMATS = ("json", "text")
 
 
@@ -32,7 +32,7 @@ def _number(name: str, default: T) -> T:
     if not value:
         return default
     try:
-        number = type(default)(value)  # type: ignore[call-arg]
+        number = type(default)(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
     if number < 0:

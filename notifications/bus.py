@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import metrics
@@ -136,7 +136,7 @@ class PostgresChangeBus(ChangeBus):
     async def in_transaction_many(self, session: AsyncSession, event_ids: Sequence[int]) -> None:
         """One statement per 5,000 events: a file import writes tens of thousands of them."""
         for chunk in chunks(event_ids):
-            await session.exec(
+            await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
                 sa.text(
                     "SELECT pg_notify(:channel, CAST(t.id AS text)) "
                     "FROM unnest(CAST(:ids AS integer[])) WITH ORDINALITY AS t(id, n) ORDER BY t.n"
@@ -197,7 +197,7 @@ class PostgresChangeBus(ChangeBus):
                 await session.exec(
                     select(AuditEvent.id)
                     .where(AuditEvent.id > (self._last_seen or 0))
-                    .order_by(AuditEvent.id)
+                    .order_by(col(AuditEvent.id))
                 )
             ).all()
         missed = [event_id for event_id in missed if event_id > (self._last_seen or 0)]

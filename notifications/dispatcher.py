@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config import metrics
@@ -175,14 +175,17 @@ class Dispatcher:
                 WebhookDelivery.status == WebhookStatus.PENDING,
                 WebhookDelivery.next_attempt_at <= now,
             )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         claim = (
             update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(due), WebhookDelivery.status == WebhookStatus.PENDING)
+            .where(
+                col(WebhookDelivery.id).in_(due),
+                col(WebhookDelivery.status) == WebhookStatus.PENDING,
+            )
             .values(next_attempt_at=now + self._lease)
             .returning(WebhookDelivery.id)
         )
@@ -203,7 +206,7 @@ class Dispatcher:
                         Webhook.secret,
                     )
                     .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                    .where(WebhookDelivery.id.in_(ids))
+                    .where(col(WebhookDelivery.id).in_(ids))
                     .order_by(WebhookDelivery.id)
                 )
             ).all()
@@ -215,7 +218,7 @@ class Dispatcher:
                 logger.warning("webhook deliveries %s: event not found; failed", orphans)
                 await session.exec(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(orphans))
+                    .where(col(WebhookDelivery.id).in_(orphans))
                     .values(status=WebhookStatus.FAILED, last_error="event not found")
                 )
                 await session.commit()
@@ -316,8 +319,8 @@ class Dispatcher:
             await session.exec(
                 update(WebhookDelivery)
                 .where(
-                    WebhookDelivery.id == item.delivery_id,
-                    WebhookDelivery.status == WebhookStatus.PENDING,
+                    col(WebhookDelivery.id) == item.delivery_id,
+                    col(WebhookDelivery.status) == WebhookStatus.PENDING,
                 )
                 .values(**values)
             )

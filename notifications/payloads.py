@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import aliased
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway
@@ -177,7 +177,7 @@ async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> d
         .outerjoin(UpgradePathway, UpgradePathway.id == AuditEvent.pathway_id)
         .outerjoin(_FROM, _FROM.id == UpgradePathway.from_firmware_id)
         .outerjoin(_TO, _TO.id == UpgradePathway.to_firmware_id)
-        .where(AuditEvent.id.in_(ids))
+        .where(col(AuditEvent.id).in_(ids))
     )
     payloads: dict[int, dict] = {}
     for row in (await session.exec(statement)).all():

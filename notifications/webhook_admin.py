@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.database import RequestSession
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
@@ -46,7 +46,7 @@ async def register(
             )
         wanted = set(device_ids)
         found = set(
-            (await session.exec(select(Device.id).where(Device.id.in_(wanted - {None})))).all()
+            (await session.exec(select(Device.id).where(col(Device.id).in_(wanted - {None})))).all()
         )
         if None in wanted or found != wanted:
             raise v.not_found("deviceIds", "No device has one of those ids.")
@@ -74,14 +74,16 @@ async def remove(work: Work, webhook_id: int | None) -> Webhook:
     webhook = await work.session.get(Webhook, webhook_id) if webhook_id is not None else None
     if webhook is None or not work.scope.allows(webhook.party_id):
         raise v.not_found("id", "You have no webhook with that id.")
-    await work.session.exec(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
+    await work.session.exec(
+        delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook.id)
+    )
     await work.session.delete(webhook)
     return webhook
 
 
 async def own_webhooks(db: RequestSession, scope: Scope) -> list[Webhook]:
     return await db.fetch(
-        select(Webhook).where(*scope.where(Webhook.party_id)).order_by(Webhook.id)
+        select(Webhook).where(*scope.where(Webhook.party_id)).order_by(col(Webhook.id))
     )
 
 
@@ -95,7 +97,9 @@ async def own_deliveries(
 ) -> Page[WebhookDelivery]:
     """Newest first, for the caller's webhooks only."""
     conditions = [
-        WebhookDelivery.webhook_id.in_(select(Webhook.id).where(*scope.where(Webhook.party_id)))
+        col(WebhookDelivery.webhook_id).in_(
+            select(Webhook.id).where(*scope.where(Webhook.party_id))
+        )
     ]
     if webhook_id is not None:
         conditions.append(WebhookDelivery.webhook_id == webhook_id)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.access import SignInFlow, SignInSession
@@ -96,7 +97,7 @@ class SignInSessions:
         )
         async with self._db_sessions() as session, session.begin():
             # Ended sessions go as new ones start, so the table holds only live ones for long.
-            await session.exec(delete(SignInSession).where(SignInSession.expires_at <= now))
+            await session.exec(delete(SignInSession).where(col(SignInSession.expires_at) <= now))
             session.add(row)
         return cookie_value, _signed_in(row)
 
@@ -114,7 +115,9 @@ class SignInSessions:
         if not cookie_value or len(cookie_value) > MAX_COOKIE_LENGTH:
             return
         async with self._db_sessions() as session, session.begin():
-            await session.exec(delete(SignInSession).where(SignInSession.id == _key(cookie_value)))
+            await session.exec(
+                delete(SignInSession).where(col(SignInSession.id) == _key(cookie_value))
+            )
 
 
 def _signed_in(row: SignInSession) -> SignedIn:
@@ -144,9 +147,9 @@ class SignInFlows:
         now = utcnow()
         expires_at = now + timedelta(seconds=min(expires_in or FLOW_SECONDS, FLOW_SECONDS))
         async with self._db_sessions() as session, session.begin():
-            await session.exec(delete(SignInFlow).where(SignInFlow.expires_at <= now))
+            await session.exec(delete(SignInFlow).where(col(SignInFlow.expires_at) <= now))
             await session.merge(SignInFlow(key=key, value=value, expires_at=expires_at))
 
     async def delete(self, key: str) -> None:
         async with self._db_sessions() as session, session.begin():
-            await session.exec(delete(SignInFlow).where(SignInFlow.key == key))
+            await session.exec(delete(SignInFlow).where(col(SignInFlow.key) == key))

@@ -220,7 +220,7 @@ class AccessLog:
             array = f"[{','.join(entry.encoded() for entry in entries)}]"
             async with self._sessions() as session, session.begin():
                 statement = INSERT_ENTRIES[session.get_bind().dialect.name]
-                await session.exec(statement, params={"entries": array})
+                await session.exec(statement, params={"entries": array})  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         except Exception as error:
             if not is_outage(error):
                 logger.exception("SSC access log: writing %d entries failed", len(entries))

@@ -77,12 +77,12 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
             if not isinstance(field, StrawberryField):
                 continue
             if by_attribute and field.is_basic_field:  # Strawberry's getattr, as it is
-                field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
+                field_def.resolve.attribute = field.python_name
             elif _may_be_lean(field, field_def):
                 field_def.resolve = _lean(field, info_class) or field_def.resolve
                 if by_attribute and field.base_resolver is None and _observers(field):
-                    field_def.resolve.attribute = field.python_name  # type: ignore[union-attr]
-                    field_def.resolve.observers = _observers(field)  # type: ignore[union-attr]
+                    field_def.resolve.attribute = field.python_name
+                    field_def.resolve.observers = _observers(field)
 
 
 def _observers(field: StrawberryField) -> tuple[Callable[..., None], ...]:
@@ -266,7 +266,7 @@ class CompilingExecutor(EventExecutor):
             watched = [
                 partial(observe, context, parent.name, field_name)
                 for observe in field_def.resolve.observers
-            ]  # type: ignore[attr-defined]
+            ]
             return (name, _OBSERVED, (attribute, watched), completion, None)
         if attribute is not None:
             if leaf is GraphQLString or leaf is GraphQLID:  # a str is its own output

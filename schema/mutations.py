@@ -159,7 +159,7 @@ class MutationSpec:
     @property
     def payload(self) -> Any:
         union = strawberry.union(f"{self.success.__name__.removesuffix('Success')}Payload")
-        return Annotated[self.success | Errors, union]  # type: ignore[operator]
+        return Annotated[self.success | Errors, union]
 
 
 MUTATIONS = (

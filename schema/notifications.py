@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -35,7 +35,8 @@ from schema.types import (
     visible_reason,
 )
 
-WebhookDeliveryStatus = strawberry.enum(tables.WebhookStatus, name="WebhookDeliveryStatus")
+WebhookDeliveryStatus = tables.WebhookStatus
+strawberry.enum(WebhookDeliveryStatus, name="WebhookDeliveryStatus")  # marks it in place
 
 
 @strawberry.type(description="One committed change to the CPL.")
@@ -44,7 +45,7 @@ class CplChange:
 
     @strawberry.field
     def event_id(self, root: strawberry.Parent[tables.AuditEvent]) -> strawberry.ID:
-        return strawberry.ID(encode_id("event", root.id))
+        return strawberry.ID(encode_id("event", cast(int, root.id)))
 
     @strawberry.field
     def kind(self, root: strawberry.Parent[tables.AuditEvent]) -> ChangeKind:
@@ -123,7 +124,7 @@ class Webhook:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Webhook]) -> strawberry.ID:
-        return strawberry.ID(encode_id("webhook", root.id))
+        return strawberry.ID(encode_id("webhook", cast(int, root.id)))
 
     @strawberry.field(description="Only these devices; null means every device.")
     def device_ids(self, root: strawberry.Parent[tables.Webhook]) -> list[strawberry.ID] | None:
@@ -149,7 +150,7 @@ class WebhookDelivery:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
-        return strawberry.ID(encode_id("delivery", root.id))
+        return strawberry.ID(encode_id("delivery", cast(int, root.id)))
 
     @strawberry.field(description="The event's id, the same in every retry: de-duplicate on it.")
     def event_id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
@@ -230,7 +231,7 @@ class WebhookQueries:
         status: WebhookDeliveryStatus | None = None,
         first: int | None = 50,
         after: str | None = None,
-    ) -> WebhookDeliveryConnection:
+    ) -> WebhookDeliveryConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         webhook_pk = None
         if webhook_id is not None:
             # An id that names no webhook of yours gives an empty page, never someone else's.

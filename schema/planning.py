@@ -29,7 +29,8 @@ from schema.ids import BAD_USER_INPUT, decode_id
 from schema.query import not_found
 from schema.types import Device, Firmware, UpgradePathway
 
-PlanBlockReason = strawberry.enum(BlockReason, name="PlanBlockReason")
+PlanBlockReason = BlockReason
+strawberry.enum(PlanBlockReason, name="PlanBlockReason")  # marks it in place
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 

@@ -62,7 +62,7 @@ class Query:
         filter: DeviceFilter | None = None,
         first: int | None = 50,
         after: str | None = None,
-    ) -> DeviceConnection:
+    ) -> DeviceConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         filter = filter or DeviceFilter()
         filter.check_text()
         values = filter.values()
@@ -102,7 +102,7 @@ class Query:
         after: str | None = None,
         device_id: strawberry.ID | None = None,
         action: ChangeKind | None = None,
-    ) -> AuditEventConnection:
+    ) -> AuditEventConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         device_pk = decode_id("device", device_id) if device_id is not None else None
         if device_id is not None and device_pk is None:
             raise not_found("device")

@@ -10,7 +10,7 @@ pass enforces it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -23,12 +23,16 @@ from permissions.strawberry_adapter import policy_directives, policy_extensions
 from resolvers.reads.paging import Page
 from schema.ids import encode_cursor, encode_id
 
-PartyCategory = strawberry.enum(PartyCategoryEnum, name="PartyCategory")
-DeviceType = strawberry.enum(tables.DeviceType, name="DeviceType")
-ZigbeeBand = strawberry.enum(tables.ZigbeeBand, name="ZigbeeBand")
-FirmwareStatus = strawberry.enum(tables.FirmwareStatus, name="FirmwareStatus")
-PathwayStatus = strawberry.enum(tables.PathwayStatus, name="PathwayStatus")
-ChangeKind = strawberry.enum(tables.ChangeKind, name="ChangeKind")
+PartyCategory = PartyCategoryEnum
+DeviceType = tables.DeviceType
+ZigbeeBand = tables.ZigbeeBand
+FirmwareStatus = tables.FirmwareStatus
+PathwayStatus = tables.PathwayStatus
+ChangeKind = tables.ChangeKind
+# strawberry.enum marks each class in place as the GraphQL enum of its name, so the names above
+# are the classes themselves: what a type checker reads as types.
+for _enum in (PartyCategory, DeviceType, ZigbeeBand, FirmwareStatus, PathwayStatus, ChangeKind):
+    strawberry.enum(_enum, name=_enum.__name__)
 
 
 @strawberry.type
@@ -45,7 +49,7 @@ class Manufacturer:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Manufacturer]) -> strawberry.ID:
-        return strawberry.ID(encode_id("manufacturer", root.id))
+        return strawberry.ID(encode_id("manufacturer", cast(int, root.id)))
 
     @strawberry.field
     def devices(self, root: strawberry.Parent[tables.Manufacturer], info: Info) -> list[Device]:
@@ -71,7 +75,7 @@ class Device:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Device]) -> strawberry.ID:
-        return strawberry.ID(encode_id("device", root.id))
+        return strawberry.ID(encode_id("device", cast(int, root.id)))
 
     @strawberry.field
     def manufacturer(self, root: strawberry.Parent[tables.Device], info: Info) -> Manufacturer:
@@ -109,7 +113,7 @@ class Firmware:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Firmware]) -> strawberry.ID:
-        return strawberry.ID(encode_id("firmware", root.id))
+        return strawberry.ID(encode_id("firmware", cast(int, root.id)))
 
     @strawberry.field
     def device(self, root: strawberry.Parent[tables.Firmware], info: Info) -> Device:
@@ -147,7 +151,7 @@ class UpgradePathway:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.UpgradePathway]) -> strawberry.ID:
-        return strawberry.ID(encode_id("pathway", root.id))
+        return strawberry.ID(encode_id("pathway", cast(int, root.id)))
 
     @strawberry.field
     def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
@@ -199,7 +203,7 @@ class AuditEvent:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.AuditEvent]) -> strawberry.ID:
-        return strawberry.ID(encode_id("event", root.id))
+        return strawberry.ID(encode_id("event", cast(int, root.id)))
 
     @strawberry.field
     def actor_party_category(self, root: strawberry.Parent[tables.AuditEvent]) -> PartyCategory:

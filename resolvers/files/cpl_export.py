@@ -121,7 +121,7 @@ async def export(
     else:
         raise ValueError(f"nothing to export called {what!r}")
     async with sessions() as session:
-        rows = (await session.exec(statement)).all()
+        rows = (await session.exec(statement)).all()  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
     if what == "devices" and include_ssc:
         reads = SscReads(
             fields={"Device.zigbeeStackVersion", "Device.zigbeeChipsetVendor"},

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import chunks, insert_rows
@@ -134,7 +134,9 @@ class CplPlan:
             )
 
         for chunk in chunks(sorted(self.zigbee)):
-            for device in (await session.exec(select(Device).where(Device.id.in_(chunk)))).all():
+            for device in (
+                await session.exec(select(Device).where(col(Device.id).in_(chunk)))
+            ).all():
                 recorded.append(writes.set_zigbee(device, self.zigbee[device.id], reason))
         await session.flush()
         work.log.extend(recorded)
@@ -154,7 +156,7 @@ async def _device_ids(session: AsyncSession) -> dict[DeviceKey, int]:
     rows = await session.exec(
         select(
             Manufacturer.identifier, Device.model_identifier, Device.hardware_version, Device.id
-        ).join(Manufacturer, Manufacturer.id == Device.manufacturer_id)
+        ).join(Manufacturer, col(Manufacturer.id) == col(Device.manufacturer_id))
     )
     return {(m, model, hardware): pk for m, model, hardware, pk in rows.all()}
 
@@ -349,7 +351,7 @@ def _plan_device(
 
 async def _stored_devices(session: AsyncSession) -> dict[DeviceKey, dict[str, Any]]:
     device, manufacturer = _DEVICE, _MANUFACTURER
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             manufacturer.c.identifier,
             device.c.model_identifier,
@@ -367,7 +369,7 @@ async def _stored_devices(session: AsyncSession) -> dict[DeviceKey, dict[str, An
 
 async def _stored_firmware(session: AsyncSession) -> dict[tuple[int, str], dict[str, Any]]:
     table = _FIRMWARE
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             table.c.id,
             table.c.device_id,

@@ -108,7 +108,7 @@ async def plan_pathways(
         notes = check(number, v.text, row["notes"], "notes", v.MAX_NOTES)
         if problems.has(number) or from_version is None or to_version is None:
             continue
-        device_id = devices.get(key)  # type: ignore[arg-type]
+        device_id = devices.get(key)
         if device_id is None:
             problems.add(number, UNKNOWN_DEVICE)
             continue
@@ -143,7 +143,7 @@ async def _state(session: AsyncSession) -> tuple[Any, Any, Any, Any]:
     manufacturer: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
     firmware_table: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
     pathway = _PATHWAY
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             manufacturer.c.identifier,
             device.c.model_identifier,
@@ -153,7 +153,7 @@ async def _state(session: AsyncSession) -> tuple[Any, Any, Any, Any]:
     )
     devices = {(m, model, hardware): pk for m, model, hardware, pk in rows}
     firmware: dict[int, dict[str, FirmwareRef]] = {}
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             firmware_table.c.device_id,
             firmware_table.c.id,
@@ -165,7 +165,7 @@ async def _state(session: AsyncSession) -> tuple[Any, Any, Any, Any]:
         firmware.setdefault(device_id, {})[version] = FirmwareRef(pk, version, status)
     published: dict[int, list[tuple[int | None, int, int]]] = {}
     existing: dict[tuple[int, int, int], dict[str, Any]] = {}
-    rows = await session.exec(
+    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(
             pathway.c.device_id,
             pathway.c.id,

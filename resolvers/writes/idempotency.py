@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypedDict, TypeVar, cast
 
 from sqlmodel import select
 
@@ -15,7 +15,21 @@ from permissions.principal import Principal
 from resolvers.writes import validation as v
 from resolvers.writes.unit_of_work import Work
 
-T = TypeVar("T")
+
+class _Row(Protocol):
+    """What a remembered result is: a written row, its id given by the flush."""
+
+    @property
+    def id(self) -> int | None: ...
+
+
+class Identity(TypedDict):
+    party_id: str
+    party_category: str
+    manufacturer_id: str
+
+
+T = TypeVar("T", bound=_Row)
 
 
 def request_hash(mutation: str, arguments: dict[str, Any]) -> str:
@@ -24,7 +38,7 @@ def request_hash(mutation: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def identity(principal: Principal) -> dict[str, str]:
+def identity(principal: Principal) -> Identity:
     """Whose keys these are: the caller's whole verified identity, never its token string (an
     ECDSA signature can be rewritten into another valid one, so one caller has many strings)."""
     return {
@@ -76,6 +90,6 @@ class IdempotencyKey(Generic[T]):
                 mutation=self.mutation,
                 request_hash=self.digest,
                 result_kind=self.kind,
-                result_id=result.id,  # type: ignore[attr-defined]
+                result_id=cast(int, result.id),  # the write has flushed its row
             )
         )

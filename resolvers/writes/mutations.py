@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import aliased
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.tables import (
@@ -103,7 +103,7 @@ async def replay(work: Work, kind: str, row_id: int) -> Device | Firmware | Upgr
 
 async def _firmware_by_version(session: AsyncSession, device_id: int) -> dict[str, Firmware]:
     rows = await session.exec(
-        select(Firmware).where(Firmware.device_id == device_id).order_by(Firmware.id)
+        select(Firmware).where(col(Firmware.device_id) == device_id).order_by(col(Firmware.id))
     )
     return {f.version: f for f in rows}
 
@@ -220,7 +220,7 @@ async def _check_pathway(
             UpgradePathway.device_id == device_id,
             UpgradePathway.status == PathwayStatus.PUBLISHED,
         )
-        .order_by(UpgradePathway.id)
+        .order_by(col(UpgradePathway.id))
     )
     edges = [tuple(edge) for edge in published.all()]
     start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
@@ -256,7 +256,10 @@ async def _compare_and_set(
     written = (
         await session.exec(
             update(UpgradePathway)
-            .where(UpgradePathway.id == pathway.id, UpgradePathway.revision == expected_revision)
+            .where(
+                col(UpgradePathway.id) == pathway.id,
+                col(UpgradePathway.revision) == expected_revision,
+            )
             .values(revision=expected_revision + 1, updated_at=utcnow(), **values)
             .returning(UpgradePathway.revision)
         )

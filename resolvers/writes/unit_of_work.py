@@ -23,6 +23,7 @@ from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.revision import RevisionClock
@@ -71,7 +72,9 @@ class _Finished(Exception, Generic[T]):
 async def take_revision(session: AsyncSession) -> None:
     """Bump the data revision: a write's first statement, which makes it the only writer."""
     await session.exec(
-        update(DataRevision).where(DataRevision.id == 1).values(revision=DataRevision.revision + 1)
+        update(DataRevision)
+        .where(col(DataRevision.id) == 1)
+        .values(revision=DataRevision.revision + 1)
     )
 
 

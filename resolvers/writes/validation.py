@@ -7,6 +7,7 @@ never echoes the value, so an SSC-only value cannot come back in an error messag
 from __future__ import annotations
 
 import re
+from typing import Literal, overload
 
 from models.codes import IDENTIFIER_DIGITS, IMAGE_HASH_DIGITS, VERSION_DIGITS, hex_code
 
@@ -63,6 +64,10 @@ def image_hash(value: str | None, field: str = "imageHash") -> str | None:
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+@overload
+def text(value: str | None, field: str, limit: int, *, required: Literal[True]) -> str: ...
+@overload
+def text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None: ...
 def text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
     """Trimmed text of at most `limit` characters, without control characters (line breaks and
     tabs allowed); blank counts as missing."""

@@ -178,6 +178,6 @@ def pathway_ends(
     if route is not None:
         versions = {f.id: f.version for f in firmware.values()}
         ids = [end.id, *(link.to_id for link in route), end.id]
-        cycle = " → ".join(versions[i] for i in ids)  # type: ignore[index]
+        cycle = " → ".join(versions[i] for i in ids)
         raise v.conflict("toVersion", f"This pathway would close a cycle: {cycle}.")
     return start, end
