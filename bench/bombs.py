@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -47,10 +48,10 @@ async def measure(repeats: int) -> list[tuple[str, str, Stats, Stats]]:
         settings = own_settings(Path(tmp), f"sqlite+aiosqlite:///{tmp}/bench.db")
         await seed_demo_database(settings.database_url)
         headers = {"Authorization": f"Bearer {dev_tokens(settings)('LARGE_SUPPLIER')}"}
-        for cache, size in (("cache on", "64"), ("cache off", "0")):
+        for cache, size in (("cache on", 64_000_000), ("cache off", 0)):
             log = Path(tmp) / f"server-{size}.log"
             async with (
-                server(settings, log, CPL_RESPONSE_CACHE_SIZE=size) as running,
+                server(replace(settings, response_cache_bytes=size), log) as running,
                 httpx.AsyncClient(base_url=running.base, headers=headers, timeout=60) as client,
             ):
                 for name, document in DOCUMENTS.items():
