@@ -84,6 +84,7 @@ class GraphQLApp(GraphQL):
         self.graphql_transport_ws_handler_class = RateLimitedSockets
         self.request_adapter_class = RequestAdapter
         self.services = services
+        self.limits = Limits.from_settings(services.settings)
         self.signin = signin
         self.page = page
         self._working: dict[tuple[Any, ...], asyncio.Future[Cached | None]] = {}
@@ -160,7 +161,8 @@ class GraphQLApp(GraphQL):
 
     async def _log_hit(self, request: Request, cached: Cached) -> None:
         """The same reads again, by this caller: committed before the answer goes."""
-        await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
+        if cached.ssc_reads is not None:
+            await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
 
     async def _cached(self, key: tuple[Any, ...] | None) -> Cached | None:
         """The kept answer, or the one being worked out for the same key right now: after a
@@ -202,8 +204,7 @@ class GraphQLApp(GraphQL):
         operation = get_operation_ast(document, data.operation_name) if document else None
         if operation is None or operation.operation is not OperationType.QUERY:
             return None
-        limits = Limits.from_settings(settings)
-        if check(limits, schema, document, data.operation_name, data.variables):
+        if check(self.limits, schema, document, data.operation_name, data.variables):
             return None
         principal: Principal = request.scope[PRINCIPAL]
         decision = decide(schema, document, data.operation_name, principal.party_category)
