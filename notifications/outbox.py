@@ -20,11 +20,17 @@ from models.tables import Webhook, WebhookDelivery, WebhookStatus, utcnow
 
 
 class EventLike(Protocol):
-    """What the outbox needs of a recorded event."""
+    """What the outbox needs of a recorded event: read-only, so a `Recorded` (a NamedTuple)
+    fits as well as an `AuditEvent`."""
 
-    id: int | None
-    device_id: int
-    action: str
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def device_id(self) -> int: ...
+
+    @property
+    def action(self) -> str: ...
 
 
 async def enqueue_many(session: AsyncSession, events: Sequence[EventLike]) -> int:

@@ -48,7 +48,7 @@ _TABLES: dict[str, sa.Table] = {
 # memory, and a cheap miss where graphql-core asks a value whether it is awaitable (SQLAlchemy's
 # rows answer a missing attribute through an exception of their own, measured at a tenth of a
 # real-scale page's time).
-_RECORDS = {
+_RECORDS: dict[str, type[Any]] = {
     name: namedtuple(f"{name.title()}Row", [column.key for column in table.columns])
     for name, table in _TABLES.items()
 }
@@ -59,8 +59,12 @@ _TYPES = {
     "firmware": "Firmware",
     "pathways": "UpgradePathway",
 }
-_TABLE_OF_MODEL = {Manufacturer: "manufacturers", Device: "devices", Firmware: "firmware"}
-_TABLE_OF_MODEL[UpgradePathway] = "pathways"
+_TABLE_OF_MODEL: dict[type, str] = {
+    Manufacturer: "manufacturers",
+    Device: "devices",
+    Firmware: "firmware",
+    UpgradePathway: "pathways",
+}
 
 
 def _index(rows: Iterable[Any], key: Callable[[Any], Any], order: Callable[[Any], Any]):

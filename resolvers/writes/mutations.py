@@ -59,7 +59,7 @@ async def _owned(work: Work, statement: Any, field: str, missing: str) -> Any:
 def _with_manufacturer(*columns: Any, device_of: Any = None) -> Any:
     """Select `columns` and the manufacturer identifier of the device they belong to (the
     device itself, or the one `device_of`'s `device_id` names)."""
-    statement = select(*columns, Manufacturer.identifier)
+    statement = select(*columns, Manufacturer.identifier)  # type: ignore[call-overload]  # sqlmodel's select() types fixed arities, not *columns
     if device_of is not None:
         statement = statement.select_from(device_of).join(Device, Device.id == device_of.device_id)
     return statement.join(Manufacturer, Manufacturer.id == Device.manufacturer_id)
@@ -222,7 +222,7 @@ async def _check_pathway(
         )
         .order_by(col(UpgradePathway.id))
     )
-    edges = [tuple(edge) for edge in published.all()]
+    edges = [(edge_id, from_id, to_id) for edge_id, from_id, to_id in published.all()]
     start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
     return start, end  # type: ignore[return-value]
 
@@ -261,7 +261,7 @@ async def _compare_and_set(
                 col(UpgradePathway.revision) == expected_revision,
             )
             .values(revision=expected_revision + 1, updated_at=utcnow(), **values)
-            .returning(UpgradePathway.revision)
+            .returning(col(UpgradePathway.revision))
         )
     ).first()
     if written is None:
