@@ -54,7 +54,11 @@ class ConflictError(MutationError):
     pass
 
 
-ERROR_TYPES = {"VALIDATION": ValidationError, "NOT_FOUND": NotFoundError, "CONFLICT": ConflictError}
+ERROR_TYPES: dict[str, type[ValidationError | NotFoundError | ConflictError]] = {
+    "VALIDATION": ValidationError,
+    "NOT_FOUND": NotFoundError,
+    "CONFLICT": ConflictError,
+}
 
 # --- inputs ---------------------------------------------------------------------------------
 
