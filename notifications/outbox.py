@@ -64,7 +64,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[EventLike]) -> in
                     "created_at": now,
                 }
             )
-    table: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    table: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     for chunk in chunks(deliveries):
         await session.exec(sa.insert(table), params=list(chunk))
     return len(deliveries)

@@ -37,9 +37,9 @@ from resolvers.writes.change_log import Change
 from resolvers.writes.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]
-_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
-_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
+_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 ZIGBEE = (
     ("zigbeeBand", "zigbee_band"),
     ("zigbeeStackVersion", "zigbee_stack_version"),

@@ -26,7 +26,7 @@ from resolvers.writes import validation as v
 from resolvers.writes import write_rules as rules
 from resolvers.writes.unit_of_work import Work
 
-_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]
+_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 
 UNKNOWN_DEVICE = (
     "no device on the CPL has this manufacturer_identifier, model_identifier and hardware_version."
@@ -139,9 +139,9 @@ async def plan_pathways(
 async def _state(session: AsyncSession) -> tuple[Any, Any, Any, Any]:
     """Devices by key, firmware by device and version, published pathways by device and by
     their ends: three statements, plain rows."""
-    device: sa.Table = Device.__table__  # type: ignore[attr-defined]
-    manufacturer: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-    firmware_table: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
+    device: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    manufacturer: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    firmware_table: sa.Table = Firmware.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     pathway = _PATHWAY
     rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(

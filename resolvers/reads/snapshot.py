@@ -37,10 +37,10 @@ from permissions.policy import hidden_fields
 from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph, latest_order
 
 _TABLES: dict[str, sa.Table] = {
-    "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]
-    "devices": Device.__table__,  # type: ignore[attr-defined]
-    "firmware": Firmware.__table__,  # type: ignore[attr-defined]
-    "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]
+    "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "devices": Device.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "firmware": Firmware.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 }
 
 
