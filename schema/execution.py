@@ -125,7 +125,7 @@ def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None
     def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
         return chain(source, info_class(_raw_info=info, _field=field))
 
-    resolve.lean = True  # type: ignore[attr-defined]
+    resolve.lean = True  # type: ignore[attr-defined]  # a marker set on the function at runtime
     return resolve
 
 
@@ -293,7 +293,7 @@ class CompilingExecutor(EventExecutor):
         field_path = Path(path, name, parent.name)
         value = field_def.resolve(
             source, self.build_resolve_info(field_def, nodes, parent, field_path)
-        )  # type: ignore[misc]
+        )  # type: ignore[misc]  # Optional in graphql-core; Strawberry sets every field's
         if self.is_awaitable(value):
             getattr(value, "close", lambda: None)()  # a coroutine: never awaited, so closed
             raise GiveUp

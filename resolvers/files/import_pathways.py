@@ -65,7 +65,7 @@ class PathwayPlan:
 
     async def apply(self, work: Work) -> None:
         rows = [
-            rules.pathway_row(device_id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]
+            rules.pathway_row(device_id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]  # firmware read from the table: ids set
             for device_id, start, end, notes in self.new
         ]
         ids = await insert_rows(work.session, _PATHWAY, rows)
@@ -112,7 +112,7 @@ async def plan_pathways(
         if device_id is None:
             problems.add(number, UNKNOWN_DEVICE)
             continue
-        label = f"{from_version} → {to_version} of {' '.join(key)}"  # type: ignore[arg-type]
+        label = f"{from_version} → {to_version} of {' '.join(key)}"  # type: ignore[arg-type]  # a known device's key: each part is a str
         earlier = seen.setdefault((device_id, from_version, to_version), number)
         if earlier != number:
             problems.add(number, f"This pathway repeats row {earlier}.")
@@ -131,7 +131,7 @@ async def plan_pathways(
         ends = check(number, rules.pathway_ends, versions, edges, from_version, to_version)
         if ends is not None:
             edges.append((None, ends[0].id, ends[1].id))  # later rows see it as published
-            plan.new.append((device_id, ends[0], ends[1], notes))  # type: ignore[arg-type]
+            plan.new.append((device_id, ends[0], ends[1], notes))  # type: ignore[arg-type]  # the ends are Firmware rows given as FirmwareLike
             plan.note("pathways published", f"publish {label}")
     return plan
 
