@@ -129,8 +129,10 @@ async def seed_demo(
     session.add_all(manufacturers.values())
     await session.flush()
     for spec in demo_devices(vendors, stacks):
+        manufacturer_id = manufacturers[spec.manufacturer].id
+        assert manufacturer_id is not None  # flushed above
         device = Device(
-            manufacturer_id=manufacturers[spec.manufacturer].id,
+            manufacturer_id=manufacturer_id,
             device_type=spec.device_type,
             model_identifier=spec.model_identifier,
             model_name=spec.model_name,
@@ -141,6 +143,7 @@ async def seed_demo(
         )
         session.add(device)
         await session.flush()
+        assert device.id is not None
         session.add(_device_added(device, spec.manufacturer))
         firmware: dict[str, Firmware] = {}
         for version, added_on, withdrawn in spec.firmware:
@@ -155,11 +158,13 @@ async def seed_demo(
         session.add_all(firmware.values())
         await session.flush()
         for from_version, to_version, withdrawn in spec.pathways:
+            from_id, to_id = firmware[from_version].id, firmware[to_version].id
+            assert from_id is not None and to_id is not None  # flushed above
             session.add(
                 UpgradePathway(
                     device_id=device.id,
-                    from_firmware_id=firmware[from_version].id,
-                    to_firmware_id=firmware[to_version].id,
+                    from_firmware_id=from_id,
+                    to_firmware_id=to_id,
                     status=PathwayStatus.WITHDRAWN if withdrawn else PathwayStatus.PUBLISHED,
                     revision=2 if withdrawn else 1,
                     notes="Bricks meters with a full event log; use the two-step route."
@@ -172,6 +177,7 @@ async def seed_demo(
 
 
 def _device_added(device: Device, spec_manufacturer: str) -> AuditEvent:
+    assert device.id is not None  # flushed by seed_demo
     fields = {
         "manufacturer": spec_manufacturer,
         "deviceType": device.device_type.value,

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import cast
 
 import asyncpg
 import sqlalchemy as sa
@@ -147,8 +148,8 @@ class PostgresChangeBus(ChangeBus):
     def after_commit(self, event_ids: Iterable[int]) -> None:
         """Nothing to do: the notification reaches this process through LISTEN like any other."""
 
-    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        if payload.isdigit() and int(payload) > (self._last_seen or 0):
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
+        if isinstance(payload, str) and payload.isdigit() and int(payload) > (self._last_seen or 0):
             # Writers are serialised, so events commit, and are notified, in id order.
             self._last_seen = int(payload)
             self.fan_out([self._last_seen])
@@ -193,14 +194,16 @@ class PostgresChangeBus(ChangeBus):
     async def _catch_up(self) -> None:
         """Events committed while this process was not listening, in order, once each."""
         async with self._sessions() as session:
-            missed = (
+            committed = (
                 await session.exec(
-                    select(AuditEvent.id)
-                    .where(AuditEvent.id > (self._last_seen or 0))
+                    select(col(AuditEvent.id))
+                    .where(col(AuditEvent.id) > (self._last_seen or 0))
                     .order_by(col(AuditEvent.id))
                 )
             ).all()
-        missed = [event_id for event_id in missed if event_id > (self._last_seen or 0)]
+        # Primary keys: never NULL, though the model's `id` is Optional until a row is flushed.
+        last_seen = self._last_seen or 0
+        missed = [event_id for event_id in cast(Sequence[int], committed) if event_id > last_seen]
         if missed:
             self._last_seen = missed[-1]
             self.fan_out(missed)

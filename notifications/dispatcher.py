@@ -187,7 +187,7 @@ class Dispatcher:
                 col(WebhookDelivery.status) == WebhookStatus.PENDING,
             )
             .values(next_attempt_at=now + self._lease)
-            .returning(WebhookDelivery.id)
+            .returning(col(WebhookDelivery.id))
         )
         async with self._sessions() as session:
             ids = list((await session.exec(claim)).scalars().all())
@@ -196,7 +196,7 @@ class Dispatcher:
                 return []
             rows = (
                 await session.exec(
-                    select(
+                    select(  # type: ignore[call-overload]  # sqlmodel's select() types at most 4 columns
                         WebhookDelivery.id,
                         WebhookDelivery.webhook_id,
                         WebhookDelivery.event_id,

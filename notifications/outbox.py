@@ -20,11 +20,17 @@ from models.tables import Webhook, WebhookDelivery, WebhookStatus, utcnow
 
 
 class EventLike(Protocol):
-    """What the outbox needs of a recorded event."""
+    """What the outbox needs of a recorded event: read-only, so a `Recorded` (a NamedTuple)
+    fits as well as an `AuditEvent`."""
 
-    id: int | None
-    device_id: int
-    action: str
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def device_id(self) -> int: ...
+
+    @property
+    def action(self) -> str: ...
 
 
 async def enqueue_many(session: AsyncSession, events: Sequence[EventLike]) -> int:
@@ -58,7 +64,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[EventLike]) -> in
                     "created_at": now,
                 }
             )
-    table: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    table: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     for chunk in chunks(deliveries):
         await session.exec(sa.insert(table), params=list(chunk))
     return len(deliveries)

@@ -8,8 +8,9 @@ exist. Registering and deleting run in a unit of work, like every write.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import cast
 
-from sqlalchemy import delete, func
+from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import col, select
 
 from models.database import RequestSession
@@ -50,7 +51,7 @@ async def register(
         )
         if None in wanted or found != wanted:
             raise v.not_found("deviceIds", "No device has one of those ids.")
-        devices = sorted(found)
+        devices = sorted(cast(set[int], found))  # ids read from the table: never None
     count = (
         await session.exec(
             select(func.count()).select_from(Webhook).where(Webhook.party_id == party_id)
@@ -96,13 +97,13 @@ async def own_deliveries(
     status: WebhookStatus | None = None,
 ) -> Page[WebhookDelivery]:
     """Newest first, for the caller's webhooks only."""
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         col(WebhookDelivery.webhook_id).in_(
             select(Webhook.id).where(*scope.where(Webhook.party_id))
         )
     ]
     if webhook_id is not None:
-        conditions.append(WebhookDelivery.webhook_id == webhook_id)
+        conditions.append(col(WebhookDelivery.webhook_id) == webhook_id)
     if status is not None:
-        conditions.append(WebhookDelivery.status == status)
+        conditions.append(col(WebhookDelivery.status) == status)
     return await page_of(db, WebhookDelivery, conditions, first, before_id, newest_first=True)

@@ -157,10 +157,12 @@ class _Walk:
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
+                assert inner is not None  # validated: a type condition names a schema type
                 found = self.selections(selection.selection_set, inner, path) or found
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments[selection.name.value]
                 inner = self.schema.get_type(fragment.type_condition.name.value)
+                assert inner is not None  # validated: a type condition names a schema type
                 found = self.selections(fragment.selection_set, inner, path) or found
         self.seen[key] = found
         return found
@@ -272,6 +274,7 @@ def _decide(
         return None
     walk = _Walk(schema, document, category)
     root = schema.get_root_type(operation.operation)
+    assert root is not None  # validated: the schema has the operation's root type
     walk.selections(operation.selection_set, root, ())
     rewritten, stand_ins = document, {}
     if walk.denied_nodes:

@@ -95,7 +95,7 @@ def public_key_set(keys: Iterable[Key | Mapping[str, Any]]) -> KeySet:
     imported: list[Key] = []
     for item in keys:
         data = item.as_dict(private=False) if isinstance(item, ECKey | RSAKey) else item
-        key = _public_signing_key(data)  # type: ignore[arg-type]
+        key = _public_signing_key(data)  # type: ignore[arg-type]  # an item that is no joserfc key is a JWK dict
         if key is not None:
             imported.append(key)
     return KeySet(imported)

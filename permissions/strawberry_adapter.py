@@ -224,6 +224,7 @@ class PolicyEnforcement(SchemaExtension):
             raise forbidden("Forbidden: no caller.")  # authentication runs first; never here
         category = principal.party_category
         schema, document = context.schema._schema, context.graphql_document
+        assert document is not None  # parsed and validated before execution
         self.decision = decide(schema, document, context.operation_name, category)
         if self.decision is not None:
             operation = get_operation_ast(document, context.operation_name)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
 from functools import partial, reduce
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import (
@@ -90,7 +90,7 @@ def _observers(field: StrawberryField) -> tuple[Callable[..., None], ...]:
     if every one has it: extensions that only watch a value being read (the SSC's access log),
     which the compiled execution can call itself while it reads the value."""
     observers = tuple(getattr(extension, "observe", None) for extension in field.extensions)
-    return observers if all(observers) else ()
+    return cast(tuple[Callable[..., None], ...], observers) if all(observers) else ()
 
 
 def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:
@@ -104,11 +104,14 @@ def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:
 def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None:
     """The lean resolver of a field, or None where its resolver has a shape this does not
     call (Strawberry's wrapper stays)."""
+    call: Callable[[Any, Any], Any] | None
     if field.base_resolver is None:
         attribute, read = field.python_name, field.default_resolver  # as Strawberry reads it
 
-        def call(source: Any, info: Any) -> Any:
+        def read_attribute(source: Any, info: Any) -> Any:
             return read(source, attribute)
+
+        call = read_attribute
     else:
         call = _direct_call(field.base_resolver)
         if call is None:
@@ -122,7 +125,7 @@ def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None
     def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
         return chain(source, info_class(_raw_info=info, _field=field))
 
-    resolve.lean = True  # type: ignore[attr-defined]
+    resolve.lean = True  # type: ignore[attr-defined]  # a marker set on the function at runtime
     return resolve
 
 
@@ -192,9 +195,9 @@ class CompilingExecutor(EventExecutor):
     def build_per_event_executor(self, payload: Any) -> CompilingExecutor:
         """A subscription event's executor (a copy of this one) compiles afresh: the event's
         field lists are its own, and its completions must not outlive it."""
-        executor = super().build_per_event_executor(payload)
+        executor = cast(CompilingExecutor, super().build_per_event_executor(payload))  # a copy
         executor.completions = {}
-        return executor  # type: ignore[return-value]
+        return executor
 
     def completion(
         self, return_type: GraphQLOutputType, field_details_list: Any
@@ -290,7 +293,7 @@ class CompilingExecutor(EventExecutor):
         field_path = Path(path, name, parent.name)
         value = field_def.resolve(
             source, self.build_resolve_info(field_def, nodes, parent, field_path)
-        )  # type: ignore[misc]
+        )  # type: ignore[misc]  # Optional in graphql-core; Strawberry sets every field's
         if self.is_awaitable(value):
             getattr(value, "close", lambda: None)()  # a coroutine: never awaited, so closed
             raise GiveUp

@@ -130,7 +130,7 @@ class OperationScope(SchemaExtension):
             if scoped:
                 await context.close()
 
-    async def on_stream_result(self, result: StreamExecutionResult) -> None:  # type: ignore[override]
+    async def on_stream_result(self, result: StreamExecutionResult) -> None:  # type: ignore[override]  # Strawberry's hook is typed as a generator
         """Over a WebSocket each result (a subscription's every event) leaves before the
         operation ends: its access-log entry is committed first, or the event is replaced by
         the error saying why it is withheld."""

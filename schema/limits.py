@@ -155,7 +155,9 @@ def measure_cost(
         for part in _parts(selection_set, fragments):
             if not isinstance(part, FieldNode):
                 inner_set, condition = part
-                total += of(inner_set, schema.get_type(condition) if condition else parent, page)
+                narrowed = schema.get_type(condition) if condition else parent
+                assert narrowed is not None  # validated: a type condition names a schema type
+                total += of(inner_set, narrowed, page)
                 continue
             definition = _field_definition(schema, parent, part.name.value)
             is_list, named = _unwrap(definition.type)
@@ -181,7 +183,7 @@ def _field_definition(schema: GraphQLSchema, parent: GraphQLNamedType, name: str
         return SchemaMetaFieldDef
     if name == "__type":
         return TypeMetaFieldDef
-    return parent.fields[name]  # type: ignore[attr-defined]
+    return parent.fields[name]  # type: ignore[attr-defined]  # validated: parent has fields
 
 
 class _Same:

@@ -54,7 +54,11 @@ class ConflictError(MutationError):
     pass
 
 
-ERROR_TYPES = {"VALIDATION": ValidationError, "NOT_FOUND": NotFoundError, "CONFLICT": ConflictError}
+ERROR_TYPES: dict[str, type[ValidationError | NotFoundError | ConflictError]] = {
+    "VALIDATION": ValidationError,
+    "NOT_FOUND": NotFoundError,
+    "CONFLICT": ConflictError,
+}
 
 # --- inputs ---------------------------------------------------------------------------------
 
@@ -150,7 +154,7 @@ class MutationSpec:
             type(f"{title}Success", (), {"__annotations__": {self.kind: self.result}})
         )
         object.__setattr__(self, "success", success)
-        fields = self.input.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        fields = self.input.__strawberry_definition__.fields  # type: ignore[attr-defined]  # strawberry.input sets it at runtime
         ids = frozenset(f.python_name for f in fields if f.type is strawberry.ID)
         object.__setattr__(self, "ids", ids)
         names = tuple(f.python_name for f in fields if f.python_name != "idempotency_key")

@@ -218,7 +218,8 @@ class WebhookQueries:
     )
     async def webhooks(self, info: Info) -> list[Webhook]:
         scope = row_scope(info.context.principal, "Query", "webhooks")
-        return await webhook_admin.own_webhooks(info.context.db, scope)
+        rows = await webhook_admin.own_webhooks(info.context.db, scope)
+        return cast(list[Webhook], rows)  # the table's rows: Strawberry reads their fields by name
 
     @strawberry.field(
         description="Delivery attempts to your own webhooks, newest first.",

@@ -12,7 +12,7 @@ a view built from them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo
@@ -246,7 +246,9 @@ def fleet_items_in_slices(schema: strawberry.Schema) -> None:
     of it in one go before the resolver starts: it looks each field's type and name up again
     for every item. graphql-core has already checked and coerced the items; this makes the
     resolver's inputs from them with a turn of the loop every `SLICE` items."""
-    field_def = schema._schema.query_type.fields["fleetPlan"]
+    query_type = schema._schema.query_type
+    assert query_type is not None  # the schema has a Query: fleetPlan is one of its fields
+    field_def = query_type.fields["fleetPlan"]
     field = field_def.extensions[DEFINITION]
     if field.extensions or schema.exception_handlers:  # Strawberry's wrapper would run them
         return
@@ -276,10 +278,11 @@ class PlanningQueries:
         pk = decode_id("device", device_id)
         snapshot = await info.context.loaders.snapshot()
         graph = snapshot.graph(pk) if pk is not None else None
-        if graph is None:
+        if pk is None or graph is None:
             raise not_found("device")
         plan = graph.plan(from_version, to_version)
-        return (await plan_views(info, (), [(pk, plan)]))[id(plan)]
+        view = (await plan_views(info, (), [(pk, plan)]))[id(plan)]
+        return cast(UpgradePlan, view)  # a PlanView has its fields: Strawberry reads them by name
 
     @strawberry.field(
         description=f"Plans for a fleet: up to {MAX_FLEET_ITEMS:,} items a call, each device "
@@ -301,7 +304,10 @@ class PlanningQueries:
         fleet = await in_slices(_items(items))
         result = await plan_fleet(info.context.db, snapshot, fleet)
         entries = result.entries
-        planned = [(e.device_id, e.plan) for e in entries if e.plan is not None]
+        # An entry with a plan names its device (FleetEntry: a plan or a problem).
+        planned = [
+            (e.device_id, e.plan) for e in entries if e.plan is not None and e.device_id is not None
+        ]
         views = await plan_views(info, ("entries", "plan"), planned)
         devices: dict[int, Any] = {}
         if _selects(_selections(info), ("entries", "device")):
@@ -310,7 +316,8 @@ class PlanningQueries:
             )
         summary = result.summary
         return FleetPlan(
-            entries=await in_slices(_entries(entries, devices, views)),
+            # EntryViews have FleetPlanEntry's fields: Strawberry reads them by name.
+            entries=cast(list[FleetPlanEntry], await in_slices(_entries(entries, devices, views))),
             summary=FleetSummary(
                 meters=summary.meters,
                 up_to_date=summary.up_to_date,

@@ -25,15 +25,22 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from graphql import GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
+)
 
 from permissions.principal import Principal
 from schema.errors import RATE_LIMITED
+
+if TYPE_CHECKING:
+    from schema.context import Services  # which holds this module's RateLimit
 
 __all__ = ["MAX_PARTIES", "RateLimit", "RateLimitedSockets", "refused"]
 
@@ -98,6 +105,12 @@ def refused(wait: float) -> tuple[str, int]:
     return f"Too many operations from this Party; try again in {seconds} s.", seconds
 
 
+class _ServingView(Protocol):
+    """What this handler needs of its view (server's GraphQLApp, above this layer)."""
+
+    services: Services
+
+
 class RateLimitedSockets(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws with each `subscribe` an operation of the socket's Party: over the
     budget it is answered with an `error` message (code RATE_LIMITED, `retryAfter` seconds)
@@ -106,11 +119,13 @@ class RateLimitedSockets(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         principal = getattr(self.context, "principal", None)
         if self.connection_acknowledged and principal is not None:
-            wait = self.view.services.rate_limit.wait(principal)
+            wait = cast(_ServingView, self.view).services.rate_limit.wait(principal)
             if wait:
                 text, seconds = refused(wait)
                 extensions = {"code": RATE_LIMITED, "retryAfter": seconds}
-                payload = [{"message": text, "extensions": extensions}]
-                await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                error = GraphQLFormattedError(message=text, extensions=extensions)
+                await self.send_message(
+                    ErrorMessage(id=message["id"], type="error", payload=[error])
+                )
                 return
         await super().handle_subscribe(message)

@@ -21,7 +21,7 @@ import asyncio
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from copy import copy, deepcopy
-from typing import Any
+from typing import Any, cast
 
 from graphql import ExecutionResult
 from graphql.execution.executor import CollectedErrors
@@ -143,9 +143,10 @@ class EventExecutor(StrawberryGraphQLCoreExecutionContext):
     per_event = False
 
     def build_per_event_executor(self, payload: Any) -> EventExecutor:
-        executor = super().build_per_event_executor(payload)
+        # graphql-core's copies this executor, so the copy is of this class.
+        executor = cast(EventExecutor, super().build_per_event_executor(payload))
         executor.per_event = True
-        return executor  # type: ignore[return-value]
+        return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         if self.per_event:

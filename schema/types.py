@@ -270,8 +270,8 @@ def connection_types(node: type, name: str) -> tuple[type, type]:
     def edges(self: Connection) -> list[Any]:
         return [edge(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
 
-    nodes.__annotations__ = {"return": list[node]}  # type: ignore[valid-type]
-    edges.__annotations__ = {"return": list[edge]}  # type: ignore[valid-type]
+    nodes.__annotations__ = {"return": list[node]}  # type: ignore[valid-type]  # connection_types() makes node at runtime
+    edges.__annotations__ = {"return": list[edge]}  # type: ignore[valid-type]  # connection_types() makes edge at runtime
     namespace = {
         "nodes": strawberry.field(resolver=nodes),
         "edges": strawberry.field(resolver=edges),

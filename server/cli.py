@@ -56,7 +56,7 @@ def _token(settings: Settings, category: str, **claims: object) -> str:
         issuer=settings.issuer,
         audience=settings.audience,
         category=PartyCategory(category),
-        **claims,  # type: ignore[arg-type]
+        **claims,  # type: ignore[arg-type]  # claims: issue_token's optional str claims
     )
 
 

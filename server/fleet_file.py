@@ -279,7 +279,7 @@ class _Batcher:
                         continue
                     answer = answers.get(id(entry.plan))
                     if answer is None:
-                        cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]
+                        cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]  # an entry with a plan names its device
                         answer = answers[id(entry.plan)] = _csv_line(["", "", *cells])
                     suffixes[index] = answer
             rows = zip(self.texts, self.refs, strict=True)

@@ -68,8 +68,10 @@ REQUEST_DATA = "cpl.request"
 KEEP = "cpl.keep"
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view, with the caller authenticated before anything executes."""
+
+    schema: strawberry.Schema  # the base class holds any BaseSchema; this one is given one
 
     def __init__(
         self, schema: strawberry.Schema, services: Services, signin: SignIn, page: GraphiQLPage
@@ -201,7 +203,9 @@ class GraphQLApp(GraphQL):
             return None
         schema, settings = self.schema._schema, self.services.settings
         document = valid_document(schema, data.query, settings.max_query_tokens)
-        operation = get_operation_ast(document, data.operation_name) if document else None
+        if document is None:
+            return None
+        operation = get_operation_ast(document, data.operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
             return None
         if check(self.limits, schema, document, data.operation_name, data.variables):
@@ -298,10 +302,12 @@ class GraphQLApp(GraphQL):
         session cookie with its CSRF token (closed when the session ends)."""
         params = getattr(context, "connection_params", None) or {}
         header = params.get("Authorization") or params.get("authorization")
+        socket = context.request
+        assert socket is not None  # get_context gave the context its WebSocket
         try:
-            if header is None and self.signin.has_cookie(context.request):
+            if header is None and self.signin.has_cookie(socket):
                 csrf = params.get("csrfToken")
-                context.sign_in(await self.signin.principal_for_socket(context.request, csrf))
+                context.sign_in(await self.signin.principal_for_socket(socket, csrf))
                 return
             context.sign_in(await self.services.verifier.verify(bearer_token(header)))
         except AuthenticationError as error:

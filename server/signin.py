@@ -241,9 +241,11 @@ class SignIn:
                 return _refused("Sign-in", "Sign in with GET /login.", 405)
             request.session.clear()
             request.session["cpl.next"] = next_path
+            public_url = self.settings.public_url
+            assert public_url is not None  # Settings.refusal: a provider needs CPL_PUBLIC_URL
             try:
                 return await self.client.authorize_redirect(
-                    request, redirect_uri=self.settings.public_url + "/auth/callback"
+                    request, redirect_uri=public_url + "/auth/callback"
                 )
             except Exception as error:  # an unreachable or misbehaving provider
                 logger.warning("identity provider unavailable: %s", type(error).__name__)

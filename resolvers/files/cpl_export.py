@@ -27,10 +27,10 @@ from models.tables import UpgradePathway as Pathway
 from permissions.ssc_access import AccessLog, Operator, SscReads
 from resolvers.files.cpl_files import CPL_COLUMNS, PATHWAY_COLUMNS, SSC_COLUMNS, write_csv
 
-_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
-_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
-_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]
+_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 _DEVICE_ORDER = (
     _MANUFACTURER.c.identifier,
     _DEVICE.c.model_identifier,

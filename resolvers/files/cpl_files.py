@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CPL_COLUMNS = (
+CPL_COLUMNS: tuple[str, ...] = (
     "manufacturer_identifier",
     "manufacturer_name",
     "device_type",
@@ -31,7 +31,7 @@ CPL_COLUMNS = (
     "image_hash",
     "added_to_cpl_on",
 )
-PATHWAY_COLUMNS = (
+PATHWAY_COLUMNS: tuple[str, ...] = (
     "manufacturer_identifier",
     "model_identifier",
     "hardware_version",

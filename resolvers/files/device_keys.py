@@ -12,8 +12,8 @@ from models.tables import Device, Manufacturer
 
 __all__ = ["DeviceKey", "device_ids_by_key", "device_key"]
 
-_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
+_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 
 DeviceKey = tuple[str, str, str]
 """(manufacturer identifier, model identifier, hardware version), upper case."""

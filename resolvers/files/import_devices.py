@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -37,15 +37,20 @@ from resolvers.writes.change_log import Change
 from resolvers.writes.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]
-_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]
-_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
+_MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_FIRMWARE: sa.Table = Firmware.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 ZIGBEE = (
     ("zigbeeBand", "zigbee_band"),
     ("zigbeeStackVersion", "zigbee_stack_version"),
     ("zigbeeChipsetVendor", "zigbee_chipset_vendor"),
 )
-DEVICE_COLUMNS = ("model_name", "device_type", "zigbee_band", "zigbee_stack_version")
+DEVICE_COLUMNS: tuple[str, ...] = (
+    "model_name",
+    "device_type",
+    "zigbee_band",
+    "zigbee_stack_version",
+)
 DEVICE_COLUMNS += ("zigbee_chipset_vendor",)
 COUNTED = (
     "manufacturers added",
@@ -96,8 +101,9 @@ class CplPlan:
         number, each change built by the mutations' own builders."""
         session = work.session
         reason = f"CPL import of {self.source}"
-        manufacturer_ids = dict(
-            (await session.exec(select(Manufacturer.identifier, Manufacturer.id))).all()
+        manufacturer_ids = cast(  # ids read from the table: never None
+            dict[str, int],
+            dict((await session.exec(select(Manufacturer.identifier, Manufacturer.id))).all()),
         )
         made = [{"identifier": i, "name": n} for i, n in self.manufacturers.items()]
         made_ids = await insert_rows(session, _MANUFACTURER, made)
@@ -137,7 +143,9 @@ class CplPlan:
             for device in (
                 await session.exec(select(Device).where(col(Device.id).in_(chunk)))
             ).all():
-                recorded.append(writes.set_zigbee(device, self.zigbee[device.id], reason))
+                recorded.append(
+                    writes.set_zigbee(device, self.zigbee[cast(int, device.id)], reason)
+                )
         await session.flush()
         work.log.extend(recorded)
 
@@ -158,7 +166,8 @@ async def _device_ids(session: AsyncSession) -> dict[DeviceKey, int]:
             Manufacturer.identifier, Device.model_identifier, Device.hardware_version, Device.id
         ).join(Manufacturer, col(Manufacturer.id) == col(Device.manufacturer_id))
     )
-    return {(m, model, hardware): pk for m, model, hardware, pk in rows.all()}
+    ids = {(m, model, hardware): pk for m, model, hardware, pk in rows.all()}
+    return cast(dict[DeviceKey, int], ids)  # ids read from the table: never None
 
 
 def _key_text(key: DeviceKey) -> str:

@@ -26,7 +26,7 @@ from resolvers.writes import validation as v
 from resolvers.writes import write_rules as rules
 from resolvers.writes.unit_of_work import Work
 
-_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]
+_PATHWAY: sa.Table = Pathway.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 
 UNKNOWN_DEVICE = (
     "no device on the CPL has this manufacturer_identifier, model_identifier and hardware_version."
@@ -65,7 +65,7 @@ class PathwayPlan:
 
     async def apply(self, work: Work) -> None:
         rows = [
-            rules.pathway_row(device_id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]
+            rules.pathway_row(device_id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]  # firmware read from the table: ids set
             for device_id, start, end, notes in self.new
         ]
         ids = await insert_rows(work.session, _PATHWAY, rows)
@@ -112,7 +112,7 @@ async def plan_pathways(
         if device_id is None:
             problems.add(number, UNKNOWN_DEVICE)
             continue
-        label = f"{from_version} → {to_version} of {' '.join(key)}"  # type: ignore[arg-type]
+        label = f"{from_version} → {to_version} of {' '.join(key)}"  # type: ignore[arg-type]  # a known device's key: each part is a str
         earlier = seen.setdefault((device_id, from_version, to_version), number)
         if earlier != number:
             problems.add(number, f"This pathway repeats row {earlier}.")
@@ -131,7 +131,7 @@ async def plan_pathways(
         ends = check(number, rules.pathway_ends, versions, edges, from_version, to_version)
         if ends is not None:
             edges.append((None, ends[0].id, ends[1].id))  # later rows see it as published
-            plan.new.append((device_id, ends[0], ends[1], notes))  # type: ignore[arg-type]
+            plan.new.append((device_id, ends[0], ends[1], notes))  # type: ignore[arg-type]  # the ends are Firmware rows given as FirmwareLike
             plan.note("pathways published", f"publish {label}")
     return plan
 
@@ -139,9 +139,9 @@ async def plan_pathways(
 async def _state(session: AsyncSession) -> tuple[Any, Any, Any, Any]:
     """Devices by key, firmware by device and version, published pathways by device and by
     their ends: three statements, plain rows."""
-    device: sa.Table = Device.__table__  # type: ignore[attr-defined]
-    manufacturer: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]
-    firmware_table: sa.Table = Firmware.__table__  # type: ignore[attr-defined]
+    device: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    manufacturer: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    firmware_table: sa.Table = Firmware.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     pathway = _PATHWAY
     rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         sa.select(

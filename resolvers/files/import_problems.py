@@ -78,8 +78,8 @@ def choice(problems: Problems, row: int, kind: type[T], value: str | None, colum
     if value is None:
         return None
     try:
-        return kind(value.strip().upper())  # type: ignore[call-arg]
+        return kind(value.strip().upper())  # type: ignore[call-arg]  # kind is an Enum class; T has no bound
     except ValueError:
-        names = ", ".join(member.value for member in kind)  # type: ignore[attr-defined]
+        names = ", ".join(member.value for member in kind)  # type: ignore[attr-defined]  # kind is an Enum class; T has no bound
         problems.add(row, f"{column} must be one of {names}.")
         return None

@@ -84,7 +84,7 @@ def _input_problems(item: FleetItem, version: str) -> tuple[list[str], DeviceKey
         if None in parts:
             problems.append(_missing_parts(item) if any_part else NO_DEVICE_GIVEN)
         else:
-            key = device_key(*parts)  # type: ignore[arg-type]
+            key = device_key(*parts)  # type: ignore[arg-type]  # None not in parts: each part is a str
             for name, part in zip(_NAMES, key, strict=True):
                 if hex_code(part, IDENTIFIER_DIGITS) is None:
                     problems.append(f"{name} must be 4 hexadecimal digits")

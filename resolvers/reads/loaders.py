@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlmodel import select
 from strawberry.dataloader import DataLoader
@@ -118,7 +118,7 @@ class Loaders:
 
     def prime_devices(self, devices: Iterable[Device]) -> None:
         for device in devices:
-            self.device.prime(device.id, device)
+            self.device.prime(cast(int, device.id), device)  # a row read: its id is set
 
     def _by_id(self, model: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[Any]:

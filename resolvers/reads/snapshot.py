@@ -37,10 +37,10 @@ from permissions.policy import hidden_fields
 from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph, latest_order
 
 _TABLES: dict[str, sa.Table] = {
-    "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]
-    "devices": Device.__table__,  # type: ignore[attr-defined]
-    "firmware": Firmware.__table__,  # type: ignore[attr-defined]
-    "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]
+    "manufacturers": Manufacturer.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "devices": Device.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "firmware": Firmware.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 }
 
 
@@ -48,7 +48,7 @@ _TABLES: dict[str, sa.Table] = {
 # memory, and a cheap miss where graphql-core asks a value whether it is awaitable (SQLAlchemy's
 # rows answer a missing attribute through an exception of their own, measured at a tenth of a
 # real-scale page's time).
-_RECORDS = {
+_RECORDS: dict[str, type[Any]] = {
     name: namedtuple(f"{name.title()}Row", [column.key for column in table.columns])
     for name, table in _TABLES.items()
 }
@@ -59,8 +59,12 @@ _TYPES = {
     "firmware": "Firmware",
     "pathways": "UpgradePathway",
 }
-_TABLE_OF_MODEL = {Manufacturer: "manufacturers", Device: "devices", Firmware: "firmware"}
-_TABLE_OF_MODEL[UpgradePathway] = "pathways"
+_TABLE_OF_MODEL: dict[type, str] = {
+    Manufacturer: "manufacturers",
+    Device: "devices",
+    Firmware: "firmware",
+    UpgradePathway: "pathways",
+}
 
 
 def _index(rows: Iterable[Any], key: Callable[[Any], Any], order: Callable[[Any], Any]):

@@ -21,7 +21,7 @@ from models.database import insert_rows
 from models.tables import AuditEvent, ChangeKind, utcnow
 from permissions.principal import Principal
 
-_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 
 
 class FieldChange(NamedTuple):

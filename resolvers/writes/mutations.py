@@ -59,7 +59,7 @@ async def _owned(work: Work, statement: Any, field: str, missing: str) -> Any:
 def _with_manufacturer(*columns: Any, device_of: Any = None) -> Any:
     """Select `columns` and the manufacturer identifier of the device they belong to (the
     device itself, or the one `device_of`'s `device_id` names)."""
-    statement = select(*columns, Manufacturer.identifier)
+    statement = select(*columns, Manufacturer.identifier)  # type: ignore[call-overload]  # sqlmodel's select() types fixed arities, not *columns
     if device_of is not None:
         statement = statement.select_from(device_of).join(Device, Device.id == device_of.device_id)
     return statement.join(Manufacturer, Manufacturer.id == Device.manufacturer_id)
@@ -148,7 +148,7 @@ async def add_device(
     ).first()
     if duplicate is not None:
         raise rules.duplicate_device()
-    device = Device(**rules.device_row(manufacturer.id, fields))  # type: ignore[arg-type]
+    device = Device(**rules.device_row(manufacturer.id, fields))  # type: ignore[arg-type]  # a loaded row: its id is set
     session.add(device)
     await session.flush()
     assert device.id is not None
@@ -166,9 +166,9 @@ async def add_firmware(
 ) -> Firmware:
     device = await _device(work, device_id)
     version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
-    if version in await _firmware_by_version(work.session, device.id):  # type: ignore[arg-type]
+    if version in await _firmware_by_version(work.session, device.id):  # type: ignore[arg-type]  # a loaded row: its id is set
         raise rules.duplicate_firmware(version)
-    row = rules.firmware_row(device.id, version, digest, added_on)  # type: ignore[arg-type]
+    row = rules.firmware_row(device.id, version, digest, added_on)  # type: ignore[arg-type]  # a loaded row: its id is set
     firmware = Firmware(**row)
     work.session.add(firmware)
     await work.session.flush()
@@ -222,9 +222,9 @@ async def _check_pathway(
         )
         .order_by(col(UpgradePathway.id))
     )
-    edges = [tuple(edge) for edge in published.all()]
+    edges = [(edge_id, from_id, to_id) for edge_id, from_id, to_id in published.all()]
     start, end = rules.pathway_ends(firmware, edges, from_version, to_version, ignoring=ignoring)
-    return start, end  # type: ignore[return-value]
+    return start, end  # type: ignore[return-value]  # the ends are the Firmware rows given as FirmwareLike
 
 
 async def publish_pathway(
@@ -239,7 +239,7 @@ async def publish_pathway(
     notes = v.text(notes, "notes", v.MAX_NOTES)
     assert device.id is not None
     start, end = await _check_pathway(work.session, device.id, from_version, to_version)
-    row = rules.pathway_row(device.id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]
+    row = rules.pathway_row(device.id, start.id, end.id, notes, work.principal.party_id)  # type: ignore[arg-type]  # loaded rows: their ids are set
     pathway = UpgradePathway(**row)
     work.session.add(pathway)
     await work.session.flush()
@@ -261,7 +261,7 @@ async def _compare_and_set(
                 col(UpgradePathway.revision) == expected_revision,
             )
             .values(revision=expected_revision + 1, updated_at=utcnow(), **values)
-            .returning(UpgradePathway.revision)
+            .returning(col(UpgradePathway.revision))
         )
     ).first()
     if written is None:
@@ -375,4 +375,4 @@ def set_zigbee(device: Device, wanted: dict[str, Any], reason: str | None) -> Ch
     device.zigbee_stack_version = wanted.get("zigbeeStackVersion", device.zigbee_stack_version)
     device.zigbee_chipset_vendor = wanted.get("zigbeeChipsetVendor", device.zigbee_chipset_vendor)
     device.updated_at = utcnow()
-    return Change(ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changed, reason=reason)  # type: ignore[arg-type]
+    return Change(ChangeKind.ZIGBEE_INFORMATION_CHANGED, device.id, changed, reason=reason)  # type: ignore[arg-type]  # a loaded row: its id is set

@@ -174,7 +174,7 @@ def pathway_ends(
     # shortest, and of those the smallest by firmware ids), whatever order its rows came in.
     for steps in links.values():
         steps.sort()
-    route = fewest_step_routes(end.id, links).get(start.id)  # type: ignore[arg-type]
+    route = fewest_step_routes(end.id, links).get(start.id)  # type: ignore[arg-type]  # firmware read from the table: ids set
     if route is not None:
         versions = {f.id: f.version for f in firmware.values()}
         ids = [end.id, *(link.to_id for link in route), end.id]
