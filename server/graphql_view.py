@@ -3,7 +3,8 @@ resolvers → models (`server.app` assembles it with the other routes and the mi
 
 Authentication happens here, before GraphQL runs, so that a request without a valid token gets
 HTTP 401 and never reaches a resolver. The GraphiQL page itself needs no token: an analyst opens
-it in a browser and pastes one into its headers editor.
+it in a browser, signs in (`server.signin`), and the page's requests carry the session cookie
+with its CSRF header.
 """
 
 from __future__ import annotations
