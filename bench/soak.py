@@ -23,8 +23,9 @@ to the server alike.
 Reported: p50/p99 of the benign requests outside the outage, in all and by kind (the target:
 ``{ viewer { partyId } }``'s p99 <= 100 ms), the server's RSS after the first quarter and at
 the end (flat within 10 %, at most 500 MB), answers by status (no 500), tracebacks in the
-server's log (none), writes acknowledged but missing (none), events the subscribers got. Written between the soak markers of ``bench/README.md`` unless
-``--no-readme``. Only loopback traffic; every loop ends by the clock.
+server's log (none), writes acknowledged but missing (none), events the subscribers got.
+Written between the soak markers of ``bench/README.md`` unless ``--no-readme``. Only loopback
+traffic; every loop ends by the clock.
 """
 
 from __future__ import annotations
