@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
 
 install: $(VENV)/.installed
 
@@ -31,19 +31,23 @@ typecheck: install
 
 test: lint browser test-sqlite test-postgresql
 
-# The browser test's parts: Debian's chromium (never a browser download) and playwright-core
-# from npm into tests/browser/. Where they cannot be installed the test skips saying why;
-# with CI=true a failed install fails here, and the test would fail too.
-BROWSER_DIR := tests/browser
-browser: $(BROWSER_DIR)/node_modules/.installed
+# The npm packages the tests drive, each folder with its own package.json and package-lock.json
+# (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
+# chromium (never a browser download). A folder added here is installed by `make test`. Where a
+# folder cannot be installed its tests skip saying why; with CI=true a failed install fails here.
+NODE_DIRS := tests/browser
+node: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
+
+%/node_modules/.installed: %/package-lock.json
+	@cd $* && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --silent \
+	  && touch node_modules/.installed \
+	  || { echo "the npm packages of $* could not be installed: their tests will skip"; test "$$CI" != true; }
+
+# Debian's chromium for the browser tests (the Debian packages the tests need, apt-get only).
+browser: node
 	@test -x /usr/bin/chromium || { \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
 	  || { echo "chromium could not be installed: the browser test will skip"; test "$$CI" != true; }; }
-
-$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package-lock.json
-	@cd $(BROWSER_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --silent \
-	  && touch node_modules/.installed \
-	  || { echo "playwright-core could not be installed: the browser test will skip"; test "$$CI" != true; }
 
 # The README's GraphiQL screenshots, as the browser test takes them.
 screenshots: install browser
@@ -105,4 +109,4 @@ bench-ssc-access: install
 	$(BIN)/python -m bench.ssc_access
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info tests/browser/node_modules
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info $(addsuffix /node_modules,$(NODE_DIRS))
