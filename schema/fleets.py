@@ -175,7 +175,7 @@ class FleetMutations:
             try:
                 items = await in_slices(_items(input.items))
                 snapshot = await info.context.loaders.snapshot()
-                groups = await group_items(info.context.db, snapshot, items)
+                groups, _ = await group_items(info.context.db, snapshot, items)
             except FleetRejected as rejection:
                 if not key:
                     return _rejected(rejection)

@@ -25,7 +25,7 @@ from models.fleets import FleetGroup, StoredFleet
 from models.tables import utcnow
 from permissions.row_scopes import Scope
 from resolvers.planning.fleet_items import FleetItem
-from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, FleetSummary, plan_fleet
 from resolvers.reads.snapshot import CplSnapshot
 from resolvers.writes.unit_of_work import Work
 
@@ -75,9 +75,10 @@ def too_many(count: int) -> FleetRejected:
 
 async def group_items(
     db: RequestSession, snapshot: CplSnapshot, items: Sequence[FleetItem]
-) -> list[Group]:
-    """The fleet's groups, by device id and version; `FleetRejected` naming every item the
-    planner answers with a problem, or when there are too many items or meters."""
+) -> tuple[list[Group], FleetSummary]:
+    """The fleet's groups, by device id and version, and its plan's summary; `FleetRejected`
+    naming every item the planner answers with a problem, or when there are too many items or
+    meters."""
     if len(items) > MAX_FLEET_GROUPS:
         raise too_many(len(items))
     result = await plan_fleet(db, snapshot, items)
@@ -98,7 +99,8 @@ async def group_items(
         raise FleetRejected(
             f"The meters of a stored fleet must add up to at most {MAX_FLEET_METERS:,}."
         )
-    return [Group(device, version, meters) for (device, version), meters in sorted(sums.items())]
+    groups = [Group(device, version, meters) for (device, version), meters in sorted(sums.items())]
+    return groups, result.summary
 
 
 @dataclass(slots=True)
