@@ -5,6 +5,7 @@ before its body is read."""
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import replace
 
 import pytest
@@ -154,3 +155,21 @@ async def test_the_body_has_the_usual_bound_and_the_rows_theirs(isolated, settin
     finally:
         await services.engine.dispose()
     assert await isolated.scalar("SELECT count(*) FROM stored_fleet") == 0
+
+
+async def test_no_fleet_is_written_to_the_logs(isolated, caplog) -> None:
+    """Not by the project's loggers at any level, nor by any at the server's (a driver's
+    DEBUG lines echo every statement's parameters, whatever the table: not a level to run)."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="cpl_pathways")
+    fleet = "device_id,firmware_version,meter_count\ndevice:1,7F000000,918273\n"
+    bad = "device_id,firmware_version,meter_count\ndevice:1,5EC2E7AA,918273\n"
+    for body in (fleet, bad):
+        await put(isolated.client, body, supplier(isolated.token))
+    items = [{"deviceId": "device:2", "firmwareVersion": "7F010000", "meterCount": 918273}]
+    query = "mutation($i: [FleetItemInput!]!) { replaceFleet(input: {items: $i}) { __typename } }"
+    await isolated.gql("SMALL_SUPPLIER", query, {"i": items})
+    await isolated.gql("SMALL_SUPPLIER", MY_FLEET)
+    logged = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
+    assert caplog.records  # the access lines were captured
+    assert "918273" not in logged and "5EC2E7AA" not in logged and "7F010000" not in logged
