@@ -10,11 +10,14 @@ from dataclasses import replace
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import text
 
+from bench.generate import load_synthetic_cpl
 from server.app import create_app, create_services
 from server.fleet_upload import XLSX
 from tests.conftest import CATEGORIES
-from tests.harness import asgi_client
+from tests.harness import asgi_client, fresh_database
+from tests.test_planning_api import counting
 
 FLEET = """manufacturer_identifier,model_identifier,hardware_version,firmware_version,meter_count
 0A1B,1000,0100,7F000000,1200
@@ -173,3 +176,37 @@ async def test_no_fleet_is_written_to_the_logs(isolated, caplog) -> None:
     logged = caplog.text + "".join(str(record.__dict__) for record in caplog.records)
     assert caplog.records  # the access lines were captured
     assert "918273" not in logged and "5EC2E7AA" not in logged and "7F010000" not in logged
+
+
+async def test_ten_thousand_groups_are_stored_in_bulk_and_replaced_whole(
+    settings, token, tmp_path
+) -> None:
+    async with fresh_database(tmp_path) as url:
+        cpl = await load_synthetic_cpl(url, devices=2000, firmware_per_device=5)
+        own = replace(settings, database_url=url)
+        services = create_services(own)
+        statements = counting(services.engine)
+        rows = [
+            f"device:{device.device_id},{version},{n + 1}"
+            for device in cpl.devices
+            for n, version in enumerate(device.firmware_versions)
+        ]
+        assert len(rows) == 10_000
+        body = "device_id,firmware_version,meter_count\n" + "\n".join(rows) + "\n"
+        try:
+            async with asgi_client(create_app(own, services)) as client:
+                response = await put(client, body, supplier(token))
+                assert response.status_code == 200, response.text
+                assert response.json()["groups"] == 10_000
+                assert response.json()["meters"] == 2000 * (1 + 2 + 3 + 4 + 5)
+                inserts = [s for s in statements if s.startswith("INSERT INTO fleet_group")]
+                assert 1 <= len(inserts) <= 20  # bulk: a statement per thousands of groups
+                # Replaced whole: the second fleet is all that is left.
+                header = "device_id,firmware_version,meter_count\n"
+                response = await put(client, header + rows[7], supplier(token))
+                assert response.json()["groups"] == 1
+                async with services.engine.connect() as connection:
+                    count = await connection.execute(text("SELECT count(*) FROM fleet_group"))
+                    assert count.scalar() == 1
+        finally:
+            await services.engine.dispose()
