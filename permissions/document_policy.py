@@ -47,6 +47,7 @@ MESSAGES: dict[Rule, str] = {
     Rule.SSC_ONLY: "Forbidden: this field is readable by the SSC only.",
     Rule.AUDITORS: "Forbidden: this field is for SECAS and the SSC only.",
     Rule.DEVICE_WRITERS: "Forbidden: only a device's own Manufacturer, or SECAS, may change it.",
+    Rule.OWN_FLEET: "Forbidden: a stored fleet is a Supplier's own, read and replaced by it only.",
 }
 
 

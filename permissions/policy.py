@@ -1,7 +1,7 @@
 """The policy table: one rule for every field of the schema and every restricted argument.
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
-The README's permission matrix is generated from this table (`render_matrix`), the SDL's
+The README's permission matrix is generated from this table (`permissions.readme`), the SDL's
 directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
 operation is checked against it before it runs (`permissions.document_policy`) and its row
 scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
@@ -34,14 +34,17 @@ class Rule(enum.Enum):
     AUDITORS = "SECAS and SSC"
     DEVICE_WRITERS = "the device's own Manufacturer, or SECAS"
     OWN_WEBHOOKS = "every authenticated Party, for its own webhooks only"
+    OWN_FLEET = "a Supplier, for its own fleet only"
 
 
+SUPPLIERS = frozenset({PartyCategory.LARGE_SUPPLIER, PartyCategory.SMALL_SUPPLIER})
 ALLOWED: dict[Rule, frozenset[PartyCategory]] = {
     Rule.PUBLIC: frozenset(PartyCategory),
     Rule.SSC_ONLY: frozenset({PartyCategory.SSC}),
     Rule.AUDITORS: frozenset({PartyCategory.SECAS, PartyCategory.SSC}),
     Rule.DEVICE_WRITERS: frozenset({PartyCategory.MANUFACTURER, PartyCategory.SECAS}),
     Rule.OWN_WEBHOOKS: frozenset(PartyCategory),
+    Rule.OWN_FLEET: SUPPLIERS,
 }
 
 
@@ -68,6 +71,8 @@ ROW_SCOPES: dict[Rule, RowScope] = {
         Owner.MANUFACTURER, frozenset({PartyCategory.MANUFACTURER}), "own devices"
     ),
     Rule.OWN_WEBHOOKS: RowScope(Owner.PARTY, frozenset(PartyCategory), "own"),
+    # A Party's commercial data: SECAS and the SSC are not granted the rule at all.
+    Rule.OWN_FLEET: RowScope(Owner.PARTY, SUPPLIERS, "own"),
 }
 
 P, SSC, AUDIT, WRITE, OWN = (
@@ -99,6 +104,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
+        "myFleet": Rule.OWN_FLEET,
     },
     "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
     "FleetPlan": _all(P, "entries", "summary"),
@@ -201,7 +207,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawFirmware",
         "setZigbeeInformation",
     )
-    | _all(OWN, "registerWebhook", "deleteWebhook"),
+    | _all(OWN, "registerWebhook", "deleteWebhook")
+    | {"replaceFleet": Rule.OWN_FLEET},
     "AddDeviceSuccess": _all(P, "device"),
     "AddFirmwareSuccess": _all(P, "firmware"),
     "PublishUpgradePathwaySuccess": _all(P, "pathway"),
@@ -213,6 +220,13 @@ POLICY: dict[str, dict[str, Rule]] = {
     "ValidationError": _all(P, *MUTATION_ERRORS),
     "NotFoundError": _all(P, *MUTATION_ERRORS),
     "ConflictError": _all(P, *MUTATION_ERRORS),
+    # Reached only through Query.myFleet and Mutation.replaceFleet, a Supplier's own.
+    "StoredFleet": _all(P, "replacedAt", "meters", "groups", "plan"),
+    "FleetGroup": _all(P, "device", "firmwareVersion", "meterCount"),
+    "ReplaceFleetSuccess": _all(P, "fleet"),
+    "InvalidFleetError": _all(P, *MUTATION_ERRORS, "problems"),
+    "FleetItemProblem": _all(P, "index", "problem"),
+    "ReplaceFleetInput": _all(P, "items", "idempotencyKey"),
     # Arguments: the fields of input types. Using a restricted one is refused for the whole
     # root field; `DeviceFilter`'s are added below, each with the rule of the field it matches.
     # Mutation inputs: who may send them is the mutation's rule; a Manufacturer may *write* the
@@ -275,7 +289,7 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
 # whatever caches answers keys these on the caller's identity.
-CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer")})
+CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer"), ("Query", "myFleet")})
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.
 UNVERSIONED: frozenset[tuple[str, str]] = frozenset(
@@ -367,28 +381,3 @@ def reason_readable(
     if reader is Audience.EVERY_PARTY:
         return all(readable_by_every_party(subject, name) for name in fields)
     return all(may_read_change(reader, subject, name) for name in fields)
-
-
-def _mark(category: PartyCategory, rule: Rule) -> str:
-    if category not in ALLOWED[rule]:
-        return "no"
-    scope = ROW_SCOPES.get(rule)
-    return scope.mark if scope is not None and category in scope.categories else "yes"
-
-
-def render_matrix() -> str:
-    """The README's permission matrix: restricted fields one per row, the public rest in one."""
-    categories = list(PartyCategory)
-    header = "| field | " + " | ".join(c.value for c in categories) + " |"
-    lines = [header, "|" + " --- |" * (len(categories) + 1)]
-    public = 0
-    for type_name, fields in POLICY.items():
-        for field_name, rule in fields.items():
-            if rule is Rule.PUBLIC:
-                public += 1
-                continue
-            marks = " | ".join(_mark(c, rule) for c in categories)
-            lines.append(f"| `{type_name}.{field_name}` ({rule.value}) | {marks} |")
-    marks = " | ".join("yes" for _ in categories)
-    lines.append(f"| every other field and argument ({public}) | {marks} |")
-    return "\n".join(lines)

@@ -67,10 +67,20 @@ class DeviceWritersDirective:
     pass
 
 
+@strawberry.schema_directive(
+    name="ownFleet",
+    locations=[Location.FIELD_DEFINITION],
+    description="For a Supplier, on its own stored fleet only; no other Party reads it.",
+)
+class OwnFleetDirective:
+    pass
+
+
 DIRECTIVES: dict[Rule, object] = {
     Rule.SSC_ONLY: SscOnlyDirective(),
     Rule.AUDITORS: AuditorsOnlyDirective(),
     Rule.DEVICE_WRITERS: DeviceWritersDirective(),
+    Rule.OWN_FLEET: OwnFleetDirective(),
 }
 
 

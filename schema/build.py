@@ -17,6 +17,7 @@ from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
 from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
+from schema.fleets import FleetMutations, FleetQueries
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices
@@ -72,8 +73,10 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
     come, which the tests compare the compiled execution with (`schema/execution.py`); either
     way a subscription event is executed once for its group (`schema.subscriptions`)."""
     schema = CplSchema(
-        query=merge_types("Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries)),
-        mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
+        query=merge_types(
+            "Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries, FleetQueries)
+        ),
+        mutation=merge_types("Mutation", (Mutation, WebhookMutations, FleetMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),
         execution_context_class=CompilingExecutor if compiled else EventExecutor,

@@ -21,7 +21,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from resolvers.planning.fleet_items import FleetItem
-from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, plan_fleet
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, FleetResult, plan_fleet
 from resolvers.planning.planner import BlockReason, Plan
 from resolvers.planning.slices import SLICE, Sliced, in_slices
 from schema.execution import DEFINITION
@@ -302,29 +302,36 @@ class PlanningQueries:
             )
         snapshot = await info.context.loaders.snapshot()
         fleet = await in_slices(_items(items))
-        result = await plan_fleet(info.context.db, snapshot, fleet)
-        entries = result.entries
-        # An entry with a plan names its device (FleetEntry: a plan or a problem).
-        planned = [
-            (e.device_id, e.plan) for e in entries if e.plan is not None and e.device_id is not None
-        ]
-        views = await plan_views(info, ("entries", "plan"), planned)
-        devices: dict[int, Any] = {}
-        if _selects(_selections(info), ("entries", "device")):
-            devices = await _rows(
-                info.context.loaders.device, {e.device_id for e in entries if e.device_id}
-            )
-        summary = result.summary
-        return FleetPlan(
-            # EntryViews have FleetPlanEntry's fields: Strawberry reads them by name.
-            entries=cast(list[FleetPlanEntry], await in_slices(_entries(entries, devices, views))),
-            summary=FleetSummary(
-                meters=summary.meters,
-                up_to_date=summary.up_to_date,
-                upgradable=summary.upgradable,
-                blocked=summary.blocked,
-                meters_by_step_count=[
-                    StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
-                ],
-            ),
+        return await fleet_plan_answer(info, await plan_fleet(info.context.db, snapshot, fleet))
+
+
+async def fleet_plan_answer(
+    info: Info, result: FleetResult, prefix: tuple[str, ...] = ()
+) -> FleetPlan:
+    """A `FleetPlan` of the planner's result, with the rows the query selects under `prefix`
+    (where the plan is, below the field resolved) loaded in one batch each."""
+    entries = result.entries
+    # An entry with a plan names its device (FleetEntry: a plan or a problem).
+    planned = [
+        (e.device_id, e.plan) for e in entries if e.plan is not None and e.device_id is not None
+    ]
+    views = await plan_views(info, (*prefix, "entries", "plan"), planned)
+    devices: dict[int, Any] = {}
+    if _selects(_selections(info), (*prefix, "entries", "device")):
+        devices = await _rows(
+            info.context.loaders.device, {e.device_id for e in entries if e.device_id}
         )
+    summary = result.summary
+    return FleetPlan(
+        # EntryViews have FleetPlanEntry's fields: Strawberry reads them by name.
+        entries=cast(list[FleetPlanEntry], await in_slices(_entries(entries, devices, views))),
+        summary=FleetSummary(
+            meters=summary.meters,
+            up_to_date=summary.up_to_date,
+            upgradable=summary.upgradable,
+            blocked=summary.blocked,
+            meters_by_step_count=[
+                StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
+            ],
+        ),
+    )

@@ -31,6 +31,7 @@ from schema.subscriptions import SharedEvents, SubscriptionBudget
 from server.body_limit import BodyLimit
 from server.cors import cors
 from server.fleet_file import FleetPlanCsv
+from server.fleet_upload import FleetUpload
 from server.graphiql import GraphiQLPage
 from server.graphql_view import GraphQLApp
 from server.probes import livez, metrics_page, readyz
@@ -75,12 +76,15 @@ def create_services(settings: Settings) -> Services:
 
 
 FLEET_FILE_PATH = "/fleet-plan.csv"
-STREAMED_PATHS = frozenset({FLEET_FILE_PATH})
+STREAMED_PATHS = frozenset({FLEET_FILE_PATH})  # not `PUT /fleet`: its body has the usual bound
 
 
 def fleet_file_routes(services: Services) -> list[Route]:
-    """`POST /fleet-plan.csv` (server.fleet_file)."""
-    return [Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"])]
+    """`POST /fleet-plan.csv` (server.fleet_file) and `PUT /fleet` (server.fleet_upload)."""
+    return [
+        Route(FLEET_FILE_PATH, FleetPlanCsv(services), methods=["POST"]),
+        Route("/fleet", FleetUpload(services), methods=["PUT"]),
+    ]
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

@@ -13,7 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-import models.access  # these two register the tables on SQLModel.metadata
+import models.access  # these three register the tables on SQLModel.metadata
+import models.fleets
 import models.tables  # noqa: F401
 from models.database import (
     alembic_config,

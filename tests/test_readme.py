@@ -90,6 +90,10 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
     headers_only = [c for c in commands if "-o /dev/null" in c]
     assert len(answers) == len(commands) - len(headers_only)
     assert len(re.findall(r'(?im)^etag: "[^"]+"', stdout.decode())) == len(headers_only)
+    # `PUT /fleet` answers the stored fleet's summary, not a GraphQL answer.
+    (uploaded,) = [a for a in answers if "replacedAt" in a]
+    assert (uploaded["rows"], uploaded["groups"], uploaded["meters"]) == (3, 2, 120_560)
+    answers = [a for a in answers if a is not uploaded]
     for answer in answers:
         assert answer.get("data"), answer
         for error in answer.get("errors", []):
@@ -98,12 +102,16 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
             assert error["path"][-1] == "zigbeeChipsetVendor"
     payloads = [v for a in answers for v in a["data"].values() if "__typename" in (v or {})]
     assert [p["__typename"] for p in payloads] == [
+        "ReplaceFleetSuccess",
         "AddFirmwareSuccess",
         "PublishUpgradePathwaySuccess",
         "CorrectUpgradePathwaySuccess",
     ]
     fleet_answer = next(a for a in answers if "fleetPlan" in a["data"])
     assert fleet_answer["data"]["fleetPlan"]["summary"]["meters"] == 125_300
+    (stored,) = [a["data"]["myFleet"] for a in answers if "myFleet" in a["data"]]
+    assert stored["meters"] == 121_300 and len(stored["groups"]) == 2
+    assert stored["plan"]["summary"]["meters"] == 121_300
 
 
 async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies(server):

@@ -9,7 +9,8 @@ from alembic import context
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-import models.access  # these two register the tables on SQLModel.metadata
+import models.access  # these three register the tables on SQLModel.metadata
+import models.fleets
 import models.tables  # noqa: F401
 
 target_metadata = SQLModel.metadata

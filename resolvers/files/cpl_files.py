@@ -69,7 +69,7 @@ class Table:
 
 def read_table(path: Path) -> Table:
     """The rows of a CPL or pathways file; XLSX by its suffix, CSV (UTF-8, BOM or not) else."""
-    lines = _xlsx_lines(path) if path.suffix.lower() == ".xlsx" else _csv_lines(path)
+    lines = xlsx_lines(path) if path.suffix.lower() == ".xlsx" else _csv_lines(path)
     try:
         header = next(lines, None)
         if header is None:
@@ -120,7 +120,7 @@ def _csv_lines(path: Path) -> Iterator[list[str]]:
         yield from csv.reader(file)
 
 
-def _xlsx_lines(path: Path) -> Iterator[list[str]]:
+def xlsx_lines(path: Path) -> Iterator[list[str]]:
     """The first sheet's rows, each `XLSX_MAX_COLUMNS` cells wide, read within the bounds."""
     from openpyxl import load_workbook
 

@@ -129,7 +129,7 @@ class CplSnapshot:
     latest_firmware: dict[int, Any]  # the planner's default target, by device
     # Built by `graph` on demand: a fleet plan touches thousands of devices, a page none.
     graphs: dict[int, PathwayGraph] = field(default_factory=dict, repr=False, compare=False)
-    _views: dict[tuple[str, ...], CplSnapshot] = field(
+    _views: dict[tuple[tuple[str, tuple[str, ...]], ...], CplSnapshot] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -137,12 +137,14 @@ class CplSnapshot:
         """The CPL as a capability may read it: a snapshot of its own in which every column the
         capability is not granted is None. The search, its filters, counts, relations and the
         compiled execution all read rows from here, so no query shape can reach a value the
-        view does not hold. Made once per (revision, capability); the snapshot of a capability
-        that is granted every column is this one."""
+        view does not hold. Made once per (revision, columns hidden), so capabilities that
+        hide the same columns share one; the snapshot of a capability that is granted every
+        column is this one."""
         hidden = hidden_columns(granted)
         if not hidden:
             return self
-        found = self._views.get(granted)
+        key = tuple(sorted(hidden.items()))
+        found = self._views.get(key)
         if found is None:
             rows = {
                 table: [
@@ -153,7 +155,7 @@ class CplSnapshot:
             }
             # The planner's graphs hold no restricted column: every view shares them.
             found = CplSnapshot.of(self.revision, rows, graphs=self.graphs)
-            self._views[granted] = found
+            self._views[key] = found
         return found
 
     @classmethod

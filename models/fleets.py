@@ -1,0 +1,50 @@
+"""A Supplier's stored fleet: the commercial data of its Party, which only that Party reads.
+
+Kept apart from the CPL's own tables: a fleet refers to the CPL's devices, but nothing of the
+CPL refers to it, and no export, history or notification reads it. One `StoredFleet` row per
+Party (its id stays the same across replacements, so an idempotent retry finds it), and its
+groups: meters by (device, firmware version), never a row per meter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.tables import UTCDateTime, utcnow
+
+
+class StoredFleet(SQLModel, table=True):
+    """Whose fleet, and when it was last replaced (whole)."""
+
+    __tablename__ = "stored_fleet"
+
+    id: int | None = Field(default=None, primary_key=True)
+    party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    replaced_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
+class FleetGroup(SQLModel, table=True):
+    """Meters of one fleet on one device and firmware version (the version as the CPL writes
+    it: 8 hexadecimal digits, upper case). Indexed by device and version too, so that a change
+    to a firmware finds the fleets that use it."""
+
+    __tablename__ = "fleet_group"
+    __table_args__ = (
+        sa.UniqueConstraint("fleet_id", "device_id", "firmware_version"),
+        sa.Index("ix_fleet_group_device_version", "device_id", "firmware_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    fleet_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("stored_fleet.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    device_id: int = Field(foreign_key="device.id")
+    firmware_version: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
+    meter_count: int = Field(nullable=False)

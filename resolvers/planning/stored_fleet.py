@@ -1,0 +1,200 @@
+"""A Supplier's stored fleet: checked, grouped, replaced whole, and read back by its Party only.
+
+Items are checked by the very planner `fleetPlan` uses (`resolvers.planning.fleet_plan`): an
+item it would answer with a `problem` (bad input, a device or firmware version not on the CPL)
+refuses the whole fleet, naming every such item; nothing is stored. The rest become groups,
+one per (device, firmware version), the meters of items naming the same one summed (by id or
+by identifiers alike). A replacement is one unit of work: the Party's groups deleted and the
+new ones inserted in one statement, all or nothing.
+
+Who owns a fleet is the caller's row scope (`permissions.row_scopes`) under the policy's
+`OWN_FLEET` rule: the Party its token names, and no one else, whatever its category.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from models.database import RequestSession
+from models.fleets import FleetGroup, StoredFleet
+from models.tables import utcnow
+from permissions.row_scopes import Scope
+from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, FleetSummary, plan_fleet
+from resolvers.reads.snapshot import CplSnapshot
+from resolvers.writes.unit_of_work import Work
+
+__all__ = [
+    "MAX_FLEET_GROUPS",
+    "MAX_FLEET_METERS",
+    "FleetRejected",
+    "Group",
+    "Stored",
+    "group_items",
+    "load_fleet",
+    "plan_groups",
+    "replace_fleet",
+    "replay_fleet",
+]
+
+MAX_FLEET_GROUPS = MAX_FLEET_ITEMS  # what one plan of the stored fleet takes
+MAX_FLEET_METERS = 2**31 - 1  # GraphQL's Int: `StoredFleet.meters` must hold the sum
+INSERT_CHUNK = 5_000  # groups a statement: well under SQLite's and asyncpg's bound parameters
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Meters on one device and firmware version (the version normalised, upper case)."""
+
+    device_id: int
+    firmware_version: str
+    meter_count: int
+
+
+class FleetRejected(Exception):
+    """The fleet cannot be stored: `problems` are (item index from 0, problem), in order;
+    with none, `message` says what is wrong with the fleet as a whole."""
+
+    def __init__(self, message: str, problems: Sequence[tuple[int, str]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+def too_many(count: int) -> FleetRejected:
+    return FleetRejected(
+        f"A stored fleet holds at most {MAX_FLEET_GROUPS:,} items (devices and firmware "
+        f"versions); {count:,} were given. Sum your meters by device and firmware version."
+    )
+
+
+async def group_items(
+    db: RequestSession, snapshot: CplSnapshot, items: Sequence[FleetItem]
+) -> tuple[list[Group], FleetSummary]:
+    """The fleet's groups, by device id and version, and its plan's summary; `FleetRejected`
+    naming every item the planner answers with a problem, or when there are too many items or
+    meters."""
+    if len(items) > MAX_FLEET_GROUPS:
+        raise too_many(len(items))
+    result = await plan_fleet(db, snapshot, items)
+    problems = [(e.index, e.problem) for e in result.entries if e.problem is not None]
+    if problems:
+        count = len(problems)
+        raise FleetRejected(
+            f"{count:,} item{'s' if count > 1 else ''} of the fleet cannot be stored; "
+            "nothing was stored.",
+            problems,
+        )
+    sums: dict[tuple[int, str], int] = {}
+    for entry in result.entries:
+        assert entry.device_id is not None  # an entry without a problem names its device
+        key = (entry.device_id, entry.firmware_version)
+        sums[key] = sums.get(key, 0) + entry.meter_count
+    if sum(sums.values()) > MAX_FLEET_METERS:
+        raise FleetRejected(
+            f"The meters of a stored fleet must add up to at most {MAX_FLEET_METERS:,}."
+        )
+    groups = [Group(device, version, meters) for (device, version), meters in sorted(sums.items())]
+    return groups, result.summary
+
+
+@dataclass(slots=True)
+class Stored:
+    """A stored fleet's row and its groups (by device id and version); `id` is the row's, which
+    stays the same across replacements (what an idempotency record remembers)."""
+
+    fleet: StoredFleet
+    groups: list[Group]
+
+    @property
+    def id(self) -> int | None:
+        return self.fleet.id
+
+
+def _fleet_of(scope: Scope) -> Any:
+    return select(StoredFleet).where(*scope.where(col(StoredFleet.party_id)))
+
+
+def _groups_of(fleet_id: int | None) -> Any:
+    return (
+        select(FleetGroup.device_id, FleetGroup.firmware_version, FleetGroup.meter_count)
+        .where(col(FleetGroup.fleet_id) == fleet_id)
+        .order_by(col(FleetGroup.device_id), col(FleetGroup.firmware_version))
+    )
+
+
+async def replace_fleet(work: Work, groups: Sequence[Group]) -> Stored:
+    """The caller's fleet replaced whole by `groups`, in the unit of work's transaction. It
+    records no change: a fleet is in no history, event or delivery anyone else reads."""
+    if work.scope.owner is None:  # the policy lets only a Supplier, scoped to its Party, here
+        raise PermissionError("no Party owns this fleet")
+    session = work.session
+    fleet = (await session.exec(_fleet_of(work.scope))).first()
+    if fleet is None:
+        fleet = StoredFleet(party_id=work.scope.owner)
+    else:
+        fleet.replaced_at = utcnow()
+        await session.exec(sa.delete(FleetGroup).where(col(FleetGroup.fleet_id) == fleet.id))
+    session.add(fleet)
+    await session.flush()
+    rows = [
+        {
+            "fleet_id": fleet.id,
+            "device_id": group.device_id,
+            "firmware_version": group.firmware_version,
+            "meter_count": group.meter_count,
+        }
+        for group in groups
+    ]
+    table: sa.Table = FleetGroup.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await session.exec(sa.insert(table), params=rows[start : start + INSERT_CHUNK])
+    return Stored(fleet, list(groups))
+
+
+async def replay_fleet(work: Work, kind: str, row_id: int) -> Stored:
+    """An idempotent retry's result: the caller's stored fleet as it is now, found only within
+    the caller's own scope, read in the retry's own transaction."""
+    fleet = (
+        await work.session.exec(_fleet_of(work.scope).where(col(StoredFleet.id) == row_id))
+    ).first()
+    if fleet is None:
+        raise PermissionError("this fleet is not the caller's")
+    rows = (await work.session.exec(_groups_of(fleet.id))).all()
+    work.session.expunge(fleet)  # stays readable after the transaction rolls back
+    return Stored(fleet, [Group(*row) for row in rows])
+
+
+async def load_fleet(db: RequestSession, scope: Scope) -> Stored | None:
+    """The fleet in `scope` (the caller's own) and its groups; None when its Party has stored
+    none."""
+    found = await db.fetch(_fleet_of(scope))
+    if not found:
+        return None
+    rows = await db.fetch(_groups_of(found[0].id))
+    return Stored(found[0], [Group(*row) for row in rows])
+
+
+async def plan_groups(
+    db: RequestSession, snapshot: CplSnapshot, groups: Sequence[Group]
+) -> FleetResult:
+    """The stored groups planned against the CPL of `snapshot`, by `fleetPlan`'s planner: an
+    entry per group, in the groups' order."""
+    items = [
+        FleetItem(
+            device_id=group.device_id,
+            bad_device_id=False,
+            manufacturer_identifier=None,
+            model_identifier=None,
+            hardware_version=None,
+            firmware_version=group.firmware_version,
+            meter_count=group.meter_count,
+        )
+        for group in groups
+    ]
+    return await plan_fleet(db, snapshot, items)

@@ -1,0 +1,207 @@
+"""A Supplier's stored fleet in GraphQL: `myFleet` and `replaceFleet`.
+
+Only the Party that stored a fleet reads it: the policy table's `OWN_FLEET` rule lets a Supplier
+in, scoped to its own Party (`permissions.row_scopes`), and refuses every other category
+(`null` and one FORBIDDEN error) before anything here runs. The response cache keys `myFleet`
+on the caller's identity (`permissions.policy.CALLER_SCOPED`), so two Suppliers never share
+an answer. The plan is `fleetPlan`'s, made by the same planner and the same conversion
+(`schema.planning.fleet_plan_answer`); like the plan types, the group type has no resolvers:
+its rows are loaded up front in one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+import strawberry
+from sqlalchemy.exc import IntegrityError
+from strawberry.types import Info
+
+from permissions.row_scopes import row_scope
+from permissions.strawberry_adapter import policy_directives
+from resolvers.planning.slices import in_slices
+from resolvers.planning.stored_fleet import (
+    MAX_FLEET_GROUPS,
+    FleetRejected,
+    Group,
+    Stored,
+    group_items,
+    load_fleet,
+    plan_groups,
+    replace_fleet,
+    replay_fleet,
+)
+from resolvers.writes import validation as v
+from resolvers.writes.idempotency import IdempotencyKey, request_hash
+from resolvers.writes.unit_of_work import Work
+from schema.mutations import ConflictError, MutationError, ValidationError
+from schema.planning import (
+    FleetItemInput,
+    FleetPlan,
+    _items,
+    _rows,
+    _selections,
+    _selects,
+    fleet_plan_answer,
+)
+from schema.types import Device
+
+
+@strawberry.type(description="Meters of your fleet on one device and firmware version.")
+class FleetGroup:
+    device: Device
+    firmware_version: str
+    meter_count: int
+
+
+@strawberry.type(
+    description="Your fleet as you last stored it (`replaceFleet`, `PUT /fleet`): readable by "
+    "your Party only. `plan` is `fleetPlan`'s answer for its groups against the CPL now."
+)
+class StoredFleet:
+    replaced_at: datetime
+    meters: int
+    groups: list[FleetGroup] = strawberry.field(description="By device id, then firmware version.")
+    plan: FleetPlan = strawberry.field(description="An entry per group, in the groups' order.")
+
+
+@strawberry.input
+class ReplaceFleetInput:
+    items: list[FleetItemInput]
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class FleetItemProblem:
+    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    problem: str
+
+
+@strawberry.type(description="Items the planner cannot plan; nothing was stored.")
+class InvalidFleetError(MutationError):
+    problems: list[FleetItemProblem]
+
+
+@strawberry.type
+class ReplaceFleetSuccess:
+    fleet: StoredFleet
+
+
+ReplaceFleetPayload = Annotated[
+    ReplaceFleetSuccess | InvalidFleetError | ValidationError | ConflictError,
+    strawberry.union("ReplaceFleetPayload"),
+]
+
+
+@dataclass(slots=True)
+class _GroupView:
+    device: Any
+    firmware_version: str
+    meter_count: int
+
+
+@dataclass(slots=True)
+class _FleetView:
+    replaced_at: datetime
+    meters: int
+    groups: list[_GroupView]
+    plan: Any
+
+
+async def stored_fleet_answer(info: Info, stored: Stored, prefix: tuple[str, ...]) -> StoredFleet:
+    """A `StoredFleet` of the stored rows; its plan made only when the query selects it, with
+    the rows the query selects under `prefix` (where the fleet is) loaded in one batch each."""
+    selections = _selections(info)
+    groups = stored.groups
+    devices: dict[int, Any] = {}
+    if _selects(selections, (*prefix, "groups", "device")):
+        devices = await _rows(info.context.loaders.device, {g.device_id for g in groups})
+    plan = None
+    if _selects(selections, (*prefix, "plan")):
+        snapshot = await info.context.loaders.snapshot()
+        result = await plan_groups(info.context.db, snapshot, groups)
+        plan = await fleet_plan_answer(info, result, (*prefix, "plan"))
+    view = _FleetView(
+        replaced_at=stored.fleet.replaced_at,
+        meters=sum(g.meter_count for g in groups),
+        groups=[
+            _GroupView(devices.get(g.device_id), g.firmware_version, g.meter_count) for g in groups
+        ],
+        plan=plan,
+    )
+    return cast(StoredFleet, view)  # a _FleetView has its fields: Strawberry reads them by name
+
+
+@strawberry.type
+class FleetQueries:
+    @strawberry.field(
+        description="Your Party's stored fleet; null when it has stored none. For a Supplier "
+        "only: any other caller gets null and a FORBIDDEN error.",
+        directives=policy_directives("Query", "myFleet"),
+    )
+    async def my_fleet(self, info: Info) -> StoredFleet | None:
+        scope = row_scope(info.context.principal, "Query", "myFleet")
+        stored = await load_fleet(info.context.db, scope)
+        return None if stored is None else await stored_fleet_answer(info, stored, ())
+
+
+def _rejected(rejection: FleetRejected) -> InvalidFleetError:
+    return InvalidFleetError(
+        code="VALIDATION",
+        message=rejection.message,
+        field="items",
+        problems=[FleetItemProblem(index=i, problem=p) for i, p in rejection.problems],
+    )
+
+
+@strawberry.type
+class FleetMutations:
+    @strawberry.mutation(
+        description=f"Replace your Party's stored fleet whole (at most {MAX_FLEET_GROUPS:,} "
+        "items; items naming the same device and firmware version are summed). Every item is "
+        "checked as `fleetPlan` would plan it: one it cannot plan stores nothing.",
+        directives=policy_directives("Mutation", "replaceFleet"),
+    )
+    async def replace_fleet(
+        self, info: Info, input: ReplaceFleetInput
+    ) -> ReplaceFleetPayload | None:
+        principal = info.context.principal
+        try:
+            key = v.text(input.idempotency_key, "idempotencyKey", v.MAX_IDEMPOTENCY_KEY)
+            groups: list[Group] = []
+            rejected = None
+            try:
+                items = await in_slices(_items(input.items))
+                snapshot = await info.context.loaders.snapshot()
+                groups, _ = await group_items(info.context.db, snapshot, items)
+            except FleetRejected as rejection:
+                if not key:
+                    return _rejected(rejection)
+                rejected = rejection  # unless the key's first request was stored: a retry
+            idempotency = None
+            if key:
+                arguments = [strawberry.asdict(item) for item in input.items]
+                digest = request_hash("replaceFleet", {"items": arguments})
+                idempotency = IdempotencyKey(key, "replaceFleet", digest, "fleet", replay_fleet)
+
+            async def write(work: Work) -> Stored:
+                if rejected is not None:
+                    raise rejected
+                return await replace_fleet(work, groups)
+
+            scope = row_scope(principal, "Mutation", "replaceFleet")
+            stored = await info.context.services.writes.run(principal, scope, write, idempotency)
+        except FleetRejected as rejection:
+            return _rejected(rejection)
+        except v.MutationFailure as failure:
+            error = ConflictError if failure.code == "CONFLICT" else ValidationError
+            return error(code=failure.code, message=failure.message, field=failure.field)
+        except IntegrityError:
+            # Only reachable when a concurrent first replacement for the Party won the race.
+            return ConflictError(
+                code="CONFLICT", message="A concurrent change conflicts with this one.", field=None
+            )
+        info.context.forget_reads()
+        return ReplaceFleetSuccess(fleet=await stored_fleet_answer(info, stored, ("fleet",)))

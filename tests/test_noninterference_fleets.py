@@ -1,0 +1,154 @@
+"""Noninterference for stored fleets (`tests/test_noninterference.py` for the SSC-only values):
+two databases that differ only in one Supplier's fleet give every other Party the same bytes,
+instants aside, by every road the SSC twins are compared on and by the fleet's own roads
+(`myFleet`, `replaceFleet`, `PUT /fleet`): another Supplier sees its own fleet, SECAS, the SSC
+and every other category are refused alike. The owner sees the difference, so the comparison
+can fail."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.test_noninterference import (
+    CORPUS,
+    QUERIES,
+    ROADS,
+    Road,
+    Send,
+    answers,
+    bearer,
+    get,
+    post,
+)
+from tests.test_stored_fleets import MY_FLEET, REPLACE
+from tests.twins import Twin, observed, rows, twins, webhook_bodies
+
+OWNER = "P-OWNER"  # a Large Supplier, whose fleet is all that differs
+# Different devices, versions, counts and numbers of groups; both valid on the demo CPL.
+FLEETS = (
+    [
+        {"deviceId": "device:1", "firmwareVersion": "7F000000", "meterCount": 424242},
+        {"deviceId": "device:2", "firmwareVersion": "7F010000", "meterCount": 17},
+    ],
+    [
+        {"deviceId": "device:3", "firmwareVersion": "7F020000", "meterCount": 9},
+        {"deviceId": "device:1", "firmwareVersion": "76000100", "meterCount": 31337},
+        {"deviceId": "device:2", "firmwareVersion": "76010100", "meterCount": 5},
+    ],
+)
+NEIGHBOUR = [{"deviceId": "device:1", "firmwareVersion": "7F000000", "meterCount": 77}]
+# Every category, each as its default development Party (`DEV-<category>`): the Small
+# Supplier has a fleet of its own (the same in both), the Large one stores one on the roads.
+CALLERS = [
+    "LARGE_SUPPLIER",
+    "SMALL_SUPPLIER",
+    "NETWORK_PARTY",
+    "OTHER_SEC_PARTY",
+    "MANUFACTURER",
+    "SSC",
+    "SECAS",
+]
+FILE = "device_id,firmware_version,meter_count\ndevice:1,7F000000,77\n"  # the neighbour's
+
+
+def put_fleet(body: str) -> Send:
+    async def send(client: httpx.AsyncClient, token: str, ssc: str) -> httpx.Response:
+        headers = bearer(token) | {"Content-Type": "text/csv"}
+        return await client.put("/fleet", content=body, headers=headers)
+
+    return send
+
+
+# fmt: off
+FLEET_ROADS = [
+    Road("my fleet", post(MY_FLEET)),
+    Road("my fleet by GET", get("{ myFleet { meters groups { meterCount } } }")),
+    Road("my fleet under an alias beside the devices", post("{ f: myFleet { meters plan { summary { meters blocked } } } devices { totalCount } }")),  # noqa: E501
+    Road("my fleet's plan only", post("{ myFleet { plan { entries { device { id } plan { steps { id } } } } } }")),  # noqa: E501
+    Road("replace a fleet", post(REPLACE, {"input": {"items": NEIGHBOUR}})),
+    Road("replace a fleet with a bad item", post(REPLACE, {"input": {"items": [{"deviceId": "device:1", "firmwareVersion": "00000000"}]}})),  # noqa: E501
+    Road("upload a fleet", put_fleet(FILE)),
+    Road("upload a bad fleet", put_fleet("device_id,firmware_version\ndevice:999,7F000000\n")),
+]
+# fmt: on
+
+
+def caller_token(token, category: str) -> str:
+    return token(category, **({"manufacturer_id": "0A1B"} if category == "MANUFACTURER" else {}))
+
+
+async def replace(twin: Twin, token: str, items: list[dict]) -> None:
+    response = await post(REPLACE, {"input": {"items": items}})(twin.client, token, token)
+    assert response.json()["data"]["replaceFleet"]["__typename"] == "ReplaceFleetSuccess"
+
+
+@pytest.fixture(scope="module")
+async def fleet_pair(settings, template, tmp_path_factory, spent):
+    """Two copies of the demo CPL, written alike (the neighbour's fleet, then the owner's),
+    but for the owner's fleet."""
+    directory = tmp_path_factory.mktemp("fleet-twins")
+    async with twins(settings, directory, (template, template), spent) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+async def stored(fleet_pair, token) -> tuple[Twin, Twin]:
+    for twin, fleet in zip(fleet_pair, FLEETS, strict=True):
+        await replace(twin, token("SMALL_SUPPLIER"), NEIGHBOUR)
+        await replace(twin, token("LARGE_SUPPLIER", party_id=OWNER), fleet)
+    return fleet_pair
+
+
+async def test_the_twins_differ_in_the_owners_fleet_and_nothing_else(stored) -> None:
+    demo, other = [await rows(twin.url) for twin in stored]
+    (fleet_id,) = [row["id"] for row in demo["stored_fleet"] if row["party_id"] == OWNER]
+
+    def others(tables: dict) -> dict:
+        groups = [row for row in tables["fleet_group"] if row["fleet_id"] != fleet_id]
+        return tables | {"fleet_group": [{**row, "id": None} for row in groups]}
+
+    assert others(demo) == others(other)
+    assert demo["fleet_group"] != other["fleet_group"]
+
+
+@pytest.mark.parametrize("category", CALLERS)
+@pytest.mark.parametrize("road", FLEET_ROADS + ROADS, ids=lambda road: road.name)
+async def test_every_road_gives_every_other_party_the_same_bytes(stored, token, road, category):
+    caller = caller_token(token, category)
+    demo, other = await answers(stored, road.send, caller, token("SSC"))
+    assert demo.status < 500 and b"Unexpected error." not in demo.body
+    assert demo == other
+
+
+async def test_the_owner_sees_the_difference_and_others_what_the_policy_says(stored, token) -> None:
+    owner = token("LARGE_SUPPLIER", party_id=OWNER)
+    demo, other = await answers(stored, post(MY_FLEET), owner, owner)
+    assert b"424242" in demo.body and b"31337" in other.body
+    for category in CALLERS:
+        seen = (await answers(stored, post(MY_FLEET), caller_token(token, category), owner))[0]
+        assert b"424242" not in seen.body
+        if category.endswith("SUPPLIER"):  # its own, stored alike in both (the roads')
+            assert b'"meters":77' in seen.body
+        else:
+            assert b'"myFleet":null' in seen.body and b"FORBIDDEN" in seen.body
+    nobody = token("LARGE_SUPPLIER", party_id="P-NOBODY")
+    seen = await answers(stored, post(MY_FLEET), nobody, owner)
+    assert seen[0] == seen[1] and seen[0].body == b'{"data":{"myFleet":null}}'
+
+
+async def test_every_webhook_body_is_the_same(stored) -> None:
+    demo, other = [await webhook_bodies(twin) for twin in stored]
+    assert demo == other and b"424242" not in b"".join(demo.values())
+
+
+@CORPUS
+@given(query=QUERIES, category=st.sampled_from(CALLERS))
+async def test_generated_queries_give_every_other_party_the_same_bytes(
+    stored, token, query, category
+) -> None:
+    caller = caller_token(token, category)
+    demo, other = [observed(await post(query)(twin.client, caller, caller)) for twin in stored]
+    assert demo == other, query
