@@ -82,6 +82,10 @@ class GraphQLApp(GraphQL[Context, None]):
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
+            # A WebSocket handshake from another origin is refused (HTTP 403) unless CORS lists
+            # it: browsers apply no CORS to WebSockets, so this list is their only gate. A
+            # listed origin still signs in by token only; the session cookie needs this origin.
+            allowed_origins=services.settings.cors_origins,
         )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
         self.graphql_transport_ws_handler_class = RateLimitedSockets
