@@ -28,6 +28,12 @@ class Exchange:
     party_category: str | None = None
     operation_type: str | None = None
     operation_name: str | None = None
+    # How the operation ended (`ok`, `errors`, `rejected`), the FORBIDDEN selections it
+    # answered, and the response cache's part in it (`hit`, `miss`, None): what an answer kept
+    # in the cache is counted as again when it is served (`schema.operation_record`).
+    outcome: str | None = None
+    denied: int = 0
+    cache: str | None = None
 
 
 EXCHANGE: ContextVar[Exchange | None] = ContextVar("cpl_exchange", default=None)

@@ -43,12 +43,14 @@ REQUEST_SECONDS = Histogram(
 )
 OPERATIONS = Counter(
     "cpl_graphql_operations",
-    "GraphQL operations by type (query, mutation, subscription) and outcome (ok, errors, rejected)",
-    ["type", "outcome"],
+    "GraphQL operations by type (query, mutation, subscription), outcome (ok, errors, rejected)"
+    " and cache (hit: answered from the response cache, miss: looked up and executed, none)",
+    ["type", "outcome", "cache"],
 )
 DENIED_SELECTIONS = Counter(
     "cpl_graphql_denied_selections",
-    "Field selections answered null with FORBIDDEN (once per selection, not per row)",
+    "Field selections answered null with FORBIDDEN (once per selection, not per row; per event"
+    " of a subscription; per answer from the cache)",
 )
 CACHE_LOOKUPS = Counter(
     "cpl_cache_lookups",

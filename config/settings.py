@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T", int, float)
 LOG_FORMATS = ("json", "text")
@@ -244,7 +245,21 @@ def _origins(value: str) -> tuple[str, ...]:
     """`https://a.example, http://127.0.0.1:3000`: each an origin (scheme, host, port), no path."""
     origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
     for origin in origins:
-        scheme, _, rest = origin.partition("://")
-        if origin != "*" and (scheme not in {"http", "https"} or not rest or "/" in rest):
+        if origin != "*" and not _is_origin(origin):
             raise ValueError(f"CPL_CORS_ORIGINS: {origin!r} is not an origin like https://host")
     return origins
+
+
+def _is_origin(text: str) -> bool:
+    """Scheme, host and an optional port, nothing more: what a browser sends as `Origin`, and
+    what both CORS and the WebSocket handshake's origin check compare it with."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  # raises for a port that is not a number in range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or parts.username)
+    )

@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
+from schema.descriptions.apply import describe
 from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
 from schema.fleets import FleetMutations, FleetQueries
@@ -81,6 +82,7 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
         extensions=extensions(settings or load_settings()),
         execution_context_class=CompilingExecutor if compiled else EventExecutor,
     )
+    describe(schema._schema)
     fleet_items_in_slices(schema)
     if compiled:
         lean_resolvers(schema)
@@ -88,5 +90,6 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
 
 
 def sdl() -> str:
-    """The schema in SDL, as committed in `schema.graphql`."""
-    return build_schema().as_str() + "\n"
+    """The schema in SDL, as committed in `schema.graphql`: no line ends in spaces (a blank line
+    inside a description is printed indented; a block string's value drops that anyway)."""
+    return "\n".join(line.rstrip() for line in build_schema().as_str().splitlines()) + "\n"

@@ -23,7 +23,6 @@ from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import policy_directives
 from resolvers.planning.slices import in_slices
 from resolvers.planning.stored_fleet import (
-    MAX_FLEET_GROUPS,
     FleetRejected,
     Group,
     Stored,
@@ -49,22 +48,19 @@ from schema.planning import (
 from schema.types import Device
 
 
-@strawberry.type(description="Meters of your fleet on one device and firmware version.")
+@strawberry.type
 class FleetGroup:
     device: Device
     firmware_version: str
     meter_count: int
 
 
-@strawberry.type(
-    description="Your fleet as you last stored it (`replaceFleet`, `PUT /fleet`): readable by "
-    "your Party only. `plan` is `fleetPlan`'s answer for its groups against the CPL now."
-)
+@strawberry.type
 class StoredFleet:
     replaced_at: datetime
     meters: int
-    groups: list[FleetGroup] = strawberry.field(description="By device id, then firmware version.")
-    plan: FleetPlan = strawberry.field(description="An entry per group, in the groups' order.")
+    groups: list[FleetGroup]
+    plan: FleetPlan
 
 
 @strawberry.input
@@ -75,11 +71,11 @@ class ReplaceFleetInput:
 
 @strawberry.type
 class FleetItemProblem:
-    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    index: int
     problem: str
 
 
-@strawberry.type(description="Items the planner cannot plan; nothing was stored.")
+@strawberry.type
 class InvalidFleetError(MutationError):
     problems: list[FleetItemProblem]
 
@@ -137,8 +133,6 @@ async def stored_fleet_answer(info: Info, stored: Stored, prefix: tuple[str, ...
 @strawberry.type
 class FleetQueries:
     @strawberry.field(
-        description="Your Party's stored fleet; null when it has stored none. For a Supplier "
-        "only: any other caller gets null and a FORBIDDEN error.",
         directives=policy_directives("Query", "myFleet"),
     )
     async def my_fleet(self, info: Info) -> StoredFleet | None:
@@ -159,9 +153,6 @@ def _rejected(rejection: FleetRejected) -> InvalidFleetError:
 @strawberry.type
 class FleetMutations:
     @strawberry.mutation(
-        description=f"Replace your Party's stored fleet whole (at most {MAX_FLEET_GROUPS:,} "
-        "items; items naming the same device and firmware version are summed). Every item is "
-        "checked as `fleetPlan` would plan it: one it cannot plan stores nothing.",
         directives=policy_directives("Mutation", "replaceFleet"),
     )
     async def replace_fleet(

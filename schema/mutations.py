@@ -32,7 +32,7 @@ from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBan
 # --- errors ---------------------------------------------------------------------------------
 
 
-@strawberry.interface(description="Why a mutation changed nothing; `field` names the input.")
+@strawberry.interface
 class MutationError:
     code: str
     message: str

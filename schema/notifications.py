@@ -39,7 +39,7 @@ WebhookDeliveryStatus = tables.WebhookStatus
 strawberry.enum(WebhookDeliveryStatus, name="WebhookDeliveryStatus")  # marks it in place
 
 
-@strawberry.type(description="One committed change to the CPL.")
+@strawberry.type
 class CplChange:
     occurred_at: datetime
 
@@ -82,9 +82,7 @@ def _device_ids(ids: list[strawberry.ID] | None) -> set[int | None] | None:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(
-        description="Every committed change, optionally only for some devices or kinds."
-    )
+    @strawberry.subscription
     async def cpl_changes(
         self,
         info: Info,
@@ -126,13 +124,13 @@ class Webhook:
     def id(self, root: strawberry.Parent[tables.Webhook]) -> strawberry.ID:
         return strawberry.ID(encode_id("webhook", cast(int, root.id)))
 
-    @strawberry.field(description="Only these devices; null means every device.")
+    @strawberry.field
     def device_ids(self, root: strawberry.Parent[tables.Webhook]) -> list[strawberry.ID] | None:
         if root.device_ids is None:
             return None
         return [strawberry.ID(encode_id("device", i)) for i in root.device_ids]
 
-    @strawberry.field(description="Only these kinds; null means every kind.")
+    @strawberry.field
     def kinds(self, root: strawberry.Parent[tables.Webhook]) -> list[ChangeKind] | None:
         return None if root.kinds is None else [tables.ChangeKind(k) for k in root.kinds]
 
@@ -152,7 +150,7 @@ class WebhookDelivery:
     def id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
         return strawberry.ID(encode_id("delivery", cast(int, root.id)))
 
-    @strawberry.field(description="The event's id, the same in every retry: de-duplicate on it.")
+    @strawberry.field
     def event_id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
         return strawberry.ID(encode_id("event", root.event_id))
 
@@ -174,9 +172,7 @@ WebhookDeliveryEdge, WebhookDeliveryConnection = connection_types(
 @strawberry.type
 class RegisterWebhookSuccess:
     webhook: Webhook
-    secret: str = strawberry.field(
-        description="The signing secret: shown this once, keep it to verify X-CPL-Signature."
-    )
+    secret: str
 
 
 @strawberry.type
@@ -213,18 +209,13 @@ def _error(failure: v.MutationFailure) -> ValidationError | NotFoundError | Conf
 
 @strawberry.type
 class WebhookQueries:
-    @strawberry.field(
-        description="Your own webhooks.", directives=policy_directives("Query", "webhooks")
-    )
+    @strawberry.field(directives=policy_directives("Query", "webhooks"))
     async def webhooks(self, info: Info) -> list[Webhook]:
         scope = row_scope(info.context.principal, "Query", "webhooks")
         rows = await webhook_admin.own_webhooks(info.context.db, scope)
         return cast(list[Webhook], rows)  # the table's rows: Strawberry reads their fields by name
 
-    @strawberry.field(
-        description="Delivery attempts to your own webhooks, newest first.",
-        directives=policy_directives("Query", "webhookDeliveries"),
-    )
+    @strawberry.field(directives=policy_directives("Query", "webhookDeliveries"))
     async def webhook_deliveries(
         self,
         info: Info,
@@ -250,10 +241,7 @@ class WebhookQueries:
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(
-        description="Deliveries of future changes to your endpoint, signed with the secret.",
-        directives=policy_directives("Mutation", "registerWebhook"),
-    )
+    @strawberry.mutation(directives=policy_directives("Mutation", "registerWebhook"))
     async def register_webhook(
         self, info: Info, input: RegisterWebhookInput
     ) -> RegisterWebhookPayload:

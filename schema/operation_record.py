@@ -4,7 +4,8 @@ extension, so it reads the operation from the parsed document, knowing nothing o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
@@ -34,18 +35,48 @@ def _forbidden(errors: list[GraphQLError]) -> int:
     return sum(1 for e in errors if (e.extensions or {}).get("code") == "FORBIDDEN")
 
 
+def _outcome(errors: list[GraphQLError]) -> str:
+    if not errors:
+        return "ok"
+    if all(error.path is None for error in errors):
+        return "rejected"  # refused before anything ran: syntax, validation, limits, budgets
+    return "errors"
+
+
 class OperationRecord(SchemaExtension):
     """Tells the request's access line and the metrics which operation ran and how it ended.
 
     Listed first among the extensions, so it sees the errors as the client gets them (masked
-    and one per denied selection)."""
+    and one per denied selection): when the operation ends, and, for each result streamed over
+    a WebSocket (a subscription's every event), once the other extensions have shaped it.
+
+    An operation is counted once, when it ends: a query or mutation when answered, a
+    subscription when it completes, fails or its socket closes (`ok` if none of its results
+    carried an error). The FORBIDDEN selections are counted as they are answered: a
+    subscription's, event by event."""
+
+    streamed = False
+    stream_outcome = "ok"  # the outcome of the results streamed so far, taken together
 
     async def on_operation(self) -> AsyncIterator[None]:
         with tracing.span("graphql operation") as span:
+            try:
+                yield
+            finally:  # a subscription's end is often its socket closing: counted all the same
+                kind, name = self._record()
+                if span is not None:
+                    span.update_name(f"{kind} {name}" if name else kind)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        try:
             yield
-            kind, name = self._record()
-            if span is not None:
-                span.update_name(f"{kind} {name}" if name else kind)
+        finally:  # after the extensions listed later shaped it, as it was sent
+            errors = getattr(result, "errors", None) or []
+            if errors:
+                # `rejected` only when refused before anything ran, so by its first result.
+                self.stream_outcome = "errors" if self.streamed else _outcome(errors)
+            self.streamed = True
+            _count_denied(_forbidden(errors))
 
     def _record(self) -> tuple[str, str | None]:
         """Count the operation, tell the request's access line about it; its type and name."""
@@ -53,21 +84,35 @@ class OperationRecord(SchemaExtension):
         operation = _operation(context)
         kind = operation.operation.value if operation is not None else "unknown"
         name = operation.name.value[:_MAX_NAME] if operation and operation.name else None
-        errors = getattr(context.result, "errors", None) or context.pre_execution_errors or []
-        if not errors:
-            outcome = "ok"
-        elif all(error.path is None for error in errors):
-            outcome = "rejected"  # refused before anything ran: syntax, validation, limits
-        else:
-            outcome = "errors"
-        metrics.OPERATIONS.labels(kind, outcome).inc()
-        denied = _forbidden(errors)
-        if denied:
-            metrics.DENIED_SELECTIONS.inc(denied)
         exchange = EXCHANGE.get()
+        if self.streamed:
+            outcome, denied = self.stream_outcome, 0  # denials counted as each result went
+        else:
+            errors = getattr(context.result, "errors", None) or context.pre_execution_errors or []
+            outcome, denied = _outcome(errors), _forbidden(errors)
+            _count_denied(denied)
+        cache = exchange.cache if exchange is not None and exchange.cache else "none"
+        metrics.OPERATIONS.labels(kind, outcome, cache).inc()
         if exchange is not None:
             principal = getattr(context.context, "principal", None)
             if principal is not None:
                 exchange.party_category = principal.party_category.value
             exchange.operation_type, exchange.operation_name = kind, name
+            exchange.outcome, exchange.denied = outcome, denied
         return kind, name
+
+
+def _count_denied(denied: int) -> None:
+    if denied:
+        metrics.DENIED_SELECTIONS.inc(denied)
+
+
+def record_hit(operation_name: str | None, outcome: str, denied: int) -> None:
+    """An answer served from the response cache is an operation too (a query, `cache="hit"`),
+    with the outcome and the FORBIDDEN selections of the answer it repeats."""
+    metrics.OPERATIONS.labels("query", outcome, "hit").inc()
+    _count_denied(denied)
+    exchange = EXCHANGE.get()
+    if exchange is not None:
+        exchange.operation_type, exchange.operation_name = "query", operation_name
+        exchange.outcome, exchange.denied, exchange.cache = outcome, denied, "hit"

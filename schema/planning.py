@@ -34,18 +34,14 @@ strawberry.enum(PlanBlockReason, name="PlanBlockReason")  # marks it in place
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
-@strawberry.type(description="The ordered pathways from the firmware a meter runs to a target.")
+@strawberry.type
 class UpgradePlan:
     device: Device
     from_: Firmware | None = strawberry.field(name="from")
-    target: Firmware | None = strawberry.field(
-        description="toVersion, or else the device's latest firmware."
-    )
+    target: Firmware | None
     reachable: bool
     reason: PlanBlockReason | None
-    steps: list[UpgradePathway] = strawberry.field(
-        description="Fewest steps; among equals, the lowest pathway ids."
-    )
+    steps: list[UpgradePathway]
 
 
 @strawberry.type
@@ -65,12 +61,12 @@ class FleetSummary:
 
 @strawberry.type
 class FleetPlanEntry:
-    index: int = strawberry.field(description="The item's position in `items`, from 0.")
+    index: int
     device: Device | None
     firmware_version: str
     meter_count: int
     plan: UpgradePlan | None
-    problem: str | None = strawberry.field(description="Why this item could not be planned.")
+    problem: str | None
 
 
 @strawberry.type
@@ -264,10 +260,7 @@ def fleet_items_in_slices(schema: strawberry.Schema) -> None:
 
 @strawberry.type
 class PlanningQueries:
-    @strawberry.field(
-        description="How a meter on `fromVersion` reaches `toVersion` (default: the device's "
-        "latest firmware) by PUBLISHED pathways through ACTIVE firmware, in the fewest steps."
-    )
+    @strawberry.field
     async def upgrade_path(
         self,
         info: Info,
@@ -284,10 +277,7 @@ class PlanningQueries:
         view = (await plan_views(info, (), [(pk, plan)]))[id(plan)]
         return cast(UpgradePlan, view)  # a PlanView has its fields: Strawberry reads them by name
 
-    @strawberry.field(
-        description=f"Plans for a fleet: up to {MAX_FLEET_ITEMS:,} items a call, each device "
-        "and firmware planned once; items that cannot be planned get a `problem`."
-    )
+    @strawberry.field
     async def fleet_plan(self, info: Info, items: list[FleetItemInput]) -> FleetPlan:
         if len(items) > MAX_FLEET_ITEMS:
             raise GraphQLError(

@@ -41,7 +41,7 @@ def page_size(first: int | None) -> int:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Who you are, as your token says.")
+    @strawberry.field
     def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
         return Viewer(
@@ -55,7 +55,7 @@ class Query:
         snapshot = await info.context.loaders.snapshot()
         return sorted(snapshot.manufacturers.values(), key=lambda row: row.id)
 
-    @strawberry.field(description="Devices on the CPL, in id order; at most 500 a page.")
+    @strawberry.field
     async def devices(
         self,
         info: Info,
@@ -91,10 +91,7 @@ class Query:
             raise not_found("firmware")
         return row
 
-    @strawberry.field(
-        description="The audit log, newest first (SECAS and SSC).",
-        directives=policy_directives("Query", "auditEvents"),
-    )
+    @strawberry.field(directives=policy_directives("Query", "auditEvents"))
     async def audit_events(
         self,
         info: Info,

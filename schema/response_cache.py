@@ -74,10 +74,14 @@ def operation_key(
 
 @dataclass(frozen=True)
 class Cached:
-    """An encoded answer, and what it read of the SSC-only values: a hit is logged as a read."""
+    """An encoded answer, and what it read of the SSC-only values: a hit is logged as a read.
+    A hit is counted as the operation that made it was: its name, outcome and denials."""
 
     body: bytes
     ssc_reads: SscReads | None = None
+    operation_name: str | None = None
+    outcome: str = "ok"
+    denied: int = 0
 
     def __len__(self) -> int:
         return len(self.body)

@@ -15,20 +15,15 @@ from schema.query import page_size
 from schema.types import connection_types
 
 
-@strawberry.type(
-    name="SscAccess",
-    description="One operation that read, or filtered on, an SSC-only value.",
-)
+@strawberry.type(name="SscAccess")
 class SscAccess:
     occurred_at: datetime
     actor_party_id: str
     actor_sub: str
     operation_name: str | None
-    fields: list[str] = strawberry.field(
-        description="Like `Device.zigbeeChipsetVendor` or `DeviceFilter.zigbeeStackVersion`."
-    )
+    fields: list[str]
 
-    @strawberry.field(description="The devices whose SSC-only values were read or filtered on.")
+    @strawberry.field
     def device_ids(self, root: strawberry.Parent[SscAccessRow]) -> list[strawberry.ID]:
         return [strawberry.ID(encode_id("device", i)) for i in root.device_ids]
 
@@ -38,10 +33,7 @@ SscAccessEdge, SscAccessConnection = connection_types(SscAccess, "SscAccess")
 
 @strawberry.type
 class SscAccessQueries:
-    @strawberry.field(
-        description="Who read the SSC-only values, newest first (SSC only).",
-        directives=policy_directives("Query", "sscAccessLog"),
-    )
+    @strawberry.field(directives=policy_directives("Query", "sscAccessLog"))
     async def ssc_access_log(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> SscAccessConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import

@@ -82,23 +82,18 @@ class Device:
         loaders = info.context.loaders
         return loaders.one("manufacturers", loaders.manufacturer, root.manufacturer_id)
 
-    @strawberry.field(description="Every firmware version of the device, oldest on the CPL first.")
+    @strawberry.field
     def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
         loaders = info.context.loaders
         return loaders.related("firmware_of_device", loaders.firmware_of_device, root.id)
 
-    @strawberry.field(
-        description="The ACTIVE firmware most recently added to the CPL: the planner's default "
-        "target."
-    )
+    @strawberry.field
     def latest_firmware(
         self, root: strawberry.Parent[tables.Device], info: Info
     ) -> Firmware | None:
         return info.context.loaders.latest_firmware(root.id)
 
-    @strawberry.field(
-        description="Changes to the device and its firmware and pathways, oldest first."
-    )
+    @strawberry.field
     async def history(self, root: strawberry.Parent[tables.Device], info: Info) -> list[AuditEvent]:
         return await info.context.loaders.history_of_device.load(root.id)
 
@@ -120,14 +115,14 @@ class Firmware:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
 
-    @strawberry.field(description="Pathways that leave this firmware, in any status.")
+    @strawberry.field
     def upgrades_to(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
         loaders = info.context.loaders
         return loaders.related("pathways_from", loaders.pathways_from, root.id)
 
-    @strawberry.field(description="Pathways that arrive at this firmware, in any status.")
+    @strawberry.field
     def upgrades_from(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
@@ -180,9 +175,7 @@ class FieldChange:
     field: str
     before: str | None
     after: str | None
-    redacted: bool = strawberry.field(
-        description="True when the values are hidden from you by the field policy."
-    )
+    redacted: bool
 
 
 def visible_reason(principal: Principal | None, event: tables.AuditEvent) -> str | None:
@@ -197,7 +190,7 @@ class AuditEvent:
     action: str
     actor_party_id: str
 
-    @strawberry.field(description="Why; hidden when the event changed a value hidden from you.")
+    @strawberry.field
     def reason(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> str | None:
         return visible_reason(info.context.principal, root)
 
@@ -209,9 +202,7 @@ class AuditEvent:
     def actor_party_category(self, root: strawberry.Parent[tables.AuditEvent]) -> PartyCategory:
         return PartyCategoryEnum(root.actor_party_category)
 
-    @strawberry.field(
-        description="Each changed field; values the field policy hides from you are redacted."
-    )
+    @strawberry.field
     def changes(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> list[FieldChange]:
         principal = info.context.principal
         subject = change_subject(root.firmware_id, root.pathway_id)

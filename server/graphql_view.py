@@ -29,6 +29,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from config.logs import EXCHANGE
 from models.database import (
     DatabaseUnavailable,
     describe_outage,
@@ -45,6 +46,7 @@ from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE
 from schema.extensions import READABLE_CODES
 from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
+from schema.operation_record import record_hit
 from schema.rate_limit import RateLimitedSockets
 from schema.response_cache import (
     PERSISTED_QUERY_NOT_FOUND,
@@ -82,6 +84,10 @@ class GraphQLApp(GraphQL[Context, None]):
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=services.settings.ws_keep_alive_seconds,
+            # A WebSocket handshake from another origin is refused (HTTP 403) unless CORS lists
+            # it: browsers apply no CORS to WebSockets, so this list is their only gate. A
+            # listed origin still signs in by token only; the session cookie needs this origin.
+            allowed_origins=services.settings.cors_origins,
         )
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)  # the one the contract names
         self.graphql_transport_ws_handler_class = RateLimitedSockets
@@ -142,8 +148,12 @@ class GraphQLApp(GraphQL[Context, None]):
         cached = await self._cached(key)
         if cached is not None:
             await self._log_hit(request, cached)
+            record_hit(cached.operation_name, cached.outcome, cached.denied)
             response: Response = Response(cached.body, media_type="application/json")
         else:
+            exchange = EXCHANGE.get()
+            if exchange is not None and key is not None:
+                exchange.cache = "miss"
             response = await self._run_once(request, key)
         if lookup is not None and get:
             response.headers.update(revalidate(lookup))
@@ -186,7 +196,7 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             response = await self.run(request)
             if response.status_code == 200 and request.scope.get(KEEP):
-                kept = Cached(bytes(response.body), request.scope.get(SSC_READS))
+                kept = Cached(bytes(response.body), request.scope.get(SSC_READS), *_record())
                 self.services.responses.put(key, kept)
             return response
         finally:
@@ -326,6 +336,14 @@ class RequestAdapter(StarletteRequestAdapter):
     @property
     def scope(self) -> Scope:
         return self._request.scope
+
+
+def _record() -> tuple[str | None, str, int]:
+    """What `schema.operation_record` told the exchange of the operation that just ran."""
+    exchange = EXCHANGE.get()
+    if exchange is None or exchange.outcome is None:
+        return None, "ok", 0
+    return exchange.operation_name, exchange.outcome, exchange.denied
 
 
 def revalidate(lookup: Lookup) -> dict[str, str]:

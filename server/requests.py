@@ -5,7 +5,8 @@ carries the query document and its values (an SSC analyst's filter on a chipset 
 SSC-only value) and, from a careless client, `access_token=<JWT>`. The access line here holds
 the method, the path without its query string, the status, the duration, the caller's Party
 category and the operation's type and name (a GraphQL Name from the parsed document, never
-a value, told by `schema.operation_record`), and nothing else from the request.
+a value, told by `schema.operation_record`), whether the answer came from the response cache
+(`cache`: `hit` or `miss`, in the JSON line), and nothing else from the request.
 """
 
 from __future__ import annotations
@@ -134,5 +135,6 @@ def _account(
             "party_category": exchange.party_category,
             "operation_type": exchange.operation_type,
             "operation_name": exchange.operation_name,
+            "cache": exchange.cache,
         },
     )

@@ -88,6 +88,10 @@ def test_production_defaults_to_json_logs(clean_environment, monkeypatch):
         ("CPL_LOG_FORMAT", "xml", "CPL_LOG_FORMAT must be one of json, text"),
         ("CPL_LOG_LEVEL", "LOUD", "CPL_LOG_LEVEL must be"),
         ("CPL_CORS_ORIGINS", "https://ok.example,portal.example/app", "is not an origin"),
+        # Refused here, not by the WebSocket origin check as the app starts.
+        ("CPL_CORS_ORIGINS", "http://127.0.0.1:99999", "is not an origin"),
+        ("CPL_CORS_ORIGINS", "https://:8443", "is not an origin"),
+        ("CPL_CORS_ORIGINS", "https://portal.example?x=1", "is not an origin"),
         ("CPL_WEBHOOK_TIMEOUT_SECONDS", "ten", "must be a number"),
         ("CPL_DB_POOL_SIZE", "-1", "must not be negative"),
     ],

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
@@ -84,3 +85,92 @@ async def test_a_page_on_a_listed_origin_queries_the_api_from_a_real_browser(set
         "requestId": "front-end-1",
     }
     assert refused == {"error": "TypeError: Failed to fetch"}  # the browser withholds it
+
+
+# A page that follows the CPL over the API's WebSocket (graphql-transport-ws, by hand: what any
+# client library sends), signed in by its token, and leaves the first event or the close code.
+SUBSCRIBING_PAGE = """<!doctype html><title>Supplier front-end</title><script>
+const socket = new WebSocket("ws://%(api)s/graphql", "graphql-transport-ws");
+const send = (message) => socket.send(JSON.stringify(message));
+socket.onopen = () => send({type: "connection_init",
+                            payload: {Authorization: "Bearer %(token)s"}});
+socket.onmessage = (message) => {
+  const data = JSON.parse(message.data);
+  if (data.type === "connection_ack") {
+    send({id: "1", type: "subscribe",
+          payload: {query: "subscription { cplChanges { kind device { id } } }"}});
+  } else if (data.type === "ping") {
+    send({type: "pong"});
+  } else {
+    window.cplResult = {[data.type]: data.payload ?? null};
+    socket.close(1000);
+  }
+};
+socket.onclose = (event) => { window.cplResult ??= {closed: event.code}; };
+</script>"""
+PUBLISH = """mutation($input: PublishUpgradePathwayInput!) { publishUpgradePathway(input: $input) {
+  __typename } }"""
+
+
+async def until(condition, what: str, seconds: float = 30) -> None:
+    """Poll `condition` until it holds, or fail naming `what` after `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_page_on_a_listed_origin_subscribes_and_an_unlisted_one_is_refused(
+    settings, token, own_database, caplog
+):
+    """Browsers apply no CORS to a WebSocket: the server's origin check is the only gate, and
+    it follows CPL_CORS_ORIGINS. The two pages are on one host (127.0.0.1) and differ by port
+    alone, so they are two origins (though a browser would share cookies between them)."""
+    listed, unlisted = free_port(), free_port()
+    own = replace(settings, database_url=own_database, cors_origins=(f"http://127.0.0.1:{listed}",))
+    services = create_services(own)
+    try:
+        async with serve(create_app(own, services)) as api:
+            if hasattr(services.bus, "listening"):
+                await asyncio.wait_for(services.bus.listening.wait(), 10)
+            html = SUBSCRIBING_PAGE % {"api": api, "token": token("SMALL_SUPPLIER")}
+            pages = Starlette(routes=[Route("/", lambda _request: HTMLResponse(html))])
+            async with serve(pages, listed), serve(pages, unlisted):
+                refused = await open_in_chromium(f"http://127.0.0.1:{unlisted}/")
+                assert services.bus.subscribers == 0
+                following = asyncio.create_task(open_in_chromium(f"http://127.0.0.1:{listed}/"))
+                try:
+                    await until(lambda: services.bus.subscribers == 1, "the page subscribed")
+                except AssertionError:
+                    following.cancel()  # its page gives up by itself (open_page.mjs)
+                    raise
+                async with httpx.AsyncClient(base_url=f"http://{api}") as client:
+                    published = await client.post(
+                        "/graphql",
+                        json={
+                            "query": PUBLISH,
+                            "variables": {
+                                "input": {
+                                    "deviceId": "device:1",
+                                    "fromVersion": "76000100",
+                                    "toVersion": "6D000200",
+                                }
+                            },
+                        },
+                        headers={"Authorization": f"Bearer {token('MANUFACTURER')}"},
+                    )
+                assert published.json() == {
+                    "data": {
+                        "publishUpgradePathway": {"__typename": "PublishUpgradePathwaySuccess"}
+                    }
+                }
+                allowed = await following
+    finally:
+        await services.engine.dispose()
+    assert allowed == {
+        "next": {
+            "data": {"cplChanges": {"kind": "PATHWAY_PUBLISHED", "device": {"id": "device:1"}}}
+        }
+    }
+    assert refused == {"closed": 1006}  # the handshake answered 403: the page sees no more
+    assert f"Rejected WebSocket connection from origin 'http://127.0.0.1:{unlisted}'" in caplog.text

@@ -110,8 +110,11 @@ async def test_metrics_count_requests_operations_and_denied_selections(client, t
     assert grew("cpl_http_requests_total", **(ok | {"status": "401"})) == 1
     assert grew("cpl_http_request_duration_seconds_count", route="/graphql") == 7
     assert grew("cpl_cache_lookups_total", cache="responses", result="hit") >= 1
-    assert grew("cpl_graphql_operations_total", type="query", outcome="errors") == 3
-    assert grew("cpl_graphql_operations_total", type="query", outcome="rejected") == 1
+    ops = "cpl_graphql_operations_total"
+    assert grew(ops, type="query", outcome="errors", cache="miss") == 3
+    assert grew(ops, type="query", outcome="rejected", cache="none") == 1  # never looked up
+    assert grew(ops, type="query", outcome="ok", cache="miss") == 1
+    assert grew(ops, type="query", outcome="ok", cache="hit") == 1
     assert grew("cpl_graphql_denied_selections_total") == 3  # one per selection, not per row
     assert after[("cpl_webhook_outbox_pending", ())] >= 0
     assert ("cpl_db_pool_connections_in_use", ()) in after
