@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
@@ -9,6 +11,7 @@ from strawberry.types import Info
 from permissions.strawberry_adapter import policy_directives, refuse_restricted_input
 from resolvers.reads.devices import search_devices
 from resolvers.reads.history import search_audit_events
+from resolvers.reads.paging import Window
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (
@@ -30,13 +33,35 @@ def not_found(what: str) -> GraphQLError:
     return GraphQLError(f"No {what} with that id.", extensions={"code": NOT_FOUND})
 
 
-def page_size(first: int | None) -> int:
+def page_size(first: int | None, name: str = "first") -> int:
     """Pages are capped at 500 rows; null means the default 50; a negative size is refused."""
     if first is None:
         return DEFAULT_PAGE
     if first < 0:
-        raise GraphQLError("`first` must not be negative.", extensions={"code": BAD_USER_INPUT})
+        raise GraphQLError(f"`{name}` must not be negative.", extensions={"code": BAD_USER_INPUT})
     return min(first, MAX_PAGE)
+
+
+def window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
+    """Relay's arguments as a `Window`: `first` or `last` (not both: which would the page be?),
+    each at most 500, neither negative; the cursors checked."""
+    if first is not None and last is not None:
+        raise GraphQLError(
+            "Give `first` (with `after`) or `last` (with `before`), not both.",
+            extensions={"code": BAD_USER_INPUT},
+        )
+    return Window(
+        first=page_size(first) if first is not None else None,
+        after=decode_cursor(after),
+        last=page_size(last, "last") if last is not None else None,
+        before=decode_cursor(before),
+    )
+
+
+FIRST = "At most this many rows from the start of the list (after `after`); 50 when neither `first` nor `last` is given; at most 500."  # noqa: E501
+AFTER = "Only rows after this cursor (an `endCursor` or an edge's `cursor`)."
+LAST = "At most this many rows from the end of the list (before `before`); at most 500. Not with `first`."  # noqa: E501
+BEFORE = "Only rows before this cursor (a `startCursor` or an edge's `cursor`)."
 
 
 @strawberry.type
@@ -55,21 +80,29 @@ class Query:
         snapshot = await info.context.loaders.snapshot()
         return sorted(snapshot.manufacturers.values(), key=lambda row: row.id)
 
-    @strawberry.field(description="Devices on the CPL, in id order; at most 500 a page.")
+    @strawberry.field(
+        description="Devices on the CPL, in id order, a page at a time as Relay's cursor "
+        "connections have it: forwards with `first` and `after`, backwards with `last` and "
+        "`before`; at most 500 a page."
+    )
     async def devices(
         self,
         info: Info,
         filter: DeviceFilter | None = None,
-        first: int | None = 50,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> DeviceConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         filter = filter or DeviceFilter()
         filter.check_text()
         values = filter.values()
         refuse_restricted_input(info.context, "DeviceFilter", values)
-        size = page_size(first)
         page = search_devices(
-            await info.context.loaders.snapshot(), values, size, decode_cursor(after)
+            await info.context.loaders.snapshot(),
+            values,
+            window(first, after, last, before),
+            DEFAULT_PAGE,
         )
         info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)
