@@ -78,6 +78,7 @@ class Cached:
 
     body: bytes
     ssc_reads: SscReads | None = None
+    errors: bool = False  # whether the answer holds errors beside its data (a partial success)
 
     def __len__(self) -> int:
         return len(self.body)
