@@ -6,13 +6,14 @@ tests/test_graphql_over_http_audit.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
 import pytest
+from websockets.asyncio.client import connect
 
 import resolvers.reads.loaders
-from tests.live import subscribe
 
 GRAPHQL = "application/graphql-response+json"
 JSON = "application/json"
@@ -362,8 +363,16 @@ async def test_every_error_has_a_code(client, token, monkeypatch):
     }
 
 
+async def next_message(ws) -> dict:
+    """The next message that is not the server's keep-alive ping (answered)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if message["type"] != "ping":
+            return message
+        await ws.send(json.dumps({"type": "pong"}))
+
+
 async def test_websocket_errors_have_codes_too(live, isolated):
-    token = isolated.token("SSC")
     refused = [
         ("subscription { nope }", None, "GRAPHQL_VALIDATION_FAILED"),
         (
@@ -372,8 +381,13 @@ async def test_websocket_errors_have_codes_too(live, isolated):
             "BAD_USER_INPUT",
         ),
     ]
-    for document, variables, code in refused:
-        async with subscribe(live, token, document, variables) as subscriber:
-            message = await subscriber.next()
-            assert message["type"] == "error", message
+    async with connect(f"ws://{live}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        init = {"Authorization": f"Bearer {isolated.token('SSC')}"}
+        await ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        for number, (document, variables, code) in enumerate(refused):
+            payload = {"query": document, "variables": variables}
+            await ws.send(json.dumps({"id": str(number), "type": "subscribe", "payload": payload}))
+            message = await next_message(ws)
+            assert message["type"] == "error" and message["id"] == str(number), message
             assert [e["extensions"]["code"] for e in message["payload"]] == [code]
