@@ -33,10 +33,10 @@ test: lint browser test-sqlite test-postgresql
 
 # The npm packages the tests drive, each folder with its own package.json and package-lock.json
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
-# chromium (never a browser download), tests/schema_lint/ graphql-schema-linter. A folder added
-# here is installed by `make test`. Where a
-# folder cannot be installed its tests skip saying why; with CI=true a failed install fails here.
-NODE_DIRS := tests/browser tests/schema_lint
+# chromium (never a browser download), tests/schema_lint/ graphql-schema-linter, tests/http_audit/
+# the graphql-http audit suite. A folder added here is installed by `make test`. Where a folder
+# cannot be installed its tests skip saying why; with CI=true a failed install fails here.
+NODE_DIRS := tests/browser tests/schema_lint tests/http_audit
 node: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
 %/node_modules/.installed: %/package-lock.json

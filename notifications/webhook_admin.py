@@ -92,7 +92,7 @@ async def own_deliveries(
     db: RequestSession,
     scope: Scope,
     first: int,
-    before_id: int | None,
+    after: int | None,  # the point of the `after` cursor (resolvers.reads.paging)
     webhook_id: int | None = None,
     status: WebhookStatus | None = None,
 ) -> Page[WebhookDelivery]:
@@ -106,4 +106,4 @@ async def own_deliveries(
         conditions.append(col(WebhookDelivery.webhook_id) == webhook_id)
     if status is not None:
         conditions.append(col(WebhookDelivery.status) == status)
-    return await page_of(db, WebhookDelivery, conditions, first, before_id, newest_first=True)
+    return await page_of(db, WebhookDelivery, conditions, first, after, newest_first=True)

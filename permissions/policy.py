@@ -196,7 +196,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "DeviceEdge": _all(P, "cursor", "node"),
     "AuditEventConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "AuditEventEdge": _all(P, "cursor", "node"),
-    "PageInfo": _all(P, "hasNextPage", "endCursor"),
+    "PageInfo": _all(P, "hasNextPage", "hasPreviousPage", "startCursor", "endCursor"),
     "Mutation": _all(
         WRITE,
         "addDevice",

@@ -16,7 +16,14 @@ from permissions.ssc_access import AccessLogUnavailable, log_reads
 from permissions.strawberry_adapter import PolicyEnforcement
 from schema.context import Context
 from schema.documents import DocumentCache
-from schema.errors import DATABASE_UNAVAILABLE, RATE_LIMITED, SERVICE_UNAVAILABLE
+from schema.errors import (
+    DATABASE_UNAVAILABLE,
+    INTERNAL_SERVER_ERROR,
+    RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
+    UNEXPECTED,
+    coded,
+)
 from schema.limits import Limits, OperationLimits
 from schema.operation_record import OperationRecord
 from schema.subscriptions import event_group
@@ -50,18 +57,26 @@ def _selection_key(error: GraphQLError) -> tuple[object, ...]:
 
 
 class ErrorPolicy(MaskErrors):
-    """Mask unexpected errors, and report each failing field selection once, not once a row.
+    """Mask unexpected errors, report each failing field selection once, not once a row, and
+    give every error its `extensions.code` (`schema.errors.coded`).
 
     500 devices asked for an SSC-only field by a Supplier give one FORBIDDEN error, not 500.
     """
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected)
+        super().__init__(should_mask_error=is_unexpected, error_message=UNEXPECTED)
+        self.executing = False
+
+    def on_execute(self) -> Iterator[None]:
+        self.executing = True  # errors from here on are execution's, not the document's
+        yield
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        """An outage is masked as one, with its code: an HTTP request is then answered 503
-        (`GraphQLApp.process_result`), a subscription's event says why it failed."""
+        """Masked as the server's fault (INTERNAL_SERVER_ERROR), or an outage as one, with its
+        code: an HTTP request is then answered 503 (`GraphQLApp.process_result`), a
+        subscription's event says why it failed."""
         masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
         if error.original_error is not None and is_outage(error.original_error):
             masked.message = DATABASE_UNAVAILABLE
             masked.extensions = {"code": SERVICE_UNAVAILABLE}
@@ -75,7 +90,7 @@ class ErrorPolicy(MaskErrors):
             if key not in seen:
                 seen.add(key)
                 unique.append(error)
-        return super()._process_errors(unique)
+        return [coded(error, self.executing) for error in super()._process_errors(unique)]
 
 
 class SubscriptionSlots(SchemaExtension):

@@ -12,6 +12,8 @@ import re
 
 from graphql import GraphQLError
 
+from resolvers.reads.paging import MAX_KEY, is_row, row_point
+
 BAD_USER_INPUT = "BAD_USER_INPUT"
 
 
@@ -19,7 +21,6 @@ def encode_id(kind: str, pk: int) -> str:
     return f"{kind}:{pk}"
 
 
-MAX_KEY = 2**31 - 1  # the primary keys are 32-bit integers on both databases
 DIGITS = re.compile(r"[0-9]{1,10}")
 
 
@@ -35,11 +36,15 @@ def decode_id(kind: str, value: str) -> int | None:
     return _key(number) if prefix == kind else None
 
 
-def encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{pk}".encode()).decode().rstrip("=")
+def encode_cursor(point: int) -> str:
+    """A cursor for a point of `resolvers.reads.paging`: a row (`after:<id>`, as cursors have
+    always been written) or the gap after a row (`gap:<id>`, which an empty page names)."""
+    text = f"after:{point // 2}" if is_row(point) else f"gap:{point // 2}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> int | None:
+    """The point a cursor names; BAD_USER_INPUT for anything this API did not write."""
     if cursor is None:
         return None
     try:
@@ -47,7 +52,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     prefix, _, number = raw.partition(":")
-    key = _key(number) if prefix == "after" else None
+    key = _key(number) if prefix in ("after", "gap") else None
     if key is None:
         raise GraphQLError("Invalid cursor.", extensions={"code": BAD_USER_INPUT})
-    return key
+    return row_point(key) if prefix == "after" else row_point(key) + 1

@@ -121,17 +121,26 @@ def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLNamedType]:
     return isinstance(inner, GraphQLList), get_named_type(type_)
 
 
+PAGE_ARGUMENTS = ("first", "last")  # a page's size, counted alike: the larger when both
+DEFAULT_PAGE = 50  # a paged field's page when neither is given (schema.query.DEFAULT_PAGE)
+
+
 def _page_size(field: FieldNode, variables: dict[str, Any], default: int | None) -> int | None:
+    """The rows a paged field may return: its `first` or `last`, capped at 500 as served, and
+    never below 0 (a negative size is refused when the field runs, and must not lower the cost
+    of the rest of the document meanwhile); its default when neither is given."""
+    sizes = []
     for argument in field.arguments or ():
-        if argument.name.value != "first":
+        if argument.name.value not in PAGE_ARGUMENTS:
             continue
         value = argument.value
         if isinstance(value, IntValueNode):
-            return min(int(value.value), MAX_PAGE)
-        if isinstance(value, VariableNode):
+            sizes.append(int(value.value))
+        elif isinstance(value, VariableNode):
             given = variables.get(value.name.value)
-            return min(given, MAX_PAGE) if isinstance(given, int) else default
-    return default
+            if isinstance(given, int):
+                sizes.append(given)
+    return max(0, min(max(sizes), MAX_PAGE)) if sizes else default
 
 
 def measure_cost(
@@ -163,7 +172,7 @@ def measure_cost(
             is_list, named = _unwrap(definition.type)
             paged = "first" in definition.args
             default = definition.args["first"].default_value if paged else None
-            default = default if isinstance(default, int) else None
+            default = default if isinstance(default, int) else DEFAULT_PAGE
             child_page = _page_size(part, variables, default) if paged else None
             factor = (page or LIST_FACTOR) if is_list else 1
             inner = of(part.selection_set, named, child_page) if part.selection_set else 0
@@ -211,14 +220,16 @@ def _shape(same: _Same, operation_name: str | None) -> Shape | None:
 
 @lru_cache(maxsize=1024)
 def _page_variables(same: _Same) -> tuple[str, ...]:
-    """The variables the document's page sizes (`first`) are given by: all the cost depends on
-    besides the document."""
+    """The variables the document's page sizes (`first`, `last`) are given by: all the cost
+    depends on besides the document."""
     names: set[str] = set()
     pending = [d.selection_set for d in same.document.definitions if hasattr(d, "selection_set")]
     while pending:
         for selection in pending.pop().selections:
             for argument in getattr(selection, "arguments", None) or ():
-                if argument.name.value == "first" and isinstance(argument.value, VariableNode):
+                if argument.name.value in PAGE_ARGUMENTS and isinstance(
+                    argument.value, VariableNode
+                ):
                     names.add(argument.value.name.value)
             if (inner := getattr(selection, "selection_set", None)) is not None:
                 pending.append(inner)

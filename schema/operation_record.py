@@ -116,3 +116,12 @@ def record_hit(operation_name: str | None, outcome: str, denied: int) -> None:
     if exchange is not None:
         exchange.operation_type, exchange.operation_name = "query", operation_name
         exchange.outcome, exchange.denied, exchange.cache = outcome, denied, "hit"
+
+
+def recorded() -> tuple[str | None, str, int]:
+    """What the operation that just ran told the exchange (its name, outcome and denials), for
+    the response cache to keep beside its answer and `record_hit` to repeat on a hit."""
+    exchange = EXCHANGE.get()
+    if exchange is None or exchange.outcome is None:
+        return None, "ok", 0
+    return exchange.operation_name, exchange.outcome, exchange.denied

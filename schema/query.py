@@ -9,6 +9,7 @@ from strawberry.types import Info
 from permissions.strawberry_adapter import policy_directives, refuse_restricted_input
 from resolvers.reads.devices import search_devices
 from resolvers.reads.history import search_audit_events
+from resolvers.reads.paging import Window
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (
@@ -30,13 +31,29 @@ def not_found(what: str) -> GraphQLError:
     return GraphQLError(f"No {what} with that id.", extensions={"code": NOT_FOUND})
 
 
-def page_size(first: int | None) -> int:
+def page_size(first: int | None, name: str = "first") -> int:
     """Pages are capped at 500 rows; null means the default 50; a negative size is refused."""
     if first is None:
         return DEFAULT_PAGE
     if first < 0:
-        raise GraphQLError("`first` must not be negative.", extensions={"code": BAD_USER_INPUT})
+        raise GraphQLError(f"`{name}` must not be negative.", extensions={"code": BAD_USER_INPUT})
     return min(first, MAX_PAGE)
+
+
+def window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
+    """Relay's arguments as a `Window`: `first` or `last` (not both: which would the page be?),
+    each at most 500, neither negative; the cursors checked."""
+    if first is not None and last is not None:
+        raise GraphQLError(
+            "Give `first` (with `after`) or `last` (with `before`), not both.",
+            extensions={"code": BAD_USER_INPUT},
+        )
+    return Window(
+        first=page_size(first) if first is not None else None,
+        after=decode_cursor(after),
+        last=page_size(last, "last") if last is not None else None,
+        before=decode_cursor(before),
+    )
 
 
 @strawberry.type
@@ -60,16 +77,20 @@ class Query:
         self,
         info: Info,
         filter: DeviceFilter | None = None,
-        first: int | None = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> DeviceConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
         filter = filter or DeviceFilter()
         filter.check_text()
         values = filter.values()
         refuse_restricted_input(info.context, "DeviceFilter", values)
-        size = page_size(first)
         page = search_devices(
-            await info.context.loaders.snapshot(), values, size, decode_cursor(after)
+            await info.context.loaders.snapshot(),
+            values,
+            window(first, after, last, before),
+            DEFAULT_PAGE,
         )
         info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
         info.context.loaders.prime_devices(page.rows)

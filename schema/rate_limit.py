@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from permissions.principal import Principal
-from schema.errors import RATE_LIMITED
+from schema.errors import BAD_REQUEST, INTERNAL_SERVER_ERROR, RATE_LIMITED
 
 if TYPE_CHECKING:
     from schema.context import Services  # which holds this module's RateLimit
@@ -129,3 +129,25 @@ class RateLimitedSockets(BaseGraphQLTransportWSHandler[Any, Any]):
                 )
                 return
         await super().handle_subscribe(message)
+
+    async def send_message(self, message: Any) -> None:
+        """Every error sent carries a code, the few the handler makes itself too: its limit of
+        operations on one socket is RATE_LIMITED, any other refusal before running
+        BAD_REQUEST; an error in an event that passed no error policy is the server's."""
+        payload = message.get("payload")
+        if message.get("type") == "error" and isinstance(payload, list):
+            for error in payload:
+                _give_code(error, RATE_LIMITED if error.get("message") == LIMIT else BAD_REQUEST)
+        elif message.get("type") == "next" and isinstance(payload, dict):
+            for error in payload.get("errors") or ():
+                _give_code(error, INTERNAL_SERVER_ERROR)
+        await super().send_message(message)
+
+
+LIMIT = "Subscription limit reached"  # Strawberry's words for its limit of operations a socket
+
+
+def _give_code(error: Any, code: str) -> None:
+    extensions = error.get("extensions") or {}
+    if "code" not in extensions:
+        error["extensions"] = {**extensions, "code": code}

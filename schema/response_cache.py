@@ -82,6 +82,7 @@ class Cached:
     operation_name: str | None = None
     outcome: str = "ok"
     denied: int = 0
+    errors: bool = False  # whether the answer holds errors beside its data (a partial success)
 
     def __len__(self) -> int:
         return len(self.body)

@@ -37,6 +37,6 @@ class SscAccessQueries:
     async def ssc_access_log(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> SscAccessConnection:  # type: ignore[valid-type]  # connection_types() makes the class at import
-        db, size, before = info.context.db, page_size(first), decode_cursor(after)
-        page = await page_of(db, SscAccessRow, [], size, before, newest_first=True)
+        db, size, point = info.context.db, page_size(first), decode_cursor(after)
+        page = await page_of(db, SscAccessRow, [], size, point, newest_first=True)
         return SscAccessConnection(page=page)

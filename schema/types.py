@@ -20,7 +20,7 @@ from permissions.policy import change_subject, is_ssc_only, may_read_change, rea
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from permissions.strawberry_adapter import policy_directives, policy_extensions
-from resolvers.reads.paging import Page
+from resolvers.reads.paging import Page, row_point
 from schema.ids import encode_cursor, encode_id
 
 PartyCategory = PartyCategoryEnum
@@ -224,8 +224,25 @@ class AuditEvent:
 
 @strawberry.type
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    page: strawberry.Private[Page[Any]]
+
+    @strawberry.field
+    def has_next_page(self) -> bool:
+        return self.page.has_next
+
+    @strawberry.field
+    async def has_previous_page(self) -> bool:
+        return await self.page.has_previous()
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:  # never null; nullable as Relay's spec has it
+        rows = self.page.rows
+        return encode_cursor(row_point(rows[0].id) if rows else self.page.position)
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:  # never null; nullable as Relay's spec has it
+        rows = self.page.rows
+        return encode_cursor(row_point(rows[-1].id) if rows else self.page.position)
 
 
 @strawberry.type
@@ -241,11 +258,7 @@ class Connection:
 
     @strawberry.field
     def page_info(self) -> PageInfo:
-        rows = self.page.rows
-        return PageInfo(
-            has_next_page=self.page.has_next,
-            end_cursor=encode_cursor(rows[-1].id) if rows else None,
-        )
+        return PageInfo(page=self.page)
 
 
 def connection_types(node: type, name: str) -> tuple[type, type]:
@@ -259,7 +272,7 @@ def connection_types(node: type, name: str) -> tuple[type, type]:
         return self.page.rows
 
     def edges(self: Connection) -> list[Any]:
-        return [edge(cursor=encode_cursor(row.id), node=row) for row in self.page.rows]
+        return [edge(cursor=encode_cursor(row_point(row.id)), node=row) for row in self.page.rows]
 
     nodes.__annotations__ = {"return": list[node]}  # type: ignore[valid-type]  # connection_types() makes node at runtime
     edges.__annotations__ = {"return": list[edge]}  # type: ignore[valid-type]  # connection_types() makes edge at runtime

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
-from cross_web.request import StarletteRequestAdapter
 from graphql import OperationType, get_operation_ast
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from config.logs import EXCHANGE
@@ -43,19 +42,40 @@ from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
 from schema.context import Context, Services
 from schema.documents import valid_document
-from schema.errors import SERVICE_UNAVAILABLE
+from schema.errors import SERVICE_UNAVAILABLE, code_of
 from schema.extensions import READABLE_CODES
-from schema.limits import MAX_JSON_DEPTH, Limits, check, nests_deeper_than
-from schema.operation_record import record_hit
+from schema.limits import Limits, check
+from schema.operation_record import record_hit, recorded
 from schema.rate_limit import RateLimitedSockets
 from schema.response_cache import (
-    PERSISTED_QUERY_NOT_FOUND,
     Cached,
     Lookup,
     PersistedQueryError,
     lookup_for,
 )
 from server.graphiql import GraphiQLPage
+from server.graphql_http import (
+    JSON,
+    PARTIAL_SUCCESS,
+    Refusal,
+    RequestAdapter,
+    answer_status,
+    check_request,
+    decode,
+    etag_for,
+    finish,
+    graphql_status,
+    method_not_allowed,
+    negotiate,
+    none_match,
+    not_acceptable,
+    persisted_query_error,
+    query_parameters,
+    revalidate,
+    select_operation,
+    unsupported_media_type,
+    with_code,
+)
 from server.http_errors import (
     bad_request,
     database_unavailable,
@@ -69,6 +89,7 @@ logger = logging.getLogger("cpl_pathways")
 EXPIRY = "cpl.expiry"
 REQUEST_DATA = "cpl.request"
 KEEP = "cpl.keep"
+OUTCOME = "cpl.outcome"  # the status of the answer under the draft's media type
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -94,6 +115,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.request_adapter_class = RequestAdapter
         self.services = services
         self.limits = Limits.from_settings(services.settings)
+        self.tokens = services.settings.max_query_tokens
         self.signin = signin
         self.page = page
         self._working: dict[tuple[Any, ...], asyncio.Future[Cached | None]] = {}
@@ -104,24 +126,11 @@ class GraphQLApp(GraphQL[Context, None]):
             return
         if scope["type"] == "http":
             request = Request(scope, receive=receive)
+            media = negotiate(request.headers.get("accept"))
             response = await self._authenticate(request)
             if response is None:
-                try:
-                    response = await self._answer(request)
-                except HTTPException as error:
-                    # Strawberry answers malformed requests in plain text; clients expect JSON.
-                    response = bad_request(error.reason, error.status_code)
-                except PersistedQueryError as error:
-                    response = persisted_query_error(error)
-                except AccessLogUnavailable:  # logged where it failed (permissions.ssc_access)
-                    response = database_unavailable()
-                except Exception as error:
-                    if not is_outage(error):
-                        raise
-                    # Expected weather, not a bug: one warning line, no traceback.
-                    logger.warning("database unavailable: %s", describe_outage(error))
-                    response = database_unavailable()
-            await response(scope, receive, send)
+                response = await self._respond(request, media)
+            await finish(response, media, head=scope["method"] == "HEAD")(scope, receive, send)
             return
         try:
             await super().__call__(scope, receive, send)
@@ -130,33 +139,63 @@ class GraphQLApp(GraphQL[Context, None]):
             if expiry is not None:
                 expiry.cancel()
 
-    async def _answer(self, request: Request) -> Response:
-        """Run the operation, or answer from the response cache. GET answers carry an ETag
-        derived from the cache key and honour If-None-Match."""
+    async def _respond(self, request: Request, media: str | None) -> Response:
+        """The answer to an authenticated caller's request, in `media` (406 when `Accept`
+        allows no media type this endpoint answers in)."""
+        if media is None:
+            return not_acceptable()
+        try:
+            return await self._answer(request, media)
+        except Refusal as refusal:
+            return refusal.response(media)
+        except HTTPException as error:  # what Strawberry's own view still refuses
+            return bad_request(error.reason, error.status_code)
+        except PersistedQueryError as error:
+            return persisted_query_error(error, media)
+        except AccessLogUnavailable:  # logged where it failed (permissions.ssc_access)
+            return database_unavailable()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # Expected weather, not a bug: one warning line, no traceback.
+            logger.warning("database unavailable: %s", describe_outage(error))
+            return database_unavailable()
+
+    async def _answer(self, request: Request, media: str) -> Response:
+        """Run the operation, or answer from the response cache, with the status `media` gives
+        its outcome. GET (and HEAD) answers carry an ETag derived from the cache key and the
+        media type, and honour If-None-Match."""
+        if request.method not in ("GET", "HEAD", "POST"):
+            raise method_not_allowed("GraphQL is sent by GET, HEAD or POST.")
         data = await self.parse_http_body(self.request_adapter_class(request))
         request.scope[REQUEST_DATA] = data
+        if isinstance(data, GraphQLRequestData):
+            select_operation(self.schema._schema, data, request.method, self.tokens)
         lookup = await self._lookup(request, data)
-        get = request.method == "GET"
+        get = request.method in ("GET", "HEAD")
         key = lookup.key if lookup is not None and self.services.responses.enabled else None
+        etag = etag_for(lookup.etag, media) if lookup is not None and get else None
         if (
-            lookup is not None
-            and get
-            and request.headers.get("if-none-match") == lookup.etag
+            etag is not None
+            and none_match(request.headers.get("if-none-match"), etag)
             and await self._revalidated(request, key)
         ):
-            return Response(status_code=304, headers=revalidate(lookup))
+            return Response(status_code=304, headers=revalidate(etag))
         cached = await self._cached(key)
         if cached is not None:
             await self._log_hit(request, cached)
             record_hit(cached.operation_name, cached.outcome, cached.denied)
-            response: Response = Response(cached.body, media_type="application/json")
+            response: Response = Response(cached.body, media_type=JSON)
+            outcome = PARTIAL_SUCCESS if cached.errors else 200
         else:
             exchange = EXCHANGE.get()
             if exchange is not None and key is not None:
                 exchange.cache = "miss"
             response = await self._run_once(request, key)
-        if lookup is not None and get:
-            response.headers.update(revalidate(lookup))
+            outcome = request.scope.get(OUTCOME, 200)
+        response.status_code = answer_status(media, outcome)
+        if etag is not None and response.status_code < 300:
+            response.headers.update(revalidate(etag))
         return response
 
     async def _revalidated(self, request: Request, key: tuple[Any, ...] | None) -> bool:
@@ -196,7 +235,10 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             response = await self.run(request)
             if response.status_code == 200 and request.scope.get(KEEP):
-                kept = Cached(bytes(response.body), request.scope.get(SSC_READS), *_record())
+                errors = request.scope.get(OUTCOME) != 200
+                name, outcome, denied = recorded()
+                body = bytes(response.body)
+                kept = Cached(body, request.scope.get(SSC_READS), name, outcome, denied, errors)
                 self.services.responses.put(key, kept)
             return response
         finally:
@@ -209,7 +251,7 @@ class GraphQLApp(GraphQL[Context, None]):
         In execution's order: parsed, validated, within the limits, then the policy pass. A
         document the limits refuse gets no key (execution refuses it with the limits' error),
         so no pass over a document runs before the limits have measured it."""
-        wanted = self.services.responses.enabled or request.method == "GET"
+        wanted = self.services.responses.enabled or request.method in ("GET", "HEAD")
         if not wanted or not isinstance(data, GraphQLRequestData) or not data.query:
             return None
         schema, settings = self.schema._schema, self.services.settings
@@ -243,10 +285,15 @@ class GraphQLApp(GraphQL[Context, None]):
                 original is not None and is_outage(original)
             ):
                 raise DatabaseUnavailable(describe_outage(original or error))
-        request.scope[KEEP] = all(
-            (error.extensions or {}).get("code") in READABLE_CODES for error in result.errors or []
+        result.errors = [with_code(error) for error in result.errors or ()] or None
+        payload = await super().process_result(request, result)
+        if result.data is None and not any(error.path for error in result.errors or ()):
+            del payload["data"]  # a request error: nothing ran, so there is no data at all
+        request.scope[OUTCOME] = graphql_status(payload)
+        request.scope[KEEP] = "data" in payload and all(
+            code_of(error) in READABLE_CODES for error in result.errors or ()
         )
-        return await super().process_result(request, result)
+        return payload
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,
@@ -262,23 +309,11 @@ class GraphQLApp(GraphQL[Context, None]):
         return over_budget(self.services.rate_limit, request.scope[PRINCIPAL])
 
     def decode_json(self, data: str | bytes) -> object:
-        """A request body is a JSON object in UTF-8, or a 400 that says which it is not."""
-        try:
-            text = data.decode("utf-8") if isinstance(data, bytes) else data
-        except UnicodeDecodeError:
-            raise HTTPException(400, "The request body is not UTF-8.") from None
-        try:
-            value = json.loads(text)  # Strawberry turns a JSONDecodeError into a 400
-        except RecursionError:
-            deep = True
-        else:  # the count of brackets bounds the depth, at C speed: most bodies need no walk
-            brackets = text.count("[") + text.count("{")
-            deep = brackets > MAX_JSON_DEPTH and nests_deeper_than(value, MAX_JSON_DEPTH)
-        if deep:
-            raise HTTPException(400, f"The request body nests deeper than {MAX_JSON_DEPTH}.")
-        if not isinstance(value, dict):
-            raise HTTPException(400, "The request body must be a JSON object.")
-        return value
+        """A request body is a GraphQL-over-HTTP request in JSON, or a refusal saying why not."""
+        return check_request(decode(data))
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return query_parameters(params)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Parsed once a request (`_answer` keeps it). A persisted query's hash is resolved to
@@ -287,6 +322,10 @@ class GraphQLApp(GraphQL[Context, None]):
         kept = request.scope.get(REQUEST_DATA)
         if kept is not None:
             return kept
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if "application/json" not in content_type:
+                raise unsupported_media_type(content_type)
         data = await super().parse_http_body(request)
         if isinstance(data, GraphQLRequestData):
             data.query = self.services.persisted_queries.resolve(data.query, data.extensions)
@@ -330,35 +369,6 @@ class GraphQLApp(GraphQL[Context, None]):
             websocket.scope[EXPIRY] = close_when_expired(websocket, principal.expires_at)
 
 
-class RequestAdapter(StarletteRequestAdapter):
-    """Strawberry's adapter, with the request's scope at hand for what one request keeps."""
-
-    @property
-    def scope(self) -> Scope:
-        return self._request.scope
-
-
-def _record() -> tuple[str | None, str, int]:
-    """What `schema.operation_record` told the exchange of the operation that just ran."""
-    exchange = EXCHANGE.get()
-    if exchange is None or exchange.outcome is None:
-        return None, "ok", 0
-    return exchange.operation_name, exchange.outcome, exchange.denied
-
-
-def revalidate(lookup: Lookup) -> dict[str, str]:
-    """Clients may keep a GET answer but must ask again each time; the ETag makes that cheap."""
-    return {"ETag": lookup.etag, "Cache-Control": "private, no-cache"}
-
-
-def persisted_query_error(error: PersistedQueryError) -> Response:
-    """APQ clients look for this exact shape: HTTP 200 and the code, then resend the query."""
-    if error.code == PERSISTED_QUERY_NOT_FOUND:
-        body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
-        return JSONResponse(body)
-    return bad_request(error.message, 400)
-
-
 def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.TimerHandle:
     """A socket lives no longer than the token that opened it: at its expiry the server closes
     it with 4403, ending every subscription on it. Cancelled when the socket closes first."""
@@ -377,7 +387,7 @@ def _is_ide_page(scope: Scope) -> bool:
     """A browser's GET of GraphiQL: HTML accepted. Whatever the query string holds (GraphiQL
     keeps `?query=` in the address), the answer is the page, which executes nothing itself:
     its script runs the query with the session's cookie and CSRF header."""
-    if scope["method"] != "GET":
+    if scope["method"] not in ("GET", "HEAD"):
         return False
     accept = dict(scope["headers"]).get(b"accept", b"")
     return b"text/html" in accept

@@ -123,6 +123,8 @@ def filtered(field: str, value: str) -> str:
     return f'{{ devices(filter: {{{field}: "{value}"}}) {PAGE} }}'
 
 
+PAGE_INFO = "pageInfo { hasPreviousPage hasNextPage startCursor endCursor }"
+GAP_AFTER_6 = "Z2FwOjY"  # a cursor: the place between device:6 and device:7 (`gap:6`)
 VENDOR, STACK = "Lumen Silicon", "ZB-SUBGHZ 1.4"  # each on other devices in the twin, or none
 NOWHERE = "Nobody's Silicon"  # on no device of either
 HISTORY = "history { action reason changes { field before after redacted } }"
@@ -144,6 +146,8 @@ ROADS = [
     Road("vendor filter under @include of a default", post(f'query($on: Boolean = true, $f: DeviceFilter = {{zigbeeChipsetVendor: "{VENDOR}"}}) {{ devices(filter: $f) @include(if: $on) {PAGE} }}')),  # noqa: E501
     Road("vendor filter under @skip of a default", post(f'query($off: Boolean = false) {{ devices(filter: {{zigbeeChipsetVendor: "{VENDOR}"}}) @skip(if: $off) {PAGE} }}')),  # noqa: E501
     Road("vendor filter by GET", get(filtered("zigbeeChipsetVendor", VENDOR))),
+    Road("vendor filter paged backwards", post(f'{{ devices(filter: {{zigbeeChipsetVendor: "{VENDOR}"}}, last: 1, before: "{GAP_AFTER_6}") {{ totalCount nodes {{ id }} {PAGE_INFO} }} }}')),  # noqa: E501
+    Road("stack filter paged from an empty page", post(f'{{ devices(filter: {{zigbeeStackVersion: "{STACK}"}}, first: 0, after: "{GAP_AFTER_6}") {{ totalCount {PAGE_INFO} }} }}')),  # noqa: E501
     Road("fields by a named fragment", post("{ devices { nodes { id ...z } } } fragment z on Device { zigbeeChipsetVendor zigbeeStackVersion }")),  # noqa: E501
     Road("fields by an inline fragment", post("{ devices { nodes { id ... on Device { zigbeeStackVersion } } } }")),  # noqa: E501
     Road("fields under aliases", post('{ d: device(id: "device:1") { v: zigbeeChipsetVendor s: zigbeeStackVersion n: modelName } }')),  # noqa: E501

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from permissions.device_filter import DEVICE_FILTER
-from resolvers.reads.paging import Page
+from resolvers.reads.paging import Page, Window, window_of
 from resolvers.reads.snapshot import CplSnapshot
 
 
@@ -33,12 +33,13 @@ def _matching_ids(rows: Iterable[Any], wanted: dict[str, object]) -> set[int] | 
 
 
 def search_devices(
-    snapshot: CplSnapshot, filters: Mapping[str, object], first: int, after_id: int | None
+    snapshot: CplSnapshot, filters: Mapping[str, object], window: Window, first: int
 ) -> Page[Any]:
-    """One page in id order after `after_id`; the count covers every page of the search.
+    """One page of the search in id order, as `window` asks (`first` rows when it names no
+    size); the count covers every page of the search.
 
     `snapshot` is the caller's view (`CplSnapshot.view`): it holds no value the caller may not
-    read, so no filter, order or count can find one. `filters` are the fields of
+    read, so no filter, order, count or page flag can find one. `filters` are the fields of
     `DeviceFilter` the caller set, by GraphQL name; each must equal the device's value. A
     restricted filter the caller may not use is refused before this
     (`refuse_restricted_input`): matching it against a view without the values would answer
@@ -52,9 +53,19 @@ def search_devices(
             return False
         return all(getattr(device, name) == value for name, value in on_device.items())
 
-    rows, has_next, total = snapshot.page_of_devices(matches, first, after_id)
+    matching = snapshot.matching_devices(matches)
+    rows, has_previous, has_next = window_of(matching, window, first)
 
     async def count() -> int:
-        return total
+        return len(matching)
 
-    return Page(rows=rows, has_next=has_next, count=count)
+    async def previous() -> bool:
+        return has_previous
+
+    return Page(
+        rows=rows,
+        has_next=has_next,
+        count=count,
+        has_previous=previous,
+        position=window.position(),
+    )

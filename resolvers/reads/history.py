@@ -10,7 +10,7 @@ from resolvers.reads.paging import Page, page_of
 async def search_audit_events(
     db: RequestSession,
     first: int,
-    before_id: int | None,
+    after: int | None,  # the point of the `after` cursor (resolvers.reads.paging)
     device_id: int | None = None,
     action: str | None = None,
 ) -> Page[AuditEvent]:
@@ -19,4 +19,4 @@ async def search_audit_events(
         conditions.append(AuditEvent.device_id == device_id)
     if action is not None:
         conditions.append(AuditEvent.action == action)
-    return await page_of(db, AuditEvent, conditions, first, before_id, newest_first=True)
+    return await page_of(db, AuditEvent, conditions, first, after, newest_first=True)

@@ -190,13 +190,10 @@ class CplSnapshot:
             graphs={} if graphs is None else graphs,
         )
 
-    def page_of_devices(
-        self, matches: Callable[[Any], bool], first: int, after_id: int | None
-    ) -> tuple[list[Any], bool, int]:
-        """(rows after `after_id` in id order, whether more follow, how many match in all)."""
-        matching = [self.devices[i] for i in self.device_ids if matches(self.devices[i])]
-        later = [row for row in matching if after_id is None or row.id > after_id]
-        return later[:first], len(later) > first, len(matching)
+    def matching_devices(self, matches: Callable[[Any], bool]) -> list[Any]:
+        """The devices `matches` keeps, in ascending id order (`resolvers.reads.paging` cuts
+        a page of them)."""
+        return [self.devices[i] for i in self.device_ids if matches(self.devices[i])]
 
     def graph(self, device_id: int) -> PathwayGraph | None:
         """The planner's graph of a device, None if it is no device of this snapshot.

@@ -3,7 +3,7 @@ the root fields that read it, its history and who is asking (keys: `schema.descr
 
 from __future__ import annotations
 
-from schema.descriptions.pages import PAGE_INFO, connection, paged
+from schema.descriptions.pages import PAGE_INFO, connection, paged, paged_both_ways
 
 HEX4 = "4 hex digits, shown upper case and matched in any case"
 SENSITIVE = "commercially sensitive to Manufacturers (SEC modification MP231)"
@@ -112,7 +112,7 @@ READS = {
     "Query.manufacturers": "Every manufacturer on the CPL, in id order.",
     "Query.devices": "Devices on the CPL, in id order, a page at a time.",
     "Query.devices(filter)": "Only devices that match every field given; none given: all.",
-    **paged("Query.devices"),
+    **paged_both_ways("Query.devices"),
     "Query.device": "One device; an unknown id is null with a NOT_FOUND error.",
     "Query.device(id)": "A device's id: `device:<number>`.",
     "Query.firmware": "One firmware version; an unknown id is null with a NOT_FOUND error.",

@@ -6,10 +6,15 @@ from __future__ import annotations
 from schema.query import DEFAULT_PAGE, MAX_PAGE
 
 PAGE_INFO = {
-    "PageInfo": "Where a page stands in its list (Relay's cursor connections).",
+    "PageInfo": "Where a page stands among every page of its list (Relay's cursor connections).",
     "PageInfo.hasNextPage": "True when more items follow this page: ask again with `after`.",
-    "PageInfo.endCursor": "The cursor of this page's last item, to pass as `after`; null when "
-    "the page is empty.",
+    "PageInfo.hasPreviousPage": "True when items come before this page: ask again with `before`.",
+    "PageInfo.startCursor": "The cursor of the page's first item, to pass as `before`; on a page "
+    "with no items, the place it was asked at, so that paging on from it neither skips nor "
+    "repeats an item. Never null (nullable as Relay's specification has it).",
+    "PageInfo.endCursor": "The cursor of the page's last item, to pass as `after`; on a page "
+    "with no items, the place it was asked at. Never null (nullable as Relay's specification "
+    "has it).",
 }
 
 FIRST = (
@@ -36,3 +41,20 @@ def connection(node: str, items: str) -> dict[str, str]:
 def paged(field: str) -> dict[str, str]:
     """The paging arguments of a root field."""
     return {f"{field}(first)": FIRST, f"{field}(after)": AFTER}
+
+
+BOTH_WAYS = {
+    "(first)": f"At most this many items from the start of the list (after `after`); "
+    f"{DEFAULT_PAGE} when neither `first` nor `last` is given; at most {MAX_PAGE}. Not with "
+    "`last`; a negative number is refused.",
+    "(after)": "Only items after this cursor (an `endCursor` or an edge's `cursor`).",
+    "(last)": f"At most this many items from the end of the list (before `before`); at most "
+    f"{MAX_PAGE}. Not with `first`; a negative number is refused.",
+    "(before)": "Only items before this cursor (a `startCursor` or an edge's `cursor`).",
+}
+
+
+def paged_both_ways(field: str) -> dict[str, str]:
+    """The paging arguments of a root field that pages forwards and backwards, as Relay's
+    connections do."""
+    return {f"{field}{argument}": words for argument, words in BOTH_WAYS.items()}

@@ -18,9 +18,6 @@ const disabled = {
     "An enum's values are in the domain's order, which the order carries: a delivery is " +
     "PENDING, then DELIVERED or FAILED; a firmware ACTIVE, then WITHDRAWN; the Party " +
     "categories and device types as the SEC lists them.",
-  "relay-page-info-spec":
-    "PageInfo lacks hasPreviousPage until Relay's backward paging lands (issue 26, item 3); " +
-    "the test says when it no longer does, and this entry goes.",
 };
 
 const rulesFolder = path.join(__dirname, "node_modules", "graphql-schema-linter", "lib", "rules");
