@@ -52,7 +52,7 @@ test: lint browser test-sqlite test-postgresql
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
 # chromium (never a browser download). A folder added here is installed by `make test`. Where a
 # folder cannot be installed its tests skip saying why; with CI=true a failed install fails here.
-NODE_DIRS := tests/browser
+NODE_DIRS := tests/browser tests/clients
 node: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
 %/node_modules/.installed: %/package-lock.json
