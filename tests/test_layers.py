@@ -99,6 +99,7 @@ WHERE_TO_ADD = (
     "A write rule",
     "A table",
     "A notification channel",
+    "A dependency",
 )
 
 
