@@ -5,15 +5,32 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install lock run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
+
+# The lock (pip-tools): every package at one version, each download checked against its hashes
+# (--require-hashes), installed by pip alone, so a fresh machine needs nothing but python3.11.
+# requirements/dev.txt is this environment (the app, otel, the test tools, pip and setuptools);
+# requirements/run.txt the image's (docker/Dockerfile), the same versions. The project itself is
+# installed editable with the locked setuptools, fetching nothing. Nothing runs when neither
+# pyproject.toml nor the lock changed; when one did, pip installs only what differs.
+LOCK := requirements/dev.txt
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Refresh the lock from pyproject.toml, keeping every pin that still fits; LOCK_ARGS=--upgrade
+# (or --upgrade-package NAME) moves pins. tests/test_lock.py fails when the two disagree.
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --all-build-deps --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: install
+	$(PIP_COMPILE) --output-file requirements/run.txt pyproject.toml
+	$(PIP_COMPILE) --extra otel --extra test --constraint requirements/run.txt \
+	  --output-file requirements/dev.txt pyproject.toml
 
 run: install
 	$(BIN)/cpl-pathways serve --host $(HOST) --port $(PORT)
@@ -34,9 +51,9 @@ test: lint browser test-sqlite test-postgresql
 # The npm packages the tests drive, each folder with its own package.json and package-lock.json
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
 # chromium (never a browser download), tests/schema_lint/ graphql-schema-linter, tests/http_audit/
-# the graphql-http audit suite. A folder added here is installed by `make test`. Where a folder
+# the graphql-http audit suite, tests/clients/ the README's TypeScript examples. A folder added here is installed by `make test`. Where a folder
 # cannot be installed its tests skip saying why; with CI=true a failed install fails here.
-NODE_DIRS := tests/browser tests/schema_lint tests/http_audit
+NODE_DIRS := tests/browser tests/schema_lint tests/http_audit tests/clients
 node: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
 %/node_modules/.installed: %/package-lock.json

@@ -200,9 +200,9 @@ def load_settings() -> Settings:
         cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
         oidc_issuer=os.environ.get("CPL_OIDC_ISSUER") or None,
         oidc_client_id=os.environ.get("CPL_OIDC_CLIENT_ID") or None,
-        oidc_client_secret=os.environ.get("CPL_OIDC_CLIENT_SECRET") or None,
+        oidc_client_secret=_secret("CPL_OIDC_CLIENT_SECRET", "CPL_OIDC_CLIENT_SECRET_FILE"),
         public_url=(os.environ.get("CPL_PUBLIC_URL") or "").rstrip("/") or None,
-        session_secret=os.environ.get("CPL_SESSION_SECRET") or None,
+        session_secret=_secret("CPL_SESSION_SECRET", "CPL_SESSION_SECRET_FILE"),
         session_ttl_seconds=_number("CPL_SESSION_TTL_SECONDS", default.session_ttl_seconds),
         max_fleet_rows=_number("CPL_MAX_FLEET_ROWS", default.max_fleet_rows),
         fleet_batch_bytes=_number("CPL_FLEET_BATCH_BYTES", default.fleet_batch_bytes),
@@ -212,6 +212,26 @@ def load_settings() -> Settings:
         rate_limit_per_second=_number("CPL_RATE_LIMIT_PER_SECOND", default.rate_limit_per_second),
         rate_limit_burst=_number("CPL_RATE_LIMIT_BURST", default.rate_limit_burst),
     )
+
+
+def _secret(name: str, file_name: str) -> str | None:
+    """A secret from the environment (`name`), or from the file `file_name` names: a compose or
+    Kubernetes secret, kept out of the environment that `docker inspect` and /proc show. The
+    file's trailing line break is not part of the secret. Both set, an unreadable or an empty
+    file is refused by name."""
+    value, path = os.environ.get(name) or None, os.environ.get(file_name) or None
+    if path is None:
+        return value
+    if value is not None:
+        raise ValueError(f"set {name} or {file_name}, not both")
+    try:
+        secret = Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ValueError(f"{file_name}: cannot read {path} ({reason})") from None
+    if not secret:
+        raise ValueError(f"{file_name}: {path} is empty")
+    return secret
 
 
 def _megabytes(name: str, default_bytes: int) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import errno
 import gc
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -84,6 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
             "--workers above 1 needs PostgreSQL (CPL_DATABASE_URL): on the embedded SQLite "
             "database a change reaches only the subscribers of the process that made it"
         )
+    unavailable = _cannot_listen(args.host, args.port)
+    if unavailable:  # before the banner and its tokens, which would promise a server
+        refuse(unavailable)
     if args.workers > 1 or os.environ.get(MULTIPROCESS_DIR):
         _metrics_directory()
     # Once, before any worker starts: workers never race each other to migrate or seed.
@@ -114,6 +119,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_config=None,  # logs.configure_logging formats every record, uvicorn's too
         access_log=False,  # server.requests writes the access line, without the query string
     )
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (in use, not this machine's, privileged), or None.
+    Bound as uvicorn binds it, then let go: uvicorn binds it again a moment later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = "already in use" if error.errno == errno.EADDRINUSE else error.strerror
+            return f"cannot listen on {host}:{port}: {reason} (choose another with --port)"
+    return None
 
 
 def worker_app() -> Starlette:
@@ -221,7 +240,12 @@ def parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="migrate, seed an empty embedded database, serve")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get("CPL_PORT") or 8000,
+        help="default: $CPL_PORT, 8000",
+    )
     serve.add_argument(
         "--workers", type=int, default=1, help="processes to serve with (above 1: PostgreSQL)"
     )
@@ -249,7 +273,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    refusal = load_settings().refusal()
+    try:
+        refusal = load_settings().refusal()
+    except ValueError as error:  # a setting's value, said by name in one line
+        refusal = str(error)
     if refusal is not None:
         print(f"cpl-pathways: {refusal}", file=sys.stderr)
         raise SystemExit(2)

@@ -19,8 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cross_web.request import StarletteRequestAdapter
-from cross_web.request._base import HTTPMethod
+from cross_web.request import HTTPMethod, StarletteRequestAdapter
 from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope

