@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser pooler screenshots graphiql-assets bench-ssc-access migration
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint browser test-sqlite test-postgresql
+test: lint browser pooler test-sqlite test-postgresql
 
 # The npm packages the tests drive, each folder with its own package.json and package-lock.json
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
@@ -48,6 +48,14 @@ browser: node
 	@test -x /usr/bin/chromium || { \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
 	  || { echo "chromium could not be installed: the browser test will skip"; test "$$CI" != true; }; }
+
+# Debian's PgBouncer for the tests and the benchmark that run through a transaction pooler
+# (tests/pgbouncer.py starts its own; the package's service is never used). Where it cannot be
+# installed those tests skip saying why; with CI=true a failed install fails here.
+pooler:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends pgbouncer) \
+	  || { echo "pgbouncer could not be installed: the pooler tests will skip"; test "$$CI" != true; }; }
 
 # The README's GraphiQL screenshots, as the browser test takes them.
 screenshots: install browser
