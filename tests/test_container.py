@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from config.settings import load_settings
 from permissions.dev_keys import issue_token, load_or_create_dev_key
 from permissions.principal import PartyCategory
 from tests.harness import BACKEND, fresh_database
@@ -153,9 +154,11 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
         env |= image_environment()
         env |= {k: interpolate(str(v), given) for k, v in services["api"]["environment"].items()}
         assert env["CPL_ENV"] == "production" and env["CPL_LOG_FORMAT"] == "json"
+        assert env["CPL_DATABASE_POOLER"] == "none"  # no pooler unless its profile is asked for
         # Outside the compose network: the test's PostgreSQL, and a data folder of its own.
         env |= {
             "CPL_DATABASE_URL": url,
+            "CPL_DATABASE_DIRECT_URL": url,
             "CPL_DATA_DIR": str(tmp_path / "data"),
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         }
@@ -212,3 +215,37 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
         assert not (tmp_path / "data" / "dev-signing-key.json").exists()
         lines = server.log_lines()
         assert lines and all(json.loads(line) for line in lines)
+
+
+def test_the_pooler_profile_puts_pgbouncer_between_the_api_and_db(monkeypatch):
+    """`COMPOSE_PROFILES=pooler`: PgBouncer in transaction mode in front of db; the API's
+    requests go through it, its migrations and sessions to db itself (README: Behind a pooler).
+    Without the profile the API reaches db directly, as before."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    pooler = services["pgbouncer"]
+    assert pooler["profiles"] == ["pooler"]
+    assert pooler["depends_on"]["db"]["condition"] == "service_healthy"
+    assert (pooler["environment"]["DB_HOST"], pooler["environment"]["POOL_MODE"]) == (
+        "db",
+        "transaction",
+    )
+    assert "healthcheck" in pooler
+    assert all("profiles" not in s for name, s in services.items() if name != "pgbouncer")
+    waits = services["api"]["depends_on"]["pgbouncer"]
+    assert waits == {"condition": "service_healthy", "required": False}
+    given = {"POSTGRES_PASSWORD": "pw", "CPL_JWKS_URL": "https://idp.example/jwks.json",
+             "CPL_ISSUER": ISSUER}  # fmt: skip
+    profile = {"DATABASE_ADDRESS": "pgbouncer:5432", "CPL_DATABASE_POOLER": "transaction"}
+    for variables, pooled_host in ((given, "db:5432"), (given | profile, "pgbouncer:5432")):
+        env = {k: interpolate(str(v), variables) for k, v in services["api"]["environment"].items()}
+        assert env["CPL_DATABASE_URL"] == f"postgresql+asyncpg://cpl:pw@{pooled_host}/cpl"
+        assert env["CPL_DATABASE_DIRECT_URL"] == "postgresql+asyncpg://cpl:pw@db:5432/cpl"
+        for name in [n for n in os.environ if n.startswith("CPL_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        assert settings.database_pooler == variables.get("CPL_DATABASE_POOLER", "none")
+        assert settings.refusal() is None  # the direct URL is given: the pooler may be used
+    # The API's pooled URL reaches PgBouncer where the image listens.
+    assert pooler["healthcheck"]["test"][-1] == profile["DATABASE_ADDRESS"].split(":")[1]
