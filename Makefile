@@ -96,8 +96,10 @@ migration: install
 	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
 # Planning, then reads over HTTP (wrk, from Debian's package, loads the servers), then what an
-# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package).
-bench: install
+# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package),
+# and, last, 1, 2 and 4 serving processes through PgBouncer in transaction mode (`make pooler`)
+# against the same processes connected directly (bench/pooler.py).
+bench: install pooler
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(BIN)/python -m bench.run
@@ -106,6 +108,7 @@ bench: install
 	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
 	$(BIN)/python -m bench.bombs
+	$(BIN)/python -m bench.pooler
 
 # Ten minutes of 200 clients' mixed traffic with 5 % hostile requests and the database away
 # halfway (bench/soak.py); outside `make test`. SOAK_ARGS="--seconds 60" for a shorter one.

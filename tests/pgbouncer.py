@@ -21,11 +21,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.harness import PG_URL
 from tests.live import free_port
 
+CONNECTIONS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid()"
+)
 INSTALL = "`make test` installs it (Debian's pgbouncer, apt-get)"
 UNPRIVILEGED = "nobody"  # the user a root-started PgBouncer switches to: on every Debian
 
@@ -142,3 +148,28 @@ async def _listening(process: asyncio.subprocess.Process, running: PgBouncer) ->
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"PgBouncer did not start: {running.log_text()[-2000:]}")
+
+
+@contextlib.asynccontextmanager
+async def most_connections(direct: str) -> AsyncIterator[list[int]]:
+    """The most connections the server held to `direct`'s database while the block ran (the
+    counting one left out), sampled every 10 ms on a connection of its own."""
+    most = [0]
+    admin = create_async_engine(direct)
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        async with admin.connect() as connection:
+            while not stop.is_set():
+                most[0] = max(most[0], int((await connection.scalar(CONNECTIONS)) or 0))
+                await connection.rollback()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.01)
+
+    task = asyncio.create_task(sample())
+    try:
+        yield most
+    finally:
+        stop.set()
+        await task
+        await admin.dispose()

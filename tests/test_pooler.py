@@ -29,7 +29,7 @@ from models.revision import REVISION_CONNECTION_NAME
 from notifications.bus import LISTENER_NAME
 from tests.harness import BACKEND, fresh_database
 from tests.live import cli, cli_env, cli_server, free_port, subscribe
-from tests.pgbouncer import PgBouncer, missing, pgbouncer
+from tests.pgbouncer import PgBouncer, missing, most_connections, pgbouncer
 from tests.test_cross_process import CHANGES, COUNT_NAMED, LISTED, ask, seen_within
 from tests.test_webhook_delivery import Receiver, serving
 
@@ -43,10 +43,6 @@ ADD_ONCE = (
 REGISTER = (
     "mutation($url: String!) { registerWebhook(input: { url: $url, kinds: [FIRMWARE_ADDED] }) "
     "{ __typename } }"
-)
-CONNECTIONS = text(
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-    "AND pid <> pg_backend_pid()"
 )
 DELIVERIES = text("SELECT status, count(*) FROM webhook_delivery GROUP BY status")
 
@@ -84,31 +80,6 @@ async def post(base: str, token: str, query: str, **variables: object) -> dict:
         )
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@contextlib.asynccontextmanager
-async def most_connections(direct: str) -> AsyncIterator[list[int]]:
-    """The most connections the server held to `direct`'s database while the block ran (the
-    counting one left out), sampled every 10 ms on a connection of the test's own."""
-    most = [0]
-    admin = create_async_engine(direct)
-    stop = asyncio.Event()
-
-    async def sample() -> None:
-        async with admin.connect() as connection:
-            while not stop.is_set():
-                most[0] = max(most[0], int((await connection.scalar(CONNECTIONS)) or 0))
-                await connection.rollback()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.01)
-
-    task = asyncio.create_task(sample())
-    try:
-        yield most
-    finally:
-        stop.set()
-        await task
-        await admin.dispose()
 
 
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
