@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install lock run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install lock run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser pooler screenshots graphiql-assets bench-ssc-access migration
 
 # The lock (pip-tools): every package at one version, each download checked against its hashes
 # (--require-hashes), installed by pip alone, so a fresh machine needs nothing but python3.11.
@@ -46,7 +46,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint browser test-sqlite test-postgresql
+test: lint browser pooler test-sqlite test-postgresql
 
 # The npm packages the tests drive, each folder with its own package.json and package-lock.json
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
@@ -66,6 +66,14 @@ browser: node
 	@test -x /usr/bin/chromium || { \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) \
 	  || { echo "chromium could not be installed: the browser test will skip"; test "$$CI" != true; }; }
+
+# Debian's PgBouncer for the tests and the benchmark that run through a transaction pooler
+# (tests/pgbouncer.py starts its own; the package's service is never used). Where it cannot be
+# installed those tests skip saying why; with CI=true a failed install fails here.
+pooler:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends pgbouncer) \
+	  || { echo "pgbouncer could not be installed: the pooler tests will skip"; test "$$CI" != true; }; }
 
 # The README's GraphiQL screenshots, as the browser test takes them.
 screenshots: install browser
@@ -106,8 +114,10 @@ migration: install
 	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
 # Planning, then reads over HTTP (wrk, from Debian's package, loads the servers), then what an
-# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package).
-bench: install
+# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package),
+# and, last, 1, 2 and 4 serving processes through PgBouncer in transaction mode (`make pooler`)
+# against the same processes connected directly (bench/pooler.py).
+bench: install pooler
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(BIN)/python -m bench.run
@@ -116,6 +126,7 @@ bench: install
 	$(BIN)/python -m bench.data_io
 	$(BIN)/python -m bench.observability
 	$(BIN)/python -m bench.bombs
+	$(BIN)/python -m bench.pooler
 
 # Ten minutes of 200 clients' mixed traffic with 5 % hostile requests and the database away
 # halfway (bench/soak.py); outside `make test`. SOAK_ARGS="--seconds 60" for a shorter one.

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T", int, float)
 LOG_FORMATS = ("json", "text")
+# What sits between the API's pool and PostgreSQL (CPL_DATABASE_POOLER): nothing, or a pooler
+# that hands a server connection to a client for one transaction only (README: Behind a pooler).
+POOLERS = ("none", "transaction")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -44,7 +47,7 @@ def _number(name: str, default: T) -> T:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    database_url: str
+    database_url: str  # the requests' pool: PostgreSQL itself, or a transaction pooler
     jwks_url: str | None
     issuer: str
     audience: str
@@ -73,6 +76,13 @@ class Settings:
     max_subscriptions: int = 2_000
     db_pool_size: int = 5  # PostgreSQL connections each process keeps, and may add on top:
     db_max_overflow: int = 10
+    # What needs a session of its own (migrations and their lock, the change listener, the
+    # revision reader) connects here; unset: `database_url` (`direct_url`).
+    database_direct_url: str | None = None
+    # Said, not detected: a transaction pooler answers like PostgreSQL itself, and providers'
+    # poolers announce themselves in no common way; what its absence breaks (prepared
+    # statements' names taken by another client) shows only under concurrent load.
+    database_pooler: str = "none"
     log_format: str = "text"
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
@@ -90,6 +100,12 @@ class Settings:
     # Operations a Party may run, in each process (schema/rate_limit.py): sustained, and at once.
     rate_limit_per_second: float = 50.0  # 0: no limit
     rate_limit_burst: int = 200
+
+    @property
+    def direct_url(self) -> str:
+        """PostgreSQL itself, never a pooler: for whatever holds a session (`database_url`
+        when no other is given)."""
+        return self.database_direct_url or self.database_url
 
     @property
     def dev_issuer(self) -> bool:
@@ -110,6 +126,21 @@ class Settings:
             return "CPL_OIDC_ISSUER needs CPL_OIDC_CLIENT_ID and CPL_PUBLIC_URL"
         if self.production and self.oidc_issuer and not self.session_secret:
             return "CPL_ENV=production with CPL_OIDC_ISSUER needs CPL_SESSION_SECRET"
+        return self._database_refusal()
+
+    def _database_refusal(self) -> str | None:
+        embedded = self.database_url.startswith("sqlite")
+        if embedded and self.database_direct_url not in (None, self.database_url):
+            return "CPL_DATABASE_DIRECT_URL is for PostgreSQL: CPL_DATABASE_URL is SQLite's"
+        if self.database_pooler == "none":
+            return None
+        if embedded:
+            return "CPL_DATABASE_POOLER is for PostgreSQL: CPL_DATABASE_URL is SQLite's"
+        if self.direct_url == self.database_url:
+            return (
+                "CPL_DATABASE_POOLER=transaction needs CPL_DATABASE_DIRECT_URL: migrations, the "
+                "change listener and the revision reader need a session a pooler does not keep"
+            )
         return None
 
     @property
@@ -195,6 +226,8 @@ def load_settings() -> Settings:
         max_subscriptions=_number("CPL_MAX_SUBSCRIPTIONS", default.max_subscriptions),
         db_pool_size=_number("CPL_DB_POOL_SIZE", default.db_pool_size),
         db_max_overflow=_number("CPL_DB_MAX_OVERFLOW", default.db_max_overflow),
+        database_direct_url=os.environ.get("CPL_DATABASE_DIRECT_URL") or None,
+        database_pooler=_pooler(os.environ.get("CPL_DATABASE_POOLER") or default.database_pooler),
         log_format=_log_format(os.environ.get("CPL_LOG_FORMAT") or default.log_format),
         log_level=_log_level(os.environ.get("CPL_LOG_LEVEL") or default.log_level),
         cors_origins=_origins(os.environ.get("CPL_CORS_ORIGINS", "")),
@@ -252,6 +285,13 @@ def _log_format(value: str) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"CPL_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
     return value
+
+
+def _pooler(value: str) -> str:
+    pooler = value.strip().lower()
+    if pooler not in POOLERS:
+        raise ValueError(f"CPL_DATABASE_POOLER must be {' or '.join(POOLERS)}, not {value!r}")
+    return pooler
 
 
 def _log_level(value: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from models.database import connect_asyncpg
@@ -83,7 +83,9 @@ class SqliteRevision:
 
 class PostgresRevision:
     """PostgreSQL's revision read on a connection of its own: one prepared SELECT, outside any
-    transaction, in one round trip.
+    transaction, in one round trip. The connection goes to PostgreSQL itself
+    (`CPL_DATABASE_DIRECT_URL`), never through a transaction pooler, which would hand the
+    statement's session to another client.
 
     Through the pool the read took six round trips (pre-ping's BEGIN, ping and ROLLBACK, then
     BEGIN, SELECT and ROLLBACK), each waiting behind a turn of a loop busy with 200 clients, and
@@ -110,10 +112,15 @@ class PostgresRevision:
         self._closed = False  # with its engine: never opened again
 
     @classmethod
-    def for_engine(cls, engine: AsyncEngine) -> PostgresRevision | None:
+    def for_engine(
+        cls, engine: AsyncEngine, direct_url: str | URL | None = None
+    ) -> PostgresRevision | None:
+        """The reader for `engine`'s database, connected to `direct_url` (PostgreSQL itself:
+        its prepared statement lives in its session, which a transaction pooler would not
+        keep), by default to the engine's own URL."""
         if engine.url.get_backend_name() != "postgresql":
             return None
-        revision = cls(engine.url)
+        revision = cls(make_url(direct_url) if direct_url is not None else engine.url)
         event.listen(engine.sync_engine, "engine_disposed", lambda _engine: revision.close())
         return revision
 
@@ -198,7 +205,11 @@ class RevisionClock:
     listener's notifications make an upper bound rather than the usual delay."""
 
     def __init__(
-        self, engine: AsyncEngine, max_age: float, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: AsyncEngine,
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+        direct_url: str | URL | None = None,
     ) -> None:
         self.engine = engine
         self.max_age = max_age
@@ -208,7 +219,7 @@ class RevisionClock:
         self._generation = 0
         self._reading: asyncio.Future[int] | None = None
         self._here = SqliteRevision.for_engine(engine) if engine is not None else None
-        self._own = PostgresRevision.for_engine(engine) if engine is not None else None
+        self._own = PostgresRevision.for_engine(engine, direct_url) if engine is not None else None
 
     def invalidate(self) -> None:
         """After a commit here or a notification of one: the next request reads again, and no

@@ -1,10 +1,12 @@
 """Change notifications between the writer's commit and every subscriber, in every process.
 
 On PostgreSQL the writer sends `pg_notify` inside its transaction, so the notification leaves
-only if the change commits, and every API process LISTENs on a dedicated connection that
-reconnects and re-listens. The payload is the event id only (NOTIFY payloads must be small);
-subscribers read the event from the database. On SQLite (one process) an in-process fan-out
-after commit does the same job.
+only if the change commits (through a transaction pooler too: NOTIFY belongs to the
+transaction), and every API process LISTENs on a dedicated connection to PostgreSQL itself
+(`CPL_DATABASE_DIRECT_URL`: LISTEN holds a session, which a transaction pooler would hand to
+another client) that reconnects and re-listens. The payload is the event id only (NOTIFY
+payloads must be small); subscribers read the event from the database. On SQLite (one process)
+an in-process fan-out after commit does the same job.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class ChangeBus:
 
 
 class PostgresChangeBus(ChangeBus):
-    """LISTEN/NOTIFY across every process sharing the database."""
+    """LISTEN/NOTIFY across every process sharing the database: `url` is where it listens
+    (PostgreSQL itself), `sessions` the pool it reads and notifies through."""
 
     def __init__(
         self,
@@ -215,6 +218,8 @@ def change_bus(
     retry_seconds: float = 1.0,
     retry_max_seconds: float = 30.0,
 ) -> ChangeBus:
+    """The bus for the database at `url`, where a PostgreSQL listener connects: give it
+    `Settings.direct_url`, never a transaction pooler's."""
     if is_sqlite(url):
         return ChangeBus()
     return PostgresChangeBus(url, sessions, retry_seconds, retry_max_seconds)

@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from config import metrics, tracing
 from config.settings import Settings, load_settings
-from models.database import create_engine, is_sqlite, session_factory
+from models.database import is_sqlite, pooled_engine, session_factory
 from models.revision import RevisionClock
 from notifications.bus import change_bus
 from notifications.channels import consumers
@@ -40,15 +40,22 @@ from server.signin import SignIn
 
 
 def create_services(settings: Settings) -> Services:
+    """The process's services. Their connections: the requests' pool on `CPL_DATABASE_URL`
+    (maybe a transaction pooler: `pooled_engine`), which every read, write, the dispatcher,
+    the access log and sign-in use; and two of their own on `CPL_DATABASE_DIRECT_URL`, the
+    change listener's and the revision reader's, which hold a session (README: Behind a
+    pooler)."""
     pool = {}
     if not is_sqlite(settings.database_url):
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
-    engine = create_engine(settings.database_url, **pool)
+    engine = pooled_engine(settings, **pool)
     metrics.watch_pool(engine)
     db_sessions = session_factory(engine)
-    revision = RevisionClock(engine, settings.revision_max_age_seconds)
+    revision = RevisionClock(
+        engine, settings.revision_max_age_seconds, direct_url=settings.direct_url
+    )
     bus = change_bus(
-        settings.database_url,
+        settings.direct_url,
         db_sessions,
         settings.listener_retry_seconds,
         settings.listener_retry_max_seconds,

@@ -28,15 +28,17 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def _prepare_database(settings: Settings, *, seed_if_empty: bool) -> bool:
-    """Migrate to the newest schema; seed the demo CPL when asked and empty. True if seeded."""
-    from models.database import create_engine, migrate, session_factory
+    """Migrate to the newest schema (on PostgreSQL itself, `CPL_DATABASE_DIRECT_URL`); seed the
+    demo CPL when asked and empty (through `CPL_DATABASE_URL`, as requests write). True if
+    seeded."""
+    from models.database import migrate_directly, pooled_engine, session_factory
     from models.demo import is_empty, seed_demo
 
-    engine = create_engine(settings.database_url)
+    await migrate_directly(settings)
+    if not seed_if_empty:
+        return False
+    engine = pooled_engine(settings)
     try:
-        await migrate(engine)
-        if not seed_if_empty:
-            return False
         async with session_factory(engine)() as session, session.begin():
             if not await is_empty(session):
                 return False
@@ -213,9 +215,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 async def _migrate(settings: Settings, revision: str, *, down: bool) -> None:
     from alembic.util import CommandError
 
-    from models.database import create_engine, describe_outage, downgrade, migrate
+    from models.database import describe_outage, direct_engine, downgrade, migrate
 
-    engine = create_engine(settings.database_url)
+    engine = direct_engine(settings)  # PostgreSQL itself: DDL and the lock in one session
     try:
         await (downgrade if down else migrate)(engine, revision)
     except CommandError as error:

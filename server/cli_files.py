@@ -39,19 +39,19 @@ def checked_actor(command: str, given: str | None, default: str) -> str:
 
 
 async def _import(settings: Settings, args: argparse.Namespace) -> Any:
-    from models.database import create_engine, migrate, session_factory
+    from models.database import migrate_directly, pooled_engine, session_factory
     from notifications.bus import change_bus
     from notifications.channels import consumers
     from resolvers.files.cpl_import import import_file, importer
 
-    engine = create_engine(settings.database_url)
+    await migrate_directly(settings)
+    engine = pooled_engine(settings)
     try:
-        await migrate(engine)
         sessions = session_factory(engine)
         path = Path(args.path)
         return await import_file(
             sessions,
-            consumers(change_bus(settings.database_url, sessions)),
+            consumers(change_bus(settings.direct_url, sessions)),
             path,
             importer(path, args.actor),
             dry_run=args.dry_run,
@@ -110,16 +110,18 @@ def export_operator(args: argparse.Namespace) -> Operator:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from models.database import create_engine, migrate, session_factory
+    from models.database import migrate_directly, pooled_engine, session_factory
     from permissions.ssc_access import AccessLogUnavailable
     from resolvers.files.cpl_export import export
 
     actor = export_operator(args)  # checked before anything is opened
 
     async def run(out: Any) -> int:
-        engine = create_engine(load_settings().database_url)
+        settings = load_settings()
+        # As import and serve do: an empty database exports nothing.
+        await migrate_directly(settings)
+        engine = pooled_engine(settings)
         try:
-            await migrate(engine)  # as import and serve do: an empty database exports nothing
             return await export(
                 session_factory(engine),
                 args.what,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -69,6 +71,7 @@ def test_the_readme_gives_each_default_the_code_has(clean_environment):
     assert table["CPL_WEBHOOK_RETRY_SCHEDULE"] == f"`{schedule}`"
     assert table["CPL_LOG_LEVEL"] == f"`{loaded.log_level}`"
     assert table["CPL_LOG_FORMAT"].startswith(f"`{loaded.log_format}`")
+    assert table["CPL_DATABASE_POOLER"] == f"`{loaded.database_pooler}`"
     # Loading with nothing set gives the dataclass's own defaults: each is written once.
     for field in fields(Settings):
         if field.default is not MISSING and field.name not in ENVIRONMENT_DEPENDENT:
@@ -94,6 +97,7 @@ def test_production_defaults_to_json_logs(clean_environment, monkeypatch):
         ("CPL_CORS_ORIGINS", "https://portal.example?x=1", "is not an origin"),
         ("CPL_WEBHOOK_TIMEOUT_SECONDS", "ten", "must be a number"),
         ("CPL_DB_POOL_SIZE", "-1", "must not be negative"),
+        ("CPL_DATABASE_POOLER", "session", "CPL_DATABASE_POOLER must be none or transaction"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(clean_environment, monkeypatch, name, value, message):
@@ -105,3 +109,67 @@ def test_a_bad_value_is_refused_by_name(clean_environment, monkeypatch, name, va
 def test_cors_origins_are_read_as_a_list(clean_environment, monkeypatch):
     monkeypatch.setenv("CPL_CORS_ORIGINS", " https://portal.example/ , http://127.0.0.1:3000")
     assert load_settings().cors_origins == ("https://portal.example", "http://127.0.0.1:3000")
+
+
+# Nothing listens on port 1: each refusal comes before any connection.
+POOLER = "postgresql+asyncpg://127.0.0.1:1/cpl"
+DIRECT = "postgresql+asyncpg://127.0.0.1:1/cpl?application_name=direct"
+
+
+def test_the_direct_url_is_the_database_url_unless_given(clean_environment, monkeypatch):
+    monkeypatch.setenv("CPL_DATABASE_URL", POOLER)
+    assert load_settings().direct_url == POOLER
+    monkeypatch.setenv("CPL_DATABASE_DIRECT_URL", DIRECT)
+    monkeypatch.setenv("CPL_DATABASE_POOLER", " Transaction ")
+    loaded = load_settings()
+    assert (loaded.direct_url, loaded.database_pooler, loaded.refusal()) == (
+        DIRECT,
+        "transaction",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"CPL_DATABASE_URL": POOLER, "CPL_DATABASE_POOLER": "transaction"},
+            "CPL_DATABASE_POOLER=transaction needs CPL_DATABASE_DIRECT_URL: migrations, the "
+            "change listener and the revision reader need a session a pooler does not keep",
+        ),
+        (
+            {"CPL_DATABASE_POOLER": "transaction"},
+            "CPL_DATABASE_POOLER is for PostgreSQL: CPL_DATABASE_URL is SQLite's",
+        ),
+        (
+            {"CPL_DATABASE_DIRECT_URL": DIRECT},
+            "CPL_DATABASE_DIRECT_URL is for PostgreSQL: CPL_DATABASE_URL is SQLite's",
+        ),
+    ],
+)
+def test_a_pooler_configuration_that_cannot_work_is_refused(
+    clean_environment, monkeypatch, variables, message
+):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().refusal() == message
+
+
+def test_migrate_behind_a_pooler_without_a_direct_url_exits_2_with_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CPL_")}
+    env |= {"CPL_DATA_DIR": str(tmp_path), "CPL_DATABASE_URL": POOLER}
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "migrate"],
+        cwd=ROOT,
+        env=env | {"CPL_DATABASE_POOLER": "transaction"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "cpl-pathways: CPL_DATABASE_POOLER=transaction needs CPL_DATABASE_DIRECT_URL: "
+        "migrations, the change listener and the revision reader need a session a pooler "
+        "does not keep"
+    ]

@@ -150,11 +150,13 @@ async def test_the_image_replayed_serves_the_compose_environment(tmp_path, ident
                 k: interpolate(str(v), given) for k, v in services["api"]["environment"].items()
             }
             assert env["CPL_ENV"] == "production" and env["CPL_LOG_FORMAT"] == "json"
+            assert env["CPL_DATABASE_POOLER"] == "none"  # no pooler unless its profile is asked
             mounted = compose["secrets"]["session_secret"]
             assert env["CPL_SESSION_SECRET_FILE"].endswith("/session_secret") and mounted["file"]
             # Outside the compose network: the test's PostgreSQL, a data folder of its own.
             env |= {
                 "CPL_DATABASE_URL": url,
+                "CPL_DATABASE_DIRECT_URL": url,
                 "CPL_DATA_DIR": str(tmp_path / "data"),
                 "CPL_SESSION_SECRET_FILE": str(secret_file),
                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),

@@ -5,9 +5,10 @@ and `gql` of earlier ones) with the server's address for 127.0.0.1:8000; the `js
 the `fleet-plan.json` the next block sends; the `graphql` blocks are sent as the SSC's;
 the Python blocks run (the subscriber follows a real change, both webhook checks verify what
 the dispatcher signs). Not run here: the "CPL in and out" block (tests/test_readme_data.py runs
-it with its example files), the `make` commands (they are CI itself), the `console` block of
-Docker commands (no Docker engine: tests/test_container.py replays the image instead) and the
-`js` block for browsers.
+it with its example files), the `make` commands (they are CI itself), the `console` blocks of
+Docker commands (no Docker engine: tests/test_container.py replays the image instead), the `ini`
+excerpt of PgBouncer's settings (tests/test_pooler.py runs through PgBouncer) and the `js` block
+for browsers.
 """
 
 from __future__ import annotations

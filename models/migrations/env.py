@@ -38,7 +38,9 @@ async def _run_standalone() -> None:
     from config.settings import load_settings
     from models.database import create_engine
 
-    engine = create_engine(os.environ.get("CPL_DATABASE_URL") or load_settings().database_url)
+    # PostgreSQL itself, never a transaction pooler: the DDL and its lock want one session.
+    url = os.environ.get("CPL_DATABASE_DIRECT_URL") or os.environ.get("CPL_DATABASE_URL")
+    engine = create_engine(url or load_settings().direct_url)
     async with engine.begin() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
