@@ -114,9 +114,10 @@ POLICY: dict[str, dict[str, Rule]] = {
     "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
     "StepCount": _all(P, "steps", "meters"),
     "Subscription": _all(P, "cplChanges"),
-    "CplChange": _all(
-        P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
-    ),
+    "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway")
+    | {"fleetImpact": Rule.OWN_FLEET},
+    # Reached only through CplChange.fleetImpact (and FleetDigest), a Supplier's own.
+    "FleetImpact": _all(P, "affectedMeters", "newlyBlockedMeters", "newlyUpgradableMeters"),
     "Webhook": _all(P, "id", "url", "deviceIds", "kinds", "createdAt"),
     "WebhookDelivery": _all(
         P,
@@ -289,7 +290,11 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
 # whatever caches answers keys these on the caller's identity.
-CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer"), ("Query", "myFleet")})
+# A subscription event that selects `fleetImpact` is shared only by the subscribers of one Party
+# (`schema.subscriptions.event_group`), as an answer is cached for one caller only.
+CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
+    {("Query", "viewer"), ("Query", "myFleet"), ("CplChange", "fleetImpact")}
+)
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.
 UNVERSIONED: frozenset[tuple[str, str]] = frozenset(

@@ -69,6 +69,7 @@ class Context:
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
     ssc_reads: SscReads = field(init=False, default_factory=SscReads)
+    fleet_impacts: Any = field(init=False, default=None)  # `schema.notifications.own_impact`'s
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.db_sessions)
