@@ -1,11 +1,10 @@
-"""Notice of what a change does to Suppliers' fleets, withdrawals announced before they take
-effect, and the daily digest's runs.
+"""Notice of what a change does to Suppliers' fleets, and withdrawals announced before they take
+effect.
 
 `FleetImpact` rows are written in the change's own transaction (one per event and Party whose
 stored fleet the event touches) and read only for that Party: its subscription events, its
 webhook deliveries and its `fleetDigest`. `ScheduledWithdrawal` holds a withdrawal announced
 for a later day until a process claims it (`applied_at`, set by one conditional UPDATE).
-`DigestRun` is one row a day, inserted by whichever process gets there first.
 """
 
 from __future__ import annotations
@@ -56,15 +55,3 @@ class ScheduledWithdrawal(SQLModel, table=True):
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
     )
     applied_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
-
-
-class DigestRun(SQLModel, table=True):
-    """The daily digest of `day`: the changes after `since` up to `until` (the configured hour
-    of that day), one row a day whichever process makes it."""
-
-    __tablename__ = "digest_run"
-
-    id: int | None = Field(default=None, primary_key=True)
-    day: date = Field(sa_column=sa.Column(sa.Date(), nullable=False, unique=True))
-    since: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    until: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

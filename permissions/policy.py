@@ -106,7 +106,10 @@ POLICY: dict[str, dict[str, Rule]] = {
         **_all(OWN, "webhooks", "webhookDeliveries"),
         "myFleet": Rule.OWN_FLEET,
     },
-    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
+    "UpgradePlan": _all(
+        P, "device", "from", "target", "reachable", "reason", "steps", "withdrawalsScheduled"
+    ),
+    "ScheduledWithdrawal": _all(P, "effectiveOn", "firmware", "pathway"),
     "FleetPlan": _all(P, "entries", "summary"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
@@ -172,6 +175,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "imageHash",
         "addedToCplOn",
         "withdrawnOn",
+        "withdrawalScheduledOn",
         "upgradesTo",
         "upgradesFrom",
         "history",
@@ -187,6 +191,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "revision",
         "publishedAt",
         "publishedBy",
+        "withdrawalScheduledOn",
         "history",
     ),
     "AuditEvent": _all(
@@ -260,7 +265,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "toVersion",
         "idempotencyKey",
     ),
-    "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
+    "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey", "effectiveOn"),
     "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
     "FleetItemInput": _all(
         P,
@@ -272,7 +277,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "meterCount",
     ),
     "DeleteWebhookInput": _all(P, "id"),
-    "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
+    "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey", "effectiveOn"),
     "SetZigbeeInformationInput": _all(
         P,
         "deviceId",

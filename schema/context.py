@@ -16,6 +16,7 @@ from models.database import RequestSession
 from models.revision import RevisionClock
 from notifications.bus import ChangeBus
 from notifications.dispatcher import Dispatcher
+from notifications.scheduler import Scheduler
 from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.signin_sessions import SignInSessions
@@ -47,6 +48,7 @@ class Services:
     rate_limit: RateLimit
     subscriptions: SubscriptionBudget
     events: SharedEvents
+    scheduler: Scheduler
 
 
 class _NoCaller:

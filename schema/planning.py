@@ -11,7 +11,8 @@ a view built from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, cast
 
 import strawberry
@@ -34,6 +35,13 @@ strawberry.enum(PlanBlockReason, name="PlanBlockReason")  # marks it in place
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
+@strawberry.type(description="A withdrawal announced for a later day: of a firmware or a pathway.")
+class ScheduledWithdrawal:
+    effective_on: date = strawberry.field(description="The day (UTC) it takes effect, at 00:00.")
+    firmware: Firmware | None
+    pathway: UpgradePathway | None
+
+
 @strawberry.type(description="The ordered pathways from the firmware a meter runs to a target.")
 class UpgradePlan:
     device: Device
@@ -45,6 +53,10 @@ class UpgradePlan:
     reason: PlanBlockReason | None
     steps: list[UpgradePathway] = strawberry.field(
         description="Fewest steps; among equals, the lowest pathway ids."
+    )
+    withdrawals_scheduled: list[ScheduledWithdrawal] = strawberry.field(
+        description="Announced withdrawals of its steps, the firmware they enter, or its target: "
+        "the plan is valid until the first takes effect."
     )
 
 
@@ -99,6 +111,33 @@ class PlanView:
     reachable: bool
     reason: BlockReason | None
     steps: list[Any]
+    withdrawals_scheduled: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WithdrawalView:
+    effective_on: date
+    firmware: Any
+    pathway: Any
+
+
+def scheduled_in(snapshot: Any, plan: Plan) -> list[WithdrawalView]:
+    """The announced withdrawals a plan runs into: of a step, a firmware a step enters, or its
+    target, in the plan's order, each once."""
+    found: dict[tuple[str, int], WithdrawalView] = {}
+    named = [(("pathway", s.id), ("firmware", s.to_id)) for s in plan.steps]
+    keys = [key for pair in named for key in pair]
+    if plan.target is not None:
+        keys.append(("firmware", plan.target.id))
+    for key in keys:
+        day = snapshot.withdrawals.get(key)
+        if day is not None and key not in found:
+            row = (snapshot.firmware if key[0] == "firmware" else snapshot.pathways).get(key[1])
+            is_firmware = key[0] == "firmware"
+            found[key] = WithdrawalView(
+                day, row if is_firmware else None, None if is_firmware else row
+            )
+    return list(found.values())
 
 
 @dataclass(slots=True)
@@ -154,7 +193,13 @@ async def plan_views(
         firmware = await _rows(loaders.firmware, ends)
     if wanted("device"):
         devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
-    return await in_slices(_views(plans, devices, firmware, pathways))
+    views = await in_slices(_views(plans, devices, firmware, pathways))
+    if wanted("withdrawalsScheduled"):
+        held = await loaders.snapshot()
+        if held.withdrawals:
+            for _, plan in plans:
+                views[id(plan)].withdrawals_scheduled = scheduled_in(held, plan)
+    return views
 
 
 def _views(

@@ -120,6 +120,15 @@ class Firmware:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
 
+    @strawberry.field(
+        description="The day (UTC) its announced withdrawal takes effect; null when none is "
+        "scheduled. Until then plans may use it."
+    )
+    def withdrawal_scheduled_on(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> date | None:
+        return info.context.loaders.withdrawal("firmware", root.id)
+
     @strawberry.field(description="Pathways that leave this firmware, in any status.")
     def upgrades_to(
         self, root: strawberry.Parent[tables.Firmware], info: Info
@@ -157,6 +166,15 @@ class UpgradePathway:
     def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
+
+    @strawberry.field(
+        description="The day (UTC) its announced withdrawal takes effect; null when none is "
+        "scheduled. Until then plans may use it."
+    )
+    def withdrawal_scheduled_on(
+        self, root: strawberry.Parent[tables.UpgradePathway], info: Info
+    ) -> date | None:
+        return info.context.loaders.withdrawal("pathway", root.id)
 
     @strawberry.field(name="from")
     def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:

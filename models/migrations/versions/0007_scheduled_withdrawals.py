@@ -1,12 +1,12 @@
-"""Fleet impacts, scheduled withdrawals and the daily digest's runs
+"""Fleet impacts and scheduled withdrawals
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-04
 
 What each change does to each Supplier's stored fleet (a row per event and Party, read by that
-Party only), withdrawals announced for a later day until one process applies them, and one row
-per daily digest (`models/notice.py`).
+Party only), and withdrawals announced for a later day until one process applies them
+(`models/notice.py`).
 """
 
 from collections.abc import Sequence
@@ -58,19 +58,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_scheduled_withdrawal_due", ["applied_at", "effective_on"], unique=False
         )
-    op.create_table(
-        "digest_run",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("until", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("day"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("digest_run")
     with op.batch_alter_table("scheduled_withdrawal", schema=None) as batch_op:
         batch_op.drop_index("ix_scheduled_withdrawal_due")
     op.drop_table("scheduled_withdrawal")
