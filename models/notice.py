@@ -3,7 +3,7 @@ effect.
 
 `FleetImpact` rows are written in the change's own transaction (one per event and Party whose
 stored fleet the event touches) and read only for that Party: its subscription events, its
-webhook deliveries and its `fleetDigest`. `ScheduledWithdrawal` holds a withdrawal announced
+webhook deliveries and its `onlyMyFleet` filter. `ScheduledWithdrawal` holds a withdrawal announced
 for a later day until a process claims it (`applied_at`, set by one conditional UPDATE).
 """
 
