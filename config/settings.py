@@ -100,6 +100,7 @@ class Settings:
     # Operations a Party may run, in each process (schema/rate_limit.py): sustained, and at once.
     rate_limit_per_second: float = 50.0  # 0: no limit
     rate_limit_burst: int = 200
+    scheduler_poll_seconds: float = 60.0  # how often each process applies due withdrawals
 
     @property
     def direct_url(self) -> str:
@@ -244,6 +245,9 @@ def load_settings() -> Settings:
         ),
         rate_limit_per_second=_number("CPL_RATE_LIMIT_PER_SECOND", default.rate_limit_per_second),
         rate_limit_burst=_number("CPL_RATE_LIMIT_BURST", default.rate_limit_burst),
+        scheduler_poll_seconds=_number(
+            "CPL_SCHEDULER_POLL_SECONDS", default.scheduler_poll_seconds
+        ),
     )
 
 

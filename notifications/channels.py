@@ -12,7 +12,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from notifications import outbox
 from notifications.bus import ChangeBus
+from resolvers.planning.impact import store_impacts
 from resolvers.writes.change_log import ChangeConsumer, Recorded
+
+
+class FleetImpacts:
+    """Each change's impact on every stored fleet it touches, a row per owner, committed with
+    the change (`resolvers.planning.impact`); the other channels read it for that owner only."""
+
+    async def in_transaction(self, session: AsyncSession, recorded: Sequence[Recorded]) -> None:
+        await store_impacts(session, recorded)
+
+    def after_commit(self, recorded: Sequence[Recorded]) -> None:
+        """Nothing to announce: the outbox and the bus carry the changes."""
 
 
 class WebhookOutbox:
@@ -49,6 +61,7 @@ def consumers(
 ) -> list[ChangeConsumer]:
     """Every channel a committed change goes to, in the order they are told."""
     return [
+        FleetImpacts(),
         WebhookOutbox(wake_dispatcher),
         Subscribers(bus),
     ]

@@ -37,7 +37,7 @@ from notifications.addresses import (
     public_address,
 )
 from notifications.outages import OutageLog
-from notifications.payloads import encode_body, event_payloads, global_id
+from notifications.payloads import delivery_payloads, encode_body, global_id
 from notifications.signing import message_id, signature_headers
 
 logger = logging.getLogger(__name__)
@@ -204,14 +204,16 @@ class Dispatcher:
                         WebhookDelivery.created_at,
                         Webhook.url,
                         Webhook.secret,
+                        Webhook.party_id,
                     )
                     .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                     .where(col(WebhookDelivery.id).in_(ids))
                     .order_by(WebhookDelivery.id)
                 )
             ).all()
-            payloads = await event_payloads(session, {row[2] for row in rows})
-            orphans = [row[0] for row in rows if row[2] not in payloads]
+            # Each body carries its receiver's own fleetImpact, and nothing of another Party's.
+            payloads = await delivery_payloads(session, {(row[2], row[7]) for row in rows})
+            orphans = [row[0] for row in rows if (row[2], row[7]) not in payloads]
             if orphans:
                 # Cannot happen while audit events are append-only; if it does, retrying would
                 # never help, so the delivery ends now instead of looping until the horizon.
@@ -223,8 +225,8 @@ class Dispatcher:
                 )
                 await session.commit()
         claimed = []
-        for delivery_id, webhook_id, event_id, attempts, created_at, url, secret in rows:
-            payload = payloads.get(event_id)
+        for delivery_id, webhook_id, event_id, attempts, created_at, url, secret, party in rows:
+            payload = payloads.get((event_id, party))
             if payload is None:
                 continue
             claimed.append(

@@ -22,6 +22,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.database import chunks
+from models.notice import FleetImpact
 from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway
 from permissions.policy import Audience, change_subject, readable_by_every_party, reason_readable
 
@@ -195,6 +197,46 @@ async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> d
             payload[part.key] = section if next(present) is not None else None
         payloads[event_id] = payload
     return payloads
+
+
+def impact_body(row: Any) -> dict[str, int] | None:
+    """A `FleetImpact` as a body and `CplChange.fleetImpact` show it (None: no impact)."""
+    if row is None:
+        return None
+    return {
+        "affectedMeters": row.affected_meters,
+        "newlyBlockedMeters": row.newly_blocked_meters,
+        "newlyUpgradableMeters": row.newly_upgradable_meters,
+    }
+
+
+async def own_impacts(
+    session: AsyncSession, wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], dict[str, int]]:
+    """The impact of each (event id, Party) on that Party's own fleet, where there is one: a
+    delivery's body carries its receiver's, and nothing of anyone else's."""
+    found: dict[tuple[int, str], dict[str, int]] = {}
+    pairs = set(wanted)
+    for chunk in chunks(sorted({event for event, _ in pairs})):
+        rows = await session.exec(select(FleetImpact).where(col(FleetImpact.event_id).in_(chunk)))
+        for row in rows.all():
+            if (row.event_id, row.party_id) in pairs:
+                found[(row.event_id, row.party_id)] = impact_body(row)  # type: ignore[assignment]  # a row: never None
+    return found
+
+
+async def delivery_payloads(
+    session: AsyncSession, wanted: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], dict]:
+    """The body of each (event id, receiving Party): the event's public body, and `fleetImpact`,
+    the receiver's own (null when its fleet is untouched, or it has none)."""
+    payloads = await event_payloads(session, {event for event, _ in wanted})
+    impacts = await own_impacts(session, wanted)
+    return {
+        (event, party): payloads[event] | {"fleetImpact": impacts.get((event, party))}
+        for event, party in wanted
+        if event in payloads
+    }
 
 
 def encode_body(payload: dict) -> bytes:

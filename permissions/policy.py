@@ -106,7 +106,10 @@ POLICY: dict[str, dict[str, Rule]] = {
         **_all(OWN, "webhooks", "webhookDeliveries"),
         "myFleet": Rule.OWN_FLEET,
     },
-    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
+    "UpgradePlan": _all(
+        P, "device", "from", "target", "reachable", "reason", "steps", "withdrawalsScheduled"
+    ),
+    "ScheduledWithdrawal": _all(P, "effectiveOn", "firmware", "pathway"),
     "FleetPlan": _all(P, "entries", "summary"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
@@ -114,9 +117,10 @@ POLICY: dict[str, dict[str, Rule]] = {
     "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
     "StepCount": _all(P, "steps", "meters"),
     "Subscription": _all(P, "cplChanges"),
-    "CplChange": _all(
-        P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
-    ),
+    "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway")
+    | {"fleetImpact": Rule.OWN_FLEET},
+    # Reached only through CplChange.fleetImpact (and FleetDigest), a Supplier's own.
+    "FleetImpact": _all(P, "affectedMeters", "newlyBlockedMeters", "newlyUpgradableMeters"),
     "Webhook": _all(P, "id", "url", "deviceIds", "kinds", "createdAt"),
     "WebhookDelivery": _all(
         P,
@@ -171,6 +175,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "imageHash",
         "addedToCplOn",
         "withdrawnOn",
+        "withdrawalScheduledOn",
         "upgradesTo",
         "upgradesFrom",
         "history",
@@ -186,6 +191,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "revision",
         "publishedAt",
         "publishedBy",
+        "withdrawalScheduledOn",
         "history",
     ),
     "AuditEvent": _all(
@@ -259,7 +265,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "toVersion",
         "idempotencyKey",
     ),
-    "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
+    "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey", "effectiveOn"),
     "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
     "FleetItemInput": _all(
         P,
@@ -271,7 +277,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "meterCount",
     ),
     "DeleteWebhookInput": _all(P, "id"),
-    "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
+    "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey", "effectiveOn"),
     "SetZigbeeInformationInput": _all(
         P,
         "deviceId",
@@ -289,7 +295,11 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
 # whatever caches answers keys these on the caller's identity.
-CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "viewer"), ("Query", "myFleet")})
+# A subscription event that selects `fleetImpact` is shared only by the subscribers of one Party
+# (`schema.subscriptions.event_group`), as an answer is cached for one caller only.
+CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
+    {("Query", "viewer"), ("Query", "myFleet"), ("CplChange", "fleetImpact")}
+)
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.
 UNVERSIONED: frozenset[tuple[str, str]] = frozenset(

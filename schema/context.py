@@ -16,6 +16,7 @@ from models.database import RequestSession
 from models.revision import RevisionClock
 from notifications.bus import ChangeBus
 from notifications.dispatcher import Dispatcher
+from notifications.scheduler import Scheduler
 from permissions.policy import capability
 from permissions.principal import Principal
 from permissions.signin_sessions import SignInSessions
@@ -47,6 +48,7 @@ class Services:
     rate_limit: RateLimit
     subscriptions: SubscriptionBudget
     events: SharedEvents
+    scheduler: Scheduler
 
 
 class _NoCaller:
@@ -69,6 +71,7 @@ class Context:
     db: RequestSession = field(init=False)
     loaders: Loaders = field(init=False)
     ssc_reads: SscReads = field(init=False, default_factory=SscReads)
+    fleet_impacts: Any = field(init=False, default=None)  # `schema.notifications.own_impact`'s
 
     def __post_init__(self) -> None:
         self.db = RequestSession(self.services.db_sessions)

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy.exc import IntegrityError
 from strawberry.tools import create_type
 from strawberry.types import Info
@@ -24,9 +25,10 @@ from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers.reads.snapshot import in_view
 from resolvers.writes import mutations as writes
 from resolvers.writes import validation as v
+from resolvers.writes import withdrawals
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
-from schema.ids import decode_id
+from schema.ids import BAD_USER_INPUT, decode_id
 from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
 
 # --- errors ---------------------------------------------------------------------------------
@@ -110,6 +112,7 @@ class WithdrawUpgradePathwayInput:
     pathway_id: strawberry.ID
     reason: str
     idempotency_key: str | None = None
+    effective_on: date | None = None
 
 
 @strawberry.input
@@ -117,6 +120,7 @@ class WithdrawFirmwareInput:
     firmware_id: strawberry.ID
     reason: str
     idempotency_key: str | None = None
+    effective_on: date | None = None
 
 
 @strawberry.input
@@ -237,6 +241,8 @@ async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
         return ERROR_TYPES[failure.code](
             code=failure.code, message=failure.message, field=failure.field
         )
+    except withdrawals.PastDate as past:
+        raise GraphQLError(str(past), extensions={"code": BAD_USER_INPUT}) from None
     except writes.NotAllowed:
         raise forbidden("Forbidden: you may change only your own manufacturer's devices.") from None
     except IntegrityError:

@@ -14,11 +14,15 @@ from typing import Annotated, cast
 
 import strawberry
 from graphql import GraphQLError
+from sqlmodel import col, select
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from models import tables
+from models.notice import FleetImpact as FleetImpactRow
 from notifications import webhook_admin
 from notifications.addresses import check_url
+from permissions.policy import allows
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import policy_directives
 from resolvers.writes import validation as v
@@ -37,6 +41,42 @@ from schema.types import (
 
 WebhookDeliveryStatus = tables.WebhookStatus
 strawberry.enum(WebhookDeliveryStatus, name="WebhookDeliveryStatus")  # marks it in place
+
+
+@strawberry.type
+class FleetImpact:
+    affected_meters: int
+    newly_blocked_meters: int
+    newly_upgradable_meters: int
+
+
+async def own_impact(info: Info, event_id: int) -> FleetImpact | None:
+    """The caller's own impact of an event: one batched read per operation, for its Party."""
+    context = info.context
+    scope = row_scope(context.principal, "CplChange", "fleetImpact")
+    if scope.owner is None:
+        return None
+    if context.fleet_impacts is None:
+
+        async def load(keys: list[int]) -> list[FleetImpactRow | None]:
+            rows = await context.db.fetch(
+                select(FleetImpactRow).where(
+                    *scope.where(col(FleetImpactRow.party_id)),
+                    col(FleetImpactRow.event_id).in_(keys),
+                )
+            )
+            found = {row.event_id: row for row in rows}
+            return [found.get(key) for key in keys]
+
+        context.fleet_impacts = DataLoader(load)
+    row = await context.fleet_impacts.load(event_id)
+    if row is None:
+        return None
+    return FleetImpact(
+        affected_meters=row.affected_meters,
+        newly_blocked_meters=row.newly_blocked_meters,
+        newly_upgradable_meters=row.newly_upgradable_meters,
+    )
 
 
 @strawberry.type
@@ -75,6 +115,14 @@ class CplChange:
             return None
         return await info.context.loaders.pathway.load(root.pathway_id)
 
+    @strawberry.field(
+        directives=policy_directives("CplChange", "fleetImpact"),
+    )
+    async def fleet_impact(
+        self, root: strawberry.Parent[tables.AuditEvent], info: Info
+    ) -> FleetImpact | None:
+        return await own_impact(info, cast(int, root.id))
+
 
 def _device_ids(ids: list[strawberry.ID] | None) -> set[int | None] | None:
     return None if ids is None else {decode_id("device", i) for i in ids}
@@ -88,6 +136,7 @@ class Subscription:
         info: Info,
         device_ids: list[strawberry.ID] | None = None,
         kinds: list[ChangeKind] | None = None,
+        only_my_fleet: bool = False,
     ) -> AsyncGenerator[CplChange, None]:
         devices = _device_ids(device_ids)
         if devices is not None and (None in devices or not devices):
@@ -98,6 +147,8 @@ class Subscription:
                                extensions={"code": BAD_USER_INPUT})  # fmt: skip
         wanted = {kind.value for kind in kinds} if kinds is not None else None
         services = info.context.services
+        principal = info.context.principal
+        mine = only_my_fleet and allows(principal, "CplChange", "fleetImpact")
         async with services.bus.subscribe() as events:
             while True:
                 # Read once for every subscriber (`schema.subscriptions.SharedEvents`); the bus
@@ -108,6 +159,10 @@ class Subscription:
                 if devices is not None and event.device_id not in devices:
                     continue
                 if wanted is not None and event.action not in wanted:
+                    continue
+                if only_my_fleet and not (
+                    mine and principal.party_id in await services.events.impacted(event.id)
+                ):
                     continue
                 yield event
 

@@ -11,7 +11,8 @@ a view built from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, cast
 
 import strawberry
@@ -35,6 +36,13 @@ MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
 @strawberry.type
+class ScheduledWithdrawal:
+    effective_on: date
+    firmware: Firmware | None
+    pathway: UpgradePathway | None
+
+
+@strawberry.type
 class UpgradePlan:
     device: Device
     from_: Firmware | None = strawberry.field(name="from")
@@ -42,6 +50,7 @@ class UpgradePlan:
     reachable: bool
     reason: PlanBlockReason | None
     steps: list[UpgradePathway]
+    withdrawals_scheduled: list[ScheduledWithdrawal]
 
 
 @strawberry.type
@@ -95,6 +104,33 @@ class PlanView:
     reachable: bool
     reason: BlockReason | None
     steps: list[Any]
+    withdrawals_scheduled: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WithdrawalView:
+    effective_on: date
+    firmware: Any
+    pathway: Any
+
+
+def scheduled_in(snapshot: Any, plan: Plan) -> list[WithdrawalView]:
+    """The announced withdrawals a plan runs into: of a step, a firmware a step enters, or its
+    target, in the plan's order, each once."""
+    found: dict[tuple[str, int], WithdrawalView] = {}
+    named = [(("pathway", s.id), ("firmware", s.to_id)) for s in plan.steps]
+    keys = [key for pair in named for key in pair]
+    if plan.target is not None:
+        keys.append(("firmware", plan.target.id))
+    for key in keys:
+        day = snapshot.withdrawals.get(key)
+        if day is not None and key not in found:
+            row = (snapshot.firmware if key[0] == "firmware" else snapshot.pathways).get(key[1])
+            is_firmware = key[0] == "firmware"
+            found[key] = WithdrawalView(
+                day, row if is_firmware else None, None if is_firmware else row
+            )
+    return list(found.values())
 
 
 @dataclass(slots=True)
@@ -150,7 +186,13 @@ async def plan_views(
         firmware = await _rows(loaders.firmware, ends)
     if wanted("device"):
         devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
-    return await in_slices(_views(plans, devices, firmware, pathways))
+    views = await in_slices(_views(plans, devices, firmware, pathways))
+    if wanted("withdrawalsScheduled"):
+        held = await loaders.snapshot()
+        if held.withdrawals:
+            for _, plan in plans:
+                views[id(plan)].withdrawals_scheduled = scheduled_in(held, plan)
+    return views
 
 
 def _views(

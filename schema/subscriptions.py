@@ -26,11 +26,13 @@ from typing import Any, cast
 from graphql import ExecutionResult
 from graphql.execution.executor import CollectedErrors
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from config.settings import Settings
+from models.notice import FleetImpact
 from models.tables import AuditEvent
 from permissions.document_policy import decide
 from permissions.ssc_access import SscReads
@@ -39,6 +41,7 @@ from schema.response_cache import operation_key
 
 KEPT_RESULTS = 4_096  # an event's row or a group's result; the oldest events' go first
 ROW = "row"  # the key of an event's row among its groups' results
+IMPACTED = "impacted"  # the key of the Parties whose fleets an event touches
 
 
 class SubscriptionBudget:
@@ -86,6 +89,16 @@ class SharedEvents:
 
     async def row(self, event_id: int) -> AuditEvent | None:
         return await self._shared(event_id, ROW, lambda: self._read(event_id))
+
+    async def impacted(self, event_id: int) -> frozenset[str]:
+        """The Parties whose stored fleet the event touches (`onlyMyFleet`): read once, and
+        asked of by each subscriber for its own Party only."""
+        return await self._shared(event_id, IMPACTED, lambda: self._impacted(event_id))
+
+    async def _impacted(self, event_id: int) -> frozenset[str]:
+        async with self._sessions() as session:
+            statement = select(FleetImpact.party_id).where(col(FleetImpact.event_id) == event_id)
+            return frozenset((await session.exec(statement)).all())
 
     async def result(
         self, event_id: int, group: tuple[Any, ...], execute: Callable[[], Awaitable[Shared]]

@@ -116,6 +116,12 @@ class Firmware:
         return loaders.one("devices", loaders.device, root.device_id)
 
     @strawberry.field
+    def withdrawal_scheduled_on(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> date | None:
+        return info.context.loaders.withdrawal("firmware", root.id)
+
+    @strawberry.field
     def upgrades_to(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
@@ -152,6 +158,12 @@ class UpgradePathway:
     def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
+
+    @strawberry.field
+    def withdrawal_scheduled_on(
+        self, root: strawberry.Parent[tables.UpgradePathway], info: Info
+    ) -> date | None:
+        return info.context.loaders.withdrawal("pathway", root.id)
 
     @strawberry.field(name="from")
     def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:

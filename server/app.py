@@ -18,6 +18,7 @@ from models.revision import RevisionClock
 from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
+from notifications.scheduler import Scheduler
 from permissions.signin_sessions import SignInFlows, SignInSessions
 from permissions.ssc_access import AccessLog
 from permissions.tokens import verifier_for
@@ -62,6 +63,7 @@ def create_services(settings: Settings) -> Services:
     )
     bus.watch(revision.invalidate)
     dispatcher = Dispatcher(db_sessions, settings)
+    writes = UnitOfWork(db_sessions, consumers(bus, dispatcher.wake), revision)
     return Services(
         settings=settings,
         engine=engine,
@@ -75,10 +77,11 @@ def create_services(settings: Settings) -> Services:
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
         signin_sessions=SignInSessions(db_sessions, settings.session_ttl_seconds),
         access_log=AccessLog(db_sessions),
-        writes=UnitOfWork(db_sessions, consumers(bus, dispatcher.wake), revision),
+        writes=writes,
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         subscriptions=SubscriptionBudget(settings),
         events=SharedEvents(db_sessions),
+        scheduler=Scheduler(writes, db_sessions, settings.scheduler_poll_seconds),
     )
 
 
@@ -105,9 +108,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.bus.start()
         services.dispatcher.start()
+        services.scheduler.start()
         try:
             yield
         finally:
+            await services.scheduler.stop()
             await services.dispatcher.stop()
             await services.events.drain()
             await services.access_log.drain()

@@ -13,8 +13,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-import models.access  # these three register the tables on SQLModel.metadata
+import models.access  # these four register the tables on SQLModel.metadata
 import models.fleets
+import models.notice
 import models.tables  # noqa: F401
 from models.database import (
     alembic_config,

@@ -7,11 +7,18 @@ can fail."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlmodel import col, select
 
+from models.tables import Webhook, WebhookDelivery
+from notifications.payloads import delivery_payloads, encode_body
+from tests.live import serve, subscribe
 from tests.test_noninterference import (
     CORPUS,
     QUERIES,
@@ -24,7 +31,7 @@ from tests.test_noninterference import (
     post,
 )
 from tests.test_stored_fleets import MY_FLEET, REPLACE
-from tests.twins import Twin, observed, rows, twins, webhook_bodies
+from tests.twins import Twin, observed, rows, twins, webhook_bodies, without_instants
 
 OWNER = "P-OWNER"  # a Large Supplier, whose fleet is all that differs
 # Different devices, versions, counts and numbers of groups; both valid on the demo CPL.
@@ -108,7 +115,11 @@ async def test_the_twins_differ_in_the_owners_fleet_and_nothing_else(stored) -> 
 
     def others(tables: dict) -> dict:
         groups = [row for row in tables["fleet_group"] if row["fleet_id"] != fleet_id]
-        return tables | {"fleet_group": [{**row, "id": None} for row in groups]}
+        impacts = [row for row in tables["fleet_impact"] if row["party_id"] != OWNER]
+        return tables | {
+            "fleet_group": [{**row, "id": None} for row in groups],
+            "fleet_impact": [{**row, "id": None} for row in impacts],
+        }
 
     assert others(demo) == others(other)
     assert demo["fleet_group"] != other["fleet_group"]
@@ -152,3 +163,61 @@ async def test_generated_queries_give_every_other_party_the_same_bytes(
     caller = caller_token(token, category)
     demo, other = [observed(await post(query)(twin.client, caller, caller)) for twin in stored]
     assert demo == other, query
+
+
+# --- a change's events and deliveries (last: it changes both twins alike) ----------------------
+
+EVENT = """subscription { cplChanges { eventId kind reason device { id } firmware { version }
+  pathway { id status }
+  fleetImpact { affectedMeters newlyBlockedMeters newlyUpgradableMeters } } }"""
+WITHDRAW = """mutation { withdrawUpgradePathway(input: { pathwayId: "pathway:2", reason: "Bricks" })
+  { __typename } }"""
+HOOK = (
+    """mutation { registerWebhook(input: { url: "https://93.184.216.34/hook" }) { __typename } }"""
+)
+
+
+async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_party(stored, token):
+    """The same change in both twins touches the owner's fleet differently (B is blocked in one,
+    A rerouted in the other): every other Party's event and delivery is the same bytes."""
+    callers = {category: caller_token(token, category) for category in CALLERS}
+    callers["OWNER"] = token("LARGE_SUPPLIER", party_id=OWNER)
+    events: list[dict[str, bytes]] = []
+    deliveries: list[dict[str, bytes]] = []
+    for twin in stored:
+        for caller in callers.values():
+            await post(HOOK)(twin.client, caller, caller)
+        async with serve(twin.app) as address, contextlib.AsyncExitStack() as stack:
+            subscribers = {
+                name: await stack.enter_async_context(
+                    subscribe(address, caller, EVENT, bus=twin.services.bus)
+                )
+                for name, caller in callers.items()
+            }
+            await post(WITHDRAW)(twin.client, token("SECAS"), token("SECAS"))
+            seen = {}
+            for name, subscriber in subscribers.items():
+                message = json.dumps(await subscriber.next(), sort_keys=True).encode()
+                seen[name] = without_instants(message)
+            events.append(seen)
+        async with twin.services.db_sessions() as session:
+            rows = (
+                await session.exec(
+                    select(WebhookDelivery.event_id, Webhook.party_id).join(
+                        Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id)
+                    )
+                )
+            ).all()
+            bodies = await delivery_payloads(session, set(rows))
+        deliveries.append(
+            {f"{e}/{p}": without_instants(encode_body(b)) for (e, p), b in bodies.items()}
+        )
+    demo, other = events
+    owner = demo.pop("OWNER"), other.pop("OWNER")
+    assert demo == other and owner[0] != owner[1]
+    assert b'"fleetImpact": {' in demo["SMALL_SUPPLIER"]  # the neighbour's own, alike in both
+    assert b"FORBIDDEN" in demo["SECAS"]
+    demo_bodies, other_bodies = deliveries
+    mine = [key for key in demo_bodies if key.endswith(f"/{OWNER}")]
+    assert mine and [demo_bodies.pop(k) for k in mine] != [other_bodies.pop(k) for k in mine]
+    assert demo_bodies == other_bodies

@@ -107,7 +107,10 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         "AddFirmwareSuccess",
         "PublishUpgradePathwaySuccess",
         "CorrectUpgradePathwaySuccess",
+        "WithdrawUpgradePathwaySuccess",
     ]
+    scheduled = payloads[-1]["pathway"]
+    assert scheduled == {"status": "PUBLISHED", "withdrawalScheduledOn": "2099-01-01"}
     fleet_answer = next(a for a in answers if "fleetPlan" in a["data"])
     assert fleet_answer["data"]["fleetPlan"]["summary"]["meters"] == 125_300
     (stored,) = [a["data"]["myFleet"] for a in answers if "myFleet" in a["data"]]

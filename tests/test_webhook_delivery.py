@@ -641,6 +641,7 @@ async def test_retries_until_delivered_with_exact_signed_bodies(db: Db, demo: De
                 "status": pathway.status.value,
                 "revision": pathway.revision,
             },
+            "fleetImpact": None,  # the receiver stores no fleet
         },
         f"event:{zigbee}": {
             "eventId": f"event:{zigbee}",
@@ -650,6 +651,7 @@ async def test_retries_until_delivered_with_exact_signed_bodies(db: Db, demo: De
             "device": device_body,
             "firmware": None,
             "pathway": None,
+            "fleetImpact": None,
         },
     }
     delivery_ids = {str(row.id) for row in rows}

@@ -83,6 +83,7 @@ async def test_a_notes_correction_takes_five_statements_and_a_notify_on_postgres
         "SELECT upgrade_pathway",  # the pathway, its manufacturer and both ends, once
         "UPDATE upgrade_pathway",  # compare-and-set on the revision, RETURNING it
         "INSERT audit_event",  # its change
+        "SELECT fleet_group",  # the fleets on its device, by the index (none: no more)
         "SELECT webhook",  # the outbox: which webhooks want it
     ]
     if BACKEND == "postgresql":

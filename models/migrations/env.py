@@ -9,8 +9,9 @@ from alembic import context
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-import models.access  # these three register the tables on SQLModel.metadata
+import models.access  # these four register the tables on SQLModel.metadata
 import models.fleets
+import models.notice
 import models.tables  # noqa: F401
 
 target_metadata = SQLModel.metadata

@@ -92,6 +92,15 @@ class Loaders:
             return self.held.latest_firmware.get(device_id)
         return self._latest_later(device_id)
 
+    def withdrawal(self, kind: str, key: int) -> Any:
+        """The day a firmware's or pathway's announced withdrawal takes effect (None: none)."""
+        if self.held is not None:
+            return self.held.withdrawals.get((kind, key))
+        return self._withdrawal_later(kind, key)
+
+    async def _withdrawal_later(self, kind: str, key: int) -> Any:
+        return (await self.snapshot()).withdrawals.get((kind, key))
+
     async def _latest_later(self, device_id: int) -> Any:
         return (await self.snapshot()).latest_firmware.get(device_id)
 

@@ -1,7 +1,8 @@
 """The CPL in memory, one snapshot per data revision: manufacturers, devices, firmware and
-pathways, read with four Core statements when the revision moves and shared by every request
-until it moves again. The planner's per-device graphs are derived from it, each built the
-first time it is asked for and kept with the snapshot, so a new revision starts without any.
+pathways (and the withdrawals announced for a later day), read with five Core statements when
+the revision moves and shared by every request until it moves again. The planner's per-device
+graphs are derived from it, each built the first time it is asked for and kept with the
+snapshot, so a new revision starts without any.
 
 The CPL changes a few times a day and is small (the real one: about 500 devices, 5,000
 firmware, 10,000 pathways), while every front-end page reads a slice of it through a dozen
@@ -19,11 +20,13 @@ import re
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.notice import ScheduledWithdrawal
 from models.revision import RevisionClock, read_revision
 from models.tables import (
     Device,
@@ -43,6 +46,11 @@ _TABLES: dict[str, sa.Table] = {
     "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 }
 
+
+_WITHDRAWALS: sa.Table = ScheduledWithdrawal.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+_SCHEDULED = sa.select(
+    _WITHDRAWALS.c.firmware_id, _WITHDRAWALS.c.pathway_id, _WITHDRAWALS.c.effective_on
+).where(_WITHDRAWALS.c.applied_at.is_(None))
 
 # Rows are kept as named tuples: attribute access as on the ORM's objects, a fraction of the
 # memory, and a cheap miss where graphql-core asks a value whether it is awaitable (SQLAlchemy's
@@ -127,6 +135,9 @@ class CplSnapshot:
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    # Withdrawals announced for a later day, not yet applied: the day, by ("firmware" or
+    # "pathway", id). Usable until then; plans and `withdrawalScheduledOn` say so.
+    withdrawals: dict[tuple[str, int], date] = field(default_factory=dict, compare=False)
     # Built by `graph` on demand: a fleet plan touches thousands of devices, a page none.
     graphs: dict[int, PathwayGraph] = field(default_factory=dict, repr=False, compare=False)
     _views: dict[tuple[tuple[str, tuple[str, ...]], ...], CplSnapshot] = field(
@@ -154,7 +165,7 @@ class CplSnapshot:
                 for table in _TYPES
             }
             # The planner's graphs hold no restricted column: every view shares them.
-            found = CplSnapshot.of(self.revision, rows, graphs=self.graphs)
+            found = CplSnapshot.of(self.revision, rows, self.graphs, self.withdrawals)
             self._views[key] = found
         return found
 
@@ -164,6 +175,7 @@ class CplSnapshot:
         revision: int,
         rows: dict[str, list[Any]],
         graphs: dict[int, PathwayGraph] | None = None,
+        withdrawals: dict[tuple[str, int], date] | None = None,
     ) -> CplSnapshot:
         """Indexed from the tables' rows; `graphs`, a memo shared with another view of them."""
         by_id = {name: {row.id: row for row in found} for name, found in rows.items()}
@@ -188,6 +200,7 @@ class CplSnapshot:
                 if (latest := _latest(listed)) is not None
             },
             graphs={} if graphs is None else graphs,
+            withdrawals=withdrawals or {},
         )
 
     def matching_devices(self, matches: Callable[[Any], bool]) -> list[Any]:
@@ -270,9 +283,16 @@ class SnapshotCache:
                     ]
                     for name, table in _TABLES.items()
                 }
+                withdrawals = {
+                    (
+                        "firmware" if firmware_id is not None else "pathway",
+                        firmware_id or pathway_id,
+                    ): day
+                    for firmware_id, pathway_id, day in await connection.execute(_SCHEDULED)
+                }
         finally:
             self._loading.pop(wanted, None)
-        snapshot = CplSnapshot.of(revision, rows)
+        snapshot = CplSnapshot.of(revision, rows, None, withdrawals)
         self.loads += 1
         if self._snapshot is None or self._snapshot.revision < snapshot.revision:
             self._snapshot = snapshot

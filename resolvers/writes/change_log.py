@@ -45,11 +45,13 @@ class Change:
 
 
 class Recorded(NamedTuple):
-    """A stored change, as its consumers see it: its event id, device and kind."""
+    """A stored change, as its consumers see it: its event id, device and kind, and the change
+    itself (what a consumer that works out its consequences reads)."""
 
     id: int
     device_id: int
     action: str
+    change: Change | None = None
 
 
 class ChangeConsumer(Protocol):
@@ -98,7 +100,7 @@ class ChangeLog:
         ]
         ids = await insert_rows(session, _TABLE, rows)
         self.recorded = [
-            Recorded(event_id, change.device_id, change.action.value)
+            Recorded(event_id, change.device_id, change.action.value, change)
             for event_id, change in zip(ids, self.changes, strict=True)
         ]
         return self.recorded

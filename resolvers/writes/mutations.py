@@ -29,7 +29,7 @@ from models.tables import (
     ZigbeeBand,
     utcnow,
 )
-from resolvers.writes import events
+from resolvers.writes import events, withdrawals
 from resolvers.writes import validation as v
 from resolvers.writes import write_rules as rules
 from resolvers.writes.change_log import Change
@@ -177,22 +177,30 @@ async def add_firmware(
     return firmware
 
 
-async def withdraw_firmware(work: Work, *, firmware_id: int | None, reason: str) -> Firmware:
+async def withdraw_firmware(
+    work: Work, *, firmware_id: int | None, reason: str, effective_on: date | None = None
+) -> Firmware:
     firmware = await _firmware(work, firmware_id)
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if firmware.status is FirmwareStatus.WITHDRAWN:
         raise v.conflict("firmwareId", "This firmware is already withdrawn.")
+    device, pk = firmware.device_id, firmware.id
+    if await withdrawals.schedule(
+        work, device_id=device, reason=reason, effective_on=effective_on, firmware_id=pk
+    ):
+        return firmware
     work.log.append(withdraw(firmware, reason))
+    await withdrawals.settle(work, firmware_id=pk)
     await work.session.flush()
     return firmware
 
 
-def withdraw(firmware: Any, reason: str | None) -> Change:
+def withdraw(firmware: Any, reason: str | None, on: date | None = None) -> Change:
     """Withdraw an ACTIVE firmware (checked by the caller; a Firmware or a record with its
-    id, device_id, status and withdrawn_on) and return its change."""
+    id, device_id, status and withdrawn_on) on `on` (today) and return its change."""
     before = {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on}
     firmware.status = FirmwareStatus.WITHDRAWN
-    firmware.withdrawn_on = datetime.now(UTC).date()
+    firmware.withdrawn_on = on or datetime.now(UTC).date()
     changed = changes(before, {"status": firmware.status, "withdrawnOn": firmware.withdrawn_on})
     return Change(
         ChangeKind.FIRMWARE_WITHDRAWN,
@@ -327,16 +335,29 @@ async def correct_pathway(
     return pathway
 
 
-async def withdraw_pathway(work: Work, *, pathway_id: int | None, reason: str) -> UpgradePathway:
+async def withdraw_pathway(
+    work: Work, *, pathway_id: int | None, reason: str, effective_on: date | None = None
+) -> UpgradePathway:
     pathway, _, _ = await _pathway(work, pathway_id)
     reason = v.text(reason, "reason", v.MAX_REASON, required=True)
     if pathway.status is PathwayStatus.WITHDRAWN:
         raise v.conflict("pathwayId", "This pathway is already withdrawn.")
+    device, pk = pathway.device_id, pathway.id
+    if await withdrawals.schedule(
+        work, device_id=device, reason=reason, effective_on=effective_on, pathway_id=pk
+    ):
+        return pathway
+    work.log.append(await withdraw_edge(work, pathway, reason))
+    await withdrawals.settle(work, pathway_id=pk)
+    return pathway
+
+
+async def withdraw_edge(work: Work, pathway: UpgradePathway, reason: str) -> Change:
+    """Withdraw a PUBLISHED pathway (checked by the caller) and return its change."""
     before = {"status": pathway.status, "revision": pathway.revision}
     await _compare_and_set(work.session, pathway, pathway.revision, status=PathwayStatus.WITHDRAWN)
     after = {"status": pathway.status, "revision": pathway.revision}
-    work.log.append(_pathway_change(pathway, ChangeKind.PATHWAY_WITHDRAWN, before, after, reason))
-    return pathway
+    return _pathway_change(pathway, ChangeKind.PATHWAY_WITHDRAWN, before, after, reason)
 
 
 async def set_zigbee_information(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import update
@@ -27,7 +28,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.revision import RevisionClock
-from models.tables import DataRevision
+from models.tables import DataRevision, utcnow
 from permissions.principal import Principal
 from permissions.row_scopes import Scope
 from resolvers.writes.change_log import ChangeConsumer, ChangeLog, Recorded
@@ -45,6 +46,7 @@ class Work:
     scope: Scope
     log: ChangeLog = field(default_factory=ChangeLog)
     discarded: bool = False
+    now: datetime = field(default_factory=utcnow)  # the unit of work's clock, when it began
 
     def discard(self) -> None:
         """Roll back instead of committing when the write returns (a dry run, a refused file):
@@ -86,10 +88,12 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         consumers: Sequence[ChangeConsumer],
         revision: RevisionClock | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._consumers = tuple(consumers)
         self._revision = revision
+        self.clock = clock  # what a write takes as now (`Work.now`); a test may set another
 
     async def run(
         self,
@@ -103,7 +107,7 @@ class UnitOfWork:
             try:
                 async with session.begin():
                     await take_revision(session)
-                    work = Work(session, principal, scope)
+                    work = Work(session, principal, scope, now=self.clock())
                     if idempotency is not None:
                         earlier = await idempotency.recall(work)
                         if earlier is not None:

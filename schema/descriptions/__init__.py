@@ -17,12 +17,13 @@ undescribed, and any key that names nothing.
 
 from __future__ import annotations
 
-from schema.descriptions import cpl, fleets, notifications, planning, writes
+from schema.descriptions import cpl, fleets, notice, notifications, planning, writes
 
 TABLES = (
     cpl.DESCRIPTIONS,
     planning.DESCRIPTIONS,
     fleets.DESCRIPTIONS,
+    notice.DESCRIPTIONS,
     writes.DESCRIPTIONS,
     notifications.DESCRIPTIONS,
 )
