@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,10 +113,60 @@ def cli_env(database_url: str, data_dir: Path, **variables: str) -> dict[str, st
     return env | own | {"CPL_RATE_LIMIT_PER_SECOND": "0", **variables}
 
 
+CLI_PROCESS = (sys.executable, "-m", "server.cli")
+"""`cpl-pathways` as a process of its own (`cli(..., command=CLI_PROCESS)`)."""
+
+
+def run_main(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`cpl-pathways ARGS` run to its end by `server.cli.main` in this process, with `env` as
+    the environment and its standard output and error captured: what `subprocess.run` gives,
+    without a fresh interpreter importing the whole application again for every command (a
+    second or more each on a busy machine). The command runs its own event loop, so it runs
+    in a thread of its own while the caller's thread, the test's event loop with it, waits:
+    nothing else in this process runs, or reads the environment, meanwhile. An exit by
+    `SystemExit` is its status (a message: printed, status 1), an uncaught error a traceback
+    on standard error and status 1, as in a process. Each command keeps one test that runs it
+    as a real process too (`cpl-pathways import` and `export`: tests/test_cpl_import.py)."""
+    from server.cli import main
+
+    status: list[int] = []
+
+    def command() -> None:
+        try:
+            main(list(args))
+            status.append(0)
+        except SystemExit as exited:
+            if exited.code is None or isinstance(exited.code, int):
+                status.append(exited.code or 0)
+            else:
+                print(exited.code, file=sys.stderr)
+                status.append(1)
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            thread = threading.Thread(target=command, name="cpl-pathways " + " ".join(args))
+            thread.start()
+            thread.join()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    code = status[0] if status else 1
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 async def cli(env: dict[str, str], *args: str, command: Sequence[str] | None = None) -> str:
-    """Run `cpl-pathways ARGS` (or `command ARGS`) to its end; its standard output."""
+    """Run `cpl-pathways ARGS` to its end; its standard output. In this process
+    (`run_main`), unless `command` names a program to run as a process (`command ARGS`)."""
+    if command is None:
+        result = run_main(env, *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
     process = await asyncio.create_subprocess_exec(
-        *(command or [sys.executable, "-m", "server.cli"]),
+        *command,
         *args,
         cwd=ROOT,
         env=env,
@@ -156,7 +208,7 @@ async def cli_server(
     port = free_port()
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            *(command or [sys.executable, "-m", "server.cli"]),
+            *(command or CLI_PROCESS),
             "serve",
             "--port",
             str(port),
