@@ -823,6 +823,37 @@ async def test_failing_delivery_fails_at_the_horizon(db: Db, demo: DemoPathway) 
     assert len(receiver.hits) == 2
 
 
+async def test_no_retry_is_scheduled_past_the_horizon(db: Db, demo: DemoPathway) -> None:
+    """Whatever the backoff says, no attempt is scheduled after the delivery's horizon: the
+    last lands on it, and failing there fails the delivery. Attempts follow the clock of the
+    dispatcher (each made at the moment the last one scheduled), so none is waited for."""
+    import random
+
+    receiver = Receiver(free_port(), fail_first=1_000, fail_status=500)
+    await add_webhook(db, receiver.url)
+    await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
+    [row] = await deliveries(db)
+    horizon = row.created_at + timedelta(seconds=60)
+    settings = replace(FAST, webhook_retry_schedule=(25.0,), webhook_horizon_seconds=60)
+    now = [row.created_at]
+    scheduled = []
+    async with (
+        serving(receiver),
+        dispatcher(db, settings, clock=lambda: now[0], rng=random.Random(26)) as worker,
+    ):
+        while await worker.run_once() == 1:
+            [row] = await deliveries(db)
+            if row.status is not WebhookStatus.PENDING:
+                break
+            scheduled.append(row.next_attempt_at)
+            now[0] = row.next_attempt_at
+    # 25 s apart (±20 %): the third retry, due about 75 s after the first attempt, is moved to
+    # the horizon at 60 s; the attempt there fails the delivery, and nothing is retried after.
+    assert len(scheduled) == 3 and all(at <= horizon for at in scheduled)
+    assert scheduled[-1] == horizon
+    assert (row.status, row.attempts, len(receiver.hits)) == (WebhookStatus.FAILED, 4, 4)
+
+
 async def test_backoff_follows_the_schedule_with_jitter() -> None:
     import random
 
