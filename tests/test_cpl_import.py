@@ -22,7 +22,7 @@ from notifications.bus import change_bus
 from notifications.channels import consumers
 from resolvers.files.cpl_import import import_file, importer
 from tests.harness import fresh_database
-from tests.live import CLI_PROCESS, cli_env, run_main
+from tests.live import CLI_PROCESS, DEADLINE, cli_env, run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -337,10 +337,10 @@ async def test_subscribers_hear_of_every_imported_change(db) -> None:
     try:
         async with bus.subscribe() as queue:
             if hasattr(bus, "listening"):
-                await asyncio.wait_for(bus.listening.wait(), 10)
+                await asyncio.wait_for(bus.listening.wait(), DEADLINE)
             path = EXAMPLES / "cpl.csv"
             result = await import_file(sessions, consumers(bus), path, importer(path))
-            heard = [await asyncio.wait_for(queue.get(), 10) for _ in result.event_ids]
+            heard = [await asyncio.wait_for(queue.get(), DEADLINE) for _ in result.event_ids]
     finally:
         await bus.stop()
         await engine.dispose()

@@ -24,7 +24,7 @@ from server import fleet_file as fleet_csv
 from server.app import create_app, create_services
 from server.fleet_records import TOO_LONG, Records
 from tests.harness import asgi_client, fresh_database
-from tests.live import serve
+from tests.live import DEADLINE, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = (ROOT / "examples" / "fleet.csv").read_text()
@@ -270,13 +270,13 @@ async def test_the_answer_starts_before_the_file_has_arrived(examples, token) ->
         await writer.drain()
         received = b""
         while b"problem,reachable" not in received:
-            received += await asyncio.wait_for(reader.read(4096), 10)
+            received += await asyncio.wait_for(reader.read(4096), DEADLINE)
         assert received.startswith(b"HTTP/1.1 200")
         row = "north,1A2B,2001,0100,3A000001,5\n"
         writer.write(f"{len(row):x}\r\n{row}\r\n0\r\n\r\n".encode())
         await writer.drain()
         while b"3A000001>2B000002>0D000004" not in received:
-            received += await asyncio.wait_for(reader.read(4096), 10)
+            received += await asyncio.wait_for(reader.read(4096), DEADLINE)
         writer.close()
         await writer.wait_closed()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 import httpx
@@ -12,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from models.database import create_engine, migrate, newest_revision
 from server.app import create_app, create_services
 from tests.harness import BACKEND, asgi_client, fresh_database
-from tests.live import serve
+from tests.live import eventually, serve
 
 
 @pytest.fixture
@@ -41,10 +40,11 @@ async def test_probes_answer_live_and_ready_once_started(own_app):
     app = await own_app()
     async with serve(app) as address, httpx.AsyncClient(base_url=f"http://{address}") as client:
         assert (await client.get("/livez")).json() == {"status": "ok"}
-        for _ in range(100):  # ready once the listener has connected (at once on SQLite)
-            if (await client.get("/readyz")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
+
+        async def ready() -> bool:  # once the listener has connected (at once on SQLite)
+            return (await client.get("/readyz")).status_code == 200
+
+        await eventually(ready, "ready", every=0.1)
         for path in ("/readyz", "/healthz"):
             response = await client.get(path)
             assert (response.status_code, response.json()) == (200, {"status": "ok"})

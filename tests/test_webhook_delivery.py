@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -61,7 +61,7 @@ from notifications.signing import (
 )
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.writes.validation import MutationFailure
-from tests.live import free_port
+from tests.live import DEADLINE, eventually, free_port
 from tests.webhook_receiver import verify_signature
 
 FAST = replace(
@@ -76,7 +76,6 @@ FAST = replace(
 DEV = replace(FAST, allow_insecure_webhooks=True, block_private_webhooks=False)
 PRODUCTION = replace(FAST, allow_insecure_webhooks=False, block_private_webhooks=True)
 SSC_ONLY_VALUES = [*VENDORS, *STACKS]
-WAIT = 10.0
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -135,14 +134,6 @@ async def deliveries(db: Db) -> list[WebhookDelivery]:
     async with db.sessions() as session:
         rows = await session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id))
         return list(rows.all())
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = WAIT) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def all_delivered(db: Db) -> bool:
@@ -236,16 +227,13 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 5
-    while not server.started:
-        assert not task.done(), "the receiver did not start"
-        assert time.monotonic() < deadline, "the receiver took too long to start"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started or task.done(), "the receiver starting")
+    assert server.started, "the receiver did not start"
     try:
         yield receiver
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, DEADLINE)
 
 
 @asynccontextmanager
@@ -724,7 +712,8 @@ async def test_unreachable_receiver_loses_nothing(db: Db, demo: DemoPathway) -> 
     await add_webhook(db, receiver.url)
     first = await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
 
-    async with dispatcher(db) as worker:
+    shift = [timedelta(0)]  # the dispatcher's clock runs ahead by this: no retry waited for
+    async with dispatcher(db, clock=lambda: datetime.now(UTC) + shift[0]) as worker:
         assert await worker.run_once() == 1
         [row] = await deliveries(db)
         assert row.status is WebhookStatus.PENDING
@@ -736,7 +725,7 @@ async def test_unreachable_receiver_loses_nothing(db: Db, demo: DemoPathway) -> 
 
         # An event raised while the receiver is down is not lost either.
         second = await record_event(db, action="FIRMWARE_WITHDRAWN", device_id=demo.device.id)
-        await asyncio.sleep(0.1)
+        shift[0] = timedelta(seconds=1)  # past the first one's retry, 0.05 s (±20 %) after it
         assert await worker.run_once() == 2
 
         async with serving(receiver):
