@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install lock run test node lint typecheck test-sqlite test-postgresql docs bench soak clean browser pooler screenshots graphiql-assets bench-ssc-access migration
+.PHONY: install lock run test node lint typecheck test-backends test-heavy test-sqlite test-postgresql docs bench soak clean browser pooler screenshots graphiql-assets bench-ssc-access migration
 
 # The lock (pip-tools): every package at one version, each download checked against its hashes
 # (--require-hashes), installed by pip alone, so a fresh machine needs nothing but python3.11.
@@ -46,7 +46,21 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint browser pooler test-sqlite test-postgresql
+test: lint browser pooler test-backends
+
+# The two backends' suites at once, each on a core (`TEST_JOBS=1` runs one after the other):
+# they share nothing (SQLite files under pytest's own temporary directories, PostgreSQL
+# databases of unique names, servers on free ports, a pytest cache each), and their tests wait
+# for what must happen rather than time it, so a busy machine slows them but does not fail
+# them. The output of each is printed whole when it ends.
+TEST_JOBS ?= 2
+test-backends: install
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgresql
+
+# The tests that show a property on a smaller load by default, at the documented size too
+# (tests/harness.py HEAVY: a 50,000-item fleet plan, 400 fleet rows of 900 KB).
+test-heavy: install
+	CPL_TEST_HEAVY=1 $(MAKE) --no-print-directory TEST_JOBS=1 test-backends
 
 # The npm packages the tests drive, each folder with its own package.json and package-lock.json
 # (`npm ci`, nothing downloaded at test time): tests/browser/ holds playwright-core for Debian's
@@ -88,14 +102,15 @@ graphiql-assets: install
 test-sqlite: install
 	@seed=$${CPL_TEST_SEED:-$$(shuf -i 1-999999 -n 1)}; \
 	echo "SQLite, in random order: CPL_TEST_SEED=$$seed make test-sqlite repeats it"; \
-	CPL_TEST_BACKEND=sqlite $(BIN)/pytest -q --random-order-bucket=global --random-order-seed=$$seed \
+	CPL_TEST_BACKEND=sqlite $(BIN)/pytest -q -o cache_dir=.pytest_cache/sqlite \
+	  --random-order-bucket=global --random-order-seed=$$seed \
 	|| { status=$$?; echo "failed in the order of CPL_TEST_SEED=$$seed"; exit $$status; }
 
 test-postgresql: install
 	@bash tests/ensure_postgres.sh; status=$$?; \
 	if [ $$status -eq 3 ]; then echo "PostgreSQL unreachable: run skipped (CI=true makes it mandatory)"; exit 0; fi; \
 	if [ $$status -ne 0 ]; then exit $$status; fi; \
-	CPL_TEST_BACKEND=postgresql $(BIN)/pytest -q --reverse
+	CPL_TEST_BACKEND=postgresql $(BIN)/pytest -q -o cache_dir=.pytest_cache/postgresql --reverse
 
 # Regenerate what is derived from the code: the SDL and the README's permission matrix.
 docs: install

@@ -9,6 +9,7 @@ import errno
 import gc
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -273,6 +274,12 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+# A command whose reader went away (`cpl-pathways export devices | head`) ends as one that
+# SIGPIPE killed ends in a shell: quietly, status 128 + 13. Python ignores SIGPIPE (a closed
+# database socket must stay an error, not end the process), so the BrokenPipeError is caught.
+CLOSED_PIPE_STATUS = 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
@@ -282,7 +289,13 @@ def main(argv: list[str] | None = None) -> None:
     if refusal is not None:
         print(f"cpl-pathways: {refusal}", file=sys.stderr)
         raise SystemExit(2)
-    args.run(args)
+    try:
+        args.run(args)
+        sys.stdout.flush()  # a reader gone fails here, not in the interpreter's exit
+    except BrokenPipeError:
+        # Nothing more reaches the pipe, and nothing is said: what was read was all it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(CLOSED_PIPE_STATUS) from None
 
 
 if __name__ == "__main__":

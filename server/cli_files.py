@@ -9,7 +9,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from config.settings import Settings, load_settings
 
@@ -115,6 +115,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     from resolvers.files.cpl_export import export
 
     actor = export_operator(args)  # checked before anything is opened
+    suffix = Path(args.output).suffix.lower() if args.output is not None else ".csv"
+    if suffix not in (".csv", ".xlsx"):
+        raise SystemExit("cpl-pathways export: writes CSV or XLSX; name the output .csv or .xlsx")
 
     async def run(out: Any) -> int:
         settings = load_settings()
@@ -128,21 +131,26 @@ def cmd_export(args: argparse.Namespace) -> None:
                 out,
                 include_ssc=args.include_ssc,
                 actor=actor,
+                xlsx=suffix == ".xlsx",
             )
         except AccessLogUnavailable:
             raise SystemExit(
                 "cpl-pathways export: the SSC access log cannot be written; nothing exported"
             ) from None
+        except ValueError as error:  # a value XLSX cannot hold
+            raise SystemExit(f"cpl-pathways export: {error}; export it as CSV") from None
         finally:
             await engine.dispose()
 
     if args.output is None:
         asyncio.run(run(sys.stdout))
         return
-    if Path(args.output).suffix.lower() != ".csv":
-        raise SystemExit("cpl-pathways export: writes CSV; name the output file .csv")
+    out: IO[Any]
     try:
-        out = Path(args.output).open("w", encoding="utf-8", newline="")  # noqa: SIM115
+        if suffix == ".xlsx":
+            out = Path(args.output).open("wb")  # noqa: SIM115
+        else:
+            out = Path(args.output).open("w", encoding="utf-8", newline="")  # noqa: SIM115
     except OSError as error:
         message = f"cpl-pathways export: cannot write {args.output}: {error.strerror}"
         raise SystemExit(message) from None
@@ -159,9 +167,13 @@ def data_commands(commands: Any) -> None:
     load.add_argument("--actor", help="party id recorded as the changes' actor (SECAS)")
     load.set_defaults(run=cmd_import)
 
-    dump = commands.add_parser("export", help="export devices (a CPL file) or pathways as CSV")
+    dump = commands.add_parser(
+        "export", help="export devices (a CPL file) or pathways as CSV or XLSX"
+    )
     dump.add_argument("what", choices=["devices", "pathways"])
-    dump.add_argument("--output", help="file to write (default: standard output)")
+    dump.add_argument(
+        "--output", help="file to write, .csv or .xlsx (default: CSV to standard output)"
+    )
     dump.add_argument("--include-ssc", action="store_true", help="fill the SSC-only Zigbee columns")
     dump.add_argument(
         "--actor", help="party id the SSC access log records for --include-ssc (export:<file>)"

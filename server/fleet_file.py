@@ -43,6 +43,7 @@ from schema.context import Services
 from schema.ids import decode_id
 from server.fleet_records import (
     ANSWER_COLUMNS,
+    NOT_UTF8,
     TOO_LONG,
     Columns,
     HeaderProblem,
@@ -66,6 +67,7 @@ _COLUMN_NAMES = {
 BAD_METER_COUNT = "meter_count must be a whole number"
 BAD_CSV = "the row is not valid CSV; its cells could not be read"
 TOO_LONG_PROBLEM = "the row is over 1,000,000 characters; it was not read"
+NOT_UTF8_PROBLEM = "the row is not UTF-8 text; its cells could not be read"
 # A cell, quoted or not, that starts as a formula would in a spreadsheet (`escape_cell`'s rule):
 # rows with none (nearly all) go back as their own text, the others cell by cell.
 FORMULA_CELL = re.compile(r"""(?:^|,)"?[=+\-@\t\r]""")
@@ -97,14 +99,14 @@ class FleetPlanCsv:
             await response(scope, receive, send)
             return
         body = request_body(receive)
-        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        # A byte that is not UTF-8 spoils its own row, wherever it is (`fleet_records.NOT_UTF8`).
+        decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
         records = Records()
         try:
             columns, first = await self._header(body, decoder, records)
         except HeaderProblem as problem:
             await bad_request(f"Cannot plan this fleet file: {problem}.", 400)(scope, receive, send)
             return
-        decoder.errors = "replace"  # a bad byte now spoils one row, never the whole answer
         await send(
             {
                 "type": "http.response.start",
@@ -131,21 +133,22 @@ class FleetPlanCsv:
     ) -> tuple[Columns, list[str]]:
         """Read until the header record is complete; returns it parsed and the records after."""
         found: list[str] = []
-        try:
-            async for chunk in body:
-                found = records.feed(decoder.decode(chunk))
-                if found:
-                    break
-            else:
-                found = records.feed(decoder.decode(b"", final=True), final=True)
-        except UnicodeDecodeError:
-            raise HeaderProblem("the header is not UTF-8 text") from None
-        while found and found[0] is not TOO_LONG and not found[0].strip():
+        async for chunk in body:
+            found = records.feed(decoder.decode(chunk))
+            if found:
+                break
+        else:
+            found = records.feed(decoder.decode(b"", final=True), final=True)
+        while found and found[0] is not TOO_LONG and found[0] is not NOT_UTF8:
+            if found[0].strip():
+                break
             found.pop(0)
         if not found:
             raise HeaderProblem("the file is empty; it needs a header row")
         if found[0] is TOO_LONG:
             raise HeaderProblem("the header is over 1,000,000 characters")
+        if found[0] is NOT_UTF8:
+            raise HeaderProblem("the header is not UTF-8 text")
         try:
             header = next(csv.reader([found[0].removesuffix("\r")]))
         except csv.Error:
@@ -219,6 +222,8 @@ class _Batcher:
             problem = None
             if record is TOO_LONG:
                 cells, problem = [""] * width, TOO_LONG_PROBLEM
+            elif record is NOT_UTF8:
+                cells, problem = [""] * width, NOT_UTF8_PROBLEM
             elif '"' not in record:
                 record = record.removesuffix("\r")
                 cells = record.split(",")

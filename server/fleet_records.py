@@ -4,6 +4,7 @@ text that comes in pieces, with no record ever held past `LONGEST_ROW` character
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 from starlette.types import Receive
@@ -50,10 +51,16 @@ class Columns:
 LONGEST_ROW = 1_000_000  # characters: a longer row is answered with a problem, never held
 TOO_LONG = "<a row too long to read>"
 """Stands for such a row among the records (compared by identity, never by value)."""
+NOT_UTF8 = "<a row that is not UTF-8 text>"
+"""Stands for a record holding a byte that is not UTF-8 (compared by identity): the body is
+decoded with `surrogateescape`, so such a byte is a lone surrogate, which valid UTF-8 never
+decodes to, and it spoils its own row only, wherever in the file it is."""
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 class Records:
-    """Complete CSV records out of text that arrives in pieces.
+    """Complete CSV records out of text that arrives in pieces (decoded with
+    `surrogateescape`: a record with a byte that is not UTF-8 stands as `NOT_UTF8`).
 
     A record ends at a line break outside quotes; a quoted field may hold line breaks, so a
     line with an odd number of quotes leaves its record open. Records go to `csv.reader`
@@ -82,6 +89,10 @@ class Records:
             records = self._join_quoted(records, final)
         if len(complete) > LONGEST_ROW:  # a whole long row may come in one piece too
             records = [TOO_LONG if len(r) > LONGEST_ROW else r for r in records]
+        if _SURROGATE.search(complete):  # one search a piece; rows only when there is one
+            records = [
+                NOT_UTF8 if r is not TOO_LONG and _SURROGATE.search(r) else r for r in records
+            ]
         if len(self._rest) > LONGEST_ROW:
             self._rest, self._skipping = "", True
             records.append(TOO_LONG)

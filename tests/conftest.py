@@ -30,7 +30,7 @@ from tests.harness import (
     fresh_database,
     seed_demo_database,
 )
-from tests.live import serve
+from tests.live import DEADLINE, serve
 from tests.twins import OTHER
 
 CATEGORIES = [c.value for c in PartyCategory]
@@ -187,5 +187,5 @@ async def live(isolated) -> AsyncIterator[str]:
     async with serve(isolated.app) as address:
         bus = isolated.services.bus
         if hasattr(bus, "listening"):
-            await asyncio.wait_for(bus.listening.wait(), 10)
+            await asyncio.wait_for(bus.listening.wait(), DEADLINE)
         yield address

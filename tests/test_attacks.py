@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from permissions.tokens import TokenVerifier
 from schema.build import build_schema
 from schema.documents import valid_document
 from tests.harness import count_calls
-from tests.live import subscribe
+from tests.live import DEADLINE, subscribe
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER = "{ viewer { partyId } }"
@@ -191,14 +190,15 @@ async def test_subscription_is_closed_with_4403_when_its_token_expires(live, iso
                     }
                 )
             )
-            started = time.monotonic()
+            # Closed by the expiry's own timer (its code and reason say so), whenever a busy
+            # machine gets there: no clock is read here.
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                    message = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
                     if message["type"] == "ping":
                         await ws.send(json.dumps({"type": "pong"}))
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
-            assert time.monotonic() - started < 10
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "token expired")
     finally:
         verifier.leeway = leeway
 

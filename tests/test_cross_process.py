@@ -1,7 +1,8 @@
 """Several API processes on one PostgreSQL: a change made through one reaches subscribers of
-another, also after the listener's connection was cut; a write is in the other's answers within
-a second, also after its revision connection was cut, and once its listener hears of it even
-when the other trusts its revision for a minute."""
+another, also after the listener's connection was cut; a write is in the other's answers, also
+after its revision connection was cut, and once its listener hears of it even when the other
+trusts its revision for a minute. How soon is measured in `make bench`, not asserted here: a
+test waits for what must happen (`tests.live.eventually`), it does not time it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from models.revision import REVISION_CONNECTION_NAME
 from notifications.bus import LISTENER_NAME
 from tests.harness import BACKEND, fresh_database
-from tests.live import cli_env, free_port, subscribe
+from tests.live import DEADLINE, cli, cli_env, eventually, free_port, heard_after, subscribe
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,25 +30,15 @@ ADD = """mutation($v: String!) { addFirmware(input: { deviceId: "device:2", vers
   __typename } }"""
 
 
-async def cli(env: dict, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", *args, cwd=ROOT, env=env, stdout=subprocess.PIPE
-    )
-    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0
-    return stdout.decode().strip()
-
-
 async def wait_healthy(port: int) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(100):
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"server on {port} never became healthy")
+    async def healthy() -> bool:
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(healthy, f"the server on {port} healthy")
 
 
 @contextlib.asynccontextmanager
@@ -71,38 +62,54 @@ async def two_api_processes(
         try:
             for port in ports:
                 await wait_healthy(port)
+            # Each process's change listener connected: only then is a commit heard.
+            await eventually(
+                lambda: named_connections(url, LISTENER_NAME, 2), "both listeners connected"
+            )
             yield env, url, ports
         finally:
             for server in servers:
                 server.terminate()
             for server in servers:
-                await asyncio.wait_for(server.wait(), 10)
+                await asyncio.wait_for(server.wait(), DEADLINE)
 
 
-async def test_a_change_through_one_process_reaches_subscribers_of_another(tmp_path):
-    async with two_api_processes(tmp_path) as (env, url, ports):
-        await asyncio.sleep(0.5)  # let each process's listener connect
-        secas = await cli(env, "token", "SECAS")
-        supplier = await cli(env, "token", "SMALL_SUPPLIER")
+@pytest.fixture(scope="module")
+async def pair(tmp_path_factory) -> AsyncIterator[tuple[dict, str, list[int]]]:
+    """Two processes with the default settings, shared by the tests that only add firmware
+    (each its own versions) and cut connections that come back: starting two servers is most
+    of what such a test costs."""
+    async with two_api_processes(tmp_path_factory.mktemp("pair")) as running:
+        yield running
 
-        async def add(version: str) -> None:
-            added = await ask(ports[0], secas, ADD, version)
-            assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
 
-        async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
-            await add("C1000001")
-            change = (await remote.next(10))["payload"]["data"]["cplChanges"]
-            assert (change["kind"], change["firmware"]["version"]) == (
-                "FIRMWARE_ADDED",
-                "C1000001",
-            )
+async def test_a_change_through_one_process_reaches_subscribers_of_another(pair):
+    env, url, ports = pair
+    secas = await cli(env, "token", "SECAS")
+    supplier = await cli(env, "token", "SMALL_SUPPLIER")
 
-            # Cut every listener's connection: they reconnect, re-listen and catch up.
-            assert await cut_connections(url, LISTENER_NAME) == 2
-            await add("C1000002")
-            change = (await remote.next(15))["payload"]["data"]["cplChanges"]
-            assert change["firmware"]["version"] == "C1000002"
-            assert await remote.nothing_within(1.5)  # once, not twice
+    async def add(version: str) -> None:
+        added = await ask(ports[0], secas, ADD, version)
+        assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
+
+    def version(message: dict) -> str:
+        return message["payload"]["data"]["cplChanges"]["firmware"]["version"]
+
+    async with subscribe(f"127.0.0.1:{ports[1]}", supplier, CHANGES) as remote:
+        # Added until the other process's subscription, set up meanwhile, hears one.
+        first = await heard_after(remote, lambda n: add(f"C10000{n:02d}"))
+        change = first["payload"]["data"]["cplChanges"]
+        assert change["kind"] == "FIRMWARE_ADDED" and version(first).startswith("C10000")
+
+        # Cut every listener's connection: they reconnect, re-listen and catch up.
+        await eventually(lambda: named_connections(url, LISTENER_NAME, 2), "both listeners")
+        assert await cut_connections(url, LISTENER_NAME) == 2
+        await add("C1000100")
+        heard = await remote.events_until(lambda message: version(message) == "C1000100")
+        # Once, not twice: up to a marker's event, C1000100's was sent once.
+        await add("C1000101")
+        heard += await remote.events_until(lambda message: version(message) == "C1000101")
+        assert [version(m) for m in heard].count("C1000100") == 1
 
 
 COUNT_NAMED = text(
@@ -115,16 +122,23 @@ TERMINATE_NAMED = text(
 )
 
 
-async def cut_connections(url: str, name: str) -> int:
-    """Terminate the connections named `name`, once there is one at least: how many."""
+async def named_connections(url: str, name: str, count: int = 1) -> bool:
+    """Whether `url`'s database has at least `count` connections named `name`."""
     admin = create_async_engine(url)
     try:
-        for _ in range(100):
-            async with admin.connect() as connection:
-                if await connection.scalar(COUNT_NAMED, {"name": name}):
-                    return len((await connection.execute(TERMINATE_NAMED, {"name": name})).all())
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no connection named {name}")
+        async with admin.connect() as connection:
+            return await connection.scalar(COUNT_NAMED, {"name": name}) >= count
+    finally:
+        await admin.dispose()
+
+
+async def cut_connections(url: str, name: str) -> int:
+    """Terminate the connections named `name`, once there is one at least: how many."""
+    await eventually(lambda: named_connections(url, name), f"a connection named {name}")
+    admin = create_async_engine(url)
+    try:
+        async with admin.connect() as connection:
+            return len((await connection.execute(TERMINATE_NAMED, {"name": name})).all())
     finally:
         await admin.dispose()
 
@@ -142,42 +156,42 @@ async def ask(port: int, token: str, query: str, version: str = "") -> dict:
     return response.json()
 
 
-async def seen_within(ports: list[int], tokens: tuple[str, str], version: str, seconds: float):
+async def seen(ports: list[int], tokens: tuple[str, str], version: str) -> None:
     """Add firmware `version` through the first process (a SECAS token), then ask the second (a
-    Supplier's) until its answer lists it: fail if that takes `seconds` or more."""
+    Supplier's) until its answer lists it."""
     secas, supplier = tokens
     added = await ask(ports[0], secas, ADD, version)
     assert added["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
-    written = asyncio.get_running_loop().time()
-    while True:
+
+    async def listed() -> bool:
         after = await ask(ports[1], supplier, LISTED)
-        if version in [f["version"] for f in after["data"]["device"]["firmware"]]:
-            return
-        elapsed = asyncio.get_running_loop().time() - written
-        assert elapsed < seconds, f"still stale after {seconds} s"
-        await asyncio.sleep(0.05)
+        return version in [f["version"] for f in after["data"]["device"]["firmware"]]
+
+    await eventually(listed, f"{version} in the other process's answer")
 
 
-async def test_a_write_through_one_process_is_in_the_next_cached_answer_of_another(tmp_path):
-    async with two_api_processes(tmp_path) as (env, url, ports):
-        tokens = (await cli(env, "token", "SECAS"), await cli(env, "token", "SMALL_SUPPLIER"))
-        before = await ask(ports[1], tokens[1], LISTED)
-        assert await ask(ports[1], tokens[1], LISTED) == before  # now in process B's cache
-        # Within a second at most (CPL_REVISION_MAX_AGE_MS), at once when B's listener hears it.
-        await seen_within(ports, tokens, "C2000001", 1.0)
-        # Cut the revision connections: the pool answers while they are replaced.
-        await cut_connections(url, REVISION_CONNECTION_NAME)
-        await seen_within(ports, tokens, "C2000002", 1.0)
+async def test_a_write_through_one_process_is_in_the_next_cached_answer_of_another(pair):
+    env, url, ports = pair
+    tokens = (await cli(env, "token", "SECAS"), await cli(env, "token", "SMALL_SUPPLIER"))
+    before = await ask(ports[1], tokens[1], LISTED)
+    assert await ask(ports[1], tokens[1], LISTED) == before  # now in process B's cache
+    # At once when B's listener hears of it, within CPL_REVISION_MAX_AGE_MS if it cannot.
+    await seen(ports, tokens, "C2000001")
+    # Cut the revision connections: the pool answers while they are replaced.
+    await cut_connections(url, REVISION_CONNECTION_NAME)
+    await seen(ports, tokens, "C2000002")
 
 
 async def test_the_change_listener_tells_another_process_its_revision_is_out_of_date(tmp_path):
-    # B trusts the revision it read for a minute: only its listener can tell it of A's write.
-    async with two_api_processes(tmp_path, CPL_REVISION_MAX_AGE_MS="60000") as (env, url, ports):
-        await asyncio.sleep(0.5)  # let each process's listener connect
+    # B trusts the revision it read for ten minutes, far longer than the test may wait
+    # (`DEADLINE`): only its listener can tell it of A's write.
+    assert DEADLINE < 600
+    trusting = {"CPL_REVISION_MAX_AGE_MS": "600000"}
+    async with two_api_processes(tmp_path, **trusting) as (env, url, ports):
         tokens = (await cli(env, "token", "SECAS"), await cli(env, "token", "SMALL_SUPPLIER"))
         before = await ask(ports[1], tokens[1], LISTED)
         assert await ask(ports[1], tokens[1], LISTED) == before  # now in process B's cache
-        await seen_within(ports, tokens, "C3000001", 1.0)
-        # A write while B's listener is down is caught up when it reconnects (1 s later).
+        await seen(ports, tokens, "C3000001")
+        # A write while B's listener is down is caught up when it reconnects.
         assert await cut_connections(url, LISTENER_NAME) == 2
-        await seen_within(ports, tokens, "C3000002", 5.0)
+        await seen(ports, tokens, "C3000002")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from resolvers.reads.loaders import Loaders
+from server.app import create_app
+from tests.harness import asgi_client
 
 
 def auth(token, category="LARGE_SUPPLIER"):
@@ -17,11 +22,30 @@ async def test_graphiql_page_needs_no_token(client):
     assert "graphiql" in response.text.lower()
 
 
-async def test_body_over_the_cap_is_413(client, token, settings):
-    query = "{ viewer { partyId } }" + " " * (settings.max_body_bytes + 1)
-    response = await client.post("/graphql", json={"query": query}, headers=auth(token))
+@pytest.mark.parametrize("sent", ["declared", "chunked"])
+async def test_body_over_the_cap_is_413(settings, services, token, sent):
+    """The body limit itself: the document is small (the query size cap, far smaller, would
+    refuse a large one first), the bulk is a variable. Declared by Content-Length it is refused
+    before it is read; chunked, as it grows past the cap."""
+    small = replace(settings, max_body_bytes=20_000)
+    query = "query($x: String) { viewer { partyId } }"
+    body = json.dumps({"query": query, "variables": {"x": "a" * 30_000}}).encode()
+    assert len(body) > small.max_body_bytes and len(query) < settings.max_query_bytes
+
+    async def chunked():
+        for start in range(0, len(body), 4_096):
+            yield body[start : start + 4_096]
+
+    async with asgi_client(create_app(small, services)) as client:
+        response = await client.post(
+            "/graphql",
+            content=body if sent == "declared" else chunked(),
+            headers={**auth(token), "Content-Type": "application/json"},
+        )
     assert response.status_code == 413
-    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert response.json()["errors"] == [
+        {"message": "Request body over 20000 bytes.", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+    ]
 
 
 async def test_malformed_json_is_400_not_500(client, token):

@@ -174,11 +174,12 @@ async def test_a_workbook_expanding_past_the_total_bound_is_refused(db, tmp_path
 
 
 @pytest.mark.parametrize("actor", ["evil\nINFO forged", "x" * 300, " ", "tab\there"])
-async def test_an_actor_that_is_no_party_id_is_a_usage_error(db, tmp_path, actor) -> None:
+async def test_an_actor_that_is_no_party_id_is_a_usage_error(db, actor) -> None:
     before = await db.counts()
     for command in (["import", EXAMPLES / "cpl.csv"], ["export", "devices"]):
-        code, stderr, _ = run(db, *command, "--actor", actor, tmp_path=tmp_path)
-        assert code == 2, stderr
+        result = db.cli(*command, "--actor", actor)
+        stderr = result.stderr
+        assert result.returncode == 2, stderr
         expected = (
             f"cpl-pathways {command[0]}: --actor must be printable text of 1 to 200 characters"
         )
@@ -186,11 +187,9 @@ async def test_an_actor_that_is_no_party_id_is_a_usage_error(db, tmp_path, actor
     assert await db.counts() == before
 
 
-async def test_an_actor_that_is_a_party_id_is_recorded_as_given(db, tmp_path) -> None:
-    code, stderr, _ = run(
-        db, "import", EXAMPLES / "cpl.csv", "--actor", "secas-ops é", tmp_path=tmp_path
-    )
-    assert code == 0, stderr
+async def test_an_actor_that_is_a_party_id_is_recorded_as_given(db) -> None:
+    result = db.cli("import", EXAMPLES / "cpl.csv", "--actor", "secas-ops é")
+    assert result.returncode == 0, result.stderr
     actors = await db.scalar("SELECT count(DISTINCT actor_party_id) FROM audit_event")
     assert actors == 1
     assert await db.scalar("SELECT min(actor_party_id) FROM audit_event") == "secas-ops é"

@@ -13,7 +13,7 @@ import pytest
 
 from config.logs import Exchange, JsonFormatter, RequestIdFilter, TextFormatter
 from tests.harness import BACKEND, asgi_client, fresh_database
-from tests.live import cli, cli_env, cli_server
+from tests.live import cli, cli_env, cli_server, eventually
 
 SSC_ONLY_VALUE = "Lumen Silicon"  # a chipset vendor of the demo data: SSC only
 SSC_QUERY = '{ devices(filter: { zigbeeChipsetVendor: "Lumen Silicon" }) { totalCount } }'
@@ -33,13 +33,13 @@ async def json_server(tmp_path_factory):
 async def records(server, *request_ids: str) -> list[dict]:
     """The server's log, once the access lines of `request_ids` are in it (a server writes
     an access line just after the response's last byte, so a moment after the client has it)."""
-    for _ in range(100):
+
+    def written() -> list[dict]:
         lines = [json.loads(line) for line in server.log_lines()]
         done = {r["request_id"] for r in lines if r["logger"] == "cpl_pathways.access"}
-        if done >= set(request_ids):
-            return lines
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no access line for {request_ids}")
+        return lines if done >= set(request_ids) else []
+
+    return await eventually(written, f"the access lines of {request_ids}")
 
 
 async def test_access_log_never_holds_a_token_or_query_value(json_server):

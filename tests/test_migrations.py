@@ -25,7 +25,7 @@ from models.database import (
     schema_revision,
 )
 from tests.harness import BACKEND, fresh_database
-from tests.live import ROOT, cli, cli_env
+from tests.live import CLI_PROCESS, ROOT, cli, cli_env
 
 
 def test_one_head() -> None:
@@ -54,7 +54,8 @@ async def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
 async def test_operators_migrate_up_to_a_revision_down_again_and_read_it_with_alembic(tmp_path):
     async with fresh_database(tmp_path) as url:
         env = cli_env(url, tmp_path / "data")
-        assert await cli(env, "migrate", "--revision", "0002") == "Database upgraded to 0002."
+        upgraded = await cli(env, "migrate", "--revision", "0002", command=CLI_PROCESS)
+        assert upgraded == "Database upgraded to 0002."
         alembic = [str(Path(sys.executable).with_name("alembic")), "-c", "alembic.ini"]
         assert "0002" in await cli(env, "current", command=alembic)
         assert await cli(env, "migrate") == "Database at the newest migration."
@@ -73,7 +74,8 @@ async def test_replicas_migrating_an_empty_database_at_once_both_succeed(tmp_pat
     async with fresh_database(tmp_path) as url:
         env = cli_env(url, tmp_path / "data")
         # Both start before either has created a table; the advisory lock makes one wait.
-        outputs = await asyncio.gather(cli(env, "migrate"), cli(env, "migrate"))
+        migrating = [cli(env, "migrate", command=CLI_PROCESS) for _ in range(2)]  # two processes
+        outputs = await asyncio.gather(*migrating)
         assert outputs == ["Database at the newest migration."] * 2
         engine = create_engine(url)
         try:

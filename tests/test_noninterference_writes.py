@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from tests.live import Subscriber, serve, subscribe
+from tests.live import DEADLINE, Subscriber, serve, subscribe
 from tests.test_noninterference import HISTORY, PARTIES, party, post
 from tests.test_subscriptions import CHANGES
 from tests.twins import Twin, observed, twins, webhook_bodies, without_instants
@@ -44,7 +44,7 @@ async def listening(twin: Twin, token, stack: AsyncExitStack) -> AsyncIterator[d
     address = await stack.enter_async_context(serve(twin.app))
     bus = twin.services.bus
     if hasattr(bus, "listening"):
-        await asyncio.wait_for(bus.listening.wait(), 10)
+        await asyncio.wait_for(bus.listening.wait(), DEADLINE)
     subscribers = {}
     for category in CATEGORIES:
         subscribers[category] = await stack.enter_async_context(

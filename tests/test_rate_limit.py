@@ -11,6 +11,7 @@ from websockets.asyncio.client import connect
 
 from permissions.principal import PartyCategory, Principal
 from schema.rate_limit import RateLimit
+from tests.live import DEADLINE
 
 ZIGBEE = """mutation($input: SetZigbeeInformationInput!) { setZigbeeInformation(input: $input) {
   __typename } }"""
@@ -93,7 +94,7 @@ async def test_a_subscribe_message_is_an_operation(live, isolated, token):
         for operation in ("1", "2"):
             message = {"id": operation, "type": "subscribe", "payload": {"query": query}}
             await ws.send(json.dumps(message))
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
         assert (reply["id"], reply["type"]) == ("2", "error")
         assert reply["payload"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 2}
 

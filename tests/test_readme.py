@@ -29,14 +29,14 @@ import httpx
 import pytest
 
 from notifications.signing import message_id, new_secret, signature_headers
-from tests.live import ROOT, cli, cli_env, cli_server, free_port
+from tests.live import DEADLINE, ROOT, cli, cli_env, cli_server, eventually, free_port
 
 README = (ROOT / "README.md").read_text()
 DATA_BLOCK = "BASE="  # how the "CPL in and out" block starts
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
 CLI = str(Path(sys.executable).with_name("cpl-pathways"))
-ADD_FIRMWARE = """mutation { addFirmware(input: { deviceId: "device:1", version: "5A0004FF" }) {
-  __typename } }"""
+ADD_FIRMWARE = """mutation($v: String!) {
+  addFirmware(input: { deviceId: "device:1", version: $v }) { __typename } }"""
 
 
 def blocks(kind: str) -> list[str]:
@@ -170,20 +170,29 @@ async def test_the_readme_subscriber_prints_a_change_as_it_commits(server):
     supplier = await cli(env, "token", "SMALL_SUPPLIER")
     secas = await cli(env, "token", "SECAS")
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        task = asyncio.create_task(namespace["follow"](supplier))
-        await asyncio.sleep(1)  # connected and subscribed
+
+    async def add(n: int) -> None:
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 running.base + "/graphql",
-                json={"query": ADD_FIRMWARE},
+                json={"query": ADD_FIRMWARE, "variables": {"v": f"5A0004{n:02X}"}},
                 headers={"Authorization": f"Bearer {secas}"},
             )
         assert response.json()["data"]["addFirmware"]["__typename"] == "AddFirmwareSuccess"
-        for _ in range(100):
-            if printed.getvalue():
+
+    with contextlib.redirect_stdout(printed):
+        task = asyncio.create_task(namespace["follow"](supplier))
+        # The server (another process) sends a change to the subscription once it has set it
+        # up, of which nothing tells: firmware is added, a little longer apart each time,
+        # until the follower prints one.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE
+        for n in range(1, 256):
+            await add(n)
+            with contextlib.suppress(AssertionError):
+                await eventually(printed.getvalue, "a printed change", within=0.25 * n)
                 break
-            await asyncio.sleep(0.05)
+            assert loop.time() < deadline and not task.done(), "the follower printed nothing"
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -92,12 +92,22 @@ async def test_a_committed_write_is_in_the_next_answer(isolated):
 
 
 async def test_a_cache_of_zero_bytes_is_off(isolated, monkeypatch):
-    monkeypatch.setattr(isolated.services.responses, "max_bytes", 0)
-    hits, misses = isolated.services.responses.hits, isolated.services.responses.misses
+    """Off: no look-up, nothing stored, however often a query comes; the same three requests
+    with the cache on are one miss, one entry and two hits (so the counts below can move)."""
+    responses = isolated.services.responses
+
+    def state() -> tuple[int, int, int]:
+        return responses.hits, responses.misses, responses.size
+
+    hits, misses, size = state()
+    with monkeypatch.context() as off:
+        off.setattr(responses, "max_bytes", 0)
+        for _ in range(3):
+            await isolated.gql("SMALL_SUPPLIER", DEVICES)
+        assert state() == (hits, misses, size)
     for _ in range(3):
         await isolated.gql("SMALL_SUPPLIER", DEVICES)
-    assert (isolated.services.responses.hits, isolated.services.responses.misses) == (hits, misses)
-    assert isolated.services.responses.size == 0 or not isolated.services.responses.enabled
+    assert state()[:2] == (hits + 2, misses + 1) and state()[2] > size
 
 
 async def test_variables_and_operation_names_are_part_of_the_key(isolated):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models.database import connect_asyncpg, create_engine, is_outage
 from models.revision import REVISION_CONNECTION_NAME, RevisionClock
 from tests.harness import BACKEND
+from tests.live import eventually
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="the connection is PostgreSQL's")
 SELECT = "SELECT revision FROM data_revision WHERE id = 1"
@@ -100,13 +101,14 @@ async def revision_backends(url: str) -> list[asyncpg.Record]:
 async def revision_backend(url: str, other_than: int | None = None) -> asyncpg.Record:
     """The one revision connection, once open and its statement prepared (a new one if
     `other_than` names the old one's pid)."""
-    for _ in range(100):
+
+    async def opened() -> list[asyncpg.Record]:
         found = [row for row in await revision_backends(url) if row["pid"] != other_than]
-        if found and found[0]["query"] == SELECT:
-            assert len(found) == 1
-            return found[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError("the revision connection never opened")
+        return found if found and found[0]["query"] == SELECT else []
+
+    found = await eventually(opened, "the revision connection opening")
+    assert len(found) == 1
+    return found[0]
 
 
 async def commit_elsewhere(url: str) -> int:
@@ -183,15 +185,14 @@ async def test_the_revision_connection_closes_with_its_engine(own_database):
     await clock.current()
     await revision_backend(own_database)
     await engine.dispose()  # what the tests and the app's shutdown do
-    for _ in range(100):
-        if not await revision_backends(own_database):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the revision connection outlived its engine")
+
+    async def gone() -> bool:
+        return not await revision_backends(own_database)
+
+    await eventually(gone, "the revision connection closing with its engine")
     assert clock._own is not None and await clock._own.read() is None  # a late read
-    await asyncio.sleep(0.3)
-    assert not await revision_backends(own_database), "a read after its engine opened one"
+    assert clock._own._connecting is None, "a read after its engine began to open one"
+    assert not await revision_backends(own_database)
 
 
 async def test_while_the_database_is_down_every_read_reports_the_outage():
@@ -202,7 +203,10 @@ async def test_while_the_database_is_down_every_read_reports_the_outage():
             with pytest.raises(Exception) as raised:
                 await clock.current()
             assert is_outage(raised.value)
-            await asyncio.sleep(0.1)  # its own connection is tried in the background meanwhile
+            # Its own connection is tried in the background meanwhile: let that try end.
+            assert clock._own is not None
+            if clock._own._connecting is not None:
+                await asyncio.wait([clock._own._connecting])
     finally:
         clock.close()
         await engine.dispose()

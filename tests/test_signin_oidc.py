@@ -270,7 +270,10 @@ def test_a_provider_without_the_public_url_or_client_is_refused_at_start(setting
             create_app(own, create_services(own))
 
 
-async def test_logout_closes_the_sessions_websocket(site):
+async def test_logout_closes_the_sessions_websocket(site, monkeypatch):
+    # The socket checks its session every SESSION_CHECK_SECONDS (5 s): here more often, so that
+    # the test waits for the close, not for the interval.
+    monkeypatch.setattr("server.signin.SESSION_CHECK_SECONDS", 0.05)
     await asyncio.to_thread(site.provider.set_user, "analyst-5", party_category="SSC", party_id="S")
     async with site.browser() as browser:
         assert (await sign_in(site, browser, "analyst-5")).status_code == 303

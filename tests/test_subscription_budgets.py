@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from schema import subscriptions
 from schema.subscriptions import SharedEvents, SubscriptionBudget
 from tests.harness import count_calls
+from tests.live import DEADLINE, eventually
 from tests.test_subscriptions import CHANGES, ZIGBEE
 
 SECRET = {"zigbeeChipsetVendor": "Glimmerfield Radio", "zigbeeStackVersion": "ZB-X 9"}
@@ -35,7 +36,7 @@ async def socket(address: str, token: str) -> AsyncIterator[ClientConnection]:
     async with connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
         await ws.send(json.dumps(init))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        assert json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))["type"] == "connection_ack"
         yield ws
 
 
@@ -47,7 +48,7 @@ async def start(ws: ClientConnection, *ids: str, query: str = CHANGES) -> None:
 
 async def message(ws: ClientConnection) -> dict:
     while True:
-        found = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        found = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
         if found["type"] == "ping":
             await ws.send(json.dumps({"type": "pong"}))
             continue
@@ -56,11 +57,9 @@ async def message(ws: ClientConnection) -> dict:
 
 async def fed(isolated, count: int) -> None:
     """Until the server's bus feeds `count` subscriptions (each listens before a write)."""
-    for _ in range(400):
-        if isolated.services.bus.subscribers == count:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"{isolated.services.bus.subscribers} subscriptions, not {count}")
+    await eventually(
+        lambda: isolated.services.bus.subscribers == count, f"{count} subscriptions fed"
+    )
 
 
 async def write(isolated) -> None:

@@ -3,7 +3,6 @@ receiver on loopback when OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing imported w
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from urllib.parse import quote
@@ -16,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.harness import fresh_database
-from tests.live import ROOT, cli, cli_env, cli_server, serve
+from tests.live import ROOT, cli, cli_env, cli_server, eventually, serve
 
 SSC_QUERY = (
     'query Vendors { devices(filter: { zigbeeChipsetVendor: "Lumen Silicon" }) { nodes { id } } }'
@@ -89,10 +88,7 @@ async def test_with_an_endpoint_a_request_and_its_operation_are_two_spans(tmp_pa
             )
             assert answer.status_code == 200
         # The server has stopped: its last spans were exported as it shut down.
-        for _ in range(50):
-            if received:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: received, "the spans exported")
     spans = []
     for body in received:
         export = ExportTraceServiceRequest.FromString(body)

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -61,7 +61,7 @@ from notifications.signing import (
 )
 from permissions.policy import POLICY, Rule, rule_for
 from resolvers.writes.validation import MutationFailure
-from tests.live import free_port
+from tests.live import DEADLINE, eventually, free_port
 from tests.webhook_receiver import verify_signature
 
 FAST = replace(
@@ -76,7 +76,6 @@ FAST = replace(
 DEV = replace(FAST, allow_insecure_webhooks=True, block_private_webhooks=False)
 PRODUCTION = replace(FAST, allow_insecure_webhooks=False, block_private_webhooks=True)
 SSC_ONLY_VALUES = [*VENDORS, *STACKS]
-WAIT = 10.0
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -135,14 +134,6 @@ async def deliveries(db: Db) -> list[WebhookDelivery]:
     async with db.sessions() as session:
         rows = await session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id))
         return list(rows.all())
-
-
-async def eventually(check: Callable[[], Any], what: str, within: float = WAIT) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def all_delivered(db: Db) -> bool:
@@ -236,16 +227,13 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 5
-    while not server.started:
-        assert not task.done(), "the receiver did not start"
-        assert time.monotonic() < deadline, "the receiver took too long to start"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started or task.done(), "the receiver starting")
+    assert server.started, "the receiver did not start"
     try:
         yield receiver
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 5)
+        await asyncio.wait_for(task, DEADLINE)
 
 
 @asynccontextmanager
@@ -726,7 +714,8 @@ async def test_unreachable_receiver_loses_nothing(db: Db, demo: DemoPathway) -> 
     await add_webhook(db, receiver.url)
     first = await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
 
-    async with dispatcher(db) as worker:
+    shift = [timedelta(0)]  # the dispatcher's clock runs ahead by this: no retry waited for
+    async with dispatcher(db, clock=lambda: datetime.now(UTC) + shift[0]) as worker:
         assert await worker.run_once() == 1
         [row] = await deliveries(db)
         assert row.status is WebhookStatus.PENDING
@@ -738,7 +727,7 @@ async def test_unreachable_receiver_loses_nothing(db: Db, demo: DemoPathway) -> 
 
         # An event raised while the receiver is down is not lost either.
         second = await record_event(db, action="FIRMWARE_WITHDRAWN", device_id=demo.device.id)
-        await asyncio.sleep(0.1)
+        shift[0] = timedelta(seconds=1)  # past the first one's retry, 0.05 s (±20 %) after it
         assert await worker.run_once() == 2
 
         async with serving(receiver):
@@ -823,6 +812,37 @@ async def test_failing_delivery_fails_at_the_horizon(db: Db, demo: DemoPathway) 
     statuses = [row.status for row in await deliveries(db)]
     assert statuses == [WebhookStatus.FAILED, WebhookStatus.FAILED]
     assert len(receiver.hits) == 2
+
+
+async def test_no_retry_is_scheduled_past_the_horizon(db: Db, demo: DemoPathway) -> None:
+    """Whatever the backoff says, no attempt is scheduled after the delivery's horizon: the
+    last lands on it, and failing there fails the delivery. Attempts follow the clock of the
+    dispatcher (each made at the moment the last one scheduled), so none is waited for."""
+    import random
+
+    receiver = Receiver(free_port(), fail_first=1_000, fail_status=500)
+    await add_webhook(db, receiver.url)
+    await record_event(db, action="FIRMWARE_ADDED", device_id=demo.device.id)
+    [row] = await deliveries(db)
+    horizon = row.created_at + timedelta(seconds=60)
+    settings = replace(FAST, webhook_retry_schedule=(25.0,), webhook_horizon_seconds=60)
+    now = [row.created_at]
+    scheduled = []
+    async with (
+        serving(receiver),
+        dispatcher(db, settings, clock=lambda: now[0], rng=random.Random(26)) as worker,
+    ):
+        while await worker.run_once() == 1:
+            [row] = await deliveries(db)
+            if row.status is not WebhookStatus.PENDING:
+                break
+            scheduled.append(row.next_attempt_at)
+            now[0] = row.next_attempt_at
+    # 25 s apart (±20 %): the third retry, due about 75 s after the first attempt, is moved to
+    # the horizon at 60 s; the attempt there fails the delivery, and nothing is retried after.
+    assert len(scheduled) == 3 and all(at <= horizon for at in scheduled)
+    assert scheduled[-1] == horizon
+    assert (row.status, row.attempts, len(receiver.hits)) == (WebhookStatus.FAILED, 4, 4)
 
 
 async def test_backoff_follows_the_schedule_with_jitter() -> None:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.conftest import CATEGORIES
-from tests.live import free_port, serve
+from tests.live import DEADLINE, eventually, free_port, serve
 from tests.webhook_receiver import verify_signature
 
 REGISTER = """mutation($input: RegisterWebhookInput!) { registerWebhook(input: $input) {
@@ -105,7 +105,7 @@ async def test_signed_delivery_of_public_fields_end_to_end(isolated, token):
                zigbeeChipsetVendor: "Mirefield Devices", reason: "Mirefield swap" }) {
                __typename } }""",
         )
-        await asyncio.wait_for(arrived.wait(), 10)
+        await asyncio.wait_for(arrived.wait(), DEADLINE)
         body, headers = received[0]
         assert verify_signature(success["secret"], body, headers["x-cpl-signature"])
         assert not verify_signature(success["secret"], body + b" ", headers["x-cpl-signature"])
@@ -122,14 +122,16 @@ async def test_signed_delivery_of_public_fields_end_to_end(isolated, token):
         }  # fmt: skip
         assert payload["reason"] is None and "Mirefield" not in body.decode()
         assert payload["firmware"] is None and payload["pathway"] is None
-        for _ in range(50):
-            deliveries = await isolated.gql(
+
+        async def delivered() -> dict:
+            found = await isolated.gql(
                 "SMALL_SUPPLIER", DELIVERIES, {"id": success["webhook"]["id"]}, party_id="P-hooked"
             )
-            nodes = deliveries["data"]["webhookDeliveries"]["nodes"]
-            if nodes and nodes[0]["status"] == "DELIVERED":
-                break
-            await asyncio.sleep(0.1)
+            nodes = found["data"]["webhookDeliveries"]["nodes"]
+            return found if nodes and nodes[0]["status"] == "DELIVERED" else {}
+
+        deliveries = await eventually(delivered, "the delivery recorded as DELIVERED", every=0.1)
+        nodes = deliveries["data"]["webhookDeliveries"]["nodes"]
         assert deliveries["data"]["webhookDeliveries"]["totalCount"] == 1
         node = nodes[0]
         assert (node["status"], node["attempts"], node["lastStatusCode"]) == ("DELIVERED", 1, 204)

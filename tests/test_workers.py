@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.harness import BACKEND, fresh_database
-from tests.live import ROOT, cli, cli_env, cli_server, subscribe
+from tests.live import DEADLINE, ROOT, cli, cli_env, cli_server, eventually, subscribe
 
 VIEWER = {"query": "query Who { viewer { partyId } }"}
 
@@ -60,21 +60,23 @@ async def test_two_workers_answer_count_in_one_metrics_and_shut_down_gracefully(
                     )
                     assert response.status_code == 200
 
-            sent, pids = 0, set()
-            for _ in range(20):  # each round: 8 requests at once
+            sent = 0
+
+            async def both_answered() -> bool:
+                """Another round of 8 requests at once, until both workers' logs have one."""
+                nonlocal sent
                 async with asyncio.TaskGroup() as group:
                     for _ in range(8):
                         group.create_task(one())
                 sent += 8
-                await asyncio.sleep(0.2)
                 pids = {
                     line["pid"]
                     for line in map(json.loads, server.log_lines())
                     if line.get("operation_name") == "Who"
                 }
-                if len(pids) == 2:
-                    break
-            assert len(pids) == 2, "both workers answer"
+                return len(pids) == 2
+
+            await eventually(both_answered, "both workers answering", every=0.2)
             async with httpx.AsyncClient() as client:
                 scrapes = [
                     graphql_requests((await client.get(server.base + "/metrics")).text)
@@ -89,7 +91,7 @@ async def test_two_workers_answer_count_in_one_metrics_and_shut_down_gracefully(
                 with pytest.raises(ConnectionClosed) as closed:
                     await subscriber.next(within=15)
                 assert closed.value.rcvd.code == 1012  # service restart: reconnect elsewhere
-            assert await asyncio.wait_for(server.process.wait(), 20) == 0
+            assert await asyncio.wait_for(server.process.wait(), DEADLINE) == 0
 
 
 def mapped_files(pid: int) -> str:

@@ -1,4 +1,5 @@
-"""`cpl-pathways export`: the CPL and its pathways as files in the import's own columns.
+"""`cpl-pathways export`: the CPL and its pathways as files (CSV, or XLSX as the import takes
+too) in the import's own columns.
 
 An export imports back unchanged: the same columns, rows in the order of addition (so a fresh
 database importing them keeps which firmware is latest), values as they are stored. The
@@ -15,7 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from datetime import date
-from typing import Any, TextIO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -25,7 +26,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.tables import Device, Firmware, FirmwareStatus, Manufacturer, PathwayStatus
 from models.tables import UpgradePathway as Pathway
 from permissions.ssc_access import AccessLog, Operator, SscReads
-from resolvers.files.cpl_files import CPL_COLUMNS, PATHWAY_COLUMNS, SSC_COLUMNS, write_csv
+from resolvers.files.cpl_files import (
+    CPL_COLUMNS,
+    PATHWAY_COLUMNS,
+    SSC_COLUMNS,
+    write_csv,
+    write_xlsx,
+)
 
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 _DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
@@ -106,14 +113,16 @@ def _pathways_statement() -> sa.Select[Any]:
 async def export(
     sessions: async_sessionmaker[AsyncSession],
     what: str,
-    out: TextIO,
+    out: IO[Any],
     *,
     include_ssc: bool,
     actor: Operator,
+    xlsx: bool = False,
 ) -> int:
-    """Write `devices` (a CPL file) or `pathways` as CSV to `out`; returns how many rows.
-    `actor` is who the SSC access log names when the SSC-only columns are filled (raises
-    `AccessLogUnavailable`, having written nothing, if the entry cannot be committed)."""
+    """Write `devices` (a CPL file) or `pathways` to `out`, as CSV (text) or, with `xlsx`, as
+    a workbook (bytes); returns how many rows. `actor` is who the SSC access log names when
+    the SSC-only columns are filled (raises `AccessLogUnavailable`, having written nothing, if
+    the entry cannot be committed)."""
     if what == "devices":
         columns, statement = CPL_COLUMNS, _devices_statement(include_ssc)
     elif what == "pathways":
@@ -134,4 +143,6 @@ async def export(
         for row in rows:
             yield [_cell(value) for value in row[: len(columns)]]
 
+    if xlsx:
+        return write_xlsx(out, columns, cells(), title=what)
     return write_csv(out, columns, cells())

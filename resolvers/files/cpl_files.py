@@ -12,9 +12,9 @@ import datetime
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CPL_COLUMNS: tuple[str, ...] = (
     "manufacturer_identifier",
@@ -57,7 +57,8 @@ XLSX_MAX_SHARED_STRINGS_BYTES = 16_000_000  # xl/sharedStrings.xml uncompressed
 
 
 class FileProblem(Exception):
-    """The file as a whole cannot be read: not UTF-8, no header, or a header of no known kind."""
+    """The file as a whole cannot be read: no header, a header that is not UTF-8 text or of no
+    known kind, a workbook past its bounds."""
 
 
 @dataclass(frozen=True)
@@ -65,31 +66,69 @@ class Table:
     kind: str
     rows: list[tuple[int, Row]]
     """(row number as a spreadsheet shows it, cells by column)."""
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    """(row number, why) of the rows that could not be read as the header says: their cells
+    do not line up with it, or their bytes are not UTF-8. They are not in `rows`."""
+
+
+# A byte that is not UTF-8, as `surrogateescape` reads it: valid UTF-8 never decodes to these.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def read_table(path: Path) -> Table:
-    """The rows of a CPL or pathways file; XLSX by its suffix, CSV (UTF-8, BOM or not) else."""
-    lines = xlsx_lines(path) if path.suffix.lower() == ".xlsx" else _csv_lines(path)
+    """The rows of a CPL or pathways file; XLSX by its suffix, CSV (UTF-8, BOM or not) else.
+
+    A row whose cells do not line up with the header (more or fewer of them in CSV, a value
+    under no column in either) or that holds a byte that is not UTF-8 is a problem of its own
+    row, in `Table.problems`: never read with cells dropped, defaulted or replaced."""
+    xlsx = path.suffix.lower() == ".xlsx"
+    lines = xlsx_lines(path) if xlsx else _csv_lines(path)
     try:
         header = next(lines, None)
         if header is None:
             raise FileProblem("the file is empty; it needs a header row")
+        if any(_NOT_UTF8.search(cell) for cell in header):
+            raise FileProblem("the header is not UTF-8 text")
         columns = [cell.strip().lower() for cell in header]
         kind = kind_of(columns)
+        if xlsx:  # a sheet's rows are all as wide as its widest: the header's named cells count
+            columns = columns[: max(i + 1 for i, column in enumerate(columns) if column)]
         rows: list[tuple[int, Row]] = []
+        problems: list[tuple[int, str]] = []
         for number, cells in enumerate(lines, start=2):
             if not any(cell.strip() for cell in cells):
+                continue
+            problem = _misread(columns, cells, ragged=not xlsx)
+            if problem is not None:
+                problems.append((number, problem))
                 continue
             row: Row = dict.fromkeys(KINDS[kind])
             for column, cell in zip(columns, cells, strict=False):
                 if column:
                     row[column] = unescape_cell(cell.strip()) or None
             rows.append((number, row))
-    except UnicodeDecodeError:
-        raise FileProblem("the file is not UTF-8 text") from None
     except csv.Error as error:
         raise FileProblem(f"the file is not valid CSV ({error})") from None
-    return Table(kind, rows)
+    return Table(kind, rows, problems)
+
+
+def _misread(columns: list[str], cells: list[str], *, ragged: bool) -> str | None:
+    """Why a row cannot be read as the header says, if it cannot. `ragged`: a CSV row with more
+    or fewer cells than the header; in a sheet, a value past the header's last column."""
+    width = len(columns)
+    if ragged and len(cells) != width:
+        return f"the row has {len(cells)} cells and the header {width}."
+    if len(cells) > width and "".join(cells[width:]).strip():
+        index = next(i for i in range(width, len(cells)) if cells[i].strip())
+        return f"the row has a value in column {index + 1}, past the header's last."
+    if "" in columns:
+        for index, column in enumerate(columns):
+            if not column and index < len(cells) and cells[index].strip():
+                return f"the row has a value in column {index + 1}, which the header leaves blank."
+    if _NOT_UTF8.search("".join(cells)):
+        column = next(c for c, cell in zip(columns, cells, strict=False) if _NOT_UTF8.search(cell))
+        return f"{column} is not UTF-8 text."
+    return None
 
 
 def kind_of(columns: list[str]) -> str:
@@ -115,8 +154,9 @@ def kind_of(columns: list[str]) -> str:
 
 
 def _csv_lines(path: Path) -> Iterator[list[str]]:
-    # utf-8-sig drops a byte-order mark when there is one (spreadsheets often write it).
-    with path.open(encoding="utf-8-sig", newline="") as file:
+    # utf-8-sig drops a byte-order mark when there is one (spreadsheets often write it); a byte
+    # that is not UTF-8 is read as a lone surrogate (`_NOT_UTF8`), so its row is named.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
         yield from csv.reader(file)
 
 
@@ -212,4 +252,31 @@ def write_csv(file: Any, columns: Iterable[str], rows: Iterable[Iterable[Any]]) 
     for row in rows:
         writer.writerow(["" if cell is None else escape_cell(cell) for cell in row])
         count += 1
+    return count
+
+
+def write_xlsx(
+    file: IO[bytes], columns: Iterable[str], rows: Iterable[Iterable[Any]], title: str = "Sheet"
+) -> int:
+    """`write_csv`'s header and rows as the one sheet of a workbook: every cell text (so `0100`
+    stays `0100`), None an empty cell, would-be formulas behind a `'` as in CSV, which
+    `read_table` reads back as they were; returns how many rows. A value with a control
+    character no XLSX cell may hold is a `ValueError` naming its row, before anything is
+    written."""
+    from openpyxl import Workbook
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append(list(columns))
+    count = 0
+    for row in rows:
+        try:
+            sheet.append([None if cell is None else escape_cell(str(cell)) for cell in row])
+        except IllegalCharacterError:
+            raise ValueError(
+                f"row {count + 2} holds a control character, which an XLSX cell cannot hold"
+            ) from None
+        count += 1
+    workbook.save(file)
     return count

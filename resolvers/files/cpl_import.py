@@ -87,6 +87,8 @@ async def import_table(
     async def change(work: Work) -> tuple[Plan, Work]:
         planner = plan_cpl if table.kind == "cpl" else plan_pathways
         plan: Plan = await planner(work.session, table.rows, source)
+        for number, problem in table.problems:  # rows the file's reader could not read
+            plan.problems.add(number, problem)
         if plan.problems or not plan.changes or dry_run:
             work.discard()
         else:
