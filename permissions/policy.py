@@ -1,7 +1,7 @@
 """The policy table: one rule for every field of the schema and every restricted argument.
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
-The README's permission matrix is generated from this table (`render_matrix`), the SDL's
+The README's permission matrix is generated from this table (`permissions.readme`), the SDL's
 directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
 operation is checked against it before it runs (`permissions.document_policy`) and its row
 scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
@@ -95,18 +95,23 @@ POLICY: dict[str, dict[str, Rule]] = {
             "firmware",
             "upgradePath",
             "fleetPlan",
+            "cplEntry",
         ),
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
+        "firmwareByZigbeeStack": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
-    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
+    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps", "contact"),
     "FleetPlan": _all(P, "entries", "summary"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
-    "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
+    "FleetSummary": _all(
+        P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount", "blockedByReason"
+    ),
     "StepCount": _all(P, "steps", "meters"),
+    "BlockedMeters": _all(P, "reason", "meters"),
     "Subscription": _all(P, "cplChanges"),
     "CplChange": _all(
         P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
@@ -138,7 +143,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "SscAccessConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "SscAccessEdge": _all(P, "cursor", "node"),
-    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
+    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices", "firmwareContact"),
     "Device": {
         **_all(
             P,
@@ -156,19 +161,15 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeStackVersion": SSC,
         "zigbeeChipsetVendor": SSC,
     },
-    "Firmware": _all(
-        P,
-        "id",
-        "device",
-        "version",
-        "status",
-        "imageHash",
-        "addedToCplOn",
-        "withdrawnOn",
-        "upgradesTo",
-        "upgradesFrom",
-        "history",
-    ),
+    "Firmware": {
+        **_all(P, "id", "device", "version", "status", "imageHash", "addedToCplOn"),
+        **_all(P, "withdrawnOn", "upgradesTo", "upgradesFrom", "history"),
+        # The published CPL entry's own facts.
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        "predecessors": P,
+        "zigbeeStackVersion": SSC,
+    },
+    "CpaCertificate": _all(P, "reference", "expiresOn"),
     "UpgradePathway": _all(
         P,
         "id",
@@ -200,6 +201,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawUpgradePathway",
         "withdrawFirmware",
         "setZigbeeInformation",
+        "setFirmwareContact",
     )
     | _all(OWN, "registerWebhook", "deleteWebhook"),
     "AddDeviceSuccess": _all(P, "device"),
@@ -209,6 +211,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "WithdrawUpgradePathwaySuccess": _all(P, "pathway"),
     "WithdrawFirmwareSuccess": _all(P, "firmware"),
     "SetZigbeeInformationSuccess": _all(P, "device"),
+    "SetFirmwareContactSuccess": _all(P, "manufacturer"),
     "MutationError": _all(P, *MUTATION_ERRORS),
     "ValidationError": _all(P, *MUTATION_ERRORS),
     "NotFoundError": _all(P, *MUTATION_ERRORS),
@@ -229,8 +232,16 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeChipsetVendor",
         "idempotencyKey",
     ),
-    "AddFirmwareInput": _all(
-        P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"
+    # A Manufacturer may write a firmware's SSC-only stack version, as a device's.
+    "AddFirmwareInput": {
+        **_all(P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"),
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        **_all(P, "zigbeeStackVersion", "upgradableFrom", "upgradableFromEntries"),
+        "noEarlierVersion": P,
+    },
+    "CpaCertificateInput": _all(P, "reference", "expiresOn"),
+    "SetFirmwareContactInput": _all(
+        P, "manufacturerIdentifier", "firmwareContact", "idempotencyKey"
     ),
     "PublishUpgradePathwayInput": _all(
         P, "deviceId", "fromVersion", "toVersion", "notes", "idempotencyKey"
@@ -270,7 +281,7 @@ POLICY: dict[str, dict[str, Rule]] = {
 }
 # A filter field takes the rule of the field whose value it matches (`permissions.device_filter`),
 # so that a filter can never be used to probe a value the caller cannot read.
-POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in DEVICE_FILTER}
+POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.rule_of] for field in DEVICE_FILTER}
 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
@@ -367,28 +378,3 @@ def reason_readable(
     if reader is Audience.EVERY_PARTY:
         return all(readable_by_every_party(subject, name) for name in fields)
     return all(may_read_change(reader, subject, name) for name in fields)
-
-
-def _mark(category: PartyCategory, rule: Rule) -> str:
-    if category not in ALLOWED[rule]:
-        return "no"
-    scope = ROW_SCOPES.get(rule)
-    return scope.mark if scope is not None and category in scope.categories else "yes"
-
-
-def render_matrix() -> str:
-    """The README's permission matrix: restricted fields one per row, the public rest in one."""
-    categories = list(PartyCategory)
-    header = "| field | " + " | ".join(c.value for c in categories) + " |"
-    lines = [header, "|" + " --- |" * (len(categories) + 1)]
-    public = 0
-    for type_name, fields in POLICY.items():
-        for field_name, rule in fields.items():
-            if rule is Rule.PUBLIC:
-                public += 1
-                continue
-            marks = " | ".join(_mark(c, rule) for c in categories)
-            lines.append(f"| `{type_name}.{field_name}` ({rule.value}) | {marks} |")
-    marks = " | ".join("yes" for _ in categories)
-    lines.append(f"| every other field and argument ({public}) | {marks} |")
-    return "\n".join(lines)
