@@ -22,12 +22,13 @@ from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers.reads.snapshot import in_view
+from resolvers.writes import entries
 from resolvers.writes import mutations as writes
 from resolvers.writes import validation as v
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.ids import decode_id
-from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
+from schema.types import Device, DeviceType, Firmware, Manufacturer, UpgradePathway, ZigbeeBand
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -76,12 +77,44 @@ class AddDeviceInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input(description="A CPL entry's CPA certificate.")
+class CpaCertificateInput:
+    reference: str
+    expires_on: date | None = None
+
+
 @strawberry.input
 class AddFirmwareInput:
     device_id: strawberry.ID
     version: str
-    image_hash: str | None = None
+    image_hash: str | None = strawberry.field(
+        default=None, description="SHA-256 of the image: 64 hex digits, any case."
+    )
     added_to_cpl_on: date | None = None
+    cpl_entry_id: str | None = strawberry.field(
+        default=None, description="The published CPL's entry id; unique across the CPL."
+    )
+    gbcs_version: str | None = None
+    smets_chts_version: str | None = None
+    cpa_certificate: CpaCertificateInput | None = None
+    zigbee_stack_version: str | None = strawberry.field(
+        default=None,
+        description="The Zigbee stack this firmware runs, if not the device's (read by SSC only).",
+    )
+    upgradable_from: list[str] | None = strawberry.field(
+        default=None,
+        description="Earlier firmware versions of the device that can be upgraded to this one: "
+        "each becomes a PUBLISHED pathway.",
+    )
+    upgradable_from_entries: list[str] | None = strawberry.field(
+        default=None,
+        description="The same, by their CPL entry ids (MP231's submission).",
+    )
+    no_earlier_version: bool | None = strawberry.field(
+        default=None,
+        description='True for MP231\'s "N/A": no earlier version can be upgraded to this one. '
+        "Neither this nor a list: the pathways are NOT_SUPPLIED.",
+    )
     idempotency_key: str | None = None
 
 
@@ -129,6 +162,16 @@ class SetZigbeeInformationInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input
+class SetFirmwareContactInput:
+    manufacturer_identifier: str
+    firmware_contact: str = strawberry.field(
+        description="Whom to ask about your firmware and its pathways (a name, an address, a "
+        "URL; at most 500 characters); blank clears it."
+    )
+    idempotency_key: str | None = None
+
+
 # --- the table of mutations, and the one way each runs ----------------------------------------
 
 Errors = ValidationError | NotFoundError | ConflictError
@@ -137,7 +180,7 @@ Errors = ValidationError | NotFoundError | ConflictError
 @dataclass(frozen=True)
 class MutationSpec:
     """One mutation: its GraphQL name, input, write, and the kind of object it returns (the
-    name of its success type's field: `device`, `firmware` or `pathway`)."""
+    name of its success type's field: `manufacturer`, `device`, `firmware` or `pathway`)."""
 
     name: str
     input: type
@@ -199,6 +242,13 @@ MUTATIONS = (
         writes.set_zigbee_information,
         "device",
         Device,
+    ),
+    MutationSpec(
+        "setFirmwareContact",
+        SetFirmwareContactInput,
+        entries.set_firmware_contact,
+        "manufacturer",
+        Manufacturer,
     ),
 )
 

@@ -31,6 +31,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     UpgradePathway,
 )
 from permissions.policy import hidden_fields
@@ -127,6 +128,7 @@ class CplSnapshot:
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    firmware_by_entry: dict[str, Any]  # by CPL entry id
     # Built by `graph` on demand: a fleet plan touches thousands of devices, a page none.
     graphs: dict[int, PathwayGraph] = field(default_factory=dict, repr=False, compare=False)
     _views: dict[tuple[str, ...], CplSnapshot] = field(
@@ -185,6 +187,9 @@ class CplSnapshot:
                 for device_id, listed in firmware_of_device.items()
                 if (latest := _latest(listed)) is not None
             },
+            firmware_by_entry={
+                row.cpl_entry_id: row for row in rows["firmware"] if row.cpl_entry_id is not None
+            },
             graphs={} if graphs is None else graphs,
         )
 
@@ -207,7 +212,11 @@ class CplSnapshot:
             graph = self.graphs[device_id] = PathwayGraph(
                 [
                     FirmwareNode(
-                        f.id, f.version, f.status is FirmwareStatus.ACTIVE, f.added_to_cpl_on
+                        f.id,
+                        f.version,
+                        f.status is FirmwareStatus.ACTIVE,
+                        f.added_to_cpl_on,
+                        f.predecessors is not PredecessorStatement.NOT_SUPPLIED,
                     )
                     for f in firmware
                 ],
