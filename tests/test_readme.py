@@ -101,6 +101,7 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         "AddFirmwareSuccess",
         "PublishUpgradePathwaySuccess",
         "CorrectUpgradePathwaySuccess",
+        "SetFirmwareContactSuccess",
     ]
     fleet_answer = next(a for a in answers if "fleetPlan" in a["data"])
     assert fleet_answer["data"]["fleetPlan"]["summary"]["meters"] == 125_300
