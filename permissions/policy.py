@@ -91,52 +91,38 @@ def _all(rule: Rule, *fields: str) -> dict[str, Rule]:
 
 POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
-        **_all(
-            P,
-            "viewer",
-            "manufacturers",
-            "devices",
-            "device",
-            "firmware",
-            "upgradePath",
-            "fleetPlan",
-        ),
+        **_all(P, "viewer", "manufacturers", "devices", "device", "firmware", "cplEntry"),
+        **_all(P, "upgradePath", "fleetPlan"),
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
+        "firmwareByZigbeeStack": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
         "myFleet": Rule.OWN_FLEET,
     },
-    "UpgradePlan": _all(
-        P, "device", "from", "target", "reachable", "reason", "steps", "withdrawalsScheduled"
-    ),
+    "UpgradePlan": {
+        **_all(P, "device", "from", "target", "reachable", "reason", "steps"),
+        **_all(P, "withdrawalsScheduled", "contact"),
+    },
     "ScheduledWithdrawal": _all(P, "effectiveOn", "firmware", "pathway"),
     "FleetPlan": _all(P, "entries", "summary"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
-    "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
+    "FleetSummary": _all(
+        P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount", "blockedByReason"
+    ),
     "StepCount": _all(P, "steps", "meters"),
+    "BlockedMeters": _all(P, "reason", "meters"),
     "Subscription": _all(P, "cplChanges"),
     "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway")
     | {"fleetImpact": Rule.OWN_FLEET},
     # Reached only through CplChange.fleetImpact (and FleetDigest), a Supplier's own.
     "FleetImpact": _all(P, "affectedMeters", "newlyBlockedMeters", "newlyUpgradableMeters"),
     "Webhook": _all(P, "id", "url", "deviceIds", "kinds", "createdAt"),
-    "WebhookDelivery": _all(
-        P,
-        "id",
-        "webhook",
-        "eventId",
-        "kind",
-        "status",
-        "attempts",
-        "nextAttemptAt",
-        "lastAttemptAt",
-        "lastStatusCode",
-        "lastError",
-        "deliveredAt",
-        "createdAt",
-    ),
+    "WebhookDelivery": {
+        **_all(P, "id", "webhook", "eventId", "kind", "status", "attempts", "nextAttemptAt"),
+        **_all(P, "lastAttemptAt", "lastStatusCode", "lastError", "deliveredAt", "createdAt"),
+    },
     "WebhookDeliveryConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "WebhookDeliveryEdge": _all(P, "cursor", "node"),
     "RegisterWebhookSuccess": _all(P, "webhook", "secret"),
@@ -148,7 +134,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "SscAccessConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "SscAccessEdge": _all(P, "cursor", "node"),
-    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
+    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices", "firmwareContact"),
     "Device": {
         **_all(
             P,
@@ -166,20 +152,16 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeStackVersion": SSC,
         "zigbeeChipsetVendor": SSC,
     },
-    "Firmware": _all(
-        P,
-        "id",
-        "device",
-        "version",
-        "status",
-        "imageHash",
-        "addedToCplOn",
-        "withdrawnOn",
-        "withdrawalScheduledOn",
-        "upgradesTo",
-        "upgradesFrom",
-        "history",
-    ),
+    "Firmware": {
+        **_all(P, "id", "device", "version", "status", "imageHash", "addedToCplOn"),
+        **_all(P, "withdrawnOn", "withdrawalScheduledOn", "upgradesTo", "upgradesFrom"),
+        "history": P,
+        # The published CPL entry's own facts.
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        "predecessors": P,
+        "zigbeeStackVersion": SSC,
+    },
+    "CpaCertificate": _all(P, "reference", "expiresOn"),
     "UpgradePathway": _all(
         P,
         "id",
@@ -212,6 +194,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawUpgradePathway",
         "withdrawFirmware",
         "setZigbeeInformation",
+        "setFirmwareContact",
     )
     | _all(OWN, "registerWebhook", "deleteWebhook")
     | {"replaceFleet": Rule.OWN_FLEET},
@@ -222,6 +205,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "WithdrawUpgradePathwaySuccess": _all(P, "pathway"),
     "WithdrawFirmwareSuccess": _all(P, "firmware"),
     "SetZigbeeInformationSuccess": _all(P, "device"),
+    "SetFirmwareContactSuccess": _all(P, "manufacturer"),
     "MutationError": _all(P, *MUTATION_ERRORS),
     "ValidationError": _all(P, *MUTATION_ERRORS),
     "NotFoundError": _all(P, *MUTATION_ERRORS),
@@ -249,8 +233,16 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeChipsetVendor",
         "idempotencyKey",
     ),
-    "AddFirmwareInput": _all(
-        P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"
+    # A Manufacturer may write a firmware's SSC-only stack version, as a device's.
+    "AddFirmwareInput": {
+        **_all(P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"),
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        **_all(P, "zigbeeStackVersion", "upgradableFrom", "upgradableFromEntries"),
+        "noEarlierVersion": P,
+    },
+    "CpaCertificateInput": _all(P, "reference", "expiresOn"),
+    "SetFirmwareContactInput": _all(
+        P, "manufacturerIdentifier", "firmwareContact", "idempotencyKey"
     ),
     "PublishUpgradePathwayInput": _all(
         P, "deviceId", "fromVersion", "toVersion", "notes", "idempotencyKey"
@@ -290,7 +282,7 @@ POLICY: dict[str, dict[str, Rule]] = {
 }
 # A filter field takes the rule of the field whose value it matches (`permissions.device_filter`),
 # so that a filter can never be used to probe a value the caller cannot read.
-POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in DEVICE_FILTER}
+POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.rule_of] for field in DEVICE_FILTER}
 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:

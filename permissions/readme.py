@@ -8,6 +8,8 @@ from pathlib import Path
 from permissions.policy import ALLOWED, POLICY, ROW_SCOPES, Rule
 from permissions.principal import PartyCategory
 
+START, END = "<!-- permission-matrix:start -->", "<!-- permission-matrix:end -->"
+
 
 def _mark(category: PartyCategory, rule: Rule) -> str:
     if category not in ALLOWED[rule]:
@@ -32,9 +34,6 @@ def render_matrix() -> str:
     marks = " | ".join("yes" for _ in categories)
     lines.append(f"| every other field and argument ({public}) | {marks} |")
     return "\n".join(lines)
-
-
-START, END = "<!-- permission-matrix:start -->", "<!-- permission-matrix:end -->"
 
 
 def main(path: str) -> None:

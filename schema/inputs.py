@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from permissions.device_filter import DEVICE_FILTER
+from permissions.device_filter import DEVICE_FILTER, TextMatch
 from permissions.strawberry_adapter import policy_directives
 from resolvers.writes.validation import CONTROL
 from schema.ids import BAD_USER_INPUT
@@ -30,6 +30,11 @@ class _FilterValues:
                     f"{name} must not contain control characters.",
                     extensions={"code": BAD_USER_INPUT},
                 )
+
+
+# The filter's own enum, registered before `DeviceFilter` names it: Strawberry would otherwise
+# make an enum of its own for the plain class, and a second one when the schema names it again.
+strawberry.enum(TextMatch, name="TextMatch")
 
 
 def _device_filter() -> Any:

@@ -23,13 +23,13 @@ from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers.reads.snapshot import in_view
+from resolvers.writes import entries, withdrawals
 from resolvers.writes import mutations as writes
 from resolvers.writes import validation as v
-from resolvers.writes import withdrawals
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_id
-from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
+from schema.types import Device, DeviceType, Firmware, Manufacturer, UpgradePathway, ZigbeeBand
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -79,11 +79,25 @@ class AddDeviceInput:
 
 
 @strawberry.input
+class CpaCertificateInput:
+    reference: str
+    expires_on: date | None = None
+
+
+@strawberry.input
 class AddFirmwareInput:
     device_id: strawberry.ID
     version: str
     image_hash: str | None = None
     added_to_cpl_on: date | None = None
+    cpl_entry_id: str | None = None
+    gbcs_version: str | None = None
+    smets_chts_version: str | None = None
+    cpa_certificate: CpaCertificateInput | None = None
+    zigbee_stack_version: str | None = None
+    upgradable_from: list[str] | None = None
+    upgradable_from_entries: list[str] | None = None
+    no_earlier_version: bool | None = None
     idempotency_key: str | None = None
 
 
@@ -133,6 +147,13 @@ class SetZigbeeInformationInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input
+class SetFirmwareContactInput:
+    manufacturer_identifier: str
+    firmware_contact: str
+    idempotency_key: str | None = None
+
+
 # --- the table of mutations, and the one way each runs ----------------------------------------
 
 Errors = ValidationError | NotFoundError | ConflictError
@@ -141,7 +162,7 @@ Errors = ValidationError | NotFoundError | ConflictError
 @dataclass(frozen=True)
 class MutationSpec:
     """One mutation: its GraphQL name, input, write, and the kind of object it returns (the
-    name of its success type's field: `device`, `firmware` or `pathway`)."""
+    name of its success type's field: `manufacturer`, `device`, `firmware` or `pathway`)."""
 
     name: str
     input: type
@@ -203,6 +224,13 @@ MUTATIONS = (
         writes.set_zigbee_information,
         "device",
         Device,
+    ),
+    MutationSpec(
+        "setFirmwareContact",
+        SetFirmwareContactInput,
+        entries.set_firmware_contact,
+        "manufacturer",
+        Manufacturer,
     ),
 )
 

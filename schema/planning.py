@@ -51,11 +51,18 @@ class UpgradePlan:
     reason: PlanBlockReason | None
     steps: list[UpgradePathway]
     withdrawals_scheduled: list[ScheduledWithdrawal]
+    contact: str | None
 
 
 @strawberry.type
 class StepCount:
     steps: int
+    meters: int
+
+
+@strawberry.type
+class BlockedMeters:
+    reason: PlanBlockReason | None
     meters: int
 
 
@@ -66,6 +73,7 @@ class FleetSummary:
     upgradable: int
     blocked: int
     meters_by_step_count: list[StepCount]
+    blocked_by_reason: list[BlockedMeters]
 
 
 @strawberry.type
@@ -104,6 +112,7 @@ class PlanView:
     reachable: bool
     reason: BlockReason | None
     steps: list[Any]
+    contact: str | None = None
     withdrawals_scheduled: list[Any] = field(default_factory=list)
 
 
@@ -186,7 +195,12 @@ async def plan_views(
         firmware = await _rows(loaders.firmware, ends)
     if wanted("device"):
         devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
-    views = await in_slices(_views(plans, devices, firmware, pathways))
+    contacts: dict[int, str | None] = {}
+    if wanted("contact"):
+        snapshot = await loaders.snapshot()
+        blocked = {device_id for device_id, plan in plans if not plan.reachable}
+        contacts = {device_id: _contact(snapshot, device_id) for device_id in blocked}
+    views = await in_slices(_views(plans, devices, firmware, pathways, contacts))
     if wanted("withdrawalsScheduled"):
         held = await loaders.snapshot()
         if held.withdrawals:
@@ -195,11 +209,18 @@ async def plan_views(
     return views
 
 
+def _contact(snapshot: Any, device_id: int) -> str | None:
+    device = snapshot.devices.get(device_id)
+    maker = snapshot.manufacturers.get(device.manufacturer_id) if device is not None else None
+    return maker.firmware_contact if maker is not None else None
+
+
 def _views(
     plans: list[tuple[int, Plan]],
     devices: dict[int, Any],
     firmware: dict[int, Any],
     pathways: dict[int, Any],
+    contacts: dict[int, str | None],
 ) -> Sliced[dict[int, PlanView]]:
     views: dict[int, PlanView] = {}
     for count, (device_id, plan) in enumerate(plans):
@@ -213,6 +234,7 @@ def _views(
                 reachable=plan.reachable,
                 reason=plan.reason,
                 steps=[pathways.get(step.id) for step in plan.steps] if pathways else [],
+                contact=None if plan.reachable else contacts.get(device_id),
             )
     return views
 
@@ -364,6 +386,9 @@ async def fleet_plan_answer(
             blocked=summary.blocked,
             meters_by_step_count=[
                 StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
+            ],
+            blocked_by_reason=[
+                BlockedMeters(reason=r, meters=m) for r, m in summary.blocked_by_reason
             ],
         ),
     )

@@ -96,7 +96,10 @@ async def test_a_supplier_reads_in_the_schema_itself_that_zigbee_details_are_the
     assert "Access" not in device["zigbeeBand"]
     devices = next(f for f in data["query"]["fields"] if f["name"] == "devices")
     arguments = {argument["name"]: argument["description"] for argument in devices["args"]}
-    assert "`zigbeeStackVersion` and `zigbeeChipsetVendor`: SSC only" in arguments["filter"]
+    assert (
+        "`zigbeeStackVersion`, `zigbeeChipsetVendor` and `zigbeeMatch`: SSC only"
+        in arguments["filter"]
+    )
     assert all(arguments.values())
     assert [value["description"] for value in data["band"]["enumValues"]] == [
         "2.4 GHz.",

@@ -10,6 +10,7 @@ import subprocess
 
 from openpyxl import Workbook, load_workbook
 
+from resolvers.files.cpl_files import CPL_COLUMNS, PATHWAY_COLUMNS
 from server.app import create_app
 from server.cli import CLOSED_PIPE_STATUS
 from tests import test_cpl_import, test_fleet_csv
@@ -165,7 +166,7 @@ async def test_an_xlsx_export_imports_back_unchanged_with_formulas_escaped(
         assert all(cell.data_type == "s" for cell in cells)  # text: no formula, no number
         values = [cell.value for cell in cells]
         assert [cell.value for cell in sheet[1] if cell.value] == list(
-            (CPL_HEADER if what == "devices" else PATHWAY_HEADER).split(",")
+            CPL_COLUMNS if what == "devices" else PATHWAY_COLUMNS
         )
         for formula in FORMULAS:
             assert f"'{formula}" in values
@@ -204,5 +205,5 @@ def test_an_export_whose_reader_has_gone_ends_quietly(own_database, tmp_path):
         text=True,
         timeout=120,
     )
-    assert shell.stdout == CPL_HEADER + "\n" and shell.stderr == ""
+    assert shell.stdout == ",".join(CPL_COLUMNS) + "\n" and shell.stderr == ""
     assert shell.returncode in (0, CLOSED_PIPE_STATUS)  # 0 if the rows fit the pipe first

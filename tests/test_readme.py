@@ -107,6 +107,7 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         "AddFirmwareSuccess",
         "PublishUpgradePathwaySuccess",
         "CorrectUpgradePathwaySuccess",
+        "SetFirmwareContactSuccess",
         "WithdrawUpgradePathwaySuccess",
     ]
     scheduled = payloads[-1]["pathway"]

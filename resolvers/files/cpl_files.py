@@ -1,6 +1,7 @@
 """The CPL's file formats: their columns, and reading a CSV or XLSX file into rows.
 
-A file's kind is told by its header, so one command imports either. Rows are numbered as a
+A file's kind is told by its header, so one command imports either; the header may use the
+published CPL's names or this project's (`resolvers.files.cpl_columns`). Rows are numbered as a
 spreadsheet shows them (the header is row 1), so `row N` in a problem points at the line a
 person would look at. Every cell is text, stripped; an empty cell is None ("leave as is").
 """
@@ -16,33 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-CPL_COLUMNS: tuple[str, ...] = (
-    "manufacturer_identifier",
-    "manufacturer_name",
-    "device_type",
-    "model_identifier",
-    "model_name",
-    "hardware_version",
-    "zigbee_band",
-    "zigbee_stack_version",
-    "zigbee_chipset_vendor",
-    "firmware_version",
-    "firmware_status",
-    "image_hash",
-    "added_to_cpl_on",
-)
-PATHWAY_COLUMNS: tuple[str, ...] = (
-    "manufacturer_identifier",
-    "model_identifier",
-    "hardware_version",
-    "from_version",
-    "to_version",
-    "notes",
-)
-SSC_COLUMNS = frozenset({"zigbee_stack_version", "zigbee_chipset_vendor"})
-"""Columns only SSC may read: never echoed in a problem, empty in an export unless asked."""
-
-KINDS = {"cpl": CPL_COLUMNS, "pathways": PATHWAY_COLUMNS}
+# The columns, their aliases and the spellings of their values: `resolvers.files.cpl_columns`
+# (the columns named here as well, for those who read them from this module).
+from resolvers.files.cpl_columns import CPL_COLUMNS as CPL_COLUMNS
+from resolvers.files.cpl_columns import KINDS, HeaderProblem, cell_value, layout
+from resolvers.files.cpl_columns import PATHWAY_COLUMNS as PATHWAY_COLUMNS
+from resolvers.files.cpl_columns import SSC_COLUMNS as SSC_COLUMNS
 
 Row = dict[str, str | None]
 
@@ -66,6 +46,8 @@ class Table:
     kind: str
     rows: list[tuple[int, Row]]
     """(row number as a spreadsheet shows it, cells by column)."""
+    warnings: list[str] = field(default_factory=list)
+    """What was read but ignored (columns of no kind), for the operator to see."""
     problems: list[tuple[int, str]] = field(default_factory=list)
     """(row number, why) of the rows that could not be read as the header says: their cells
     do not line up with it, or their bytes are not UTF-8. They are not in `rows`."""
@@ -89,68 +71,53 @@ def read_table(path: Path) -> Table:
             raise FileProblem("the file is empty; it needs a header row")
         if any(_NOT_UTF8.search(cell) for cell in header):
             raise FileProblem("the header is not UTF-8 text")
-        columns = [cell.strip().lower() for cell in header]
-        kind = kind_of(columns)
+        try:
+            found = layout(header)
+        except HeaderProblem as refused:
+            raise FileProblem(str(refused)) from None
+        kind, columns = found.kind, found.columns
+        named = [cell.strip() for cell in header]
         if xlsx:  # a sheet's rows are all as wide as its widest: the header's named cells count
-            columns = columns[: max(i + 1 for i, column in enumerate(columns) if column)]
+            width = max((i + 1 for i, cell in enumerate(named) if cell), default=0)
+            columns, named = columns[:width], named[:width]
         rows: list[tuple[int, Row]] = []
         problems: list[tuple[int, str]] = []
         for number, cells in enumerate(lines, start=2):
             if not any(cell.strip() for cell in cells):
                 continue
-            problem = _misread(columns, cells, ragged=not xlsx)
+            problem = _misread(named, cells, ragged=not xlsx)
             if problem is not None:
                 problems.append((number, problem))
                 continue
             row: Row = dict.fromkeys(KINDS[kind])
             for column, cell in zip(columns, cells, strict=False):
                 if column:
-                    row[column] = unescape_cell(cell.strip()) or None
+                    text = unescape_cell(cell.strip())
+                    row[column] = cell_value(column, text) if text else None
             rows.append((number, row))
     except csv.Error as error:
         raise FileProblem(f"the file is not valid CSV ({error})") from None
-    return Table(kind, rows, problems)
+    return Table(kind, rows, found.warnings, problems)
 
 
-def _misread(columns: list[str], cells: list[str], *, ragged: bool) -> str | None:
-    """Why a row cannot be read as the header says, if it cannot. `ragged`: a CSV row with more
-    or fewer cells than the header; in a sheet, a value past the header's last column."""
-    width = len(columns)
+def _misread(named: list[str], cells: list[str], *, ragged: bool) -> str | None:
+    """Why a row cannot be read as the header says, if it cannot. `named`: the header's cells
+    (a column this file's kind ignores is still named); `ragged`: a CSV row with more or fewer
+    cells than the header; in a sheet, a value past the header's last column."""
+    width = len(named)
     if ragged and len(cells) != width:
         return f"the row has {len(cells)} cells and the header {width}."
     if len(cells) > width and "".join(cells[width:]).strip():
         index = next(i for i in range(width, len(cells)) if cells[i].strip())
         return f"the row has a value in column {index + 1}, past the header's last."
-    if "" in columns:
-        for index, column in enumerate(columns):
+    if "" in named:
+        for index, column in enumerate(named):
             if not column and index < len(cells) and cells[index].strip():
                 return f"the row has a value in column {index + 1}, which the header leaves blank."
     if _NOT_UTF8.search("".join(cells)):
-        column = next(c for c, cell in zip(columns, cells, strict=False) if _NOT_UTF8.search(cell))
+        column = next(c for c, cell in zip(named, cells, strict=False) if _NOT_UTF8.search(cell))
         return f"{column} is not UTF-8 text."
     return None
-
-
-def kind_of(columns: list[str]) -> str:
-    """`cpl` or `pathways`, by which kind's columns the header holds; anything else is refused,
-    naming what is missing, so a misspelt column is never silently ignored."""
-    given = [column for column in columns if column]
-    duplicated = sorted({column for column in given if given.count(column) > 1})
-    if duplicated:
-        raise FileProblem(f"the header repeats column(s): {', '.join(duplicated)}")
-    best = max(KINDS, key=lambda kind: len(set(KINDS[kind]) & set(given)))
-    missing = [column for column in KINDS[best] if column not in given]
-    unknown = [column for column in given if column not in KINDS[best]]
-    if missing or unknown:
-        described = []
-        if missing:
-            described.append(f"missing column(s): {', '.join(missing)}")
-        if unknown:
-            described.append(f"unknown column(s): {', '.join(unknown)}")
-        raise FileProblem(
-            f"the header is neither a CPL file's nor a pathways file's ({'; '.join(described)})"
-        )
-    return best
 
 
 def _csv_lines(path: Path) -> Iterator[list[str]]:

@@ -14,7 +14,7 @@ the consumers only by their interface, `ChangeConsumer`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -60,6 +60,7 @@ class ImportResult:
     counts: dict[str, int]
     written: bool
     event_ids: list[int]
+    warnings: list[str] = field(default_factory=list)  # read but ignored: unknown columns
 
 
 async def import_file(
@@ -108,4 +109,5 @@ async def import_table(
         counts=plan.counts,
         written=bool(write),
         event_ids=event_ids,
+        warnings=table.warnings,
     )

@@ -97,11 +97,11 @@ class State:
     def _by_version(self, version: str | None) -> int | None:
         return next((n.id for n in self.nodes.values() if n.version == version), None)
 
-    def _edge(self, pathway_id: int | None, **values: Any) -> None:
+    def with_edge(self, pathway_id: int | None, **values: Any) -> None:
         if pathway_id in self.edges:
             self.edges[pathway_id] = replace(self.edges[pathway_id], **values)
 
-    def _node(self, firmware_id: int | None, **values: Any) -> None:
+    def with_node(self, firmware_id: int | None, **values: Any) -> None:
         if firmware_id in self.nodes:
             self.nodes[firmware_id] = replace(self.nodes[firmware_id], **values)
 
@@ -112,17 +112,17 @@ class State:
         if kind == "FIRMWARE_ADDED":
             earlier.nodes.pop(change.firmware_id or 0, None)
         elif kind == "FIRMWARE_WITHDRAWN":
-            earlier._node(change.firmware_id, active=True)
+            earlier.with_node(change.firmware_id, active=True)
         elif kind == "PATHWAY_PUBLISHED":
             earlier.edges.pop(change.pathway_id or 0, None)
         elif kind == "PATHWAY_WITHDRAWN":
-            earlier._edge(change.pathway_id, published=True)
+            earlier.with_edge(change.pathway_id, published=True)
         elif kind == "PATHWAY_CORRECTED":
             ends = {c.field: c.before for c in change.changes}
             if "from" in ends:
-                earlier._edge(change.pathway_id, from_id=self._by_version(ends["from"]))
+                earlier.with_edge(change.pathway_id, from_id=self._by_version(ends["from"]))
             if "to" in ends:
-                earlier._edge(change.pathway_id, to_id=self._by_version(ends["to"]))
+                earlier.with_edge(change.pathway_id, to_id=self._by_version(ends["to"]))
         return earlier
 
     def announced(self, change: Change) -> State:
@@ -130,9 +130,9 @@ class State:
         later = self.copy()
         kind = change.action.value
         if kind == "FIRMWARE_WITHDRAWAL_SCHEDULED":
-            later._node(change.firmware_id, active=False)
+            later.with_node(change.firmware_id, active=False)
         elif kind == "PATHWAY_WITHDRAWAL_SCHEDULED":
-            later._edge(change.pathway_id, published=False)
+            later.with_edge(change.pathway_id, published=False)
         return later
 
 

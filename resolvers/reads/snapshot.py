@@ -34,6 +34,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     UpgradePathway,
 )
 from permissions.policy import hidden_fields
@@ -135,6 +136,7 @@ class CplSnapshot:
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    firmware_by_entry: dict[str, Any]  # by CPL entry id
     # Withdrawals announced for a later day, not yet applied: the day, by ("firmware" or
     # "pathway", id). Usable until then; plans and `withdrawalScheduledOn` say so.
     withdrawals: dict[tuple[str, int], date] = field(default_factory=dict, compare=False)
@@ -199,6 +201,9 @@ class CplSnapshot:
                 for device_id, listed in firmware_of_device.items()
                 if (latest := _latest(listed)) is not None
             },
+            firmware_by_entry={
+                row.cpl_entry_id: row for row in rows["firmware"] if row.cpl_entry_id is not None
+            },
             graphs={} if graphs is None else graphs,
             withdrawals=withdrawals or {},
         )
@@ -219,7 +224,11 @@ class CplSnapshot:
             graph = self.graphs[device_id] = PathwayGraph(
                 [
                     FirmwareNode(
-                        f.id, f.version, f.status is FirmwareStatus.ACTIVE, f.added_to_cpl_on
+                        f.id,
+                        f.version,
+                        f.status is FirmwareStatus.ACTIVE,
+                        f.added_to_cpl_on,
+                        f.predecessors is not PredecessorStatement.NOT_SUPPLIED,
                     )
                     for f in firmware
                 ],

@@ -17,10 +17,11 @@ undescribed, and any key that names nothing.
 
 from __future__ import annotations
 
-from schema.descriptions import cpl, fleets, notice, notifications, planning, writes
+from schema.descriptions import cpl, entries, fleets, notice, notifications, planning, writes
 
 TABLES = (
     cpl.DESCRIPTIONS,
+    entries.DESCRIPTIONS,
     planning.DESCRIPTIONS,
     fleets.DESCRIPTIONS,
     notice.DESCRIPTIONS,
