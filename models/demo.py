@@ -2,7 +2,9 @@
 
 All names are invented. The four special devices are the ones domain.md asks for: a branching
 graph, a withdrawn firmware in the middle of a route, a withdrawn pathway, and a device whose
-oldest firmware has no route to its latest. Firmware versions are deliberately not in hex order,
+oldest firmware has no route to its latest. Two prerequisites (`PREREQUISITES`) make premises
+plans worth reading: a meter whose latest firmware needs its Comms Hub's newest, and one that
+no premises can meet. Firmware versions are deliberately not in hex order,
 because a version's order on the CPL is not its numeric value.
 """
 
@@ -12,6 +14,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -26,6 +29,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    Prerequisite,
     UpgradePathway,
     ZigbeeBand,
 )
@@ -41,6 +45,18 @@ VENDORS = ["Lumen Silicon", "Corvid Semiconductors", "Tideway Radio"]
 STACKS = ["ZB-PRO 2017 r22", "ZB-PRO 2023 r23", "ZB-SUBGHZ 1.4"]
 BANDS = [ZigbeeBand.BAND_2_4_GHZ, ZigbeeBand.BAND_868_MHZ, ZigbeeBand.DUAL_BAND]
 TYPES = [DeviceType.ESME, DeviceType.GSME, DeviceType.CHF, DeviceType.PPMID]
+
+
+# (manufacturer, model, version of the firmware that has it, device type it requires, the
+# firmware that meet it as (manufacturer, model, version)).
+PREREQUISITES: tuple[tuple[str, str, str, DeviceType, tuple[tuple[str, str, str], ...]], ...] = (
+    # Kestrel's ESME reaches its latest only once its Comms Hub runs the hub's newest firmware:
+    # the DCC's two steps first.
+    ("0E3F", "1AAA", "5B0A0402", DeviceType.CHF, (("0E3F", "1888", "6D080202"),)),
+    # Brightwater's ESME asks for a Northwind hub on firmware the DCC has since moved on from:
+    # no premises can meet it.
+    ("0C2D", "1777", "5B070401", DeviceType.CHF, (("0A1B", "1222", "76020100"),)),
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ async def seed_demo(
     }
     session.add_all(manufacturers.values())
     await session.flush()
+    by_key: dict[tuple[str, str, str], Firmware] = {}
     for spec in demo_devices(vendors, stacks):
         manufacturer_id = manufacturers[spec.manufacturer].id
         assert manufacturer_id is not None  # flushed above
@@ -157,6 +174,7 @@ async def seed_demo(
             )
         session.add_all(firmware.values())
         await session.flush()
+        by_key |= {(spec.manufacturer, spec.model_identifier, v): f for v, f in firmware.items()}
         for from_version, to_version, withdrawn in spec.pathways:
             from_id, to_id = firmware[from_version].id, firmware[to_version].id
             assert from_id is not None and to_id is not None  # flushed above
@@ -173,6 +191,17 @@ async def seed_demo(
                     published_by=spec.manufacturer,
                 )
             )
+    for manufacturer, model, version, wanted, meeting in PREREQUISITES:
+        firmware_id = by_key[manufacturer, model, version].id
+        assert firmware_id is not None  # flushed above
+        session.add(
+            Prerequisite(
+                firmware_id=firmware_id,
+                requires_device_type=wanted,
+                requires_firmware_ids=sorted(cast(int, by_key[key].id) for key in meeting),
+                declared_by=manufacturer,
+            )
+        )
     await session.flush()
 
 

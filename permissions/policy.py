@@ -1,7 +1,7 @@
 """The policy table: one rule for every field of the schema and every restricted argument.
 
 Deny by default: a field with no rule here fails the policy test, and `rule_for` refuses it.
-The README's permission matrix is generated from this table (`render_matrix`), the SDL's
+The README's permission matrix is generated from this table (`permissions.readme`), the SDL's
 directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
 operation is checked against it before it runs (`permissions.document_policy`) and its row
 scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
@@ -95,6 +95,7 @@ POLICY: dict[str, dict[str, Rule]] = {
             "firmware",
             "upgradePath",
             "fleetPlan",
+            "premisesPlan",
         ),
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
@@ -102,15 +103,17 @@ POLICY: dict[str, dict[str, Rule]] = {
     },
     "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
     "FleetPlan": _all(P, "entries", "summary"),
+    "PremisesPlan": _all(P, "steps", "blocked", "notUpdatableOverTheAir"),
+    "PremisesStep": _all(P, "order", "index", "device", "pathway", "carriedOutBy", "waitsFor"),
+    "PremisesBlock": _all(P, "index", "device", "firmwareVersion", "reason", "detail"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
     "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
     "StepCount": _all(P, "steps", "meters"),
     "Subscription": _all(P, "cplChanges"),
-    "CplChange": _all(
-        P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway"
-    ),
+    "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware")
+    | _all(P, "pathway", "prerequisite"),
     "Webhook": _all(P, "id", "url", "deviceIds", "kinds", "createdAt"),
     "WebhookDelivery": _all(
         P,
@@ -167,8 +170,11 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawnOn",
         "upgradesTo",
         "upgradesFrom",
+        "prerequisites",
         "history",
     ),
+    "Prerequisite": _all(P, "id", "firmware", "requiresDeviceType", "requiresAnyOfFirmware")
+    | _all(P, "requiresGbcsVersion", "status", "declaredAt", "declaredBy", "history"),
     "UpgradePathway": _all(
         P,
         "id",
@@ -200,6 +206,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawUpgradePathway",
         "withdrawFirmware",
         "setZigbeeInformation",
+        "declarePrerequisite",
+        "withdrawPrerequisite",
     )
     | _all(OWN, "registerWebhook", "deleteWebhook"),
     "AddDeviceSuccess": _all(P, "device"),
@@ -209,6 +217,8 @@ POLICY: dict[str, dict[str, Rule]] = {
     "WithdrawUpgradePathwaySuccess": _all(P, "pathway"),
     "WithdrawFirmwareSuccess": _all(P, "firmware"),
     "SetZigbeeInformationSuccess": _all(P, "device"),
+    "DeclarePrerequisiteSuccess": _all(P, "prerequisite"),
+    "WithdrawPrerequisiteSuccess": _all(P, "prerequisite"),
     "MutationError": _all(P, *MUTATION_ERRORS),
     "ValidationError": _all(P, *MUTATION_ERRORS),
     "NotFoundError": _all(P, *MUTATION_ERRORS),
@@ -246,6 +256,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "idempotencyKey",
     ),
     "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey"),
+    "DeclarePrerequisiteInput": _all(P, "firmwareId", "requiresDeviceType", "idempotencyKey")
+    | _all(P, "requiresAnyOfFirmware", "requiresGbcsVersion"),
+    "WithdrawPrerequisiteInput": _all(P, "prerequisiteId", "reason", "idempotencyKey"),
     "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
     "FleetItemInput": _all(
         P,
@@ -256,6 +269,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "firmwareVersion",
         "meterCount",
     ),
+    "PremisesDeviceInput": _all(P, "deviceId", "manufacturerIdentifier", "modelIdentifier")
+    | _all(P, "hardwareVersion", "firmwareVersion"),
     "DeleteWebhookInput": _all(P, "id"),
     "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey"),
     "SetZigbeeInformationInput": _all(
@@ -323,8 +338,12 @@ def hidden_fields(granted: tuple[str, ...], type_name: str) -> frozenset[str]:
     )
 
 
-def change_subject(firmware_id: int | None, pathway_id: int | None) -> str:
+def change_subject(
+    firmware_id: int | None, pathway_id: int | None, prerequisite_id: int | None = None
+) -> str:
     """The type whose fields a history entry's changes name."""
+    if prerequisite_id is not None:
+        return "Prerequisite"
     if pathway_id is not None:
         return "UpgradePathway"
     if firmware_id is not None:
@@ -367,28 +386,3 @@ def reason_readable(
     if reader is Audience.EVERY_PARTY:
         return all(readable_by_every_party(subject, name) for name in fields)
     return all(may_read_change(reader, subject, name) for name in fields)
-
-
-def _mark(category: PartyCategory, rule: Rule) -> str:
-    if category not in ALLOWED[rule]:
-        return "no"
-    scope = ROW_SCOPES.get(rule)
-    return scope.mark if scope is not None and category in scope.categories else "yes"
-
-
-def render_matrix() -> str:
-    """The README's permission matrix: restricted fields one per row, the public rest in one."""
-    categories = list(PartyCategory)
-    header = "| field | " + " | ".join(c.value for c in categories) + " |"
-    lines = [header, "|" + " --- |" * (len(categories) + 1)]
-    public = 0
-    for type_name, fields in POLICY.items():
-        for field_name, rule in fields.items():
-            if rule is Rule.PUBLIC:
-                public += 1
-                continue
-            marks = " | ".join(_mark(c, rule) for c in categories)
-            lines.append(f"| `{type_name}.{field_name}` ({rule.value}) | {marks} |")
-    marks = " | ".join("yes" for _ in categories)
-    lines.append(f"| every other field and argument ({public}) | {marks} |")
-    return "\n".join(lines)

@@ -20,6 +20,7 @@ from schema.extensions import extensions, is_unexpected
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices
+from schema.premises import PremisesQueries
 from schema.query import Query
 from schema.ssc_access import SscAccessQueries
 from schema.subscriptions import EventExecutor
@@ -72,7 +73,9 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
     come, which the tests compare the compiled execution with (`schema/execution.py`); either
     way a subscription event is executed once for its group (`schema.subscriptions`)."""
     schema = CplSchema(
-        query=merge_types("Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries)),
+        query=merge_types(
+            "Query", (Query, PlanningQueries, PremisesQueries, WebhookQueries, SscAccessQueries)
+        ),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations)),
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),

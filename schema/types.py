@@ -10,7 +10,7 @@ pass enforces it.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -22,6 +22,9 @@ from permissions.principal import Principal
 from permissions.strawberry_adapter import policy_directives, policy_extensions
 from resolvers.reads.paging import Page
 from schema.ids import encode_cursor, encode_id
+
+if TYPE_CHECKING:
+    from schema.prerequisites import Prerequisite
 
 PartyCategory = PartyCategoryEnum
 DeviceType = tables.DeviceType
@@ -134,6 +137,15 @@ class Firmware:
         loaders = info.context.loaders
         return loaders.related("pathways_to", loaders.pathways_to, root.id)
 
+    @strawberry.field(
+        description="What it needs at the same premises, in any status (`schema.prerequisites`)."
+    )
+    def prerequisites(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> list[Annotated[Prerequisite, strawberry.lazy("schema.prerequisites")]]:
+        loaders = info.context.loaders
+        return loaders.related("prerequisites_of", loaders.prerequisites_of, root.id)
+
     @strawberry.field
     async def history(
         self, root: strawberry.Parent[tables.Firmware], info: Info
@@ -187,7 +199,7 @@ class FieldChange:
 
 def visible_reason(principal: Principal | None, event: tables.AuditEvent) -> str | None:
     """An event's reason, or None where the policy hides it from this caller (`reason_readable`)."""
-    subject = change_subject(event.firmware_id, event.pathway_id)
+    subject = change_subject(event.firmware_id, event.pathway_id, event.prerequisite_id)
     return event.reason if reason_readable(principal, subject, event.changes) else None
 
 
@@ -214,7 +226,7 @@ class AuditEvent:
     )
     def changes(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> list[FieldChange]:
         principal = info.context.principal
-        subject = change_subject(root.firmware_id, root.pathway_id)
+        subject = change_subject(root.firmware_id, root.pathway_id, root.prerequisite_id)
         out = []
         for change in root.changes:
             name = change["field"]

@@ -13,10 +13,10 @@ from permissions.policy import (
     Audience,
     Rule,
     reason_readable,
-    render_matrix,
     rule_for,
 )
 from permissions.principal import PartyCategory, Principal
+from permissions.readme import render_matrix
 from permissions.strawberry_adapter import DIRECTIVES
 from schema.build import build_schema, sdl
 
