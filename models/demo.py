@@ -2,10 +2,14 @@
 
 All names are invented. The four special devices are the ones domain.md asks for: a branching
 graph, a withdrawn firmware in the middle of a route, a withdrawn pathway, and a device whose
-oldest firmware has no route to its latest. Two prerequisites (`PREREQUISITES`) make premises
-plans worth reading: a meter whose latest firmware needs its Comms Hub's newest, and one that
-no premises can meet. Firmware versions are deliberately not in hex order,
-because a version's order on the CPL is not its numeric value.
+oldest firmware has no route to its latest (its second firmware's submission said "N/A"). Firmware
+versions are deliberately not in hex order, because a version's order on the CPL is not its
+numeric value. Each firmware is a CPL entry with an id and facts, and its submission listed the
+earlier versions its pathways start from, or said "N/A" for the first; but the last device's
+latest firmware was submitted without that list (NOT_SUPPLIED), and no pathway reaches it yet:
+its plans are blocked by PATHWAYS_NOT_SUPPLIED, with Kestrel's contact. Brightwater has given no
+contact. Two prerequisites (`PREREQUISITES`) make premises plans worth reading: a meter whose
+latest firmware needs its Comms Hub's newest, and one no premises can meet.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -29,6 +33,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     Prerequisite,
     UpgradePathway,
     ZigbeeBand,
@@ -41,6 +46,10 @@ MANUFACTURERS = [
     ("0C2D", "Brightwater Instruments"),
     ("0E3F", "Kestrel Grid Devices"),
 ]
+CONTACTS = {
+    "0A1B": "firmware@northwind-metering.example",
+    "0E3F": "Kestrel CPL desk, cpl@kestrel-grid.example, 0113 496 0000",
+}
 VENDORS = ["Lumen Silicon", "Corvid Semiconductors", "Tideway Radio"]
 STACKS = ["ZB-PRO 2017 r22", "ZB-PRO 2023 r23", "ZB-SUBGHZ 1.4"]
 BANDS = [ZigbeeBand.BAND_2_4_GHZ, ZigbeeBand.BAND_868_MHZ, ZigbeeBand.DUAL_BAND]
@@ -72,6 +81,9 @@ class DemoDevice:
     firmware: tuple[tuple[str, date, bool], ...]
     # (from version, to version, withdrawn)
     pathways: tuple[tuple[str, str, bool], ...]
+    # By version, those whose own stack differs from the device's (SSC only, as the device's).
+    firmware_stacks: dict[str, str]
+    not_supplied: frozenset[str] = frozenset()  # versions submitted without predecessors
 
 
 def _chain(versions: list[str]) -> tuple[tuple[str, str, bool], ...]:
@@ -113,6 +125,10 @@ def demo_devices(
                 pathways = (*pathways, (a, c, True))
             elif n == 3:  # the oldest firmware has no route onward
                 pathways = pathways[1:]
+            not_supplied: frozenset[str] = frozenset()
+            if n == 11:  # the latest firmware came without its predecessors: none known yet
+                pathways = pathways[:-1]
+                not_supplied = frozenset(versions[-1:])
             device_type = TYPES[(d_index + m_index) % len(TYPES)]
             devices.append(
                 DemoDevice(
@@ -125,9 +141,43 @@ def demo_devices(
                     vendor=vendors[(n + m_index) % 3],
                     firmware=firmware,
                     pathways=pathways,
+                    # A stack fix comes with a firmware release: every third device's latest.
+                    firmware_stacks={versions[-1]: f"{stacks[n % 3]} p1"} if n % 3 == 0 else {},
+                    not_supplied=not_supplied,
                 )
             )
     return devices
+
+
+def entry_id(device_number: int, index: int) -> str:
+    """The demo's CPL entry ids: the device's number and the firmware's, in order of addition."""
+    return f"CPL-{device_number:04d}-{index + 1:02d}"
+
+
+def _statement(spec: DemoDevice, version: str) -> PredecessorStatement:
+    if version in spec.not_supplied:
+        return PredecessorStatement.NOT_SUPPLIED
+    if any(to == version for _, to, _ in spec.pathways):
+        return PredecessorStatement.LISTED
+    return PredecessorStatement.NONE_EARLIER  # the first; and the dead end's second: "N/A"
+
+
+def _entry(spec: DemoDevice, number: int, version: str, index: int) -> dict[str, Any]:
+    """The entry facts of a demo firmware: GBCS 4.1 but for the first (3.2), SMETS2 or CHTS,
+    and a CPA certificate for meters and hubs (MP209), renewed every year."""
+    hub = spec.device_type in (DeviceType.CHF, DeviceType.GPF)
+    certified = spec.device_type in (DeviceType.ESME, DeviceType.GSME, DeviceType.CHF)
+    return {
+        "cpl_entry_id": entry_id(number, index),
+        "gbcs_version": "3.2" if index == 0 else "4.1",
+        "smets_chts_version": "CHTS v4.0" if hub else "SMETS2 v5.1",
+        "cpa_certificate_reference": f"CPA-{spec.model_identifier}-{index + 1}"
+        if certified
+        else None,
+        "cpa_certificate_expires_on": date(2026 + index, 6, 30) if certified else None,
+        "predecessors": _statement(spec, version),
+        "zigbee_stack_version": spec.firmware_stacks.get(version),
+    }
 
 
 async def is_empty(session: AsyncSession) -> bool:
@@ -140,12 +190,13 @@ async def seed_demo(
     """Insert the demo CPL with a DEVICE_ADDED history entry per device, in one transaction
     (`demo_devices` says what `vendors` and `stacks` are for)."""
     manufacturers = {
-        ident: Manufacturer(identifier=ident, name=name) for ident, name in MANUFACTURERS
+        ident: Manufacturer(identifier=ident, name=name, firmware_contact=CONTACTS.get(ident))
+        for ident, name in MANUFACTURERS
     }
     session.add_all(manufacturers.values())
     await session.flush()
     by_key: dict[tuple[str, str, str], Firmware] = {}
-    for spec in demo_devices(vendors, stacks):
+    for number, spec in enumerate(demo_devices(vendors, stacks), start=1):
         manufacturer_id = manufacturers[spec.manufacturer].id
         assert manufacturer_id is not None  # flushed above
         device = Device(
@@ -163,7 +214,7 @@ async def seed_demo(
         assert device.id is not None
         session.add(_device_added(device, spec.manufacturer))
         firmware: dict[str, Firmware] = {}
-        for version, added_on, withdrawn in spec.firmware:
+        for index, (version, added_on, withdrawn) in enumerate(spec.firmware):
             firmware[version] = Firmware(
                 device_id=device.id,
                 version=version,
@@ -171,6 +222,7 @@ async def seed_demo(
                 added_to_cpl_on=added_on,
                 withdrawn_on=date(2024, 1, 15) if withdrawn else None,
                 image_hash=(version * 8),
+                **_entry(spec, number, version, index),
             )
         session.add_all(firmware.values())
         await session.flush()

@@ -42,6 +42,17 @@ class PathwayStatus(enum.Enum):
     WITHDRAWN = "WITHDRAWN"
 
 
+class PredecessorStatement(enum.Enum):
+    """What a firmware's CPL submission said of the earlier versions that upgrade to it (MP231):
+    it listed them, it said "N/A" (none), or it said nothing (entries listed before MP231, or
+    submitted without the data). Only NOT_SUPPLIED leaves a gap the planner must not read as
+    "impossible"."""
+
+    LISTED = "LISTED"
+    NONE_EARLIER = "NONE_EARLIER"
+    NOT_SUPPLIED = "NOT_SUPPLIED"
+
+
 class ChangeKind(enum.Enum):
     """What a committed change did; the `action` of its audit event and its notification."""
 
@@ -52,6 +63,7 @@ class ChangeKind(enum.Enum):
     PATHWAY_CORRECTED = "PATHWAY_CORRECTED"
     PATHWAY_WITHDRAWN = "PATHWAY_WITHDRAWN"
     ZIGBEE_INFORMATION_CHANGED = "ZIGBEE_INFORMATION_CHANGED"
+    FIRMWARE_DETAILS_CHANGED = "FIRMWARE_DETAILS_CHANGED"
     PREREQUISITE_DECLARED = "PREREQUISITE_DECLARED"
     PREREQUISITE_WITHDRAWN = "PREREQUISITE_WITHDRAWN"
 
@@ -89,6 +101,8 @@ class Manufacturer(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     identifier: str = Field(sa_column=sa.Column(sa.String(4), nullable=False, unique=True))
     name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    # The Firmware Information Repository's "whom to contact" about this maker's firmware.
+    firmware_contact: str | None = Field(default=None, sa_column=sa.Column(sa.String(500)))
 
 
 class Device(SQLModel, table=True):
@@ -122,7 +136,10 @@ class Device(SQLModel, table=True):
 
 class Firmware(SQLModel, table=True):
     __tablename__ = "firmware"
-    __table_args__ = (sa.UniqueConstraint("device_id", "version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("device_id", "version"),
+        sa.UniqueConstraint("cpl_entry_id", name="uq_firmware_cpl_entry_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="device.id", index=True)
@@ -136,6 +153,27 @@ class Firmware(SQLModel, table=True):
     withdrawn_on: date | None = Field(default=None, sa_column=sa.Column(sa.Date()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    # The published CPL entry: its id (unique; None for rows made before ids were kept) and
+    # the facts it states.
+    cpl_entry_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(40), nullable=True)
+    )
+    gbcs_version: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))
+    smets_chts_version: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
+    cpa_certificate_reference: str | None = Field(default=None, sa_column=sa.Column(sa.String(100)))
+    cpa_certificate_expires_on: date | None = Field(default=None, sa_column=sa.Column(sa.Date()))
+    predecessors: PredecessorStatement = Field(
+        default=PredecessorStatement.NOT_SUPPLIED,
+        sa_column=sa.Column(
+            _enum(PredecessorStatement),
+            nullable=False,
+            server_default=PredecessorStatement.NOT_SUPPLIED.value,
+        ),
+    )
+    # SSC only, like the device's; None means the device's own.
+    zigbee_stack_version: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(100), nullable=True)
     )
 
 

@@ -96,12 +96,14 @@ POLICY: dict[str, dict[str, Rule]] = {
             "upgradePath",
             "fleetPlan",
             "premisesPlan",
+            "cplEntry",
         ),
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
+        "firmwareByZigbeeStack": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
-    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps"),
+    "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps", "contact"),
     "FleetPlan": _all(P, "entries", "summary"),
     "PremisesPlan": _all(P, "steps", "blocked", "notUpdatableOverTheAir"),
     "PremisesStep": _all(P, "order", "index", "device", "pathway", "carriedOutBy", "waitsFor"),
@@ -109,8 +111,11 @@ POLICY: dict[str, dict[str, Rule]] = {
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
-    "FleetSummary": _all(P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount"),
+    "FleetSummary": _all(
+        P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount", "blockedByReason"
+    ),
     "StepCount": _all(P, "steps", "meters"),
+    "BlockedMeters": _all(P, "reason", "meters"),
     "Subscription": _all(P, "cplChanges"),
     "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware")
     | _all(P, "pathway", "prerequisite"),
@@ -141,7 +146,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "SscAccessConnection": _all(P, "totalCount", "nodes", "edges", "pageInfo"),
     "SscAccessEdge": _all(P, "cursor", "node"),
-    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices"),
+    "Manufacturer": _all(P, "id", "name", "manufacturerIdentifier", "devices", "firmwareContact"),
     "Device": {
         **_all(
             P,
@@ -159,20 +164,15 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeStackVersion": SSC,
         "zigbeeChipsetVendor": SSC,
     },
-    "Firmware": _all(
-        P,
-        "id",
-        "device",
-        "version",
-        "status",
-        "imageHash",
-        "addedToCplOn",
-        "withdrawnOn",
-        "upgradesTo",
-        "upgradesFrom",
-        "prerequisites",
-        "history",
-    ),
+    "Firmware": {
+        **_all(P, "id", "device", "version", "status", "imageHash", "addedToCplOn"),
+        **_all(P, "withdrawnOn", "upgradesTo", "upgradesFrom", "prerequisites", "history"),
+        # The published CPL entry's own facts.
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        "predecessors": P,
+        "zigbeeStackVersion": SSC,
+    },
+    "CpaCertificate": _all(P, "reference", "expiresOn"),
     "Prerequisite": _all(P, "id", "firmware", "requiresDeviceType", "requiresAnyOfFirmware")
     | _all(P, "requiresGbcsVersion", "status", "declaredAt", "declaredBy", "history"),
     "UpgradePathway": _all(
@@ -208,6 +208,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "setZigbeeInformation",
         "declarePrerequisite",
         "withdrawPrerequisite",
+        "setFirmwareContact",
     )
     | _all(OWN, "registerWebhook", "deleteWebhook"),
     "AddDeviceSuccess": _all(P, "device"),
@@ -219,6 +220,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "SetZigbeeInformationSuccess": _all(P, "device"),
     "DeclarePrerequisiteSuccess": _all(P, "prerequisite"),
     "WithdrawPrerequisiteSuccess": _all(P, "prerequisite"),
+    "SetFirmwareContactSuccess": _all(P, "manufacturer"),
     "MutationError": _all(P, *MUTATION_ERRORS),
     "ValidationError": _all(P, *MUTATION_ERRORS),
     "NotFoundError": _all(P, *MUTATION_ERRORS),
@@ -239,8 +241,16 @@ POLICY: dict[str, dict[str, Rule]] = {
         "zigbeeChipsetVendor",
         "idempotencyKey",
     ),
-    "AddFirmwareInput": _all(
-        P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"
+    # A Manufacturer may write a firmware's SSC-only stack version, as a device's.
+    "AddFirmwareInput": {
+        **_all(P, "deviceId", "version", "imageHash", "addedToCplOn", "idempotencyKey"),
+        **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
+        **_all(P, "zigbeeStackVersion", "upgradableFrom", "upgradableFromEntries"),
+        "noEarlierVersion": P,
+    },
+    "CpaCertificateInput": _all(P, "reference", "expiresOn"),
+    "SetFirmwareContactInput": _all(
+        P, "manufacturerIdentifier", "firmwareContact", "idempotencyKey"
     ),
     "PublishUpgradePathwayInput": _all(
         P, "deviceId", "fromVersion", "toVersion", "notes", "idempotencyKey"
@@ -285,7 +295,7 @@ POLICY: dict[str, dict[str, Rule]] = {
 }
 # A filter field takes the rule of the field whose value it matches (`permissions.device_filter`),
 # so that a filter can never be used to probe a value the caller cannot read.
-POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in DEVICE_FILTER}
+POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.rule_of] for field in DEVICE_FILTER}
 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:

@@ -1,4 +1,4 @@
-"""The policy table's permission matrix, written into the README (`make docs`)."""
+"""The policy table's permission matrix, rendered and written into the README (`make docs`)."""
 
 from __future__ import annotations
 

@@ -128,8 +128,12 @@ class NoteSscRead(FieldExtension):
     @staticmethod
     def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
         """All this extension does besides reading the value; the compiled execution
-        (`schema/execution.py`), which reads plain values itself, calls it directly."""
-        context.ssc_reads.note(f"{type_name}.{field_name}", getattr(source, "id", None))
+        (`schema/execution.py`), which reads plain values itself, calls it directly. The
+        device noted is the row's own, or the one it belongs to (a firmware's)."""
+        device_id = getattr(source, "device_id", None)
+        if device_id is None:
+            device_id = getattr(source, "id", None)
+        context.ssc_reads.note(f"{type_name}.{field_name}", device_id)
 
 
 class Operator(NamedTuple):

@@ -22,14 +22,14 @@ from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers.reads.snapshot import in_view
+from resolvers.writes import entries, prerequisites
 from resolvers.writes import mutations as writes
-from resolvers.writes import prerequisites
 from resolvers.writes import validation as v
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.ids import decode_id
 from schema.prerequisites import Prerequisite
-from schema.types import Device, DeviceType, Firmware, UpgradePathway, ZigbeeBand
+from schema.types import Device, DeviceType, Firmware, Manufacturer, UpgradePathway, ZigbeeBand
 
 # --- errors ---------------------------------------------------------------------------------
 
@@ -78,12 +78,44 @@ class AddDeviceInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input(description="A CPL entry's CPA certificate.")
+class CpaCertificateInput:
+    reference: str
+    expires_on: date | None = None
+
+
 @strawberry.input
 class AddFirmwareInput:
     device_id: strawberry.ID
     version: str
-    image_hash: str | None = None
+    image_hash: str | None = strawberry.field(
+        default=None, description="SHA-256 of the image: 64 hex digits, any case."
+    )
     added_to_cpl_on: date | None = None
+    cpl_entry_id: str | None = strawberry.field(
+        default=None, description="The published CPL's entry id; unique across the CPL."
+    )
+    gbcs_version: str | None = None
+    smets_chts_version: str | None = None
+    cpa_certificate: CpaCertificateInput | None = None
+    zigbee_stack_version: str | None = strawberry.field(
+        default=None,
+        description="The Zigbee stack this firmware runs, if not the device's (read by SSC only).",
+    )
+    upgradable_from: list[str] | None = strawberry.field(
+        default=None,
+        description="Earlier firmware versions of the device that can be upgraded to this one: "
+        "each becomes a PUBLISHED pathway.",
+    )
+    upgradable_from_entries: list[str] | None = strawberry.field(
+        default=None,
+        description="The same, by their CPL entry ids (MP231's submission).",
+    )
+    no_earlier_version: bool | None = strawberry.field(
+        default=None,
+        description='True for MP231\'s "N/A": no earlier version can be upgraded to this one. '
+        "Neither this nor a list: the pathways are NOT_SUPPLIED.",
+    )
     idempotency_key: str | None = None
 
 
@@ -132,6 +164,16 @@ class SetZigbeeInformationInput:
 
 
 @strawberry.input
+class SetFirmwareContactInput:
+    manufacturer_identifier: str
+    firmware_contact: str = strawberry.field(
+        description="Whom to ask about your firmware and its pathways (a name, an address, a "
+        "URL; at most 500 characters); blank clears it."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class DeclarePrerequisiteInput:
     firmware_id: strawberry.ID
     requires_device_type: DeviceType
@@ -159,9 +201,9 @@ Errors = ValidationError | NotFoundError | ConflictError
 @dataclass(frozen=True)
 class MutationSpec:
     """One mutation: its GraphQL name, input, write, and the kind of object it returns (the
-    name of its success type's field: `device`, `firmware`, `pathway` or `prerequisite`);
-    `listed`, the input fields holding a list of ids, and their kind; `replay`, what loads an
-    idempotent retry's first result."""
+    name of its success type's field: `manufacturer`, `device`, `firmware`, `pathway` or
+    `prerequisite`); `listed`, the input fields holding a list of ids, and their kind; `replay`,
+    what loads an idempotent retry's first result."""
 
     name: str
     input: type
@@ -225,6 +267,13 @@ MUTATIONS = (
         writes.set_zigbee_information,
         "device",
         Device,
+    ),
+    MutationSpec(
+        "setFirmwareContact",
+        SetFirmwareContactInput,
+        entries.set_firmware_contact,
+        "manufacturer",
+        Manufacturer,
     ),
     MutationSpec(
         "declarePrerequisite",

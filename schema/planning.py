@@ -46,11 +46,24 @@ class UpgradePlan:
     steps: list[UpgradePathway] = strawberry.field(
         description="Fewest steps; among equals, the lowest pathway ids."
     )
+    contact: str | None = strawberry.field(
+        description="For a blocked plan, whom to ask: the manufacturer's firmware contact "
+        "(`Manufacturer.firmwareContact`); null for a reachable plan."
+    )
 
 
 @strawberry.type
 class StepCount:
     steps: int
+    meters: int
+
+
+@strawberry.type(description="Blocked meters of one reason.")
+class BlockedMeters:
+    reason: PlanBlockReason | None = strawberry.field(
+        description="Why their plans are blocked; null for items that could not be planned "
+        "(they have a `problem`)."
+    )
     meters: int
 
 
@@ -61,6 +74,10 @@ class FleetSummary:
     upgradable: int
     blocked: int
     meters_by_step_count: list[StepCount]
+    blocked_by_reason: list[BlockedMeters] = strawberry.field(
+        description="The blocked meters by reason, in the reasons' order, items with a problem "
+        "last; only reasons some item has."
+    )
 
 
 @strawberry.type
@@ -99,6 +116,7 @@ class PlanView:
     reachable: bool
     reason: BlockReason | None
     steps: list[Any]
+    contact: str | None
 
 
 @dataclass(slots=True)
@@ -154,7 +172,18 @@ async def plan_views(
         firmware = await _rows(loaders.firmware, ends)
     if wanted("device"):
         devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
-    return await in_slices(_views(plans, devices, firmware, pathways))
+    contacts: dict[int, str | None] = {}
+    if wanted("contact"):
+        snapshot = await loaders.snapshot()
+        blocked = {device_id for device_id, plan in plans if not plan.reachable}
+        contacts = {device_id: _contact(snapshot, device_id) for device_id in blocked}
+    return await in_slices(_views(plans, devices, firmware, pathways, contacts))
+
+
+def _contact(snapshot: Any, device_id: int) -> str | None:
+    device = snapshot.devices.get(device_id)
+    maker = snapshot.manufacturers.get(device.manufacturer_id) if device is not None else None
+    return maker.firmware_contact if maker is not None else None
 
 
 def _views(
@@ -162,6 +191,7 @@ def _views(
     devices: dict[int, Any],
     firmware: dict[int, Any],
     pathways: dict[int, Any],
+    contacts: dict[int, str | None],
 ) -> Sliced[dict[int, PlanView]]:
     views: dict[int, PlanView] = {}
     for count, (device_id, plan) in enumerate(plans):
@@ -175,6 +205,7 @@ def _views(
                 reachable=plan.reachable,
                 reason=plan.reason,
                 steps=[pathways.get(step.id) for step in plan.steps] if pathways else [],
+                contact=None if plan.reachable else contacts.get(device_id),
             )
     return views
 
@@ -325,6 +356,9 @@ class PlanningQueries:
                 blocked=summary.blocked,
                 meters_by_step_count=[
                     StepCount(steps=s, meters=m) for s, m in summary.meters_by_step_count
+                ],
+                blocked_by_reason=[
+                    BlockedMeters(reason=r, meters=m) for r, m in summary.blocked_by_reason
                 ],
             ),
         )

@@ -6,9 +6,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from models.codes import entry_id_code
 from permissions.strawberry_adapter import policy_directives, refuse_restricted_input
 from resolvers.reads.devices import search_devices
 from resolvers.reads.history import search_audit_events
+from resolvers.reads.stacks import firmware_by_stack
+from resolvers.writes.validation import CONTROL
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id
 from schema.inputs import DeviceFilter
 from schema.types import (
@@ -18,6 +21,7 @@ from schema.types import (
     DeviceConnection,
     Firmware,
     Manufacturer,
+    TextMatch,
     Viewer,
 )
 
@@ -90,6 +94,41 @@ class Query:
         if row is None:
             raise not_found("firmware")
         return row
+
+    @strawberry.field(
+        description="The firmware of a published CPL entry, by its entry id (any case)."
+    )
+    async def cpl_entry(self, info: Info, id: str) -> Firmware | None:
+        code = entry_id_code(id)
+        snapshot = await info.context.loaders.snapshot()
+        row = snapshot.firmware_by_entry.get(code) if code is not None else None
+        if row is None:
+            raise GraphQLError("No CPL entry with that id.", extensions={"code": NOT_FOUND})
+        return row
+
+    @strawberry.field(
+        description="Which firmware of which devices runs a Zigbee stack (the firmware's own "
+        "stack version, else its device's), matched case-insensitively, whole or by prefix; "
+        "by device, oldest firmware first (SSC only).",
+        directives=policy_directives("Query", "firmwareByZigbeeStack"),
+    )
+    async def firmware_by_zigbee_stack(
+        self,
+        info: Info,
+        stack_version: str,
+        match: TextMatch | None = TextMatch.EXACT_IGNORE_CASE,
+    ) -> list[Firmware]:
+        if not stack_version.strip() or CONTROL.search(stack_version):
+            raise GraphQLError(
+                "stackVersion must be text, not blank, without control characters.",
+                extensions={"code": BAD_USER_INPUT},
+            )
+        snapshot = await info.context.loaders.snapshot()
+        found = firmware_by_stack(snapshot, stack_version, match or TextMatch.EXACT_IGNORE_CASE)
+        reads = info.context.ssc_reads
+        reads.note_filter("Query.firmwareByZigbeeStack")
+        reads.note_filtered_devices(row.device_id for row in found)
+        return found
 
     @strawberry.field(
         description="The audit log, newest first (SECAS and SSC).",

@@ -9,6 +9,8 @@ pass enforces it.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -16,6 +18,7 @@ import strawberry
 from strawberry.types import Info
 
 from models import tables
+from permissions.device_filter import TextMatch as TextMatchEnum
 from permissions.policy import change_subject, is_ssc_only, may_read_change, reason_readable
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
@@ -32,10 +35,23 @@ ZigbeeBand = tables.ZigbeeBand
 FirmwareStatus = tables.FirmwareStatus
 PathwayStatus = tables.PathwayStatus
 ChangeKind = tables.ChangeKind
+PredecessorStatement = tables.PredecessorStatement
+TextMatch = TextMatchEnum
 # strawberry.enum marks each class in place as the GraphQL enum of its name, so the names above
 # are the classes themselves: what a type checker reads as types.
 for _enum in (PartyCategory, DeviceType, ZigbeeBand, FirmwareStatus, PathwayStatus, ChangeKind):
     strawberry.enum(_enum, name=_enum.__name__)
+strawberry.enum(
+    PredecessorStatement,
+    description="What a CPL entry's submission said of the earlier versions that can be "
+    'upgraded to it (MP231): LISTED them, NONE_EARLIER ("N/A"), or NOT_SUPPLIED (nothing '
+    "said: a pathway may be missing, not impossible).",
+)
+strawberry.enum(
+    TextMatch,
+    description="How free text is matched, case ignored: EXACT_IGNORE_CASE (the whole value) "
+    "or PREFIX (its start).",
+)
 
 
 @strawberry.type
@@ -49,6 +65,10 @@ class Viewer:
 class Manufacturer:
     name: str
     identifier: str = strawberry.field(name="manufacturerIdentifier")
+    firmware_contact: str | None = strawberry.field(
+        description="Whom to ask about this manufacturer's firmware and its upgrade pathways "
+        "(the Firmware Information Repository's contact); set by the manufacturer or SECAS."
+    )
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Manufacturer]) -> strawberry.ID:
@@ -106,13 +126,51 @@ class Device:
         return await info.context.loaders.history_of_device.load(root.id)
 
 
+@strawberry.type(description="The CPL entry's CPA certificate (MP209: its expiry matters).")
+class CpaCertificate:
+    reference: str
+    expires_on: date | None
+
+
 @strawberry.type
 class Firmware:
     version: str
     status: FirmwareStatus
-    image_hash: str | None
+    image_hash: str | None = strawberry.field(
+        description="SHA-256 of the firmware image, 64 hex digits, upper case."
+    )
     added_to_cpl_on: date
     withdrawn_on: date | None
+    cpl_entry_id: str | None = strawberry.field(
+        description="The published CPL's entry id of this device at this hardware version "
+        "with this firmware version; unique. Null for entries recorded before ids were kept."
+    )
+    gbcs_version: str | None = strawberry.field(description="The GBCS version the entry states.")
+    smets_chts_version: str | None = strawberry.field(
+        description="The SMETS or CHTS version the entry states."
+    )
+    predecessors: PredecessorStatement = strawberry.field(
+        description="What the entry's submission said of the earlier versions that can be "
+        "upgraded to it (`upgradesFrom` holds the pathways)."
+    )
+
+    @strawberry.field(description="The entry's CPA certificate, if it has one.")
+    def cpa_certificate(self, root: strawberry.Parent[tables.Firmware]) -> CpaCertificate | None:
+        if root.cpa_certificate_reference is None:
+            return None
+        return CpaCertificate(
+            reference=root.cpa_certificate_reference, expires_on=root.cpa_certificate_expires_on
+        )
+
+    @strawberry.field(
+        description="The Zigbee stack this firmware runs; when the entry gives none, the device's.",
+        directives=policy_directives("Firmware", "zigbeeStackVersion"),
+        extensions=policy_extensions("Firmware", "zigbeeStackVersion"),
+    )
+    def zigbee_stack_version(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> str | None:
+        return effective_stack(info.context.loaders, root)
 
     @strawberry.field
     def id(self, root: strawberry.Parent[tables.Firmware]) -> strawberry.ID:
@@ -151,6 +209,22 @@ class Firmware:
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[AuditEvent]:
         return await info.context.loaders.history_of_firmware.load(root.id)
+
+
+def effective_stack(loaders: Any, firmware: Any) -> Any:
+    """A firmware's own stack version, else its device's (a value, or an awaitable of one while
+    the request's snapshot is not yet held)."""
+    if firmware.zigbee_stack_version is not None:
+        return firmware.zigbee_stack_version
+    device = loaders.one("devices", loaders.device, firmware.device_id)
+    if inspect.isawaitable(device):
+        return _stack_later(device)
+    return device.zigbee_stack_version if device is not None else None
+
+
+async def _stack_later(device: Awaitable[Any]) -> str | None:
+    row = await device
+    return row.zigbee_stack_version if row is not None else None
 
 
 @strawberry.type

@@ -21,7 +21,8 @@ async def test_a_non_ssc_view_holds_no_ssc_only_value(services, category):
     assert view is not snapshot
     assert view is snapshot.view(capability(category))  # made once per (revision, capability)
     assert hidden_columns(capability(category)) == {
-        "devices": ("zigbee_chipset_vendor", "zigbee_stack_version")
+        "devices": ("zigbee_chipset_vendor", "zigbee_stack_version"),
+        "firmware": ("zigbee_stack_version",),
     }
     devices = list(view.devices.values())
     assert len(devices) == len(snapshot.devices) == 12
@@ -37,7 +38,13 @@ async def test_a_non_ssc_view_holds_no_ssc_only_value(services, category):
         original = snapshot.devices[row.id]
         assert row._replace(zigbee_stack_version=None, zigbee_chipset_vendor=None) == row
         assert row.model_name == original.model_name and row.zigbee_band == original.zigbee_band
-    assert view.firmware == snapshot.firmware and view.pathways == snapshot.pathways
+    # A firmware's own stack version too (the demo gives some), and nothing else of it.
+    assert any(row.zigbee_stack_version for row in snapshot.firmware.values())
+    assert all(row.zigbee_stack_version is None for row in view.firmware.values())
+    assert view.firmware == {
+        key: row._replace(zigbee_stack_version=None) for key, row in snapshot.firmware.items()
+    }
+    assert view.pathways == snapshot.pathways
 
 
 async def test_the_ssc_view_is_the_whole_snapshot(services):
@@ -53,8 +60,10 @@ def test_every_capability_hides_what_the_policy_table_denies():
         hidden = hidden_fields(granted, "Device")
         if category is PartyCategory.SSC:
             assert hidden == frozenset()
+            assert hidden_fields(granted, "Firmware") == frozenset()
         else:
             assert hidden == {"zigbeeStackVersion", "zigbeeChipsetVendor"}
+            assert hidden_fields(granted, "Firmware") == {"zigbeeStackVersion"}
         hidden_columns(granted)  # every restricted field has a column to hide
 
 

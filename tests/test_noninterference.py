@@ -164,6 +164,17 @@ ROADS = [
     Road("fleet plan file", fleet_csv(CSV), ssc_differs=False),
     Road("a filter value of the wrong type", post("{ devices(filter: {zigbeeChipsetVendor: 7}) { totalCount } }"), ssc_differs=False),  # noqa: E501
     Road("a filter object variable with an unknown field", post("query($f: DeviceFilter) { devices(filter: $f) { totalCount } }", {"f": {"zigbeeChipsetVendor": VENDOR, "nope": 1}}), ssc_differs=False),  # noqa: E501
+    Road("firmware's own stack", post('{ firmware(id: "firmware:4") { zigbeeStackVersion } device(id: "device:1") { firmware { zigbeeStackVersion } } }')),  # noqa: E501
+    Road("an entry's stack by its id", post('{ cplEntry(id: "cpl-0001-04") { cplEntryId predecessors zigbeeStackVersion device { zigbeeStackVersion } } }')),  # noqa: E501
+    Road("the stack search by prefix", post('{ firmwareByZigbeeStack(stackVersion: "zb-pro 2017", match: PREFIX) { id version } }')),  # noqa: E501
+    Road("the stack search, exact", post(f'{{ firmwareByZigbeeStack(stackVersion: "{STACK.lower()}") {{ id }} }}')),  # noqa: E501
+    Road("the stack search from a variable's default", post('query($m: TextMatch = PREFIX) { firmwareByZigbeeStack(stackVersion: "ZB", match: $m) { id zigbeeStackVersion } }')),  # noqa: E501
+    Road("a prefix filter", post(f'{{ devices(filter: {{zigbeeStackVersion: "zb-pro", zigbeeMatch: PREFIX}}) {PAGE} }}')),  # noqa: E501
+    Road("a case-free vendor filter", post(filtered("zigbeeChipsetVendor", VENDOR.upper()))),
+    Road("a prefix filter in a variable", post(f"query($f: DeviceFilter) {{ devices(filter: $f) {PAGE} }}", {"f": {"zigbeeChipsetVendor": "lumen", "zigbeeMatch": "PREFIX"}})),  # noqa: E501
+    Road("the match alone", post(f"{{ devices(filter: {{zigbeeMatch: EXACT_IGNORE_CASE}}) {PAGE} }}"), ssc_differs=False),  # noqa: E501
+    Road("a blocked plan's contact", post('{ upgradePath(deviceId: "device:12", fromVersion: "7F0B0002") { reason contact target { zigbeeStackVersion } } }')),  # noqa: E501
+    Road("blocked meters by reason", post('{ fleetPlan(items: [{deviceId: "device:12", firmwareVersion: "7F0B0002", meterCount: 3}, {deviceId: "device:1", firmwareVersion: "7F000000"}]) { summary { blockedByReason { reason meters } } entries { plan { contact target { zigbeeStackVersion } } } } }')),  # noqa: E501
     Road("the SSC access log", post("{ sscAccessLog { totalCount nodes { fields deviceIds } } }"), ssc_differs=False, by_the_view=False),  # noqa: E501
 ]
 # fmt: on
@@ -190,6 +201,7 @@ async def test_the_twins_differ_in_the_ssc_only_values_and_nothing_else(
     assert demo["device"] and demo["audit_event"] and demo["upgrade_pathway"]
     assert ssc_values_hidden(demo) == ssc_values_hidden(other)
     assert demo["device"] != other["device"] and demo["audit_event"] != other["audit_event"]
+    assert demo["firmware"] != other["firmware"]  # the firmware's own stack versions too
 
 
 @pytest.fixture(params=["every layer", "the view alone"])
@@ -247,6 +259,7 @@ def demo_words() -> tuple[list[str], list[str]]:
     devices = demo_devices()
     ids = [f"{kind}:{n}" for kind in ("device", "firmware", "pathway") for n in (1, 2, 3, 12)]
     words = [*VENDORS, *STACKS, *OTHER["vendors"], *OTHER["stacks"], "0A1B", "0100"]
+    words += ["ZB-PRO", "zb-pro 2017 r22 p1", "CPL-0001-04", "cpl-0012-03"]
     for device in devices[:3]:
         words += [device.model_identifier, device.firmware[0][0], device.firmware[-1][0]]
     return ids, words

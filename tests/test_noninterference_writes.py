@@ -19,12 +19,23 @@ ZIGBEE = """mutation($input: SetZigbeeInformationInput!) { setZigbeeInformation(
   __typename ... on SetZigbeeInformationSuccess { device { id zigbeeBand zigbeeChipsetVendor } }
   ... on MutationError { code message field } } }"""
 ADD_FIRMWARE = """mutation($input: AddFirmwareInput!) { addFirmware(input: $input) {
-  __typename ... on AddFirmwareSuccess { firmware { version device { zigbeeStackVersion } } } } }"""
+  __typename ... on AddFirmwareSuccess { firmware { version zigbeeStackVersion predecessors
+  upgradesFrom { from { cplEntryId } } device { zigbeeStackVersion } } } } }"""
 # The same writes on both twins: one that leaves the SSC-only values as they are (the SSC's
 # event shows the twins' different ones), then new values over them (the history's `before`
-# differs).
+# differs); a CPL entry with its own stack version, submitted with its predecessor (two events).
 WRITES = [
     (ADD_FIRMWARE, {"deviceId": "device:1", "version": "CAFE0001"}),
+    (
+        ADD_FIRMWARE,
+        {
+            "deviceId": "device:1",
+            "version": "CAFE0002",
+            "cplEntryId": "CPL-0001-09",
+            "zigbeeStackVersion": "ZB-PRO 2017 r22 p2",
+            "upgradableFromEntries": ["CPL-0001-04"],
+        },
+    ),
     (
         ZIGBEE,
         {
@@ -36,6 +47,7 @@ WRITES = [
     ),
 ]
 CATEGORIES = [*PARTIES, "SSC"]
+EVENTS = len(WRITES) + 1  # the submission's pathway is an event of its own
 
 
 @asynccontextmanager
@@ -58,7 +70,7 @@ def heard(message: dict) -> bytes:
 
 
 async def events(subscriber: Subscriber) -> list[bytes]:
-    return [heard(await subscriber.next()) for _ in WRITES]
+    return [heard(await subscriber.next()) for _ in range(EVENTS)]
 
 
 async def test_the_same_writes_look_the_same_to_every_party(
@@ -80,7 +92,8 @@ async def test_the_same_writes_look_the_same_to_every_party(
             for twin in pair
         ]
         assert b"AddFirmwareSuccess" in written[0][0].body
-        assert b"SetZigbeeInformationSuccess" in written[0][1].body
+        assert b"CPL-0001-04" in written[0][1].body
+        assert b"SetZigbeeInformationSuccess" in written[0][2].body
         assert written[0] == written[1]
 
         for category in CATEGORIES:
@@ -95,4 +108,4 @@ async def test_the_same_writes_look_the_same_to_every_party(
             assert (demo == other) == (category != "SSC"), category
 
         demo, other = [await webhook_bodies(twin) for twin in pair]
-        assert len(demo) == 12 + len(WRITES) and demo == other
+        assert len(demo) == 12 + EVENTS and demo == other

@@ -29,8 +29,10 @@ UNKNOWN_VERSION = "DEADBEEF"  # never generated as a real version (see versions 
 # --------------------------------------------------------------------------- helpers
 
 
-def fw(fid: int, version: str, *, active: bool = True, day: int = 0) -> FirmwareNode:
-    return FirmwareNode(fid, version, active, BASE_DAY + datetime.timedelta(days=day))
+def fw(
+    fid: int, version: str, *, active: bool = True, day: int = 0, supplied: bool = True
+) -> FirmwareNode:
+    return FirmwareNode(fid, version, active, BASE_DAY + datetime.timedelta(days=day), supplied)
 
 
 def pw(eid: int, from_id: int, to_id: int, *, published: bool = True) -> PathwayEdge:
@@ -73,6 +75,29 @@ def brute_best_route(case: Case, start: FirmwareNode, target: FirmwareNode) -> t
     return None if best is None else best[2]
 
 
+def brute_gap_in_the_data(case: Case, start: FirmwareNode, target: FirmwareNode) -> bool:
+    """Whether a route would exist if every pathway that may be missing were published: one
+    from any firmware into each ACTIVE firmware whose predecessors were not supplied."""
+    missing = [
+        PathwayEdge(1000 + n, source.id, node.id, True)
+        for n, (source, node) in enumerate(
+            (source, node)
+            for source in case.firmware
+            for node in case.firmware
+            if node.active and not node.supplied and source.id != node.id
+        )
+    ]
+    return (
+        brute_best_route(Case(case.firmware, [*case.pathways, *missing]), start, target) is not None
+    )
+
+
+def no_route_reason(case: Case, start: FirmwareNode, target: FirmwareNode) -> BlockReason:
+    if brute_gap_in_the_data(case, start, target):
+        return BlockReason.PATHWAYS_NOT_SUPPLIED
+    return BlockReason.NO_PATHWAY
+
+
 def brute_latest(firmware: list[FirmwareNode]) -> FirmwareNode | None:
     active = [node for node in firmware if node.active]
     return max(active, key=lambda node: (node.added_on, node.id)) if active else None
@@ -96,7 +121,7 @@ def oracle(case: Case, from_version: str, to_version: str | None) -> Plan:
         return Plan(start, target, True, None, ())
     route = brute_best_route(case, start, target)
     if route is None:
-        return Plan(start, target, False, BlockReason.NO_PATHWAY, ())
+        return Plan(start, target, False, no_route_reason(case, start, target), ())
     return Plan(start, target, True, None, route)
 
 
@@ -119,6 +144,7 @@ def cases(draw: st.DrawFn) -> Case:
             version,
             draw(st.booleans()),
             BASE_DAY + datetime.timedelta(days=draw(st.integers(0, 3))),
+            draw(st.booleans() | st.just(True)),  # predecessors supplied, mostly
         )
         for fid, version in zip(ids, vers, strict=True)
     ]
@@ -188,7 +214,7 @@ def test_every_pair_route_is_valid_shortest_and_smallest(case: Case) -> None:
                 continue
             expected = brute_best_route(case, start, target)
             if expected is None:
-                assert plan.reason is BlockReason.NO_PATHWAY and plan.steps == ()
+                assert plan.reason is no_route_reason(case, start, target) and plan.steps == ()
                 continue
             steps = plan.steps
             assert plan.reachable
@@ -320,6 +346,30 @@ def test_unknown_versions_and_check_order() -> None:
     assert plan.start is None and plan.target is not None and plan.target.id == 2
     assert graph.plan("00000002", "0BADF00D").reason is BlockReason.UNKNOWN_TARGET_VERSION
     assert graph.plan("0BADF00D", "0BADF00D").target is None
+
+
+def test_a_gap_in_the_data_is_told_from_a_dead_end() -> None:
+    """The latest firmware's submission listed nothing: the route into it may exist unpublished."""
+    firmware = [fw(1, "00000001"), fw(2, "00000002", day=1), fw(3, "00000003", day=2)]
+    gap = PathwayGraph([*firmware[:2], fw(3, "00000003", day=2, supplied=False)], [pw(1, 1, 2)])
+    assert gap.plan("00000001").reason is BlockReason.PATHWAYS_NOT_SUPPLIED
+    dead_end = PathwayGraph(firmware, [pw(1, 1, 2)])
+    assert dead_end.plan("00000001").reason is BlockReason.NO_PATHWAY
+    # A gap on the way: 2 was not supplied, and 2 leads on to the target.
+    middle = PathwayGraph(
+        [fw(1, "00000001"), fw(2, "00000002", day=1, supplied=False), fw(3, "00000003", day=2)],
+        [pw(1, 2, 3)],
+    )
+    assert middle.plan("00000001").reason is BlockReason.PATHWAYS_NOT_SUPPLIED
+    # A gap behind the start, or at withdrawn firmware, is no way forward.
+    behind = PathwayGraph(
+        [fw(1, "00000001", supplied=False), fw(2, "00000002", day=1, active=False, supplied=False),
+         fw(3, "00000003", day=2)],
+        [pw(1, 2, 3)],
+    )  # fmt: skip
+    assert behind.plan("00000001").reason is BlockReason.NO_PATHWAY
+    # A route found is a route, whatever was supplied.
+    assert gap.plan("00000001", "00000002").reachable
 
 
 def test_dangling_pathways_ignored() -> None:

@@ -32,6 +32,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     UpgradePathway,
     utcnow,
 )
@@ -183,6 +184,10 @@ async def load_small_cpl(url: str) -> None:
                     "status": FirmwareStatus.ACTIVE if active else FirmwareStatus.WITHDRAWN,
                     "added_to_cpl_on": added_on,
                     "created_at": NOW,
+                    # Each submission said what it had: its predecessors, or "N/A".
+                    "predecessors": PredecessorStatement.LISTED
+                    if any(to_id == firmware_id for *_, to_id, _ in PATHWAYS)
+                    else PredecessorStatement.NONE_EARLIER,
                 }
                 for firmware_id, device_id, version, active, added_on in FIRMWARE
             ],
@@ -275,12 +280,25 @@ def check_summary(result: FleetResult, items: list[FleetItem]) -> None:
                 entry.meter_count
             )
     assert sorted(by_steps.items()) == summary.meters_by_step_count
+    by_reason: dict[BlockReason | None, int] = {}
+    for item, entry in zip(items, result.entries, strict=True):
+        if entry.plan is None or not entry.plan.reachable:
+            reason = entry.plan.reason if entry.plan is not None else None
+            by_reason[reason] = by_reason.get(reason, 0) + max(item.meter_count, 0)
+    assert dict(summary.blocked_by_reason) == by_reason
+    assert sum(meters for _, meters in summary.blocked_by_reason) == summary.blocked
 
 
 def hand_built(firmware: list[Firmware], pathways: list[UpgradePathway]) -> PathwayGraph:
     return PathwayGraph(
         [
-            FirmwareNode(f.id, f.version, f.status is FirmwareStatus.ACTIVE, f.added_to_cpl_on)
+            FirmwareNode(
+                f.id,
+                f.version,
+                f.status is FirmwareStatus.ACTIVE,
+                f.added_to_cpl_on,
+                f.predecessors is not PredecessorStatement.NOT_SUPPLIED,
+            )
             for f in firmware
         ],
         [
@@ -465,6 +483,11 @@ async def test_every_kind_of_problem(small):
     assert summary.upgradable == 15
     assert summary.blocked == problem_meters + 7 + 11
     assert summary.meters_by_step_count == [(0, 13), (2, 15)]
+    assert summary.blocked_by_reason == [
+        (BlockReason.UNKNOWN_TARGET_VERSION, 7),
+        (BlockReason.NO_PATHWAY, 11),
+        (None, problem_meters),
+    ]
     check_summary(result, items)
 
 

@@ -213,3 +213,30 @@ async def test_the_demo_prerequisites_are_public(gql):
     (prerequisite,) = firmware["prerequisites"]
     assert prerequisite["requiresDeviceType"] == "CHF"
     assert prerequisite["requiresAnyOfFirmware"] == [{"version": "6D080202"}]
+
+
+async def test_a_gbcs_prerequisite_is_met_by_hub_firmware_of_that_version_or_later(isolated):
+    # The demo's first firmware of each device implements GBCS 3.2, the later ones 4.1.
+    premises = [
+        {"deviceId": "device:1", "firmwareVersion": "6D000200"},
+        {"deviceId": "device:3", "firmwareVersion": "7F020000"},
+    ]
+    gbcs = {"firmwareId": "firmware:4", "requiresDeviceType": "CHF", "requiresGbcsVersion": "v4"}
+    assert (await declare(isolated, "SECAS", gbcs))["__typename"] == "DeclarePrerequisiteSuccess"
+    plan = (await isolated.gql("SMALL_SUPPLIER", PLAN, {"devices": premises}))["data"]
+    assert [(s["device"]["id"], s["waitsFor"]) for s in plan["premisesPlan"]["steps"]] == [
+        ("device:3", []),
+        ("device:3", [1]),
+        ("device:1", [2]),  # the hub on 6D020200 implements GBCS 4.1
+    ]
+    withdraw = {"prerequisiteId": "prerequisite:3", "reason": "Superseded"}
+    assert (await isolated.gql("SECAS", WITHDRAW, {"input": withdraw}))["data"]
+    newer = {**gbcs, "requiresGbcsVersion": "GBCS v5.0"}
+    assert (await declare(isolated, "SECAS", newer))["__typename"] == "DeclarePrerequisiteSuccess"
+    plan = (await isolated.gql("SMALL_SUPPLIER", PLAN, {"devices": premises}))["data"]
+    (block,) = plan["premisesPlan"]["blocked"]
+    assert block["reason"] == "PREREQUISITE_NOT_MET"
+    assert block["detail"] == (
+        "64000300, which requires a CHF implementing GBCS v5.0 or later: "
+        "the CHF 0A1B/1222/0100 will run 6D020200, which implements GBCS 4.1"
+    )

@@ -34,7 +34,11 @@ OTHER = {
     "vendors": [VENDORS[2], VENDORS[0], VENDORS[1]],
     "stacks": [STACKS[1], STACKS[1], "ZB-PRO 2017 r22 (patched)"],
 }
-SSC_COLUMNS = ("zigbee_stack_version", "zigbee_chipset_vendor")
+# By table: the devices' two, and the firmware's own stack version (the twins differ there too).
+SSC_COLUMNS = {
+    "device": ("zigbee_stack_version", "zigbee_chipset_vendor"),
+    "firmware": ("zigbee_stack_version",),
+}
 SSC_FIELDS = ("zigbeeStackVersion", "zigbeeChipsetVendor")
 INSTANT = re.compile(rb"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
 MASK = "<instant>"
@@ -147,8 +151,8 @@ async def rows(url: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def ssc_values_hidden(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """`tables` with the SSC-only values taken out: the device columns and the audit events'
-    changes of those fields (their `before` and `after`)."""
+    """`tables` with the SSC-only values taken out: the device and firmware columns and the
+    audit events' changes of those fields (their `before` and `after`)."""
 
     def change(entry: Any) -> Any:
         if isinstance(entry, dict) and entry.get("field") in SSC_FIELDS:
@@ -156,10 +160,11 @@ def ssc_values_hidden(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list
         return entry
 
     hidden = dict(tables)
-    hidden["device"] = [
-        {key: value for key, value in row.items() if key not in SSC_COLUMNS}
-        for row in tables["device"]
-    ]
+    for table, columns in SSC_COLUMNS.items():
+        hidden[table] = [
+            {key: value for key, value in row.items() if key not in columns}
+            for row in tables[table]
+        ]
     hidden["audit_event"] = [
         {**row, "changes": [change(entry) for entry in row["changes"] or []]}
         for row in tables["audit_event"]

@@ -61,7 +61,9 @@ class FleetSummary:
 
     Up to date: reachable in 0 steps; upgradable: reachable in one or more; blocked: an
     unreachable plan or a problem item. ``meters_by_step_count`` holds (steps, meters) for the
-    reachable plans, by ascending steps, 0 included.
+    reachable plans, by ascending steps, 0 included. ``blocked_by_reason`` holds (reason,
+    meters) for the blocked meters, by the reasons' order, items with a problem (reason None)
+    last; only reasons some item had.
     """
 
     meters: int
@@ -69,6 +71,7 @@ class FleetSummary:
     upgradable: int
     blocked: int
     meters_by_step_count: list[tuple[int, int]]
+    blocked_by_reason: list[tuple[BlockReason | None, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -138,6 +141,7 @@ def _plan(
     memo: dict[tuple[int, str], Plan | None] = {}
     meters = up_to_date = upgradable = blocked = 0
     by_steps: dict[int, int] = {}
+    by_reason: dict[BlockReason | None, int] = {}
     for index, item in enumerate(items):
         if index % SLICE == SLICE - 1:
             yield
@@ -175,6 +179,7 @@ def _plan(
         meters += counted
         if plan is None:
             blocked += counted
+            by_reason[None] = by_reason.get(None, 0) + counted
         elif plan.reachable:
             steps = len(plan.steps)
             by_steps[steps] = by_steps.get(steps, 0) + counted
@@ -184,6 +189,7 @@ def _plan(
                 up_to_date += counted
         else:
             blocked += counted
+            by_reason[plan.reason] = by_reason.get(plan.reason, 0) + counted
         append(FleetEntry(index, device_id, version, meter_count, plan, problem))
 
     summary = FleetSummary(
@@ -192,5 +198,14 @@ def _plan(
         upgradable=upgradable,
         blocked=blocked,
         meters_by_step_count=sorted(by_steps.items()),
+        blocked_by_reason=sorted(by_reason.items(), key=_reason_order),
     )
     return FleetResult(entries=entries, summary=summary)
+
+
+_REASONS = list(BlockReason)
+
+
+def _reason_order(item: tuple[BlockReason | None, int]) -> int:
+    """By the reasons' declared order; items with a problem (no plan, no reason) last."""
+    return _REASONS.index(item[0]) if item[0] is not None else len(_REASONS)

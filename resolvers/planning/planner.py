@@ -28,12 +28,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class FirmwareNode:
-    """A firmware version of one device; ``id`` doubles as insertion order."""
+    """A firmware version of one device; ``id`` doubles as insertion order.
+
+    ``supplied`` is False when the firmware's CPL submission did not say which earlier versions
+    can be upgraded to it (MP231's NOT_SUPPLIED): pathways into it may exist unpublished."""
 
     id: int
     version: str
     active: bool
     added_on: datetime.date
+    supplied: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class BlockReason(enum.Enum):
     UNKNOWN_TARGET_VERSION = "UNKNOWN_TARGET_VERSION"
     TARGET_NOT_ACTIVE = "TARGET_NOT_ACTIVE"
     NO_PATHWAY = "NO_PATHWAY"
+    PATHWAYS_NOT_SUPPLIED = "PATHWAYS_NOT_SUPPLIED"
     # Only a premises plan says this (`resolvers.planning.premises`): a route exists, but a
     # firmware on every one needs what the premises will not have.
     PREREQUISITE_NOT_MET = "PREREQUISITE_NOT_MET"
@@ -91,13 +96,18 @@ class PathwayGraph:
     ``resolvers.planning.graph_search``, given outgoing pathways in ascending id order, finds
     exactly that route, so results are stable no matter in which order rows were loaded.
 
+    A plan with no route is PATHWAYS_NOT_SUPPLIED rather than NO_PATHWAY when the gap may be in
+    the data: some ACTIVE firmware other than the start whose predecessors were not supplied
+    (pathways into it may exist unpublished) is the target, or has a route to it. Adding every
+    missing pathway into such firmware would then give a route; otherwise none could.
+
     Routes are memoised per start firmware: one BFS yields the route to every target, and a
     device has only tens of firmware, so the cache is naturally bounded. Cache writes are
     single dict assignments of fully built values, so concurrent readers are safe; at worst
     two threads compute the same entry.
     """
 
-    __slots__ = ("_adjacency", "_by_id", "_by_version", "_latest", "_routes")
+    __slots__ = ("_adjacency", "_by_id", "_by_version", "_latest", "_routes", "_unsupplied")
 
     def __init__(self, firmware: Iterable[FirmwareNode], pathways: Iterable[PathwayEdge]) -> None:
         by_id: dict[int, FirmwareNode] = {}
@@ -138,6 +148,9 @@ class PathwayGraph:
             default=None,
         )
         self._routes: dict[int, dict[int, tuple[PathwayEdge, ...]]] = {}
+        self._unsupplied = tuple(
+            sorted(node.id for node in by_id.values() if node.active and not node.supplied)
+        )
 
     def latest(self) -> FirmwareNode | None:
         """The ACTIVE firmware most recently added to the CPL (by date, then id), if any."""
@@ -165,8 +178,9 @@ class PathwayGraph:
         """Plan the fewest-step upgrade from ``from_version`` to ``to_version`` (default latest).
 
         Checks run in the order UNKNOWN_FROM_VERSION, UNKNOWN_TARGET_VERSION,
-        TARGET_NOT_ACTIVE, then NO_PATHWAY. A WITHDRAWN target is TARGET_NOT_ACTIVE even when
-        it equals the start, because the plan would otherwise recommend withdrawn firmware.
+        TARGET_NOT_ACTIVE, then PATHWAYS_NOT_SUPPLIED or NO_PATHWAY. A WITHDRAWN target is
+        TARGET_NOT_ACTIVE even when it equals the start, because the plan would otherwise
+        recommend withdrawn firmware.
         ``to_version=None`` means "latest"; any string, even blank, is looked up as given.
         A firmware whose id is in ``avoiding`` is never entered (a premises plan's firmware
         whose prerequisites are not met): the target among them is NO_PATHWAY. Such routes are
@@ -182,17 +196,28 @@ class PathwayGraph:
             return Plan(start, target, False, BlockReason.TARGET_NOT_ACTIVE, ())
         if start.id == target.id:
             return Plan(start, target, True, None, ())
-        if avoiding:
-            routes = fewest_step_routes(start.id, self._avoiding(avoiding))
-        else:
-            memo = self._routes.get(start.id)
-            if memo is None:
-                memo = self._routes[start.id] = fewest_step_routes(start.id, self._adjacency)
-            routes = memo
-        steps = routes.get(target.id)
+        if avoiding:  # a premises plan's: the reason of a route it cannot take is its own
+            steps = fewest_step_routes(start.id, self._avoiding(avoiding)).get(target.id)
+            if steps is None:
+                return Plan(start, target, False, BlockReason.NO_PATHWAY, ())
+            return Plan(start, target, True, None, steps)
+        steps = self._routes_from(start.id).get(target.id)
         if steps is None:
-            return Plan(start, target, False, BlockReason.NO_PATHWAY, ())
+            return Plan(start, target, False, self._why_no_route(start.id, target.id), ())
         return Plan(start, target, True, None, steps)
+
+    def _routes_from(self, start_id: int) -> dict[int, tuple[PathwayEdge, ...]]:
+        routes = self._routes.get(start_id)
+        if routes is None:
+            routes = fewest_step_routes(start_id, self._adjacency)
+            self._routes[start_id] = routes
+        return routes
+
+    def _why_no_route(self, start_id: int, target_id: int) -> BlockReason:
+        for node_id in self._unsupplied:
+            if node_id != start_id and target_id in self._routes_from(node_id):
+                return BlockReason.PATHWAYS_NOT_SUPPLIED
+        return BlockReason.NO_PATHWAY
 
     def _avoiding(self, avoided: frozenset[int]) -> dict[int, tuple[PathwayEdge, ...]]:
         """The adjacency without the edges into `avoided` (each list stays in id order)."""

@@ -35,6 +35,7 @@ from resolvers.planning.premises_rules import (
     HUB_RULE,
     NOT_UPDATABLE_OVER_THE_AIR,
     gbcs_key,
+    gbcs_text,
 )
 
 __all__ = [
@@ -276,7 +277,9 @@ class _Premises:
         said = f"the {provider.label} will run {final.version}"
         if req.gbcs is not None:
             listed = self.catalogue.gbcs.get(final.id)
-            said += f", which implements GBCS {listed}" if listed else ", whose GBCS is not listed"
+            said += (
+                f", which implements {gbcs_text(listed)}" if listed else ", whose GBCS is unknown"
+            )
         fate = self.fate.get(provider.index)
         return f"{said} ({fate})" if fate else said
 
@@ -289,4 +292,7 @@ def _unreachable(device: PremisesDevice, plan: Plan) -> str:
         return f"the {device.label} has no ACTIVE firmware on the CPL"
     start = plan.start.version if plan.start is not None else device.firmware_version
     target = plan.target.version if plan.target is not None else "its latest"
-    return f"no route of PUBLISHED pathways leads from {start} to its latest firmware {target}"
+    said = f"no route of PUBLISHED pathways leads from {start} to its latest firmware {target}"
+    if plan.reason is BlockReason.PATHWAYS_NOT_SUPPLIED:
+        said += " yet: its Manufacturer has not said which versions upgrade to some firmware"
+    return said

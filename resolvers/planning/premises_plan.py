@@ -28,7 +28,7 @@ from resolvers.planning.premises import (
     Requirement,
     plan_premises,
 )
-from resolvers.planning.premises_rules import gbcs_key, type_order
+from resolvers.planning.premises_rules import gbcs_key, gbcs_text, type_order
 from resolvers.planning.slices import in_slices
 from resolvers.reads.snapshot import CplSnapshot
 
@@ -45,7 +45,7 @@ class _Gbcs(Mapping[int, str | None]):
         self._firmware = firmware
 
     def __getitem__(self, firmware_id: int) -> str | None:
-        return getattr(self._firmware[firmware_id], "gbcs_version", None)
+        return self._firmware[firmware_id].gbcs_version
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._firmware)
@@ -99,7 +99,7 @@ def catalogue(snapshot: CplSnapshot) -> Catalogue:
                 text = _named(snapshot, wanted, row.requires_firmware_ids)
                 requirement = Requirement(row.id, wanted, ids, None, text)
             else:
-                text = f"a {wanted} implementing GBCS {row.requires_gbcs_version} or later"
+                text = f"a {wanted} implementing {gbcs_text(row.requires_gbcs_version)} or later"
                 gbcs = gbcs_key(row.requires_gbcs_version)
                 requirement = Requirement(row.id, wanted, None, gbcs, text)
             requirements.setdefault(firmware_id, []).append(requirement)

@@ -31,6 +31,7 @@ __all__ = [
     "NOT_UPDATABLE_OVER_THE_AIR",
     "RANK",
     "gbcs_key",
+    "gbcs_text",
     "type_cycle",
     "type_order",
 ]
@@ -60,6 +61,11 @@ def gbcs_key(text: str | None) -> tuple[int, ...] | None:
     while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
+
+
+def gbcs_text(text: str) -> str:
+    """A GBCS version as details say it: `GBCS 4.1`, `GBCS v4.0` (not `GBCS GBCS v4.0`)."""
+    return text if text.strip().lower().startswith("gbcs") else f"GBCS {text}"
 
 
 def _edges(declared: Iterable[tuple[str, str]]) -> dict[str, set[str]]:

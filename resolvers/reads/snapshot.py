@@ -31,6 +31,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     Prerequisite,
     UpgradePathway,
 )
@@ -133,6 +134,7 @@ class CplSnapshot:
     pathways_to: dict[int, list[Any]]
     prerequisites_of: dict[int, list[Any]]  # by firmware, in any status, in id order
     latest_firmware: dict[int, Any]  # the planner's default target, by device
+    firmware_by_entry: dict[str, Any]  # by CPL entry id
     # Built by `graph` on demand: a fleet plan touches thousands of devices, a page none.
     graphs: dict[int, PathwayGraph] = field(default_factory=dict, repr=False, compare=False)
     _views: dict[tuple[str, ...], CplSnapshot] = field(
@@ -193,6 +195,9 @@ class CplSnapshot:
                 for device_id, listed in firmware_of_device.items()
                 if (latest := _latest(listed)) is not None
             },
+            firmware_by_entry={
+                row.cpl_entry_id: row for row in rows["firmware"] if row.cpl_entry_id is not None
+            },
             graphs={} if graphs is None else graphs,
         )
 
@@ -215,7 +220,11 @@ class CplSnapshot:
             graph = self.graphs[device_id] = PathwayGraph(
                 [
                     FirmwareNode(
-                        f.id, f.version, f.status is FirmwareStatus.ACTIVE, f.added_to_cpl_on
+                        f.id,
+                        f.version,
+                        f.status is FirmwareStatus.ACTIVE,
+                        f.added_to_cpl_on,
+                        f.predecessors is not PredecessorStatement.NOT_SUPPLIED,
                     )
                     for f in firmware
                 ],

@@ -6,18 +6,20 @@ unit of work stores it as an audit event and hands it to the change log's consum
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from models.tables import ChangeKind, DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand
+from models.tables import ChangeKind
 from resolvers.writes.change_log import Change, FieldChange
+from resolvers.writes.entry_rules import public_history
 
 
 def _value(value: Any) -> str | None:
     if value is None or type(value) is str:
         return value
-    if isinstance(value, DeviceType | ZigbeeBand | FirmwareStatus | PathwayStatus):
+    if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, date):
         return value.isoformat()
@@ -47,7 +49,8 @@ def device_added(device_id: int, manufacturer_identifier: str, fields: Mapping[s
 
 
 def firmware_added(firmware_id: int, row: Mapping[str, Any]) -> Change:
-    """A new firmware's change; `row` holds its column values."""
+    """A new firmware's change; `row` holds its column values. The SSC-only stack version is
+    recorded `always`, set or not."""
     changed = changes(
         {},
         {
@@ -55,9 +58,36 @@ def firmware_added(firmware_id: int, row: Mapping[str, Any]) -> Change:
             "status": row["status"],
             "imageHash": row["image_hash"],
             "addedToCplOn": row["added_to_cpl_on"],
+            **public_history(row),
         },
     )
-    return Change(ChangeKind.FIRMWARE_ADDED, row["device_id"], changed, firmware_id=firmware_id)
+    stack = changes({}, {"zigbeeStackVersion": row.get("zigbee_stack_version")}, always=True)
+    return Change(
+        ChangeKind.FIRMWARE_ADDED, row["device_id"], changed + stack, firmware_id=firmware_id
+    )
+
+
+def firmware_details_changed(
+    firmware_id: int,
+    device_id: int,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    reason: str | None,
+) -> Change:
+    """A firmware's entry facts or statement changed (`before` and `after` by history name);
+    a change that names the SSC-only stack version records it `always`."""
+    public = {name: value for name, value in after.items() if name != "zigbeeStackVersion"}
+    changed = changes(before, public)
+    if "zigbeeStackVersion" in after:
+        stack = {"zigbeeStackVersion": after["zigbeeStackVersion"]}
+        changed += changes(before, stack, always=True)
+    return Change(
+        ChangeKind.FIRMWARE_DETAILS_CHANGED,
+        device_id,
+        changed,
+        reason=reason,
+        firmware_id=firmware_id,
+    )
 
 
 def pathway_published(

@@ -29,16 +29,15 @@ from models.tables import (
     ZigbeeBand,
     utcnow,
 )
-from resolvers.writes import events
+from resolvers.writes import entries, events
 from resolvers.writes import validation as v
 from resolvers.writes import write_rules as rules
 from resolvers.writes.change_log import Change
 from resolvers.writes.events import changes
 from resolvers.writes.unit_of_work import Work
+from resolvers.writes.validation import NotAllowed
 
-
-class NotAllowed(Exception):
-    """The caller may run this mutation, but not for this manufacturer's devices."""
+__all__ = ["NotAllowed"]  # raised here; the schema catches it by this module's name
 
 
 def _check_scope(work: Work, manufacturer_identifier: str) -> None:
@@ -90,11 +89,17 @@ async def _pathway(work: Work, pathway_id: int | None) -> tuple[UpgradePathway, 
     return pathway, from_version, to_version
 
 
-async def replay(work: Work, kind: str, row_id: int) -> Device | Firmware | UpgradePathway:
+async def replay(
+    work: Work, kind: str, row_id: int
+) -> Manufacturer | Device | Firmware | UpgradePathway:
     """An idempotent replay's first result, returned only to a caller whose scope covers its
     manufacturer now, exactly as a fresh call on it would be checked (by the same loader)."""
-    if kind == "pathway":
-        row: Device | Firmware | UpgradePathway = (await _pathway(work, row_id))[0]
+    if kind == "manufacturer":
+        row: Manufacturer | Device | Firmware | UpgradePathway = await entries.owned_manufacturer(
+            work, row_id
+        )
+    elif kind == "pathway":
+        row = (await _pathway(work, row_id))[0]
     else:
         row = await (_device if kind == "device" else _firmware)(work, row_id)
     work.session.expunge(row)  # stays readable after the transaction rolls back
@@ -163,17 +168,22 @@ async def add_firmware(
     version: str,
     image_hash: str | None,
     added_to_cpl_on: date | None,
+    **submission: Any,
 ) -> Firmware:
+    """`submission`: the CPL entry's facts and MP231's statement (`entries.Submission`)."""
     device = await _device(work, device_id)
     version, digest, added_on = rules.firmware_fields(version, image_hash, added_to_cpl_on)
-    if version in await _firmware_by_version(work.session, device.id):  # type: ignore[arg-type]  # a loaded row: its id is set
+    listed = await _firmware_by_version(work.session, device.id)  # type: ignore[arg-type]  # a loaded row: its id is set
+    if version in listed:
         raise rules.duplicate_firmware(version)
-    row = rules.firmware_row(device.id, version, digest, added_on)  # type: ignore[arg-type]  # a loaded row: its id is set
+    entry = await entries.submitted(work.session, device, version, listed, submission)
+    row = rules.firmware_row(device.id, version, digest, added_on, *entry.row_values())  # type: ignore[arg-type]  # a loaded row: its id is set
     firmware = Firmware(**row)
     work.session.add(firmware)
     await work.session.flush()
     assert firmware.id is not None
     work.log.append(events.firmware_added(firmware.id, row))
+    await entries.publish_predecessors(work, firmware, entry.predecessors)
     return firmware
 
 

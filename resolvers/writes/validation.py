@@ -28,6 +28,10 @@ class MutationFailure(Exception):
         self.field = field
 
 
+class NotAllowed(Exception):
+    """The caller may run this mutation, but not for this manufacturer's devices."""
+
+
 def invalid(field: str, message: str) -> MutationFailure:
     return MutationFailure("VALIDATION", message, field)
 

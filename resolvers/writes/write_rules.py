@@ -13,9 +13,17 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, Protocol
 
-from models.tables import DeviceType, FirmwareStatus, PathwayStatus, ZigbeeBand, utcnow
+from models.tables import (
+    DeviceType,
+    FirmwareStatus,
+    PathwayStatus,
+    PredecessorStatement,
+    ZigbeeBand,
+    utcnow,
+)
 from resolvers.planning.graph_search import fewest_step_routes
 from resolvers.writes import validation as v
+from resolvers.writes.entry_rules import NO_FACTS, EntryFacts
 
 
 class FirmwareLike(Protocol):
@@ -93,9 +101,15 @@ def firmware_fields(
 
 
 def firmware_row(
-    device_id: int, version: str, image_hash: str | None, added_on: date
+    device_id: int,
+    version: str,
+    image_hash: str | None,
+    added_on: date,
+    facts: EntryFacts = NO_FACTS,
+    predecessors: PredecessorStatement = PredecessorStatement.NOT_SUPPLIED,
 ) -> dict[str, Any]:
-    """The column values of a new firmware, from `firmware_fields`: ACTIVE until withdrawn."""
+    """The column values of a new firmware, from `firmware_fields` and its CPL entry's facts
+    and statement (`resolvers.writes.entry_rules`): ACTIVE until withdrawn."""
     return {
         "device_id": device_id,
         "version": version,
@@ -104,6 +118,8 @@ def firmware_row(
         "added_to_cpl_on": added_on,
         "withdrawn_on": None,
         "created_at": utcnow(),
+        **facts.columns(),
+        "predecessors": predecessors,
     }
 
 
