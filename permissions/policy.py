@@ -104,7 +104,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         **_all(OWN, "webhooks", "webhookDeliveries"),
     },
     "UpgradePlan": _all(P, "device", "from", "target", "reachable", "reason", "steps", "contact"),
-    "FleetPlan": _all(P, "entries", "summary"),
+    "FleetPlan": _all(P, "entries", "summary", "premises"),
+    "FleetPremisesEntry": _all(P, "index", "premisesCount", "plan", "problem"),
     "PremisesPlan": _all(P, "steps", "blocked", "notUpdatableOverTheAir"),
     "PremisesStep": _all(P, "order", "index", "device", "pathway", "carriedOutBy", "waitsFor"),
     "PremisesBlock": _all(P, "index", "device", "firmwareVersion", "reason", "detail"),
@@ -113,7 +114,8 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "FleetSummary": _all(
         P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount", "blockedByReason"
-    ),
+    )
+    | _all(P, "premises", "premisesBlockedByPrerequisites", "metersBlockedByPrerequisites"),
     "StepCount": _all(P, "steps", "meters"),
     "BlockedMeters": _all(P, "reason", "meters"),
     "Subscription": _all(P, "cplChanges"),
@@ -206,10 +208,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawUpgradePathway",
         "withdrawFirmware",
         "setZigbeeInformation",
-        "declarePrerequisite",
-        "withdrawPrerequisite",
         "setFirmwareContact",
     )
+    | _all(WRITE, "declarePrerequisite", "withdrawPrerequisite")
     | _all(OWN, "registerWebhook", "deleteWebhook"),
     "AddDeviceSuccess": _all(P, "device"),
     "AddFirmwareSuccess": _all(P, "firmware"),
@@ -279,6 +280,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "firmwareVersion",
         "meterCount",
     ),
+    "FleetPremisesInput": _all(P, "devices", "premisesCount"),
     "PremisesDeviceInput": _all(P, "deviceId", "manufacturerIdentifier", "modelIdentifier")
     | _all(P, "hardwareVersion", "firmwareVersion"),
     "DeleteWebhookInput": _all(P, "id"),

@@ -22,15 +22,15 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, plan_fleet
+from resolvers.planning.fleet_premises import with_premises
 from resolvers.planning.planner import BlockReason, Plan
 from resolvers.planning.slices import SLICE, Sliced, in_slices
 from schema.execution import DEFINITION
 from schema.ids import BAD_USER_INPUT, decode_id
+from schema.premises import FleetPremisesEntry, FleetPremisesInput, fleet_premises, premises_inputs
 from schema.query import not_found
-from schema.types import Device, Firmware, UpgradePathway
+from schema.types import Device, Firmware, PlanBlockReason, UpgradePathway
 
-PlanBlockReason = BlockReason
-strawberry.enum(PlanBlockReason, name="PlanBlockReason")  # marks it in place
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
@@ -78,6 +78,11 @@ class FleetSummary:
         description="The blocked meters by reason, in the reasons' order, items with a problem "
         "last; only reasons some item has."
     )
+    premises: int = strawberry.field(description="Premises planned (fleets by premises).")
+    premises_blocked_by_prerequisites: int = strawberry.field(
+        description="Premises with a device blocked by PREREQUISITE_NOT_MET."
+    )
+    meters_blocked_by_prerequisites: int
 
 
 @strawberry.type
@@ -94,6 +99,9 @@ class FleetPlanEntry:
 class FleetPlan:
     entries: list[FleetPlanEntry]
     summary: FleetSummary
+    premises: list[FleetPremisesEntry] = strawberry.field(
+        description="The plan of each premises shape given in `premises`, in order."
+    )
 
 
 @strawberry.input
@@ -286,9 +294,15 @@ def fleet_items_in_slices(schema: strawberry.Schema) -> None:
     info_class = schema.config.info_class
     resolver = field.base_resolver.wrapped_func
 
-    async def resolve(source: Any, info: GraphQLResolveInfo, items: list[dict[str, Any]]) -> Any:
+    async def resolve(
+        source: Any,
+        info: GraphQLResolveInfo,
+        items: list[dict[str, Any]],
+        premises: list[dict[str, Any]] | None = None,
+    ) -> Any:
         inputs = await in_slices(_inputs(items))
-        return await resolver(source, info_class(_raw_info=info, _field=field), inputs)
+        shapes = premises_inputs(premises) if premises is not None else None
+        return await resolver(source, info_class(_raw_info=info, _field=field), inputs, shapes)
 
     field_def.resolve = resolve
 
@@ -319,14 +333,22 @@ class PlanningQueries:
         description=f"Plans for a fleet: up to {MAX_FLEET_ITEMS:,} items a call, each device "
         "and firmware planned once; items that cannot be planned get a `problem`."
     )
-    async def fleet_plan(self, info: Info, items: list[FleetItemInput]) -> FleetPlan:
-        if len(items) > MAX_FLEET_ITEMS:
+    async def fleet_plan(
+        self,
+        info: Info,
+        items: list[FleetItemInput],
+        premises: list[FleetPremisesInput] | None = None,
+    ) -> FleetPlan:
+        shapes = premises or []
+        given = len(items) + sum(len(shape.devices) for shape in shapes)
+        if given > MAX_FLEET_ITEMS:
             raise GraphQLError(
-                f"A fleet plan takes at most {MAX_FLEET_ITEMS:,} items a call; "
-                f"{len(items):,} were given. Split the fleet into several calls.",
+                f"A fleet plan takes at most {MAX_FLEET_ITEMS:,} items and premises devices a "
+                f"call; {given:,} were given. Split the fleet into several calls.",
                 extensions={"code": BAD_USER_INPUT},
             )
-        if sum(max(item.meter_count, 0) for item in items) > MAX_INT:
+        meters = sum(max(s.premises_count, 0) * len(s.devices) for s in shapes)
+        if meters + sum(max(item.meter_count, 0) for item in items) > MAX_INT:
             raise GraphQLError(
                 f"The meters of one call must add up to at most {MAX_INT:,}.",
                 extensions={"code": BAD_USER_INPUT},
@@ -345,8 +367,12 @@ class PlanningQueries:
             devices = await _rows(
                 info.context.loaders.device, {e.device_id for e in entries if e.device_id}
             )
-        summary = result.summary
+        summary, by_premises = result.summary, cast(list[FleetPremisesEntry], [])
+        if shapes:
+            by_premises, tally = await fleet_premises(info, shapes)
+            summary = with_premises(summary, tally)
         return FleetPlan(
+            premises=by_premises,
             # EntryViews have FleetPlanEntry's fields: Strawberry reads them by name.
             entries=cast(list[FleetPlanEntry], await in_slices(_entries(entries, devices, views))),
             summary=FleetSummary(
@@ -360,5 +386,8 @@ class PlanningQueries:
                 blocked_by_reason=[
                     BlockedMeters(reason=r, meters=m) for r, m in summary.blocked_by_reason
                 ],
+                premises=summary.premises,
+                premises_blocked_by_prerequisites=summary.premises_blocked_by_prerequisites,
+                meters_blocked_by_prerequisites=summary.meters_blocked_by_prerequisites,
             ),
         )

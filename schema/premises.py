@@ -15,6 +15,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from resolvers.planning.fleet_premises import (
+    FleetPremises,
+    PremisesEntry,
+    PremisesTally,
+    plan_fleet_premises,
+)
 from resolvers.planning.premises import PremisesPlan as Planned
 from resolvers.planning.premises_plan import (
     MAX_PREMISES_DEVICES,
@@ -22,8 +28,7 @@ from resolvers.planning.premises_plan import (
     plan_premises_of,
 )
 from schema.ids import BAD_USER_INPUT, decode_id
-from schema.planning import PlanBlockReason
-from schema.types import Device, UpgradePathway
+from schema.types import Device, PlanBlockReason, UpgradePathway
 
 
 @strawberry.enum(description="Who takes a step: the DCC rolls out Comms Hub (CHF, GPF) firmware.")
@@ -73,6 +78,20 @@ class PremisesPlan:
     not_updatable_over_the_air: list[Device]
 
 
+@strawberry.input(description="A premises shape: its devices, and how many premises have it.")
+class FleetPremisesInput:
+    devices: list[PremisesDeviceInput]
+    premises_count: int = 1
+
+
+@strawberry.type(description="The plan of one premises shape of a fleet, or why it has none.")
+class FleetPremisesEntry:
+    index: int = strawberry.field(description="The shape's position in `premises`, from 0.")
+    premises_count: int
+    plan: PremisesPlan | None
+    problem: str | None = strawberry.field(description="Why this shape could not be planned.")
+
+
 @dataclass(slots=True)
 class StepView:
     order: int
@@ -116,6 +135,55 @@ def items_of(devices: list[PremisesDeviceInput]) -> list[PremisesItem]:
             )
         )
     return items
+
+
+@dataclass(slots=True)
+class EntryView:
+    index: int
+    premises_count: int
+    plan: PlanView | None
+    problem: str | None
+
+
+def premises_inputs(values: list[dict[str, Any]]) -> list[FleetPremisesInput]:
+    """graphql-core's coerced `premises` as the resolver's inputs (`fleet_items_in_slices`)."""
+    return [
+        FleetPremisesInput(
+            devices=[
+                PremisesDeviceInput(
+                    device_id=device.get("deviceId"),
+                    manufacturer_identifier=device.get("manufacturerIdentifier"),
+                    model_identifier=device.get("modelIdentifier"),
+                    hardware_version=device.get("hardwareVersion"),
+                    firmware_version=device["firmwareVersion"],
+                )
+                for device in value["devices"]
+            ],
+            premises_count=value.get("premisesCount", 1),
+        )
+        for value in values
+    ]
+
+
+async def fleet_premises(
+    info: Info, premises: list[FleetPremisesInput]
+) -> tuple[list[FleetPremisesEntry], PremisesTally]:
+    """A fleet's premises shapes planned (each distinct one once), as the answer's entries, and
+    their tally for the fleet's summary."""
+    snapshot = await info.context.loaders.snapshot()
+    shapes = [FleetPremises(tuple(items_of(p.devices)), p.premises_count) for p in premises]
+    entries, tally = await plan_fleet_premises(info.context.db, snapshot, shapes)
+    views: dict[int, PlanView] = {}
+
+    def entry(found: PremisesEntry) -> EntryView:
+        plan = None
+        if found.plan is not None:
+            plan = views.get(id(found.plan)) or views.setdefault(
+                id(found.plan), view(info, found.plan)
+            )
+        return EntryView(found.index, found.count, plan, found.problem)
+
+    return cast(list[FleetPremisesEntry], [entry(found) for found in entries]), tally
 
 
 def view(info: Info, plan: Planned) -> PlanView:

@@ -23,6 +23,7 @@ from permissions.policy import change_subject, is_ssc_only, may_read_change, rea
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from permissions.strawberry_adapter import policy_directives, policy_extensions
+from resolvers.planning.planner import BlockReason
 from resolvers.reads.paging import Page
 from schema.ids import encode_cursor, encode_id
 
@@ -41,6 +42,8 @@ TextMatch = TextMatchEnum
 # are the classes themselves: what a type checker reads as types.
 for _enum in (PartyCategory, DeviceType, ZigbeeBand, FirmwareStatus, PathwayStatus, ChangeKind):
     strawberry.enum(_enum, name=_enum.__name__)
+PlanBlockReason = BlockReason  # the planners' reasons (fleet and premises plans share them)
+strawberry.enum(PlanBlockReason, name="PlanBlockReason")
 strawberry.enum(
     PredecessorStatement,
     description="What a CPL entry's submission said of the earlier versions that can be "

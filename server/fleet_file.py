@@ -38,9 +38,11 @@ from resolvers.files.cpl_files import escape_cell
 from resolvers.planning.collector import collector_paused
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.planning.fleet_premises import FleetPremises, plan_fleet_premises
 from resolvers.planning.planner import PathwayGraph, Plan
 from schema.context import Services
 from schema.ids import decode_id
+from server.fleet_premises import premises_answer, premises_item
 from server.fleet_records import (
     ANSWER_COLUMNS,
     TOO_LONG,
@@ -183,7 +185,7 @@ class _Batcher:
     def _new_batch(self) -> None:
         self.texts: list[str] = []  # each row's output up to its answer
         self.refs: list[int] = []  # each row's item, an index into self.items
-        self.items: list[FleetItem | str] = []  # a str is the problem found here
+        self.items: list[FleetItem | FleetPremises | str] = []  # a str: the problem found here
         self.distinct: dict[tuple[str, ...], int] = {}
         self.held = 0  # characters of text: bytes, for the ASCII a fleet file is
 
@@ -262,11 +264,13 @@ class _Batcher:
     async def flush(self) -> None:
         if not self.refs:
             return
-        planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
+        planned = [(i, item) for i, item in enumerate(self.items) if isinstance(item, FleetItem)]
+        shapes = [(i, item) for i, item in enumerate(self.items) if isinstance(item, FleetPremises)]
         result = None
+        snapshot = (await self.services.snapshots.current()).view(self.granted)
         if planned:
-            snapshot = (await self.services.snapshots.current()).view(self.granted)
             result = await plan_fleet(self.db, snapshot, [item for _, item in planned])
+        by_premises, _ = await plan_fleet_premises(self.db, snapshot, [s for _, s in shapes])
         with collector_paused():
             suffixes = [
                 _problem_cells(item) if isinstance(item, str) else "" for item in self.items
@@ -282,6 +286,9 @@ class _Batcher:
                         cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]  # an entry with a plan names its device
                         answer = answers[id(entry.plan)] = _csv_line(["", "", *cells])
                     suffixes[index] = answer
+            for (index, shape), found in zip(shapes, by_premises, strict=True):
+                cells = premises_answer(found, shape, snapshot.firmware)
+                suffixes[index] = _csv_line(["", *cells])
             rows = zip(self.texts, self.refs, strict=True)
             body = "".join([text + suffixes[ref] for text, ref in rows])
         self._new_batch()
@@ -313,8 +320,13 @@ def _problem_cells(problem: str) -> str:
     return _csv_line(["", problem, "", "", "", "", ""])
 
 
-def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
-    """The planner's item for a row, or the row's problem when it has no item at all."""
+def _item(columns: Columns, cells: list[str]) -> FleetItem | FleetPremises | str:
+    """The planner's item for a row (a premises shape for a row of `premises`: see
+    `server.fleet_premises`), or the row's problem when it has no item at all."""
+    shape = premises_item(columns, cells)
+    if shape is not None:
+        return shape
+    assert columns.version is not None  # premises_item says when there is no item
     meter_count = 1
     if columns.meters is not None:
         given = cells[columns.meters].strip()
