@@ -213,7 +213,9 @@ class Prerequisite(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     firmware_id: int = Field(foreign_key="firmware.id", index=True)
     requires_device_type: DeviceType = Field(sa_column=sa.Column(_enum(DeviceType), nullable=False))
-    requires_firmware_ids: list[int] | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    requires_firmware_ids: list[int] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(none_as_null=True))
+    )
     requires_gbcs_version: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))
     status: PathwayStatus = Field(
         default=PathwayStatus.PUBLISHED,

@@ -43,6 +43,8 @@ SSC_COLUMNS = frozenset({"zigbee_stack_version", "zigbee_chipset_vendor"})
 """Columns only SSC may read: never echoed in a problem, empty in an export unless asked."""
 
 KINDS = {"cpl": CPL_COLUMNS, "pathways": PATHWAY_COLUMNS}
+# Columns a file of a kind may leave out (`resolvers.files.import_prerequisites`).
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"cpl": ("prerequisites",), "pathways": ()}
 
 Row = dict[str, str | None]
 
@@ -101,7 +103,7 @@ def kind_of(columns: list[str]) -> str:
         raise FileProblem(f"the header repeats column(s): {', '.join(duplicated)}")
     best = max(KINDS, key=lambda kind: len(set(KINDS[kind]) & set(given)))
     missing = [column for column in KINDS[best] if column not in given]
-    unknown = [column for column in given if column not in KINDS[best]]
+    unknown = [c for c in given if c not in KINDS[best] and c not in OPTIONAL_COLUMNS[best]]
     if missing or unknown:
         described = []
         if missing:

@@ -28,6 +28,7 @@ from models.tables import (
     ZigbeeBand,
 )
 from resolvers.files.cpl_files import Row
+from resolvers.files.import_prerequisites import Declared, apply_prerequisites, plan_prerequisites
 from resolvers.files.import_problems import Problems, choice
 from resolvers.writes import events
 from resolvers.writes import mutations as writes
@@ -91,6 +92,7 @@ class CplPlan:
     withdrawals: list[_Withdrawal] = field(default_factory=list)
     zigbee: dict[int, dict[str, Any]] = field(default_factory=dict)  # device id → wanted
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    prerequisites: list[Declared] = field(default_factory=list)
 
     def note(self, kind: str, line: str) -> None:
         self.changes.append(line)
@@ -148,6 +150,7 @@ class CplPlan:
                 )
         await session.flush()
         work.log.extend(recorded)
+        await apply_prerequisites(work, self.prerequisites)
 
 
 @dataclass
@@ -272,6 +275,7 @@ async def plan_cpl(session: AsyncSession, rows: list[tuple[int, Row]], source: s
 
     for key, group in groups.items():
         _plan_device(plan, key, group, stored.get(key), manufacturers, names)
+    await plan_prerequisites(session, rows, plan)
     return plan
 
 
