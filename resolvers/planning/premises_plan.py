@@ -14,10 +14,11 @@ from typing import Any
 
 from models.database import RequestSession
 from models.tables import PathwayStatus
-from resolvers.files.device_keys import device_ids_by_key
+from resolvers.files.device_keys import DeviceKey, device_ids_by_key
 from resolvers.planning.fleet_items import (
     UNKNOWN_DEVICE_ID,
     UNKNOWN_DEVICE_KEY,
+    CheckedItems,
     FleetItem,
     check_items,
 )
@@ -29,12 +30,13 @@ from resolvers.planning.premises import (
     plan_premises,
 )
 from resolvers.planning.premises_rules import gbcs_key, gbcs_text, type_order
-from resolvers.planning.slices import in_slices
+from resolvers.planning.slices import Sliced, in_slices
 from resolvers.reads.snapshot import CplSnapshot
 
 __all__ = ["MAX_PREMISES_DEVICES", "PremisesItem", "catalogue", "plan_premises_of"]
 
 MAX_PREMISES_DEVICES = 32  # a premises has a handful; a call naming more is refused
+PREMISES_SLICE = 200  # premises planned between two turns of the loop
 PremisesItem = FleetItem  # a device of a premises: as a fleet's item, its meterCount 1
 
 
@@ -113,14 +115,26 @@ def catalogue(snapshot: CplSnapshot) -> Catalogue:
 async def plan_premises_of(
     db: RequestSession, snapshot: CplSnapshot, premises: Sequence[Sequence[PremisesItem]]
 ) -> list[PremisesPlan]:
-    """Each premises' plan, its devices looked up together with every other premises'."""
+    """Each premises' plan, its devices looked up together with every other premises'. In
+    slices (`resolvers.planning.slices`): a fleet's premises are thousands."""
     items = [item for devices in premises for item in devices]
     checked = await in_slices(check_items(items))
     ids_by_key = await device_ids_by_key(db, checked.wanted_keys) if checked.wanted_keys else {}
+    return await in_slices(_plan_each(snapshot, premises, checked, ids_by_key))
+
+
+def _plan_each(
+    snapshot: CplSnapshot,
+    premises: Sequence[Sequence[PremisesItem]],
+    checked: CheckedItems,
+    ids_by_key: Mapping[DeviceKey, int],
+) -> Sliced[list[PremisesPlan]]:
     known = catalogue(snapshot)
     plans: list[PremisesPlan] = []
     at = 0
-    for devices in premises:
+    for count, devices in enumerate(premises):
+        if count % PREMISES_SLICE == PREMISES_SLICE - 1:
+            yield
         planned: list[PremisesDevice] = []
         for index, item in enumerate(devices):
             version = checked.versions[at]
