@@ -5,7 +5,10 @@ scale the planner must stay fast at. The data is shaped like the real thing wher
 the planner: versions are random hex codes (so their order says nothing about the order of
 addition), some firmware is WITHDRAWN, some firmware shares a date of addition (so "latest"
 needs the id tie-break), and pathways are mostly forward chains with skips and branches, a few
-downgrades and a few WITHDRAWN.
+downgrades and a few WITHDRAWN. Every firmware is a CPL entry (an id, GBCS and SMETS versions,
+a CPA certificate for meters) whose submission listed its predecessors (its pathways), said
+"N/A" (none reach it) or, for about one in seven, nothing: NOT_SUPPLIED, as MP231's
+best-endeavours data for older entries will be; most manufacturers have a firmware contact.
 
 Rows are written with Core ``insert`` in batches and explicit ids (pathways need the ids of the
 firmware they join), so loading the ten-times scale takes seconds rather than minutes.
@@ -30,6 +33,7 @@ from models.tables import (
     FirmwareStatus,
     Manufacturer,
     PathwayStatus,
+    PredecessorStatement,
     UpgradePathway,
     utcnow,
 )
@@ -84,6 +88,7 @@ async def load_synthetic_cpl(
             len(pathway_rows) + 1,
             now,
         )
+    _entries(random.Random(seed + 1_000_003), manufacturer_rows, firmware_rows, pathway_rows)
     by_device: dict[int, list[str]] = {}
     for row in firmware_rows:
         by_device.setdefault(row["device_id"], []).append(row["version"])
@@ -129,6 +134,32 @@ async def load_synthetic_cpl(
         firmware=len(firmware_rows),
         pathways=len(pathway_rows),
     )
+
+
+def _entries(
+    rng: random.Random,
+    manufacturers: list[dict[str, Any]],
+    firmware: list[dict[str, Any]],
+    pathways: list[dict[str, Any]],
+) -> None:
+    """The entries' facts and statements, drawn from a generator of their own so that the rest
+    of the CPL is what the same seed always made."""
+    for row in manufacturers:
+        given = rng.random() < 0.8
+        row["firmware_contact"] = f"cpl@manufacturer-{row['id']}.example" if given else None
+    listed = {p["to_firmware_id"] for p in pathways if p["status"] is PathwayStatus.PUBLISHED}
+    for row in firmware:
+        row["cpl_entry_id"] = f"SYN-{row['id']:07d}"
+        row["gbcs_version"] = rng.choice(("3.2", "4.0", "4.1"))
+        row["smets_chts_version"] = "SMETS2 v5.1"
+        row["cpa_certificate_reference"] = f"CPA-SYN-{row['id']}"
+        row["cpa_certificate_expires_on"] = row["added_to_cpl_on"] + timedelta(days=3 * 365)
+        if rng.random() < 0.15:
+            row["predecessors"] = PredecessorStatement.NOT_SUPPLIED
+        elif row["id"] in listed:
+            row["predecessors"] = PredecessorStatement.LISTED
+        else:
+            row["predecessors"] = PredecessorStatement.NONE_EARLIER
 
 
 async def _insert(connection: AsyncConnection, model: Any, rows: list[dict[str, Any]]) -> None:

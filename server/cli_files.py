@@ -78,6 +78,8 @@ def cmd_import(args: argparse.Namespace) -> None:
         raise SystemExit(f"cpl-pathways import: cannot read {name}: {error.strerror}") from None
     what = f"{name} ({'a CPL file' if result.kind == 'cpl' else 'a pathways file'}, "
     what += f"{result.rows:,} rows)"
+    for warning in result.warnings:
+        print(f"cpl-pathways import: {name}: {warning}", file=sys.stderr)
     if result.problems:
         for line in result.problems:
             print(line, file=sys.stderr)

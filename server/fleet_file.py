@@ -11,7 +11,8 @@ before the answer starts. After that every input row gets exactly one output row
 the input's own cells as they came (but a cell a spreadsheet would run as a formula, which goes
 back behind a `'`: `resolvers.files.cpl_files.escape_cell`), then `problem,reachable,reason,
 target_version,step_count,path`. A row that cannot be planned has a `problem`; rows past
-`CPL_MAX_FLEET_ROWS` are answered with a problem and not planned.
+`CPL_MAX_FLEET_ROWS` are answered with a problem and not planned. With `?summary=true` the
+answer is instead one line per outcome (`server.fleet_summary`), sent once every row is planned.
 
 This is a plain ASGI app rather than a Starlette StreamingResponse: that one reads `receive`
 itself to watch for a disconnect, which would take the request body from under the reader.
@@ -42,7 +43,7 @@ from resolvers.planning.fleet_premises import FleetPremises, plan_fleet_premises
 from resolvers.planning.planner import PathwayGraph, Plan
 from schema.context import Services
 from schema.ids import decode_id
-from server.fleet_premises import premises_answer, premises_item
+from server.fleet_premises import count_premises, premises_answer, premises_item
 from server.fleet_records import (
     ANSWER_COLUMNS,
     TOO_LONG,
@@ -51,6 +52,7 @@ from server.fleet_records import (
     Records,
     request_body,
 )
+from server.fleet_summary import Tally, wants_summary
 from server.http_errors import bad_request, error_response, not_authenticated, over_budget
 
 logger = logging.getLogger("cpl_pathways.fleet_csv")
@@ -118,12 +120,15 @@ class FleetPlanCsv:
         try:
             granted = capability(principal.party_category)
             planner = _Batcher(columns, db, self.services, granted, send)
+            if wants_summary(scope.get("query_string", b"")):
+                planner.tally = Tally()
             await planner.start()
             await planner.rows(first)
             async for chunk in body:
                 await planner.rows(records.feed(decoder.decode(chunk)))
             await planner.rows(records.feed(decoder.decode(b"", final=True), final=True))
             await planner.flush()
+            await planner.finish()
         finally:
             await db.close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -180,6 +185,7 @@ class _Batcher:
         self.budget = services.settings.fleet_batch_bytes  # of rows' text a batch holds
         self.seen = 0
         self._problems: dict[str, str] = {}
+        self.tally: Tally | None = None  # the summary's, when asked for instead of the rows
         self._new_batch()
 
     def _new_batch(self) -> None:
@@ -190,7 +196,12 @@ class _Batcher:
         self.held = 0  # characters of text: bytes, for the ASCII a fleet file is
 
     async def start(self) -> None:
-        await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
+        if self.tally is None:
+            await self._send(_csv_line([*self.columns.header, *ANSWER_COLUMNS]))
+
+    async def finish(self) -> None:
+        if self.tally is not None:
+            await self._send("".join(_csv_line(line) for line in self.tally.lines()))
 
     async def rows(self, records: list[str]) -> None:
         """Take complete records; plans and sends a batch each time one fills up, so a batch
@@ -271,6 +282,11 @@ class _Batcher:
         if planned:
             result = await plan_fleet(self.db, snapshot, [item for _, item in planned])
         by_premises, _ = await plan_fleet_premises(self.db, snapshot, [s for _, s in shapes])
+        if self.tally is not None:
+            self._count(planned, result)
+            count_premises(self.tally, self.refs, shapes, by_premises)
+            self._new_batch()
+            return
         with collector_paused():
             suffixes = [
                 _problem_cells(item) if isinstance(item, str) else "" for item in self.items
@@ -293,6 +309,18 @@ class _Batcher:
             body = "".join([text + suffixes[ref] for text, ref in rows])
         self._new_batch()
         await self._send(body)
+
+    def _count(self, planned: list[tuple[int, Any]], result: FleetResult | None) -> None:
+        """Each row of the batch into the summary: its item's plan and meters."""
+        assert self.tally is not None
+        plans: dict[int, Plan | None] = {}
+        if result is not None:
+            plans = {index: e.plan for (index, _), e in zip(planned, result.entries, strict=True)}
+        for ref in self.refs:
+            item = self.items[ref]
+            if not isinstance(item, FleetPremises):  # premises rows: `_count_premises`
+                meters = item.meter_count if isinstance(item, FleetItem) else 0
+                self.tally.add(plans.get(ref), meters)
 
     def _problem(self, problem: str) -> str:
         named = self._problems.get(problem)

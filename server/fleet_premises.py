@@ -23,8 +23,9 @@ from resolvers.planning.fleet_premises import FleetPremises, PremisesEntry
 from resolvers.planning.premises_plan import PremisesItem
 from schema.ids import decode_id
 from server.fleet_records import Columns
+from server.fleet_summary import Tally
 
-__all__ = ["BAD_PREMISES", "NEEDS_ITEM", "premises_answer", "premises_item"]
+__all__ = ["BAD_PREMISES", "NEEDS_ITEM", "count_premises", "premises_answer", "premises_item"]
 
 BAD_PREMISES = (
     "premises must list devices as <device>=<firmware_version> separated by ';', a device "
@@ -93,3 +94,32 @@ def premises_answer(entry: PremisesEntry, shape: FleetPremises, firmware: Any) -
     reason = plan.blocked[0].reason.value if plan.blocked else ""
     reachable = "false" if plan.blocked else "true"
     return ["", reachable, reason, "", str(len(plan.steps)), "; ".join(parts)]
+
+
+def count_premises(
+    tally: Tally, refs: list[int], shapes: list[tuple[int, FleetPremises]], found: list[Any]
+) -> None:
+    """A batch's premises rows into the file's summary (`refs`: each row's item, `shapes` the
+    premises among them by item, `found` their entries)."""
+    outcomes = {index: _outcomes(e, s) for (index, s), e in zip(shapes, found, strict=True)}
+    for ref in refs:
+        for outcome, meters in outcomes.get(ref, ()):
+            tally.count(outcome, meters)
+
+
+def _outcomes(entry: PremisesEntry, shape: FleetPremises) -> list[tuple[str, int]]:
+    """A premises row's part of the file's summary (`server.fleet_summary`): each device
+    updated over the air, its outcome and the premises' count as its meters."""
+    plan = entry.plan
+    if plan is None:
+        return [("problem", 0)]
+    steps = {step.index for step in plan.steps}
+    blocked = {block.index: block.reason.value for block in plan.blocked}
+    quiet = {device.index for device in plan.not_updatable}
+    found = []
+    for index in range(len(shape.devices)):
+        if index in blocked:
+            found.append((f"blocked:{blocked[index]}", shape.count))
+        elif index not in quiet:
+            found.append(("upgradable" if index in steps else "up_to_date", shape.count))
+    return found

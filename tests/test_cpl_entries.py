@@ -351,3 +351,29 @@ async def test_ssc_filters_match_in_any_case_and_by_prefix(gql):
         body = await gql(category, query("zigbeeMatch: EXACT_IGNORE_CASE"))
         assert body["data"] is None  # a non-null root field refused
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_fleet_file_summarises_blocked_meters_by_reason(client, token):
+    fleet = (
+        "meter,device_id,firmware_version,meter_count\n"
+        "a,device:12,7F0B0002,40\n"
+        "b,device:12,7F0B0002,40\n"  # the same item again: counted again
+        "c,device:4,7F030000,5\n"
+        "d,device:1,7F000000,100\n"
+        "e,device:1,64000300,7\n"
+        "f,device:1,0BADF00D,3\n"
+        "g,device:1,7F000000,many\n"
+    )
+    headers = {"Authorization": f"Bearer {token('SMALL_SUPPLIER')}", "Content-Type": "text/csv"}
+    summary = await client.post("/fleet-plan.csv?summary=true", content=fleet, headers=headers)
+    assert summary.status_code == 200
+    assert summary.text == (
+        "outcome,reason,rows,meters\n"
+        "up_to_date,,1,7\n"
+        "upgradable,,1,100\n"
+        "blocked,NO_PATHWAY,1,5\n"
+        "blocked,PATHWAYS_NOT_SUPPLIED,2,80\n"
+        "problem,,2,3\n"
+    )
+    rows = await client.post("/fleet-plan.csv", content=fleet, headers=headers)
+    assert rows.text.splitlines()[1].endswith(",false,PATHWAYS_NOT_SUPPLIED,6D0B0202,,")

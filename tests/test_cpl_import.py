@@ -236,11 +236,11 @@ async def test_xlsx_and_a_csv_with_a_byte_order_mark_import_alike(db, tmp_path) 
 
 
 async def test_a_header_of_no_known_kind_is_refused_naming_the_columns(db, tmp_path) -> None:
-    odd = write(tmp_path / "odd.csv", CPL_HEADER.replace("model_name", "modelname"), "x")
+    odd = write(tmp_path / "odd.csv", CPL_HEADER.replace("firmware_version", "firmware"), "x")
     result = db.cli("import", odd)
     assert result.returncode == 1
-    assert "missing column(s): model_name" in result.stderr
-    assert "unknown column(s): modelname" in result.stderr
+    assert "missing column(s): firmware_version" in result.stderr
+    assert "nothing written" in result.stderr
     workbook = db.cli("export", "devices", "--output", tmp_path / "cpl.xlsx")
     assert workbook.returncode != 0 and "writes CSV" in workbook.stderr
     assert not (tmp_path / "cpl.xlsx").exists()
@@ -298,7 +298,11 @@ async def test_an_export_with_the_ssc_columns_is_in_the_ssc_access_log(db, tmp_p
     first = db.cli("export", "devices", "--include-ssc", "--output", tmp_path / "ssc.csv")
     second = db.cli("export", "devices", "--include-ssc", "--actor", "SSC-PANEL")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    fields = ["Device.zigbeeChipsetVendor", "Device.zigbeeStackVersion"]
+    fields = [
+        "Device.zigbeeChipsetVendor",
+        "Device.zigbeeStackVersion",
+        "Firmware.zigbeeStackVersion",
+    ]
     operation = "cpl-pathways export devices --include-ssc"
     user = f"cli:{getpass.getuser()}"
     ids = list(range(1, devices + 1))

@@ -163,3 +163,24 @@ async def test_a_file_of_premises_only_needs_no_device_columns(app, token):
                        "step_count", "path"]  # fmt: skip
     assert rows[1][2:] == ["", "true", "", "", "0", ""]  # up to date: nothing to do
     assert rows[2][2] == "give premises, or firmware_version and a device"
+
+
+async def test_the_fleet_files_summary_counts_each_premises_device_in_its_outcome(app, token):
+    async with asgi_client(app) as client:
+        response = await client.post(
+            "/fleet-plan.csv?summary=true",
+            content=FILE,
+            headers={
+                "Authorization": f"Bearer {token('LARGE_SUPPLIER')}",
+                "Content-Type": "text/csv",
+            },
+        )
+    assert response.status_code == 200, response.text
+    lines = {(r["outcome"], r["reason"]): r for r in csv.DictReader(io.StringIO(response.text))}
+    # g1: 10 meters, 2 steps; g2: 1000 premises of 3 upgradable devices; g3: 200 premises of a
+    # hub and a PPMID upgradable and a meter blocked by its prerequisite; g4-g6: problems.
+    assert lines["upgradable", ""] == {
+        "outcome": "upgradable", "reason": "", "rows": "6", "meters": str(10 + 3000 + 400)
+    }  # fmt: skip
+    assert lines["blocked", "PREREQUISITE_NOT_MET"]["meters"] == "200"
+    assert lines["problem", ""]["rows"] == "3"

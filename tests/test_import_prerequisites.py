@@ -3,6 +3,8 @@ rules, in the import's one transaction, with history; a second import writes not
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from sqlalchemy import text
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
 from notifications.channels import consumers
+from permissions.ssc_access import Operator
+from resolvers.files.cpl_export import export
 from resolvers.files.cpl_import import ImportResult, import_file, importer
 from tests.harness import fresh_database
 
@@ -116,3 +120,24 @@ async def test_a_cycle_of_device_types_within_the_file_is_refused(database, tmp_
     result = await run(database, cpl_file(tmp_path, cycle))
     assert not result.written
     assert any("would form a cycle (CHF → ESME → CHF)" in line for line in result.problems)
+
+
+async def test_an_export_writes_the_column_and_imports_back_unchanged(database, tmp_path):
+    assert (await run(database, cpl_file(tmp_path, NEEDS))).written
+    engine = create_engine(database)
+    try:
+        out = io.StringIO()
+        sessions = session_factory(engine)
+        await export(sessions, "devices", out, include_ssc=False, actor=Operator("test", "test"))
+    finally:
+        await engine.dispose()
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    cells = {row["firmware_version"]: row["prerequisites"] for row in rows if row["prerequisites"]}
+    assert cells == {
+        "0D000004": "CHF: 3C4D/3001/0200=0B000020, 3C4D/3001/0200=0C000030",
+        "5F000002": "CHF: GBCS v4.0",
+    }
+    exported = tmp_path / "export.csv"
+    exported.write_text(out.getvalue())
+    again = await run(database, exported)
+    assert again.problems == [] and not again.written

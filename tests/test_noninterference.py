@@ -97,10 +97,10 @@ def persisted(query: str) -> Send:
     return send
 
 
-def fleet_csv(body: str) -> Send:
+def fleet_csv(body: str, path: str = "/fleet-plan.csv") -> Send:
     async def send(client: httpx.AsyncClient, token: str, ssc: str) -> httpx.Response:
         headers = bearer(token) | {"Content-Type": "text/csv"}
-        return await client.post("/fleet-plan.csv", content=body, headers=headers)
+        return await client.post(path, content=body, headers=headers)
 
     return send
 
@@ -162,6 +162,7 @@ ROADS = [
     Road("fleet plan by device", post(PLAN.format(item='{deviceId: "device:3", firmwareVersion: "7F020000"}'))),  # noqa: E501
     Road("fleet plan by model", post(PLAN.format(item='{manufacturerIdentifier: "0A1B", modelIdentifier: "1000", hardwareVersion: "0100", firmwareVersion: "7F000000", meterCount: 9}'))),  # noqa: E501
     Road("fleet plan file", fleet_csv(CSV), ssc_differs=False),
+    Road("fleet plan file's summary", fleet_csv(CSV, "/fleet-plan.csv?summary=true"), ssc_differs=False),  # noqa: E501
     Road("a filter value of the wrong type", post("{ devices(filter: {zigbeeChipsetVendor: 7}) { totalCount } }"), ssc_differs=False),  # noqa: E501
     Road("a filter object variable with an unknown field", post("query($f: DeviceFilter) { devices(filter: $f) { totalCount } }", {"f": {"zigbeeChipsetVendor": VENDOR, "nope": 1}}), ssc_differs=False),  # noqa: E501
     Road("firmware's own stack", post('{ firmware(id: "firmware:4") { zigbeeStackVersion } device(id: "device:1") { firmware { zigbeeStackVersion } } }')),  # noqa: E501

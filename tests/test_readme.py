@@ -101,6 +101,7 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         "AddFirmwareSuccess",
         "PublishUpgradePathwaySuccess",
         "CorrectUpgradePathwaySuccess",
+        "SetFirmwareContactSuccess",
         "DeclarePrerequisiteSuccess",  # by the Manufacturer, for its own firmware
         "DeclarePrerequisiteSuccess",  # by SECAS, on another's behalf
     ]

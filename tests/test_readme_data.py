@@ -55,7 +55,14 @@ async def test_the_readme_data_examples_run_as_written(
     out = result.stdout
     assert "Imported cpl.csv (a CPL file, 9 rows): 2 manufacturers added" in out
     assert "Imported pathways.csv (a pathways file, 6 rows): 6 pathways published." in out
+    assert (
+        "Imported cpl-published.csv (a CPL file, 9 rows): 1 manufacturers added, 3 devices "
+        "added, 9 firmware added, 1 firmware withdrawn, 6 pathways published, 1 manufacturer "
+        "contacts set." in out
+    )
+    assert "column 'Comments' is not a column of a cpl file; ignored" in result.stderr
     assert "Nothing to change: the database already holds cpl.csv" in out
+    assert "outcome,reason,rows,meters\nup_to_date,,1,300\n" in out
     assert "Dry run of cpl.csv (a CPL file, 9 rows): would make no changes." in out
     assert "1A2B,2001,0100,2B000002,0D000004,Reboots twice; allow 10 minutes." in out
     assert "north-01,1A2B,2001,0100,3A000001,1200,,true,,0D000004,2,3A000001>2B000002>0D000004" in (

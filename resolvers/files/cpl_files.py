@@ -1,6 +1,7 @@
 """The CPL's file formats: their columns, and reading a CSV or XLSX file into rows.
 
-A file's kind is told by its header, so one command imports either. Rows are numbered as a
+A file's kind is told by its header, so one command imports either; the header may use the
+published CPL's names or this project's (`resolvers.files.cpl_columns`). Rows are numbered as a
 spreadsheet shows them (the header is row 1), so `row N` in a problem points at the line a
 person would look at. Every cell is text, stripped; an empty cell is None ("leave as is").
 """
@@ -12,39 +13,22 @@ import datetime
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CPL_COLUMNS: tuple[str, ...] = (
-    "manufacturer_identifier",
-    "manufacturer_name",
-    "device_type",
-    "model_identifier",
-    "model_name",
-    "hardware_version",
-    "zigbee_band",
-    "zigbee_stack_version",
-    "zigbee_chipset_vendor",
-    "firmware_version",
-    "firmware_status",
-    "image_hash",
-    "added_to_cpl_on",
+from resolvers.files.cpl_columns import (
+    CPL_COLUMNS,
+    KINDS,
+    PATHWAY_COLUMNS,
+    SSC_COLUMNS,
+    HeaderProblem,
+    cell_value,
+    layout,
 )
-PATHWAY_COLUMNS: tuple[str, ...] = (
-    "manufacturer_identifier",
-    "model_identifier",
-    "hardware_version",
-    "from_version",
-    "to_version",
-    "notes",
-)
-SSC_COLUMNS = frozenset({"zigbee_stack_version", "zigbee_chipset_vendor"})
-"""Columns only SSC may read: never echoed in a problem, empty in an export unless asked."""
 
-KINDS = {"cpl": CPL_COLUMNS, "pathways": PATHWAY_COLUMNS}
-# Columns a file of a kind may leave out (`resolvers.files.import_prerequisites`).
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"cpl": ("prerequisites",), "pathways": ()}
+# The columns, their aliases and the spellings of their values: `resolvers.files.cpl_columns`.
+__all__ = ["CPL_COLUMNS", "KINDS", "PATHWAY_COLUMNS", "SSC_COLUMNS"]
 
 Row = dict[str, str | None]
 
@@ -67,6 +51,8 @@ class Table:
     kind: str
     rows: list[tuple[int, Row]]
     """(row number as a spreadsheet shows it, cells by column)."""
+    warnings: list[str] = field(default_factory=list)
+    """What was read but ignored (columns of no kind), for the operator to see."""
 
 
 def read_table(path: Path) -> Table:
@@ -76,8 +62,11 @@ def read_table(path: Path) -> Table:
         header = next(lines, None)
         if header is None:
             raise FileProblem("the file is empty; it needs a header row")
-        columns = [cell.strip().lower() for cell in header]
-        kind = kind_of(columns)
+        try:
+            found = layout(header)
+        except HeaderProblem as problem:
+            raise FileProblem(str(problem)) from None
+        kind, columns = found.kind, found.columns
         rows: list[tuple[int, Row]] = []
         for number, cells in enumerate(lines, start=2):
             if not any(cell.strip() for cell in cells):
@@ -85,35 +74,14 @@ def read_table(path: Path) -> Table:
             row: Row = dict.fromkeys(KINDS[kind])
             for column, cell in zip(columns, cells, strict=False):
                 if column:
-                    row[column] = unescape_cell(cell.strip()) or None
+                    text = unescape_cell(cell.strip())
+                    row[column] = cell_value(column, text) if text else None
             rows.append((number, row))
     except UnicodeDecodeError:
         raise FileProblem("the file is not UTF-8 text") from None
     except csv.Error as error:
         raise FileProblem(f"the file is not valid CSV ({error})") from None
-    return Table(kind, rows)
-
-
-def kind_of(columns: list[str]) -> str:
-    """`cpl` or `pathways`, by which kind's columns the header holds; anything else is refused,
-    naming what is missing, so a misspelt column is never silently ignored."""
-    given = [column for column in columns if column]
-    duplicated = sorted({column for column in given if given.count(column) > 1})
-    if duplicated:
-        raise FileProblem(f"the header repeats column(s): {', '.join(duplicated)}")
-    best = max(KINDS, key=lambda kind: len(set(KINDS[kind]) & set(given)))
-    missing = [column for column in KINDS[best] if column not in given]
-    unknown = [c for c in given if c not in KINDS[best] and c not in OPTIONAL_COLUMNS[best]]
-    if missing or unknown:
-        described = []
-        if missing:
-            described.append(f"missing column(s): {', '.join(missing)}")
-        if unknown:
-            described.append(f"unknown column(s): {', '.join(unknown)}")
-        raise FileProblem(
-            f"the header is neither a CPL file's nor a pathways file's ({'; '.join(described)})"
-        )
-    return best
+    return Table(kind, rows, found.warnings)
 
 
 def _csv_lines(path: Path) -> Iterator[list[str]]:

@@ -14,7 +14,7 @@ the consumers only by their interface, `ChangeConsumer`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +27,7 @@ from permissions.row_scopes import rule_scope
 from resolvers.files.cpl_files import Table, read_table
 from resolvers.files.import_devices import plan_cpl
 from resolvers.files.import_pathways import plan_pathways
+from resolvers.files.import_prerequisites import apply_prerequisites, plan_prerequisites
 from resolvers.files.import_problems import Problems
 from resolvers.writes.change_log import ChangeConsumer
 from resolvers.writes.unit_of_work import UnitOfWork, Work
@@ -60,6 +61,7 @@ class ImportResult:
     counts: dict[str, int]
     written: bool
     event_ids: list[int]
+    warnings: list[str] = field(default_factory=list)  # read but ignored: unknown columns
 
 
 async def import_file(
@@ -87,10 +89,13 @@ async def import_table(
     async def change(work: Work) -> tuple[Plan, Work]:
         planner = plan_cpl if table.kind == "cpl" else plan_pathways
         plan: Plan = await planner(work.session, table.rows, source)
+        # A CPL file's prerequisites column (`resolvers.files.import_prerequisites`).
+        declared = await plan_prerequisites(work.session, table.rows, plan)
         if plan.problems or not plan.changes or dry_run:
             work.discard()
         else:
             await plan.apply(work)
+            await apply_prerequisites(work, declared)
         return plan, work
 
     # The importer writes what the device writers' mutations write, under their rule.
@@ -106,4 +111,5 @@ async def import_table(
         counts=plan.counts,
         written=bool(write),
         event_ids=event_ids,
+        warnings=table.warnings,
     )

@@ -3,9 +3,10 @@
 The whole file is checked against the database as it is (read in a few statements, inside the
 import's transaction) before anything is written. A row adds what is not there yet, withdraws
 firmware the file marks WITHDRAWN and sets Zigbee information that differs; an empty cell
-leaves the stored value. What no mutation can change (a device's name or type, a firmware's
-image hash or date, a manufacturer's name, making withdrawn firmware ACTIVE) is refused rather
-than changed behind the history's back.
+leaves the stored value (a CPL entry's facts, MP231's previous entries and the manufacturers'
+contacts: `resolvers.files.import_entries`). What no mutation can change (a device's name or
+type, a firmware's image hash or date, a manufacturer's name, making withdrawn firmware ACTIVE)
+is refused rather than changed behind the history's back.
 """
 
 from __future__ import annotations
@@ -25,16 +26,21 @@ from models.tables import (
     Firmware,
     FirmwareStatus,
     Manufacturer,
+    PredecessorStatement,
     ZigbeeBand,
 )
+from resolvers.files import import_entries
 from resolvers.files.cpl_files import Row
-from resolvers.files.import_prerequisites import Declared, apply_prerequisites, plan_prerequisites
+from resolvers.files.import_entries import EntryPlan
+from resolvers.files.import_pathways import FirmwareRef
 from resolvers.files.import_problems import Problems, choice
+from resolvers.files.import_state import entry_state, stand_in, stored_devices, stored_firmware
 from resolvers.writes import events
 from resolvers.writes import mutations as writes
 from resolvers.writes import validation as v
 from resolvers.writes import write_rules as rules
 from resolvers.writes.change_log import Change
+from resolvers.writes.entry_rules import NO_FACTS, EntryFacts
 from resolvers.writes.unit_of_work import Work
 
 DeviceKey = tuple[str, str, str]
@@ -59,6 +65,7 @@ COUNTED = (
     "firmware added",
     "firmware withdrawn",
     "devices with Zigbee information set",
+    *import_entries.COUNTED,
 )
 
 
@@ -69,6 +76,8 @@ class _NewFirmware:
     image_hash: str | None
     added_on: date
     withdrawn: bool
+    facts: EntryFacts = NO_FACTS
+    statement: PredecessorStatement = PredecessorStatement.NOT_SUPPLIED
 
 
 @dataclass
@@ -92,7 +101,7 @@ class CplPlan:
     withdrawals: list[_Withdrawal] = field(default_factory=list)
     zigbee: dict[int, dict[str, Any]] = field(default_factory=dict)  # device id → wanted
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
-    prerequisites: list[Declared] = field(default_factory=list)
+    entries: EntryPlan = field(default_factory=EntryPlan)
 
     def note(self, kind: str, line: str) -> None:
         self.changes.append(line)
@@ -120,11 +129,19 @@ class CplPlan:
             recorded.append(events.device_added(pk, key[0], fields))
 
         rows = [
-            rules.firmware_row(device_ids[new.key], new.version, new.image_hash, new.added_on)
+            rules.firmware_row(
+                device_ids[new.key],
+                new.version,
+                new.image_hash,
+                new.added_on,
+                new.facts,
+                new.statement,
+            )
             for new in self.firmware
         ]
         withdrawn: list[_Withdrawal] = []
         ids = await insert_rows(session, _FIRMWARE, rows)
+        stand_ins = {stand_in(index): pk for index, pk in enumerate(ids)}
         for new, row, pk in zip(self.firmware, rows, ids, strict=True):
             recorded.append(events.firmware_added(pk, row))
             if new.withdrawn:
@@ -148,9 +165,9 @@ class CplPlan:
                 recorded.append(
                     writes.set_zigbee(device, self.zigbee[cast(int, device.id)], reason)
                 )
+        recorded += await self.entries.apply(work, device_ids, stand_ins, reason)
         await session.flush()
         work.log.extend(recorded)
-        await apply_prerequisites(work, self.prerequisites)
 
 
 @dataclass
@@ -177,7 +194,7 @@ def _key_text(key: DeviceKey) -> str:
     return " ".join(key)
 
 
-def _parse(problems: Problems, number: int, row: Row) -> dict[str, Any] | None:
+def _parse(problems: Problems, number: int, row: Row, entries: EntryPlan) -> dict[str, Any] | None:
     """One row's cells, checked by the mutations' rules; None if it names no device."""
     check = problems.check
     key = (
@@ -219,6 +236,7 @@ def _parse(problems: Problems, number: int, row: Row) -> dict[str, Any] | None:
             values["firmware"] = (version, digest, day, added_on, status)
     elif any(row[c] for c in ("firmware_status", "image_hash", "added_to_cpl_on")):
         problems.add(number, "firmware_version is required when other firmware columns are given.")
+    values["entry"] = entries.parse(problems, number, row)
     if None in key:
         return None
     values["key"] = key
@@ -232,17 +250,20 @@ async def plan_cpl(session: AsyncSession, rows: list[tuple[int, Row]], source: s
     manufacturers = dict(
         (await session.exec(select(Manufacturer.identifier, Manufacturer.name))).all()
     )
-    stored = await _stored_devices(session)
-    firmware = await _stored_firmware(session)
+    stored = await stored_devices(session)
+    firmware = await stored_firmware(session)
     groups: dict[DeviceKey, _Group] = {}
     names: dict[str, tuple[int, str]] = {}
     seen_firmware: dict[tuple[DeviceKey, str], int] = {}
 
     for number, row in rows:
-        parsed = _parse(problems, number, row)
+        parsed = _parse(problems, number, row, plan.entries)
         if parsed is None:
             continue
         key: DeviceKey = parsed["key"]
+        cells = parsed["entry"]
+        if cells is not None:
+            plan.entries.contact(problems, number, key[0], cells)
         group = groups.setdefault(key, _Group(number))
         name = parsed["manufacturer_name"]
         if name is not None:
@@ -264,18 +285,35 @@ async def plan_cpl(session: AsyncSession, rows: list[tuple[int, Row]], source: s
             device = stored.get(key)
             known = firmware.get((device["id"], version)) if device else None
             if known is None:
-                plan.firmware.append(
-                    _NewFirmware(key, version, digest, day, status is FirmwareStatus.WITHDRAWN)
-                )
+                statement = EntryPlan.statement(cells)
+                facts = cells.facts if cells is not None else NO_FACTS
+                withdrawn = status is FirmwareStatus.WITHDRAWN
+                new = _NewFirmware(key, version, digest, day, withdrawn, facts, statement)
+                plan.firmware.append(new)
+                if cells is not None:
+                    status = FirmwareStatus.WITHDRAWN if withdrawn else FirmwareStatus.ACTIVE
+                    target = FirmwareRef(stand_in(len(plan.firmware) - 1), version, status)
+                    plan.entries.new_firmware(problems, number, key, target, cells)
                 plan.note("firmware added", f"add firmware {version} of {_key_text(key)}")
                 if status is FirmwareStatus.WITHDRAWN:
                     plan.note("firmware withdrawn", f"withdraw firmware {version}")
             else:
                 _compare_firmware(plan, number, key, version, known, digest, added_on, status)
+                if cells is not None:
+                    target = FirmwareRef(known["id"], version, known["status"])
+                    line = plan.entries.known_firmware(problems, number, key, known, target, cells)
+                    if line is not None:
+                        plan.note("firmware details set", line)
 
     for key, group in groups.items():
         _plan_device(plan, key, group, stored.get(key), manufacturers, names)
-    await plan_prerequisites(session, rows, plan)
+    state = entry_state(
+        stored,
+        firmware,
+        {w.id for w in plan.withdrawals},
+        [(f.key, f.version, f.withdrawn) for f in plan.firmware],
+    )
+    await plan.entries.resolve(session, problems, plan, *state)
     return plan
 
 
@@ -360,36 +398,3 @@ def _plan_device(
         plan.zigbee[device["id"]] = wanted
         columns = ", ".join(column for name, column in ZIGBEE if name in wanted)
         plan.note("devices with Zigbee information set", f"set {columns} of {_key_text(key)}")
-
-
-async def _stored_devices(session: AsyncSession) -> dict[DeviceKey, dict[str, Any]]:
-    device, manufacturer = _DEVICE, _MANUFACTURER
-    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
-        sa.select(
-            manufacturer.c.identifier,
-            device.c.model_identifier,
-            device.c.hardware_version,
-            device.c.id,
-            device.c.model_name,
-            device.c.device_type,
-            device.c.zigbee_band,
-            device.c.zigbee_stack_version,
-            device.c.zigbee_chipset_vendor,
-        ).select_from(device.join(manufacturer, manufacturer.c.id == device.c.manufacturer_id))
-    )
-    return {(r[0], r[1], r[2]): dict(r._mapping) for r in rows}
-
-
-async def _stored_firmware(session: AsyncSession) -> dict[tuple[int, str], dict[str, Any]]:
-    table = _FIRMWARE
-    rows = await session.exec(  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
-        sa.select(
-            table.c.id,
-            table.c.device_id,
-            table.c.version,
-            table.c.status,
-            table.c.image_hash,
-            table.c.added_to_cpl_on,
-        )
-    )
-    return {(r.device_id, r.version): dict(r._mapping) for r in rows}

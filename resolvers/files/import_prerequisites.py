@@ -33,7 +33,7 @@ from models.tables import (
 )
 from resolvers.files.cpl_files import Row
 from resolvers.files.import_problems import Problems
-from resolvers.planning.premises_rules import gbcs_key
+from resolvers.planning.premises_rules import gbcs_key, gbcs_text
 from resolvers.writes import events
 from resolvers.writes import prerequisites as rules
 from resolvers.writes import validation as v
@@ -148,13 +148,15 @@ def _owner(row: Row) -> FirmwareKey | None:
     return (m, model, hw), version
 
 
-async def plan_prerequisites(session: AsyncSession, rows: list[tuple[int, Row]], plan: Any) -> None:
+async def plan_prerequisites(
+    session: AsyncSession, rows: list[tuple[int, Row]], plan: Any
+) -> list[Declared]:
     """Check the column against the CPL as it is and the file's own devices and firmware
-    (`plan`: the CPL import's `CplPlan`), and add what it would declare to
-    `plan.prerequisites`, each noted as a change."""
+    (`plan`: the CPL import's `CplPlan`, whose problems and changes it adds to), and return what
+    it would declare."""
     cells = [(number, row, cell) for number, row in rows if (cell := row.get(COLUMN))]
     if not cells:
-        return
+        return []
     known = await _known(session)
     types = {key: found.device_type for (key, _), found in known.items()}
     types |= {key: fields["deviceType"] for key, fields in plan.devices}
@@ -163,6 +165,7 @@ async def plan_prerequisites(session: AsyncSession, rows: list[tuple[int, Row]],
     declared = await rules.declared_types(session)
     existing = await _existing(session, known)
     problems: Problems = plan.problems
+    found: list[Declared] = []
     for number, row, cell in cells:
         parsed = _parse(cell)
         owner = _owner(row)
@@ -179,11 +182,12 @@ async def plan_prerequisites(session: AsyncSession, rows: list[tuple[int, Row]],
                 continue  # already PUBLISHED, or twice in the file
             existing.add(key)
             declared.append((known[owner].device_type.value, wanted.value))
-            plan.prerequisites.append(Declared(number, owner, wanted, key[2], gbcs))
+            found.append(Declared(number, owner, wanted, key[2], gbcs))
             plan.note(
                 "prerequisites declared",
                 f"declare a {wanted.value} prerequisite of firmware {_text([owner])}",
             )
+    return found
 
 
 def _valid(
@@ -221,6 +225,25 @@ def _valid(
 
 def _text(firmware: Iterable[FirmwareKey]) -> str:
     return ", ".join(f"{'/'.join(key)} {version}" for key, version in firmware)
+
+
+async def prerequisite_cells(session: AsyncSession) -> dict[int, str]:
+    """The column's cell of each firmware with PUBLISHED prerequisites, by firmware id, as the
+    import reads it (the export writes it, so an export imports back unchanged)."""
+    names = {found.id: key for key, found in (await _known(session)).items()}
+    rows = await session.exec(
+        select(Prerequisite)
+        .where(Prerequisite.status == PathwayStatus.PUBLISHED)
+        .order_by(col(Prerequisite.id))
+    )
+    parts: dict[int, list[str]] = {}
+    for row in rows:
+        named = gbcs_text(row.requires_gbcs_version or "")
+        if row.requires_firmware_ids is not None:
+            found = (names[pk] for pk in row.requires_firmware_ids)
+            named = ", ".join(f"{'/'.join(key)}={version}" for key, version in found)
+        parts.setdefault(row.firmware_id, []).append(f"{row.requires_device_type.value}: {named}")
+    return {firmware_id: "; ".join(found) for firmware_id, found in parts.items()}
 
 
 async def apply_prerequisites(work: Work, declared: list[Declared]) -> None:

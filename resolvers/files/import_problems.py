@@ -30,6 +30,11 @@ COLUMN_OF = {
     "fromVersion": "from_version",
     "toVersion": "to_version",
     "notes": "notes",
+    "cplEntryId": "cpl_entry_id",
+    "gbcsVersion": "gbcs_version",
+    "smetsChtsVersion": "smets_chts_version",
+    "cpaCertificate": "cpa_certificate_reference",
+    "firmwareContact": "firmware_contact",
 }
 
 
