@@ -5,6 +5,7 @@ history, idempotency, and the plans that follow them."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import CATEGORIES
 
@@ -240,3 +241,38 @@ async def test_a_gbcs_prerequisite_is_met_by_hub_firmware_of_that_version_or_lat
         "64000300, which requires a CHF implementing GBCS v5.0 or later: "
         "the CHF 0A1B/1222/0100 will run 6D020200, which implements GBCS 4.1"
     )
+
+
+REGISTER = """mutation($input: RegisterWebhookInput!) { registerWebhook(input: $input) {
+  __typename } }"""
+
+
+async def test_declarations_and_withdrawals_are_changes_webhooks_are_told_of(isolated):
+    body = await isolated.gql(
+        "SMALL_SUPPLIER",
+        REGISTER,
+        {
+            "input": {
+                "url": "https://93.184.216.34/cpl-hooks",
+                "kinds": ["PREREQUISITE_DECLARED", "PREREQUISITE_WITHDRAWN"],
+            }
+        },
+    )
+    assert body["data"]["registerWebhook"]["__typename"] == "RegisterWebhookSuccess"
+    declared = await declare(isolated, "SECAS", OWN)
+    pid = declared["prerequisite"]["id"]
+    withdraw = {"prerequisiteId": pid, "reason": "Declared in error"}
+    assert (await isolated.gql("SECAS", WITHDRAW, {"input": withdraw}))["data"]
+    actions = """SELECT e.action FROM webhook_delivery d JOIN audit_event e ON e.id = d.event_id
+        ORDER BY e.id"""
+    async with isolated.services.engine.connect() as connection:
+        rows = (await connection.execute(text(actions))).scalars().all()
+    assert rows == ["PREREQUISITE_DECLARED", "PREREQUISITE_WITHDRAWN"]
+    events = await isolated.gql(
+        "SECAS",
+        """{ auditEvents(first: 2) { nodes { action reason changes { field after } } } }""",
+    )
+    assert [e["action"] for e in events["data"]["auditEvents"]["nodes"]] == [
+        "PREREQUISITE_WITHDRAWN",
+        "PREREQUISITE_DECLARED",
+    ]
