@@ -64,7 +64,7 @@ class BlockedMeters:
         description="Why their plans are blocked; null for items that could not be planned "
         "(they have a `problem`)."
     )
-    meters: int
+    meters: int = strawberry.field(description="Their meters, as the items count them.")
 
 
 @strawberry.type

@@ -131,8 +131,8 @@ class Device:
 
 @strawberry.type(description="The CPL entry's CPA certificate (MP209: its expiry matters).")
 class CpaCertificate:
-    reference: str
-    expires_on: date | None
+    reference: str = strawberry.field(description="The certificate's reference, as issued.")
+    expires_on: date | None = strawberry.field(description="When it expires, if stated.")
 
 
 @strawberry.type

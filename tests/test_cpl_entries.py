@@ -377,3 +377,20 @@ async def test_the_fleet_file_summarises_blocked_meters_by_reason(client, token)
     )
     rows = await client.post("/fleet-plan.csv", content=fleet, headers=headers)
     assert rows.text.splitlines()[1].endswith(",false,PATHWAYS_NOT_SUPPLIED,6D0B0202,,")
+
+
+async def test_a_contact_retried_under_its_key_is_the_first_result(isolated):
+    variables = {
+        "input": {
+            "manufacturerIdentifier": "0E3F",
+            "firmwareContact": "cpl@kestrel-grid.example",
+            "idempotencyKey": "contact-1",
+        }
+    }
+    first = await isolated.gql("MANUFACTURER", CONTACT, variables, manufacturer_id="0E3F")
+    revision = await isolated.scalar("SELECT revision FROM data_revision")
+    again = await isolated.gql("MANUFACTURER", CONTACT, variables, manufacturer_id="0E3F")
+    assert again == first and "errors" not in again
+    assert await isolated.scalar("SELECT revision FROM data_revision") == revision
+    other = await isolated.gql("MANUFACTURER", CONTACT, variables, manufacturer_id="0A1B")
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"

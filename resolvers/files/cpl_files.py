@@ -17,18 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resolvers.files.cpl_columns import (
-    CPL_COLUMNS,
-    KINDS,
-    PATHWAY_COLUMNS,
-    SSC_COLUMNS,
-    HeaderProblem,
-    cell_value,
-    layout,
-)
-
-# The columns, their aliases and the spellings of their values: `resolvers.files.cpl_columns`.
-__all__ = ["CPL_COLUMNS", "KINDS", "PATHWAY_COLUMNS", "SSC_COLUMNS"]
+# The columns, their aliases and the spellings of their values: `resolvers.files.cpl_columns`
+# (the columns named here as well, for those who read them from this module).
+from resolvers.files.cpl_columns import CPL_COLUMNS as CPL_COLUMNS
+from resolvers.files.cpl_columns import KINDS, HeaderProblem, cell_value, layout
+from resolvers.files.cpl_columns import PATHWAY_COLUMNS as PATHWAY_COLUMNS
+from resolvers.files.cpl_columns import SSC_COLUMNS as SSC_COLUMNS
 
 Row = dict[str, str | None]
 
