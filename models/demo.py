@@ -8,7 +8,8 @@ numeric value. Each firmware is a CPL entry with an id and facts, and its submis
 earlier versions its pathways start from, or said "N/A" for the first; but the last device's
 latest firmware was submitted without that list (NOT_SUPPLIED), and no pathway reaches it yet:
 its plans are blocked by PATHWAYS_NOT_SUPPLIED, with Kestrel's contact. Brightwater has given no
-contact.
+contact. Two prerequisites (`PREREQUISITES`) make premises plans worth reading: a meter whose
+latest firmware needs its Comms Hub's newest, and one no premises can meet.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -33,6 +34,7 @@ from models.tables import (
     Manufacturer,
     PathwayStatus,
     PredecessorStatement,
+    Prerequisite,
     UpgradePathway,
     ZigbeeBand,
 )
@@ -52,6 +54,18 @@ VENDORS = ["Lumen Silicon", "Corvid Semiconductors", "Tideway Radio"]
 STACKS = ["ZB-PRO 2017 r22", "ZB-PRO 2023 r23", "ZB-SUBGHZ 1.4"]
 BANDS = [ZigbeeBand.BAND_2_4_GHZ, ZigbeeBand.BAND_868_MHZ, ZigbeeBand.DUAL_BAND]
 TYPES = [DeviceType.ESME, DeviceType.GSME, DeviceType.CHF, DeviceType.PPMID]
+
+
+# (manufacturer, model, version of the firmware that has it, device type it requires, the
+# firmware that meet it as (manufacturer, model, version)).
+PREREQUISITES: tuple[tuple[str, str, str, DeviceType, tuple[tuple[str, str, str], ...]], ...] = (
+    # Kestrel's ESME reaches its latest only once its Comms Hub runs the hub's newest firmware:
+    # the DCC's two steps first.
+    ("0E3F", "1AAA", "5B0A0402", DeviceType.CHF, (("0E3F", "1888", "6D080202"),)),
+    # Brightwater's ESME asks for a Northwind hub on firmware the DCC has since moved on from:
+    # no premises can meet it.
+    ("0C2D", "1777", "5B070401", DeviceType.CHF, (("0A1B", "1222", "76020100"),)),
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,7 @@ async def seed_demo(
     }
     session.add_all(manufacturers.values())
     await session.flush()
+    by_key: dict[tuple[str, str, str], Firmware] = {}
     for number, spec in enumerate(demo_devices(vendors, stacks), start=1):
         manufacturer_id = manufacturers[spec.manufacturer].id
         assert manufacturer_id is not None  # flushed above
@@ -211,6 +226,7 @@ async def seed_demo(
             )
         session.add_all(firmware.values())
         await session.flush()
+        by_key |= {(spec.manufacturer, spec.model_identifier, v): f for v, f in firmware.items()}
         for from_version, to_version, withdrawn in spec.pathways:
             from_id, to_id = firmware[from_version].id, firmware[to_version].id
             assert from_id is not None and to_id is not None  # flushed above
@@ -227,6 +243,17 @@ async def seed_demo(
                     published_by=spec.manufacturer,
                 )
             )
+    for manufacturer, model, version, wanted, meeting in PREREQUISITES:
+        firmware_id = by_key[manufacturer, model, version].id
+        assert firmware_id is not None  # flushed above
+        session.add(
+            Prerequisite(
+                firmware_id=firmware_id,
+                requires_device_type=wanted,
+                requires_firmware_ids=sorted(cast(int, by_key[key].id) for key in meeting),
+                declared_by=manufacturer,
+            )
+        )
     await session.flush()
 
 

@@ -66,6 +66,8 @@ class ChangeKind(enum.Enum):
     FIRMWARE_WITHDRAWAL_SCHEDULED = "FIRMWARE_WITHDRAWAL_SCHEDULED"  # announced for a later day
     PATHWAY_WITHDRAWAL_SCHEDULED = "PATHWAY_WITHDRAWAL_SCHEDULED"
     FIRMWARE_DETAILS_CHANGED = "FIRMWARE_DETAILS_CHANGED"
+    PREREQUISITE_DECLARED = "PREREQUISITE_DECLARED"
+    PREREQUISITE_WITHDRAWN = "PREREQUISITE_WITHDRAWN"
 
 
 def utcnow() -> datetime:
@@ -199,6 +201,37 @@ class UpgradePathway(SQLModel, table=True):
     )
 
 
+class Prerequisite(SQLModel, table=True):
+    """What a firmware needs at the same premises before a device may step onto it: a device of
+    another type running one of a set of firmware, or firmware that implements at least a GBCS
+    version. Declared by the firmware's own Manufacturer (or SECAS), withdrawn, never deleted.
+
+    The set is a JSON list of firmware ids: it is read whole (by the snapshot, for planning) and
+    never searched by member, and firmware rows are never deleted, so no row it names goes
+    missing."""
+
+    __tablename__ = "prerequisite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    firmware_id: int = Field(foreign_key="firmware.id", index=True)
+    requires_device_type: DeviceType = Field(sa_column=sa.Column(_enum(DeviceType), nullable=False))
+    requires_firmware_ids: list[int] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(none_as_null=True))
+    )
+    requires_gbcs_version: str | None = Field(default=None, sa_column=sa.Column(sa.String(20)))
+    status: PathwayStatus = Field(
+        default=PathwayStatus.PUBLISHED,
+        sa_column=sa.Column(_enum(PathwayStatus), nullable=False),
+    )
+    declared_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    declared_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+
+
 class AuditEvent(SQLModel, table=True):
     """One committed change: who, when, why, and each field's before and after."""
 
@@ -216,6 +249,7 @@ class AuditEvent(SQLModel, table=True):
     device_id: int = Field(foreign_key="device.id", index=True)
     firmware_id: int | None = Field(default=None, foreign_key="firmware.id", index=True)
     pathway_id: int | None = Field(default=None, foreign_key="upgrade_pathway.id", index=True)
+    prerequisite_id: int | None = Field(default=None, foreign_key="prerequisite.id", index=True)
     changes: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )

@@ -168,7 +168,13 @@ async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> d
     fields = list(_fields(body))
     sections = [part for part in body if isinstance(part, Section)]
     # What the event itself says (which objects it names, what it changed) comes first.
-    context = [AuditEvent.id, AuditEvent.firmware_id, AuditEvent.pathway_id, AuditEvent.changes]
+    context = [
+        AuditEvent.id,
+        AuditEvent.firmware_id,
+        AuditEvent.pathway_id,
+        AuditEvent.prerequisite_id,
+        AuditEvent.changes,
+    ]
     columns = [*context, *(s.present for s in sections), *(f.column for f in fields)]
     statement = (
         select(*(column.label(f"c{n}") for n, column in enumerate(columns)))
@@ -183,10 +189,10 @@ async def event_payloads(session: AsyncSession, event_ids: Collection[int]) -> d
     )
     payloads: dict[int, dict] = {}
     for row in (await session.exec(statement)).all():
-        event_id, firmware_id, pathway_id, changes = row[: len(context)]
+        event_id, firmware_id, pathway_id, prerequisite_id, changes = row[: len(context)]
         present = iter(row[len(context) : len(context) + len(sections)])
         values = iter(row[len(context) + len(sections) :])
-        subject = change_subject(firmware_id, pathway_id)
+        subject = change_subject(firmware_id, pathway_id, prerequisite_id)
         shown = reason_readable(Audience.EVERY_PARTY, subject, changes)
         payload: dict[str, Any] = {}
         for part in body:

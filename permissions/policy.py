@@ -92,7 +92,7 @@ def _all(rule: Rule, *fields: str) -> dict[str, Rule]:
 POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
         **_all(P, "viewer", "manufacturers", "devices", "device", "firmware", "cplEntry"),
-        **_all(P, "upgradePath", "fleetPlan"),
+        **_all(P, "upgradePath", "fleetPlan", "premisesPlan"),
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
         "firmwareByZigbeeStack": SSC,
@@ -104,17 +104,23 @@ POLICY: dict[str, dict[str, Rule]] = {
         **_all(P, "withdrawalsScheduled", "contact"),
     },
     "ScheduledWithdrawal": _all(P, "effectiveOn", "firmware", "pathway"),
-    "FleetPlan": _all(P, "entries", "summary"),
+    "FleetPlan": _all(P, "entries", "summary", "premises"),
+    "FleetPremisesEntry": _all(P, "index", "premisesCount", "plan", "problem"),
+    "PremisesPlan": _all(P, "steps", "blocked", "notUpdatableOverTheAir"),
+    "PremisesStep": _all(P, "order", "index", "device", "pathway", "carriedOutBy", "waitsFor"),
+    "PremisesBlock": _all(P, "index", "device", "firmwareVersion", "reason", "detail"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
     "FleetSummary": _all(
         P, "meters", "upToDate", "upgradable", "blocked", "metersByStepCount", "blockedByReason"
-    ),
+    )
+    | _all(P, "premises", "premisesBlockedByPrerequisites", "metersBlockedByPrerequisites"),
     "StepCount": _all(P, "steps", "meters"),
     "BlockedMeters": _all(P, "reason", "meters"),
     "Subscription": _all(P, "cplChanges"),
-    "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware", "pathway")
+    "CplChange": _all(P, "eventId", "kind", "occurredAt", "reason", "device", "firmware")
+    | _all(P, "pathway", "prerequisite")
     | {"fleetImpact": Rule.OWN_FLEET},
     # Reached only through CplChange.fleetImpact (and FleetDigest), a Supplier's own.
     "FleetImpact": _all(P, "affectedMeters", "newlyBlockedMeters", "newlyUpgradableMeters"),
@@ -155,13 +161,15 @@ POLICY: dict[str, dict[str, Rule]] = {
     "Firmware": {
         **_all(P, "id", "device", "version", "status", "imageHash", "addedToCplOn"),
         **_all(P, "withdrawnOn", "withdrawalScheduledOn", "upgradesTo", "upgradesFrom"),
-        "history": P,
+        **_all(P, "prerequisites", "history"),
         # The published CPL entry's own facts.
         **_all(P, "cplEntryId", "gbcsVersion", "smetsChtsVersion", "cpaCertificate"),
         "predecessors": P,
         "zigbeeStackVersion": SSC,
     },
     "CpaCertificate": _all(P, "reference", "expiresOn"),
+    "Prerequisite": _all(P, "id", "firmware", "requiresDeviceType", "requiresAnyOfFirmware")
+    | _all(P, "requiresGbcsVersion", "status", "declaredAt", "declaredBy", "history"),
     "UpgradePathway": _all(
         P,
         "id",
@@ -196,6 +204,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "setZigbeeInformation",
         "setFirmwareContact",
     )
+    | _all(WRITE, "declarePrerequisite", "withdrawPrerequisite")
     | _all(OWN, "registerWebhook", "deleteWebhook")
     | {"replaceFleet": Rule.OWN_FLEET},
     "AddDeviceSuccess": _all(P, "device"),
@@ -205,6 +214,8 @@ POLICY: dict[str, dict[str, Rule]] = {
     "WithdrawUpgradePathwaySuccess": _all(P, "pathway"),
     "WithdrawFirmwareSuccess": _all(P, "firmware"),
     "SetZigbeeInformationSuccess": _all(P, "device"),
+    "DeclarePrerequisiteSuccess": _all(P, "prerequisite"),
+    "WithdrawPrerequisiteSuccess": _all(P, "prerequisite"),
     "SetFirmwareContactSuccess": _all(P, "manufacturer"),
     "MutationError": _all(P, *MUTATION_ERRORS),
     "ValidationError": _all(P, *MUTATION_ERRORS),
@@ -247,27 +258,18 @@ POLICY: dict[str, dict[str, Rule]] = {
     "PublishUpgradePathwayInput": _all(
         P, "deviceId", "fromVersion", "toVersion", "notes", "idempotencyKey"
     ),
-    "CorrectUpgradePathwayInput": _all(
-        P,
-        "pathwayId",
-        "expectedRevision",
-        "reason",
-        "notes",
-        "fromVersion",
-        "toVersion",
-        "idempotencyKey",
-    ),
+    "CorrectUpgradePathwayInput": _all(P, "pathwayId", "expectedRevision", "reason", "notes")
+    | _all(P, "fromVersion", "toVersion", "idempotencyKey"),
     "WithdrawUpgradePathwayInput": _all(P, "pathwayId", "reason", "idempotencyKey", "effectiveOn"),
+    "DeclarePrerequisiteInput": _all(P, "firmwareId", "requiresDeviceType", "idempotencyKey")
+    | _all(P, "requiresAnyOfFirmware", "requiresGbcsVersion"),
+    "WithdrawPrerequisiteInput": _all(P, "prerequisiteId", "reason", "idempotencyKey"),
     "RegisterWebhookInput": _all(P, "url", "deviceIds", "kinds"),
-    "FleetItemInput": _all(
-        P,
-        "deviceId",
-        "manufacturerIdentifier",
-        "modelIdentifier",
-        "hardwareVersion",
-        "firmwareVersion",
-        "meterCount",
-    ),
+    "FleetItemInput": _all(P, "deviceId", "manufacturerIdentifier", "modelIdentifier")
+    | _all(P, "hardwareVersion", "firmwareVersion", "meterCount"),
+    "FleetPremisesInput": _all(P, "devices", "premisesCount"),
+    "PremisesDeviceInput": _all(P, "deviceId", "manufacturerIdentifier", "modelIdentifier")
+    | _all(P, "hardwareVersion", "firmwareVersion"),
     "DeleteWebhookInput": _all(P, "id"),
     "WithdrawFirmwareInput": _all(P, "firmwareId", "reason", "idempotencyKey", "effectiveOn"),
     "SetZigbeeInformationInput": _all(
@@ -339,8 +341,12 @@ def hidden_fields(granted: tuple[str, ...], type_name: str) -> frozenset[str]:
     )
 
 
-def change_subject(firmware_id: int | None, pathway_id: int | None) -> str:
+def change_subject(
+    firmware_id: int | None, pathway_id: int | None, prerequisite_id: int | None = None
+) -> str:
     """The type whose fields a history entry's changes name."""
+    if prerequisite_id is not None:
+        return "Prerequisite"
     if pathway_id is not None:
         return "UpgradePathway"
     if firmware_id is not None:

@@ -22,6 +22,7 @@ from schema.fleets import FleetMutations, FleetQueries
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices
+from schema.premises import PremisesQueries
 from schema.query import Query
 from schema.ssc_access import SscAccessQueries
 from schema.subscriptions import EventExecutor
@@ -75,7 +76,15 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
     way a subscription event is executed once for its group (`schema.subscriptions`)."""
     schema = CplSchema(
         query=merge_types(
-            "Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries, FleetQueries)
+            "Query",
+            (
+                Query,
+                PlanningQueries,
+                PremisesQueries,
+                WebhookQueries,
+                SscAccessQueries,
+                FleetQueries,
+            ),
         ),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations, FleetMutations)),
         subscription=Subscription,

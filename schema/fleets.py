@@ -36,15 +36,8 @@ from resolvers.writes import validation as v
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.mutations import ConflictError, MutationError, ValidationError
-from schema.planning import (
-    FleetItemInput,
-    FleetPlan,
-    _items,
-    _rows,
-    _selections,
-    _selects,
-    fleet_plan_answer,
-)
+from schema.plan_views import rows, selections, selects
+from schema.planning import FleetItemInput, FleetPlan, _items, fleet_plan_answer
 from schema.types import Device
 
 
@@ -109,13 +102,13 @@ class _FleetView:
 async def stored_fleet_answer(info: Info, stored: Stored, prefix: tuple[str, ...]) -> StoredFleet:
     """A `StoredFleet` of the stored rows; its plan made only when the query selects it, with
     the rows the query selects under `prefix` (where the fleet is) loaded in one batch each."""
-    selections = _selections(info)
+    selected = selections(info)
     groups = stored.groups
     devices: dict[int, Any] = {}
-    if _selects(selections, (*prefix, "groups", "device")):
-        devices = await _rows(info.context.loaders.device, {g.device_id for g in groups})
+    if selects(selected, (*prefix, "groups", "device")):
+        devices = await rows(info.context.loaders.device, {g.device_id for g in groups})
     plan = None
-    if _selects(selections, (*prefix, "plan")):
+    if selects(selected, (*prefix, "plan")):
         snapshot = await info.context.loaders.snapshot()
         result = await plan_groups(info.context.db, snapshot, groups)
         plan = await fleet_plan_answer(info, result, (*prefix, "plan"))

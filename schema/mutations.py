@@ -8,7 +8,7 @@ mutation gets a top-level FORBIDDEN error and a null field, and nothing is writt
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -23,12 +23,13 @@ from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import forbidden, policy_directives
 from resolvers.reads.snapshot import in_view
-from resolvers.writes import entries, withdrawals
+from resolvers.writes import entries, prerequisites, withdrawals
 from resolvers.writes import mutations as writes
 from resolvers.writes import validation as v
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_id
+from schema.prerequisites import Prerequisite
 from schema.types import Device, DeviceType, Firmware, Manufacturer, UpgradePathway, ZigbeeBand
 
 # --- errors ---------------------------------------------------------------------------------
@@ -154,6 +155,22 @@ class SetFirmwareContactInput:
     idempotency_key: str | None = None
 
 
+@strawberry.input
+class DeclarePrerequisiteInput:
+    firmware_id: strawberry.ID
+    requires_device_type: DeviceType
+    requires_any_of_firmware: list[strawberry.ID] | None = None
+    requires_gbcs_version: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class WithdrawPrerequisiteInput:
+    prerequisite_id: strawberry.ID
+    reason: str
+    idempotency_key: str | None = None
+
+
 # --- the table of mutations, and the one way each runs ----------------------------------------
 
 Errors = ValidationError | NotFoundError | ConflictError
@@ -162,13 +179,17 @@ Errors = ValidationError | NotFoundError | ConflictError
 @dataclass(frozen=True)
 class MutationSpec:
     """One mutation: its GraphQL name, input, write, and the kind of object it returns (the
-    name of its success type's field: `manufacturer`, `device`, `firmware` or `pathway`)."""
+    name of its success type's field: `manufacturer`, `device`, `firmware`, `pathway` or
+    `prerequisite`); `listed`, the input fields holding a list of ids, and their kind; `replay`,
+    what loads an idempotent retry's first result."""
 
     name: str
     input: type
     write: Callable[..., Awaitable[Any]]
     kind: str
     result: type
+    listed: Mapping[str, str] = field(default_factory=dict)
+    replay: Callable[..., Awaitable[Any]] = writes.replay
     success: type = field(init=False)
     ids: frozenset[str] = field(init=False)  # input fields holding an id of `<field>_id`'s kind
     arguments: tuple[str, ...] = field(init=False)  # the write's keywords: all but the key
@@ -232,17 +253,38 @@ MUTATIONS = (
         "manufacturer",
         Manufacturer,
     ),
+    MutationSpec(
+        "declarePrerequisite",
+        DeclarePrerequisiteInput,
+        prerequisites.declare_prerequisite,
+        "prerequisite",
+        Prerequisite,
+        listed={"requires_any_of_firmware": "firmware"},
+        replay=prerequisites.replay,
+    ),
+    MutationSpec(
+        "withdrawPrerequisite",
+        WithdrawPrerequisiteInput,
+        prerequisites.withdraw_prerequisite,
+        "prerequisite",
+        Prerequisite,
+        replay=prerequisites.replay,
+    ),
 )
 
 
 def _keywords(spec: MutationSpec, data: Any) -> dict[str, Any]:
-    """The write's keywords: the input's fields but the idempotency key, ids decoded."""
-    return {
-        name: decode_id(name.removesuffix("_id"), getattr(data, name))
-        if name in spec.ids
-        else getattr(data, name)
-        for name in spec.arguments
-    }
+    """The write's keywords: the input's fields but the idempotency key, ids decoded (an id
+    that does not decode is None: the write answers NOT_FOUND)."""
+    keywords = {}
+    for name in spec.arguments:
+        value = getattr(data, name)
+        if name in spec.ids:
+            value = decode_id(name.removesuffix("_id"), value)
+        elif name in spec.listed and value is not None:
+            value = [decode_id(spec.listed[name], item) for item in value]
+        keywords[name] = value
+    return keywords
 
 
 async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
@@ -255,7 +297,7 @@ async def run_mutation(info: Info, spec: MutationSpec, data: Any) -> Any:
                 k: val for k, val in strawberry.asdict(data).items() if k != "idempotency_key"
             }
             digest = request_hash(spec.name, arguments)
-            idempotency = IdempotencyKey(key, spec.name, digest, spec.kind, writes.replay)
+            idempotency = IdempotencyKey(key, spec.name, digest, spec.kind, spec.replay)
         keywords = _keywords(spec, data)
 
         async def write(work: Work) -> Any:

@@ -29,6 +29,7 @@ from resolvers.writes import validation as v
 from resolvers.writes.unit_of_work import Work
 from schema.ids import BAD_USER_INPUT, decode_cursor, decode_id, encode_id
 from schema.mutations import ERROR_TYPES, ConflictError, NotFoundError, ValidationError
+from schema.prerequisites import Prerequisite
 from schema.query import page_size
 from schema.types import (
     ChangeKind,
@@ -114,6 +115,14 @@ class CplChange:
         if root.pathway_id is None:
             return None
         return await info.context.loaders.pathway.load(root.pathway_id)
+
+    @strawberry.field
+    async def prerequisite(
+        self, root: strawberry.Parent[tables.AuditEvent], info: Info
+    ) -> Prerequisite | None:
+        if root.prerequisite_id is None:
+            return None
+        return await info.context.loaders.prerequisite.load(root.prerequisite_id)
 
     @strawberry.field(
         directives=policy_directives("CplChange", "fleetImpact"),

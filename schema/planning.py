@@ -11,27 +11,25 @@ a view built from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, FleetResult, plan_fleet
-from resolvers.planning.planner import BlockReason, Plan
+from resolvers.planning.fleet_premises import with_premises
 from resolvers.planning.slices import SLICE, Sliced, in_slices
 from schema.execution import DEFINITION
 from schema.ids import BAD_USER_INPUT, decode_id
+from schema.plan_views import PlanView, plan_views, rows, selections, selects
+from schema.premises import FleetPremisesEntry, FleetPremisesInput, fleet_premises, premises_inputs
 from schema.query import not_found
-from schema.types import Device, Firmware, UpgradePathway
+from schema.types import Device, Firmware, PlanBlockReason, UpgradePathway
 
-PlanBlockReason = BlockReason
-strawberry.enum(PlanBlockReason, name="PlanBlockReason")  # marks it in place
 MAX_INT = 2**31 - 1  # GraphQL's Int
 
 
@@ -74,6 +72,9 @@ class FleetSummary:
     blocked: int
     meters_by_step_count: list[StepCount]
     blocked_by_reason: list[BlockedMeters]
+    premises: int
+    premises_blocked_by_prerequisites: int
+    meters_blocked_by_prerequisites: int
 
 
 @strawberry.type
@@ -90,6 +91,7 @@ class FleetPlanEntry:
 class FleetPlan:
     entries: list[FleetPlanEntry]
     summary: FleetSummary
+    premises: list[FleetPremisesEntry]
 
 
 @strawberry.input
@@ -103,46 +105,6 @@ class FleetItemInput:
 
 
 @dataclass(slots=True)
-class PlanView:
-    """An UpgradePlan's fields; relations the query did not select are left empty."""
-
-    device: Any
-    from_: Any
-    target: Any
-    reachable: bool
-    reason: BlockReason | None
-    steps: list[Any]
-    contact: str | None = None
-    withdrawals_scheduled: list[Any] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class WithdrawalView:
-    effective_on: date
-    firmware: Any
-    pathway: Any
-
-
-def scheduled_in(snapshot: Any, plan: Plan) -> list[WithdrawalView]:
-    """The announced withdrawals a plan runs into: of a step, a firmware a step enters, or its
-    target, in the plan's order, each once."""
-    found: dict[tuple[str, int], WithdrawalView] = {}
-    named = [(("pathway", s.id), ("firmware", s.to_id)) for s in plan.steps]
-    keys = [key for pair in named for key in pair]
-    if plan.target is not None:
-        keys.append(("firmware", plan.target.id))
-    for key in keys:
-        day = snapshot.withdrawals.get(key)
-        if day is not None and key not in found:
-            row = (snapshot.firmware if key[0] == "firmware" else snapshot.pathways).get(key[1])
-            is_firmware = key[0] == "firmware"
-            found[key] = WithdrawalView(
-                day, row if is_firmware else None, None if is_firmware else row
-            )
-    return list(found.values())
-
-
-@dataclass(slots=True)
 class EntryView:
     index: int
     device: Any
@@ -150,93 +112,6 @@ class EntryView:
     meter_count: int
     plan: PlanView | None
     problem: str | None
-
-
-def _selects(selections: list[Selection], path: tuple[str, ...]) -> bool:
-    """Whether the query selects `path` below these selections, through fragments too."""
-    for selection in selections:
-        if isinstance(selection, FragmentSpread | InlineFragment):
-            if _selects(selection.selections, path):
-                return True
-        elif selection.name == path[0] and (
-            len(path) == 1 or _selects(selection.selections, path[1:])
-        ):
-            return True
-    return False
-
-
-def _selections(info: Info) -> list[Selection]:
-    return [s for field in info.selected_fields for s in field.selections]
-
-
-async def _rows(loader: DataLoader[int, Any], keys: set[int]) -> dict[int, Any]:
-    ordered = sorted(keys)
-    return dict(zip(ordered, await loader.load_many(ordered), strict=True))
-
-
-async def plan_views(
-    info: Info, prefix: tuple[str, ...], plans: list[tuple[int, Plan]]
-) -> dict[int, PlanView]:
-    """A view of each distinct plan (by `id`), with the rows the query selects under `prefix`
-    loaded in one batch each."""
-    selections = _selections(info)
-
-    def wanted(*names: str) -> bool:
-        return any(_selects(selections, (*prefix, name)) for name in names)
-
-    loaders = info.context.loaders
-    pathways: dict[int, Any] = {}
-    firmware: dict[int, Any] = {}
-    devices: dict[int, Any] = {}
-    if wanted("steps"):
-        pathways = await _rows(loaders.pathway, {s.id for _, p in plans for s in p.steps})
-    if wanted("from", "target"):
-        ends = {f.id for _, p in plans for f in (p.start, p.target) if f is not None}
-        firmware = await _rows(loaders.firmware, ends)
-    if wanted("device"):
-        devices = await _rows(loaders.device, {device_id for device_id, _ in plans})
-    contacts: dict[int, str | None] = {}
-    if wanted("contact"):
-        snapshot = await loaders.snapshot()
-        blocked = {device_id for device_id, plan in plans if not plan.reachable}
-        contacts = {device_id: _contact(snapshot, device_id) for device_id in blocked}
-    views = await in_slices(_views(plans, devices, firmware, pathways, contacts))
-    if wanted("withdrawalsScheduled"):
-        held = await loaders.snapshot()
-        if held.withdrawals:
-            for _, plan in plans:
-                views[id(plan)].withdrawals_scheduled = scheduled_in(held, plan)
-    return views
-
-
-def _contact(snapshot: Any, device_id: int) -> str | None:
-    device = snapshot.devices.get(device_id)
-    maker = snapshot.manufacturers.get(device.manufacturer_id) if device is not None else None
-    return maker.firmware_contact if maker is not None else None
-
-
-def _views(
-    plans: list[tuple[int, Plan]],
-    devices: dict[int, Any],
-    firmware: dict[int, Any],
-    pathways: dict[int, Any],
-    contacts: dict[int, str | None],
-) -> Sliced[dict[int, PlanView]]:
-    views: dict[int, PlanView] = {}
-    for count, (device_id, plan) in enumerate(plans):
-        if count % SLICE == SLICE - 1:
-            yield
-        if id(plan) not in views:
-            views[id(plan)] = PlanView(
-                device=devices.get(device_id),
-                from_=firmware.get(plan.start.id) if plan.start else None,
-                target=firmware.get(plan.target.id) if plan.target else None,
-                reachable=plan.reachable,
-                reason=plan.reason,
-                steps=[pathways.get(step.id) for step in plan.steps] if pathways else [],
-                contact=None if plan.reachable else contacts.get(device_id),
-            )
-    return views
 
 
 def _items(inputs: list[FleetItemInput]) -> Sliced[list[FleetItem]]:
@@ -315,9 +190,15 @@ def fleet_items_in_slices(schema: strawberry.Schema) -> None:
     info_class = schema.config.info_class
     resolver = field.base_resolver.wrapped_func
 
-    async def resolve(source: Any, info: GraphQLResolveInfo, items: list[dict[str, Any]]) -> Any:
+    async def resolve(
+        source: Any,
+        info: GraphQLResolveInfo,
+        items: list[dict[str, Any]],
+        premises: list[dict[str, Any]] | None = None,
+    ) -> Any:
         inputs = await in_slices(_inputs(items))
-        return await resolver(source, info_class(_raw_info=info, _field=field), inputs)
+        shapes = premises_inputs(premises) if premises is not None else None
+        return await resolver(source, info_class(_raw_info=info, _field=field), inputs, shapes)
 
     field_def.resolve = resolve
 
@@ -342,28 +223,41 @@ class PlanningQueries:
         return cast(UpgradePlan, view)  # a PlanView has its fields: Strawberry reads them by name
 
     @strawberry.field
-    async def fleet_plan(self, info: Info, items: list[FleetItemInput]) -> FleetPlan:
-        if len(items) > MAX_FLEET_ITEMS:
+    async def fleet_plan(
+        self,
+        info: Info,
+        items: list[FleetItemInput],
+        premises: list[FleetPremisesInput] | None = None,
+    ) -> FleetPlan:
+        shapes = premises or []
+        given = len(items) + sum(len(shape.devices) for shape in shapes)
+        if given > MAX_FLEET_ITEMS:
             raise GraphQLError(
-                f"A fleet plan takes at most {MAX_FLEET_ITEMS:,} items a call; "
-                f"{len(items):,} were given. Split the fleet into several calls.",
+                f"A fleet plan takes at most {MAX_FLEET_ITEMS:,} items and premises devices a "
+                f"call; {given:,} were given. Split the fleet into several calls.",
                 extensions={"code": BAD_USER_INPUT},
             )
-        if sum(max(item.meter_count, 0) for item in items) > MAX_INT:
+        meters = sum(max(s.premises_count, 0) * len(s.devices) for s in shapes)
+        if meters + sum(max(item.meter_count, 0) for item in items) > MAX_INT:
             raise GraphQLError(
                 f"The meters of one call must add up to at most {MAX_INT:,}.",
                 extensions={"code": BAD_USER_INPUT},
             )
         snapshot = await info.context.loaders.snapshot()
         fleet = await in_slices(_items(items))
-        return await fleet_plan_answer(info, await plan_fleet(info.context.db, snapshot, fleet))
+        result = await plan_fleet(info.context.db, snapshot, fleet)
+        return await fleet_plan_answer(info, result, shapes=shapes)
 
 
 async def fleet_plan_answer(
-    info: Info, result: FleetResult, prefix: tuple[str, ...] = ()
+    info: Info,
+    result: FleetResult,
+    prefix: tuple[str, ...] = (),
+    shapes: list[FleetPremisesInput] | None = None,
 ) -> FleetPlan:
-    """A `FleetPlan` of the planner's result, with the rows the query selects under `prefix`
-    (where the plan is, below the field resolved) loaded in one batch each."""
+    """A `FleetPlan` of the planner's result (and of the premises `shapes`, planned here), with
+    the rows the query selects under `prefix` (where the plan is, below the field resolved)
+    loaded in one batch each."""
     entries = result.entries
     # An entry with a plan names its device (FleetEntry: a plan or a problem).
     planned = [
@@ -371,12 +265,16 @@ async def fleet_plan_answer(
     ]
     views = await plan_views(info, (*prefix, "entries", "plan"), planned)
     devices: dict[int, Any] = {}
-    if _selects(_selections(info), (*prefix, "entries", "device")):
-        devices = await _rows(
+    if selects(selections(info), (*prefix, "entries", "device")):
+        devices = await rows(
             info.context.loaders.device, {e.device_id for e in entries if e.device_id}
         )
-    summary = result.summary
+    summary, by_premises = result.summary, cast(list[FleetPremisesEntry], [])
+    if shapes:
+        by_premises, tally = await fleet_premises(info, shapes)
+        summary = with_premises(summary, tally)
     return FleetPlan(
+        premises=by_premises,
         # EntryViews have FleetPlanEntry's fields: Strawberry reads them by name.
         entries=cast(list[FleetPlanEntry], await in_slices(_entries(entries, devices, views))),
         summary=FleetSummary(
@@ -390,5 +288,8 @@ async def fleet_plan_answer(
             blocked_by_reason=[
                 BlockedMeters(reason=r, meters=m) for r, m in summary.blocked_by_reason
             ],
+            premises=summary.premises,
+            premises_blocked_by_prerequisites=summary.premises_blocked_by_prerequisites,
+            meters_blocked_by_prerequisites=summary.meters_blocked_by_prerequisites,
         ),
     )

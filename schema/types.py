@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable
 from datetime import date, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.types import Info
@@ -23,8 +23,12 @@ from permissions.policy import change_subject, is_ssc_only, may_read_change, rea
 from permissions.principal import PartyCategory as PartyCategoryEnum
 from permissions.principal import Principal
 from permissions.strawberry_adapter import policy_directives, policy_extensions
+from resolvers.planning.planner import BlockReason
 from resolvers.reads.paging import Page, row_point
 from schema.ids import encode_cursor, encode_id
+
+if TYPE_CHECKING:
+    from schema.prerequisites import Prerequisite
 
 PartyCategory = PartyCategoryEnum
 DeviceType = tables.DeviceType
@@ -38,6 +42,8 @@ TextMatch = TextMatchEnum  # the GraphQL enum, registered where DeviceFilter nam
 # are the classes themselves: what a type checker reads as types.
 for _enum in (PartyCategory, DeviceType, ZigbeeBand, FirmwareStatus, PathwayStatus, ChangeKind):
     strawberry.enum(_enum, name=_enum.__name__)
+PlanBlockReason = BlockReason  # the planners' reasons (fleet and premises plans share them)
+strawberry.enum(PlanBlockReason, name="PlanBlockReason")
 strawberry.enum(PredecessorStatement, name="PredecessorStatement")
 
 
@@ -170,6 +176,13 @@ class Firmware:
         return loaders.related("pathways_to", loaders.pathways_to, root.id)
 
     @strawberry.field
+    def prerequisites(
+        self, root: strawberry.Parent[tables.Firmware], info: Info
+    ) -> list[Annotated[Prerequisite, strawberry.lazy("schema.prerequisites")]]:
+        loaders = info.context.loaders
+        return loaders.related("prerequisites_of", loaders.prerequisites_of, root.id)
+
+    @strawberry.field
     async def history(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[AuditEvent]:
@@ -242,7 +255,7 @@ class FieldChange:
 
 def visible_reason(principal: Principal | None, event: tables.AuditEvent) -> str | None:
     """An event's reason, or None where the policy hides it from this caller (`reason_readable`)."""
-    subject = change_subject(event.firmware_id, event.pathway_id)
+    subject = change_subject(event.firmware_id, event.pathway_id, event.prerequisite_id)
     return event.reason if reason_readable(principal, subject, event.changes) else None
 
 
@@ -267,7 +280,7 @@ class AuditEvent:
     @strawberry.field
     def changes(self, root: strawberry.Parent[tables.AuditEvent], info: Info) -> list[FieldChange]:
         principal = info.context.principal
-        subject = change_subject(root.firmware_id, root.pathway_id)
+        subject = change_subject(root.firmware_id, root.pathway_id, root.prerequisite_id)
         out = []
         for change in root.changes:
             name = change["field"]

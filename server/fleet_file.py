@@ -39,9 +39,11 @@ from resolvers.files.cpl_files import escape_cell
 from resolvers.planning.collector import collector_paused
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, plan_fleet
+from resolvers.planning.fleet_premises import FleetPremises, plan_fleet_premises
 from resolvers.planning.planner import PathwayGraph, Plan
 from schema.context import Services
 from schema.ids import decode_id
+from server.fleet_premises import count_premises, premises_answer, premises_item
 from server.fleet_records import (
     ANSWER_COLUMNS,
     NOT_UTF8,
@@ -192,7 +194,7 @@ class _Batcher:
     def _new_batch(self) -> None:
         self.texts: list[str] = []  # each row's output up to its answer
         self.refs: list[int] = []  # each row's item, an index into self.items
-        self.items: list[FleetItem | str] = []  # a str is the problem found here
+        self.items: list[FleetItem | FleetPremises | str] = []  # a str: the problem found here
         self.distinct: dict[tuple[str, ...], int] = {}
         self.held = 0  # characters of text: bytes, for the ASCII a fleet file is
 
@@ -278,13 +280,16 @@ class _Batcher:
     async def flush(self) -> None:
         if not self.refs:
             return
-        planned = [(i, item) for i, item in enumerate(self.items) if not isinstance(item, str)]
+        planned = [(i, item) for i, item in enumerate(self.items) if isinstance(item, FleetItem)]
+        shapes = [(i, item) for i, item in enumerate(self.items) if isinstance(item, FleetPremises)]
         result = None
+        snapshot = (await self.services.snapshots.current()).view(self.granted)
         if planned:
-            snapshot = (await self.services.snapshots.current()).view(self.granted)
             result = await plan_fleet(self.db, snapshot, [item for _, item in planned])
+        by_premises, _ = await plan_fleet_premises(self.db, snapshot, [s for _, s in shapes])
         if self.tally is not None:
             self._count(planned, result)
+            count_premises(self.tally, self.refs, shapes, by_premises)
             self._new_batch()
             return
         with collector_paused():
@@ -302,6 +307,9 @@ class _Batcher:
                         cells = _answer(entry.plan, result, entry.device_id)  # type: ignore[arg-type]  # an entry with a plan names its device
                         answer = answers[id(entry.plan)] = _csv_line(["", "", *cells])
                     suffixes[index] = answer
+            for (index, shape), found in zip(shapes, by_premises, strict=True):
+                cells = premises_answer(found, shape, snapshot.firmware)
+                suffixes[index] = _csv_line(["", *cells])
             rows = zip(self.texts, self.refs, strict=True)
             body = "".join([text + suffixes[ref] for text, ref in rows])
         self._new_batch()
@@ -315,8 +323,9 @@ class _Batcher:
             plans = {index: e.plan for (index, _), e in zip(planned, result.entries, strict=True)}
         for ref in self.refs:
             item = self.items[ref]
-            meters = item.meter_count if isinstance(item, FleetItem) else 0
-            self.tally.add(plans.get(ref), meters)
+            if not isinstance(item, FleetPremises):  # premises rows: `_count_premises`
+                meters = item.meter_count if isinstance(item, FleetItem) else 0
+                self.tally.add(plans.get(ref), meters)
 
     def _problem(self, problem: str) -> str:
         named = self._problems.get(problem)
@@ -344,8 +353,13 @@ def _problem_cells(problem: str) -> str:
     return _csv_line(["", problem, "", "", "", "", ""])
 
 
-def _item(columns: Columns, cells: list[str]) -> FleetItem | str:
-    """The planner's item for a row, or the row's problem when it has no item at all."""
+def _item(columns: Columns, cells: list[str]) -> FleetItem | FleetPremises | str:
+    """The planner's item for a row (a premises shape for a row of `premises`: see
+    `server.fleet_premises`), or the row's problem when it has no item at all."""
+    shape = premises_item(columns, cells)
+    if shape is not None:
+        return shape
+    assert columns.version is not None  # premises_item says when there is no item
     meter_count = 1
     if columns.meters is not None:
         given = cells[columns.meters].strip()

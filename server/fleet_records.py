@@ -35,15 +35,19 @@ class Columns:
                 if len(keys) == len(KEY_COLUMNS)
                 else f"device_id or {', '.join(keys)}"
             )
-        if missing:
+        if missing and "premises" not in names:  # a file of premises needs no device columns
             raise HeaderProblem(f"missing column(s): {'; '.join(missing)}")
         self.header = header
         self.width = len(header)
         self.device_id = names.index("device_id") if "device_id" in names else None
         self.keys = [names.index(name) if name in names else None for name in KEY_COLUMNS]
-        self.version = names.index("firmware_version")
+        self.version = names.index("firmware_version") if not missing else None
         self.meters = names.index("meter_count") if "meter_count" in names else None
+        # Fleets by premises (`server.fleet_premises`): a premises shape, and how many have it.
+        self.premises = names.index("premises") if "premises" in names else None
+        self.premises_count = names.index("premises_count") if "premises_count" in names else None
         needed = [self.device_id, *self.keys, self.version, self.meters]
+        needed += [self.premises, self.premises_count]
         self.wanted = [i for i in needed if i is not None]
         """The cells an item is made of: rows equal in these are planned once."""
 

@@ -5,7 +5,9 @@ One line per outcome that some row has, in this order: `up_to_date`, `upgradable
 `blocked` once per reason (`PlanBlockReason`'s order: `NO_PATHWAY` is a dead end,
 `PATHWAYS_NOT_SUPPLIED` a gap in the Manufacturer's data), and `problem` for rows that could
 not be planned; each with its rows and their meters (a row that could not be read counts no
-meters). The columns are `outcome,reason,rows,meters`.
+meters; a premises row counts once for each of its devices updated over the air, in that
+device's outcome, with its `premises_count` as meters). The columns are
+`outcome,reason,rows,meters`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Tally:
             outcome = "upgradable" if plan.steps else "up_to_date"
         else:
             outcome = f"blocked:{plan.reason.value if plan.reason else ''}"
+        self.count(outcome, meters)
+
+    def count(self, outcome: str, meters: int) -> None:
+        """A row of `outcome` (`up_to_date`, `upgradable`, `blocked:<reason>` or `problem`)."""
         found = self.counts.setdefault(outcome, [0, 0])
         found[0] += 1
         found[1] += max(meters, 0)

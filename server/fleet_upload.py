@@ -37,6 +37,7 @@ from permissions.row_scopes import row_scope
 from permissions.tokens import bearer_token
 from resolvers.files.cpl_files import FileProblem, xlsx_lines
 from resolvers.planning.fleet_items import FleetItem
+from resolvers.planning.fleet_premises import FleetPremises
 from resolvers.planning.stored_fleet import (
     MAX_FLEET_GROUPS,
     FleetRejected,
@@ -251,7 +252,11 @@ def _rows(lines: Iterable[list[str] | str]) -> Iterator[tuple[int, FleetItem | s
         if len(cells) != columns.width:
             yield number, f"the row has {len(cells)} cells and the header {columns.width}"
             continue
-        yield number, _item(columns, cells)
+        item = _item(columns, cells)
+        if isinstance(item, FleetPremises):
+            yield number, "a stored fleet holds devices, not premises: plan premises by file"
+            continue
+        yield number, item
     if columns is None:
         raise HeaderProblem("the file is empty; it needs a header row")
 

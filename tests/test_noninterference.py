@@ -181,6 +181,10 @@ ROADS = [
     Road("a blocked plan's contact", post('{ upgradePath(deviceId: "device:12", fromVersion: "7F0B0002") { reason contact target { zigbeeStackVersion } } }')),  # noqa: E501
     Road("blocked meters by reason", post('{ fleetPlan(items: [{deviceId: "device:12", firmwareVersion: "7F0B0002", meterCount: 3}, {deviceId: "device:1", firmwareVersion: "7F000000"}]) { summary { blockedByReason { reason meters } } entries { plan { contact target { zigbeeStackVersion } } } } }')),  # noqa: E501
     Road("the SSC access log", post("{ sscAccessLog { totalCount nodes { fields deviceIds } } }"), ssc_differs=False, by_the_view=False),  # noqa: E501
+    Road("a premises plan", post('{ premisesPlan(devices: [{deviceId: "device:9", firmwareVersion: "7F080002"}, {deviceId: "device:11", firmwareVersion: "640A0302"}, {deviceId: "device:8", firmwareVersion: "64070301"}]) { steps { order waitsFor device { zigbeeChipsetVendor } } blocked { detail device { zigbeeStackVersion } } } }')),  # noqa: E501
+    Road("a firmware's prerequisites", post('{ firmware(id: "firmware:45") { prerequisites { requiresAnyOfFirmware { device { zigbeeStackVersion } } history { changes { field after redacted } } } } }')),  # noqa: E501
+    Road("a fleet of premises", post('{ fleetPlan(items: [], premises: [{devices: [{deviceId: "device:9", firmwareVersion: "7F080002"}, {deviceId: "device:11", firmwareVersion: "640A0302"}], premisesCount: 4}]) { summary { meters premises metersBlockedByPrerequisites } premises { plan { steps { device { zigbeeChipsetVendor } } } } } }')),  # noqa: E501
+    Road("a fleet file of premises", fleet_csv("premises,premises_count\n\"device:9=7F080002;device:8=64070301\",3\n"), ssc_differs=False),  # noqa: E501
 ]
 # fmt: on
 

@@ -109,8 +109,19 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
         "CorrectUpgradePathwaySuccess",
         "SetFirmwareContactSuccess",
         "WithdrawUpgradePathwaySuccess",
+        "DeclarePrerequisiteSuccess",  # by the Manufacturer, for its own firmware
+        "DeclarePrerequisiteSuccess",  # by SECAS, on another's behalf
     ]
-    scheduled = payloads[-1]["pathway"]
+    premises = next(a for a in answers if "premisesPlan" in a["data"])["data"]["premisesPlan"]
+    assert [(s["device"]["id"], s["carriedOutBy"], s["waitsFor"]) for s in premises["steps"]] == [
+        ("device:9", "DCC", []),
+        ("device:9", "DCC", [1]),
+        ("device:11", "SUPPLIER", [2]),
+        ("device:10", "SUPPLIER", [2]),
+    ]
+    scheduled = next(p for p in payloads if p["__typename"] == "WithdrawUpgradePathwaySuccess")[
+        "pathway"
+    ]
     assert scheduled == {"status": "PUBLISHED", "withdrawalScheduledOn": "2099-01-01"}
     fleet_answer = next(a for a in answers if "fleetPlan" in a["data"])
     assert fleet_answer["data"]["fleetPlan"]["summary"]["meters"] == 125_300

@@ -46,6 +46,7 @@ CPL_COLUMNS: tuple[str, ...] = (
     "previous_cpl_entry_ids",
     "firmware_zigbee_stack_version",
     "firmware_contact",
+    "prerequisites",  # `resolvers.files.import_prerequisites`
 )
 PATHWAY_COLUMNS: tuple[str, ...] = (
     "manufacturer_identifier",
@@ -117,6 +118,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "firmware_zigbee_stack_version": ("Firmware Zigbee Stack Version",),
     "firmware_contact": ("Firmware Contact", "Manufacturer Firmware Contact", "Contact"),
+    "prerequisites": ("Firmware Prerequisites", "Prerequisites at the Premises"),
     "from_version": ("From Version", "From Firmware Version"),
     "to_version": ("To Version", "To Firmware Version"),
     "notes": ("Notes", "Note"),

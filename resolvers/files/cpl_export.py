@@ -44,6 +44,7 @@ from resolvers.files.cpl_files import (
     write_csv,
     write_xlsx,
 )
+from resolvers.files.import_prerequisites import prerequisite_cells
 
 _MANUFACTURER: sa.Table = Manufacturer.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 _DEVICE: sa.Table = Device.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
@@ -91,6 +92,7 @@ def _devices_statement(include_ssc: bool) -> sa.Select[Any]:
         if include_ssc
         else hidden,
         "firmware_contact": _MANUFACTURER.c.firmware_contact,
+        "prerequisites": sa.null(),  # made a cell by `prerequisite_cells`
     }
     assert tuple(columns) == CPL_COLUMNS
     assert include_ssc or all(columns[c] is hidden for c in SSC_COLUMNS)
@@ -108,6 +110,7 @@ def _devices_statement(include_ssc: bool) -> sa.Select[Any]:
 
 _PREVIOUS = CPL_COLUMNS.index("previous_cpl_entry_ids")
 _STATUS = CPL_COLUMNS.index("firmware_status")
+_PREREQUISITES = CPL_COLUMNS.index("prerequisites")
 
 
 def _previous_statement() -> sa.Select[Any]:
@@ -180,11 +183,13 @@ async def export(
     else:
         raise ValueError(f"nothing to export called {what!r}")
     listed: dict[int, list[str]] = {}
+    required: dict[int, str] = {}
     async with sessions() as session:
         rows = (await session.exec(statement)).all()  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
         if what == "devices":
             for to_id, entry in await session.exec(_previous_statement()):  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
                 listed.setdefault(to_id, []).append(entry)
+            required = await prerequisite_cells(session)
     if what == "devices" and include_ssc:
         reads = SscReads(
             fields={
@@ -202,6 +207,7 @@ async def export(
             found = [_cell(value) for value in row[: len(columns)]]
             if what == "devices":
                 found[_PREVIOUS] = _previous(row, listed) if row[-2] is not None else None
+                found[_PREREQUISITES] = required.get(row[-2])
             yield found
 
     if xlsx:

@@ -27,6 +27,7 @@ from permissions.row_scopes import rule_scope
 from resolvers.files.cpl_files import Table, read_table
 from resolvers.files.import_devices import plan_cpl
 from resolvers.files.import_pathways import plan_pathways
+from resolvers.files.import_prerequisites import apply_prerequisites, plan_prerequisites
 from resolvers.files.import_problems import Problems
 from resolvers.writes.change_log import ChangeConsumer
 from resolvers.writes.unit_of_work import UnitOfWork, Work
@@ -90,10 +91,13 @@ async def import_table(
         plan: Plan = await planner(work.session, table.rows, source)
         for number, problem in table.problems:  # rows the file's reader could not read
             plan.problems.add(number, problem)
+        # A CPL file's prerequisites column (`resolvers.files.import_prerequisites`).
+        declared = await plan_prerequisites(work.session, table.rows, plan)
         if plan.problems or not plan.changes or dry_run:
             work.discard()
         else:
             await plan.apply(work)
+            await apply_prerequisites(work, declared)
         return plan, work
 
     # The importer writes what the device writers' mutations write, under their rule.

@@ -72,6 +72,11 @@ class FleetSummary:
     blocked: int
     meters_by_step_count: list[tuple[int, int]]
     blocked_by_reason: list[tuple[BlockReason | None, int]] = field(default_factory=list)
+    # Fleets by premises (`resolvers.planning.fleet_premises`): their premises, and the premises
+    # and meters blocked by prerequisites.
+    premises: int = 0
+    premises_blocked_by_prerequisites: int = 0
+    meters_blocked_by_prerequisites: int = 0
 
 
 @dataclass(slots=True)
@@ -198,7 +203,7 @@ def _plan(
         upgradable=upgradable,
         blocked=blocked,
         meters_by_step_count=sorted(by_steps.items()),
-        blocked_by_reason=sorted(by_reason.items(), key=_reason_order),
+        blocked_by_reason=sorted(by_reason.items(), key=reason_order),
     )
     return FleetResult(entries=entries, summary=summary)
 
@@ -206,6 +211,6 @@ def _plan(
 _REASONS = list(BlockReason)
 
 
-def _reason_order(item: tuple[BlockReason | None, int]) -> int:
+def reason_order(item: tuple[BlockReason | None, int]) -> int:
     """By the reasons' declared order; items with a problem (no plan, no reason) last."""
     return _REASONS.index(item[0]) if item[0] is not None else len(_REASONS)

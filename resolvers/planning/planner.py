@@ -58,6 +58,9 @@ class BlockReason(enum.Enum):
     TARGET_NOT_ACTIVE = "TARGET_NOT_ACTIVE"
     NO_PATHWAY = "NO_PATHWAY"
     PATHWAYS_NOT_SUPPLIED = "PATHWAYS_NOT_SUPPLIED"
+    # Only a premises plan says this (`resolvers.planning.premises`): a route exists, but a
+    # firmware on every one needs what the premises will not have.
+    PREREQUISITE_NOT_MET = "PREREQUISITE_NOT_MET"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,10 @@ class PathwayGraph:
         """The ACTIVE firmware most recently added to the CPL (by date, then id), if any."""
         return self._latest
 
+    def nodes(self) -> tuple[FirmwareNode, ...]:
+        """Every firmware of the device, in the order given."""
+        return tuple(self._by_id.values())
+
     def version_of(self, firmware_id: int) -> str:
         """The version of one of this device's firmware, as a plan's steps name it by id."""
         return self._by_id[firmware_id].version
@@ -161,7 +168,13 @@ class PathwayGraph:
         """Look a firmware up by version, ignoring case and surrounding whitespace."""
         return self._by_version.get(normalise_version(version))
 
-    def plan(self, from_version: str, to_version: str | None = None) -> Plan:
+    def plan(
+        self,
+        from_version: str,
+        to_version: str | None = None,
+        *,
+        avoiding: frozenset[int] = frozenset(),
+    ) -> Plan:
         """Plan the fewest-step upgrade from ``from_version`` to ``to_version`` (default latest).
 
         Checks run in the order UNKNOWN_FROM_VERSION, UNKNOWN_TARGET_VERSION,
@@ -169,6 +182,9 @@ class PathwayGraph:
         TARGET_NOT_ACTIVE even when it equals the start, because the plan would otherwise
         recommend withdrawn firmware.
         ``to_version=None`` means "latest"; any string, even blank, is looked up as given.
+        A firmware whose id is in ``avoiding`` is never entered (a premises plan's firmware
+        whose prerequisites are not met): the target among them is NO_PATHWAY. Such routes are
+        searched afresh each time, not memoised.
         """
         start = self.by_version(from_version)
         target = self._latest if to_version is None else self.by_version(to_version)
@@ -180,6 +196,11 @@ class PathwayGraph:
             return Plan(start, target, False, BlockReason.TARGET_NOT_ACTIVE, ())
         if start.id == target.id:
             return Plan(start, target, True, None, ())
+        if avoiding:  # a premises plan's: the reason of a route it cannot take is its own
+            steps = fewest_step_routes(start.id, self._avoiding(avoiding)).get(target.id)
+            if steps is None:
+                return Plan(start, target, False, BlockReason.NO_PATHWAY, ())
+            return Plan(start, target, True, None, steps)
         steps = self._routes_from(start.id).get(target.id)
         if steps is None:
             return Plan(start, target, False, self._why_no_route(start.id, target.id), ())
@@ -197,3 +218,10 @@ class PathwayGraph:
             if node_id != start_id and target_id in self._routes_from(node_id):
                 return BlockReason.PATHWAYS_NOT_SUPPLIED
         return BlockReason.NO_PATHWAY
+
+    def _avoiding(self, avoided: frozenset[int]) -> dict[int, tuple[PathwayEdge, ...]]:
+        """The adjacency without the edges into `avoided` (each list stays in id order)."""
+        return {
+            node_id: tuple(edge for edge in edges if edge.to_id not in avoided)
+            for node_id, edges in self._adjacency.items()
+        }

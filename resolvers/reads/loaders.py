@@ -19,7 +19,15 @@ from sqlmodel import select
 from strawberry.dataloader import DataLoader
 
 from models.database import RequestSession, chunks
-from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
+from models.tables import (
+    AuditEvent,
+    Device,
+    Firmware,
+    Manufacturer,
+    Prerequisite,
+    UpgradePathway,
+    Webhook,
+)
 from resolvers.reads.snapshot import CplSnapshot, SnapshotCache, in_view
 
 T = TypeVar("T")
@@ -47,12 +55,14 @@ class Loaders:
         self.device = DataLoader(self._in_snapshot("devices", Device))
         self.firmware = DataLoader(self._in_snapshot("firmware", Firmware))
         self.pathway = DataLoader(self._in_snapshot("pathways", UpgradePathway))
+        self.prerequisite = DataLoader(self._in_snapshot("prerequisites", Prerequisite))
         self.event = DataLoader(self._by_id(AuditEvent))
         self.webhook = DataLoader(self._by_id(Webhook))
         self.devices_of_manufacturer = DataLoader(self._related("devices_of_manufacturer"))
         self.firmware_of_device = DataLoader(self._related("firmware_of_device"))
         self.pathways_from = DataLoader(self._related("pathways_from"))
         self.pathways_to = DataLoader(self._related("pathways_to"))
+        self.prerequisites_of = DataLoader(self._related("prerequisites_of"))
         self.history_of_device = DataLoader(
             self._many(AuditEvent, AuditEvent.device_id, AuditEvent.id)
         )
@@ -61,6 +71,9 @@ class Loaders:
         )
         self.history_of_pathway = DataLoader(
             self._many(AuditEvent, AuditEvent.pathway_id, AuditEvent.id)
+        )
+        self.history_of_prerequisite = DataLoader(
+            self._many(AuditEvent, AuditEvent.prerequisite_id, AuditEvent.id)
         )
 
     async def snapshot(self) -> CplSnapshot:

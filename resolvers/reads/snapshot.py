@@ -1,8 +1,8 @@
-"""The CPL in memory, one snapshot per data revision: manufacturers, devices, firmware and
-pathways (and the withdrawals announced for a later day), read with five Core statements when
-the revision moves and shared by every request until it moves again. The planner's per-device
-graphs are derived from it, each built the first time it is asked for and kept with the
-snapshot, so a new revision starts without any.
+"""The CPL in memory, one snapshot per data revision: manufacturers, devices, firmware, pathways
+and prerequisites (and the withdrawals announced for a later day), read with Core statements
+when the revision moves and shared by every request until it moves again. The planner's
+per-device graphs are derived from it, each built the first time it is asked for and kept with
+the snapshot, so a new revision starts without any.
 
 The CPL changes a few times a day and is small (the real one: about 500 devices, 5,000
 firmware, 10,000 pathways), while every front-end page reads a slice of it through a dozen
@@ -35,6 +35,7 @@ from models.tables import (
     Manufacturer,
     PathwayStatus,
     PredecessorStatement,
+    Prerequisite,
     UpgradePathway,
 )
 from permissions.policy import hidden_fields
@@ -45,6 +46,7 @@ _TABLES: dict[str, sa.Table] = {
     "devices": Device.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     "firmware": Firmware.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     "pathways": UpgradePathway.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
+    "prerequisites": Prerequisite.__table__,  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
 }
 
 
@@ -67,12 +69,14 @@ _TYPES = {
     "devices": "Device",
     "firmware": "Firmware",
     "pathways": "UpgradePathway",
+    "prerequisites": "Prerequisite",
 }
 _TABLE_OF_MODEL: dict[type, str] = {
     Manufacturer: "manufacturers",
     Device: "devices",
     Firmware: "firmware",
     UpgradePathway: "pathways",
+    Prerequisite: "prerequisites",
 }
 
 
@@ -130,11 +134,13 @@ class CplSnapshot:
     devices: dict[int, Any]
     firmware: dict[int, Any]
     pathways: dict[int, Any]
+    prerequisites: dict[int, Any]
     device_ids: list[int]  # ascending, for keyset pages
     devices_of_manufacturer: dict[int, list[Any]]
     firmware_of_device: dict[int, list[Any]]  # oldest on the CPL first
     pathways_from: dict[int, list[Any]]
     pathways_to: dict[int, list[Any]]
+    prerequisites_of: dict[int, list[Any]]  # by firmware, in any status, in id order
     latest_firmware: dict[int, Any]  # the planner's default target, by device
     firmware_by_entry: dict[str, Any]  # by CPL entry id
     # Withdrawals announced for a later day, not yet applied: the day, by ("firmware" or
@@ -191,11 +197,13 @@ class CplSnapshot:
             devices=by_id["devices"],
             firmware=by_id["firmware"],
             pathways=by_id["pathways"],
+            prerequisites=by_id["prerequisites"],
             device_ids=sorted(by_id["devices"]),
             devices_of_manufacturer=_index(rows["devices"], lambda r: r.manufacturer_id, ident),
             firmware_of_device=firmware_of_device,
             pathways_from=_index(rows["pathways"], lambda r: r.from_firmware_id, ident),
             pathways_to=_index(rows["pathways"], lambda r: r.to_firmware_id, ident),
+            prerequisites_of=_index(rows["prerequisites"], lambda r: r.firmware_id, ident),
             latest_firmware={
                 device_id: latest
                 for device_id, listed in firmware_of_device.items()

@@ -34,7 +34,8 @@ class FieldChange(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One change to the CPL: what happened to which device, firmware or pathway, and why."""
+    """One change to the CPL: what happened to which device, firmware, pathway or prerequisite,
+    and why."""
 
     action: ChangeKind
     device_id: int
@@ -42,6 +43,7 @@ class Change:
     reason: str | None = None
     firmware_id: int | None = None
     pathway_id: int | None = None
+    prerequisite_id: int | None = None
 
 
 class Recorded(NamedTuple):
@@ -94,6 +96,7 @@ class ChangeLog:
                 "device_id": change.device_id,
                 "firmware_id": change.firmware_id,
                 "pathway_id": change.pathway_id,
+                "prerequisite_id": change.prerequisite_id,
                 "changes": [entry._asdict() for entry in change.changes],
             }
             for change in self.changes

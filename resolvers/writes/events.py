@@ -101,6 +101,29 @@ def pathway_published(
     return Change(ChangeKind.PATHWAY_PUBLISHED, row["device_id"], changed, pathway_id=pathway_id)
 
 
+def prerequisite_declared(
+    prerequisite_id: int, device_id: int, row: Mapping[str, Any], firmware: str | None
+) -> Change:
+    """A new prerequisite's change; `row` holds its column values, `firmware` the firmware it
+    names as history shows them (`prerequisites.firmware_text`)."""
+    changed = changes(
+        {},
+        {
+            "requiresDeviceType": row["requires_device_type"],
+            "requiresAnyOfFirmware": firmware,
+            "requiresGbcsVersion": row["requires_gbcs_version"],
+            "status": row["status"],
+        },
+    )
+    return Change(
+        ChangeKind.PREREQUISITE_DECLARED,
+        device_id,
+        changed,
+        firmware_id=row["firmware_id"],
+        prerequisite_id=prerequisite_id,
+    )
+
+
 def zigbee_set(device: Device, wanted: dict[str, Any], reason: str | None) -> Change:
     """Set the given Zigbee fields (validated by `rules.zigbee_fields`, None left out) and
     return its change (a mutation's and the import's alike)."""

@@ -17,7 +17,16 @@ undescribed, and any key that names nothing.
 
 from __future__ import annotations
 
-from schema.descriptions import cpl, entries, fleets, notice, notifications, planning, writes
+from schema.descriptions import (
+    cpl,
+    entries,
+    fleets,
+    notice,
+    notifications,
+    planning,
+    premises,
+    writes,
+)
 
 TABLES = (
     cpl.DESCRIPTIONS,
@@ -25,6 +34,7 @@ TABLES = (
     planning.DESCRIPTIONS,
     fleets.DESCRIPTIONS,
     notice.DESCRIPTIONS,
+    premises.DESCRIPTIONS,
     writes.DESCRIPTIONS,
     notifications.DESCRIPTIONS,
 )
