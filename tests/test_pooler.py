@@ -30,7 +30,7 @@ from notifications.bus import LISTENER_NAME
 from tests.harness import BACKEND, fresh_database
 from tests.live import cli, cli_env, cli_server, free_port, subscribe
 from tests.pgbouncer import PgBouncer, missing, most_connections, pgbouncer
-from tests.test_cross_process import CHANGES, COUNT_NAMED, LISTED, ask, seen_within
+from tests.test_cross_process import CHANGES, COUNT_NAMED, LISTED, ask, seen
 from tests.test_webhook_delivery import Receiver, serving
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PgBouncer pools PostgreSQL")
@@ -126,7 +126,7 @@ async def test_two_processes_through_pgbouncer_behave_as_direct_ones(pooler, tmp
             assert await ask(ports[1], supplier, LISTED) == before
             address = b.base.removeprefix("http://")
             async with subscribe(address, supplier, CHANGES) as remote:
-                await seen_within(ports, (secas, supplier), "C5000001", 1.0)
+                await seen(ports, (secas, supplier), "C5000001")
                 change = (await remote.next(10))["payload"]["data"]["cplChanges"]
                 assert change["firmware"]["version"] == "C5000001"
 
