@@ -104,13 +104,15 @@ POLICY: dict[str, dict[str, Rule]] = {
         "auditEvents": AUDIT,
         "sscAccessLog": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
-        "myFleet": Rule.OWN_FLEET,
+        **_all(Rule.OWN_FLEET, "myFleet", "fleetDigest"),
     },
     "UpgradePlan": _all(
         P, "device", "from", "target", "reachable", "reason", "steps", "withdrawalsScheduled"
     ),
     "ScheduledWithdrawal": _all(P, "effectiveOn", "firmware", "pathway"),
     "FleetPlan": _all(P, "entries", "summary"),
+    # Reached only through Query.fleetDigest, a Supplier's own.
+    "FleetDigest": _all(P, "since", "changes", "impact"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
@@ -298,7 +300,12 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.name] for field in 
 # A subscription event that selects `fleetImpact` is shared only by the subscribers of one Party
 # (`schema.subscriptions.event_group`), as an answer is cached for one caller only.
 CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    {("Query", "viewer"), ("Query", "myFleet"), ("CplChange", "fleetImpact")}
+    {
+        ("Query", "viewer"),
+        ("Query", "myFleet"),
+        ("Query", "fleetDigest"),
+        ("CplChange", "fleetImpact"),
+    }
 )
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.

@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
 from schema.descriptions.apply import describe
+from schema.digest import DigestQueries
 from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
 from schema.fleets import FleetMutations, FleetQueries
@@ -75,7 +76,8 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
     way a subscription event is executed once for its group (`schema.subscriptions`)."""
     schema = CplSchema(
         query=merge_types(
-            "Query", (Query, PlanningQueries, WebhookQueries, SscAccessQueries, FleetQueries)
+            "Query",
+            (Query, PlanningQueries, WebhookQueries, SscAccessQueries, FleetQueries, DigestQueries),
         ),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations, FleetMutations)),
         subscription=Subscription,

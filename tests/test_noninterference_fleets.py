@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from models.tables import Webhook, WebhookDelivery
 from notifications.payloads import delivery_payloads, encode_body
 from tests.live import serve, subscribe
+from tests.test_fleet_digest import DIGEST
 from tests.test_noninterference import (
     CORPUS,
     QUERIES,
@@ -77,6 +78,7 @@ FLEET_ROADS = [
     Road("my fleet's plan only", post("{ myFleet { plan { entries { device { id } plan { steps { id } } } } } }")),  # noqa: E501
     Road("replace a fleet", post(REPLACE, {"input": {"items": NEIGHBOUR}})),
     Road("replace a fleet with a bad item", post(REPLACE, {"input": {"items": [{"deviceId": "device:1", "firmwareVersion": "00000000"}]}})),  # noqa: E501
+    Road("fleet digest", post(DIGEST, {"since": "2000-01-01T00:00:00Z"})),
     Road("upload a fleet", put_fleet(FILE)),
     Road("upload a bad fleet", put_fleet("device_id,firmware_version\ndevice:999,7F000000\n")),
 ]
@@ -217,6 +219,20 @@ async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_part
     assert demo == other and owner[0] != owner[1]
     assert b'"fleetImpact": {' in demo["SMALL_SUPPLIER"]  # the neighbour's own, alike in both
     assert b"FORBIDDEN" in demo["SECAS"]
+    # The owner's digest holds the change, its numbers differing; every other Party's is alike.
+    digests = []
+    for twin in stored:
+        seen = {}
+        for name, caller in callers.items():
+            ask = post(DIGEST, {"since": "2000-01-01T00:00:00Z"})
+            sent = await ask(twin.client, caller, caller)
+            seen[name] = without_instants(sent.content)
+        digests.append(seen)
+    demo, other = digests
+    owner = demo.pop("OWNER"), other.pop("OWNER")
+    assert demo == other and owner[0] != owner[1]
+    assert b"PATHWAY_WITHDRAWN" in demo["SMALL_SUPPLIER"]  # the neighbour's own, alike in both
+    assert b"FORBIDDEN" in demo["SECAS"] and b"PATHWAY" not in demo["SECAS"]
     demo_bodies, other_bodies = deliveries
     mine = [key for key in demo_bodies if key.endswith(f"/{OWNER}")]
     assert mine and [demo_bodies.pop(k) for k in mine] != [other_bodies.pop(k) for k in mine]
