@@ -1,17 +1,19 @@
 """The DIGEST webhook kind: once a day, from `CPL_DIGEST_HOUR_UTC`, a webhook registered for it
 gets its Party's `FleetDigest` since its previous digest, signed and sent by the dispatcher to a
 real receiver; nothing when nothing changed; claimed once by two schedulers at once (separate
-connections, on both backends); another Supplier's digest holds nothing of the owner's fleet.
-The clock is the unit of work's (the scheduler's) and the dispatcher's, set here; nothing
-sleeps."""
+connections, both backends) and by two processes (PostgreSQL); another Supplier's digest holds
+nothing of the owner's fleet. The clock is the unit of work's (the scheduler's) and the
+dispatcher's, set here; nothing sleeps."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -19,7 +21,8 @@ from models.notice import WebhookDigest
 from models.tables import Webhook, WebhookDelivery
 from notifications.dispatcher import Dispatcher
 from notifications.scheduler import Scheduler
-from tests.live import free_port
+from tests.harness import BACKEND
+from tests.live import ROOT, free_port
 from tests.test_fleet_digest import DIGEST as DIGEST_QUERY
 from tests.test_fleet_digest import LONG_AGO, changed
 from tests.test_fleet_impact import NEIGHBOUR, OWNER, PUBLISH, D, E
@@ -128,3 +131,36 @@ async def test_a_digest_a_day_once_signed_and_nothing_when_nothing_changed(isola
     assert [c["kind"] for c in latest.body["changes"]] == ["PATHWAY_PUBLISHED"]
     assert latest.body["since"] == at(day, HOUR, 5).isoformat()
     assert latest.body["impact"] == latest.body["changes"][0]["fleetImpact"]
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="two processes share a PostgreSQL database")
+async def test_two_processes_send_each_webhooks_digest_once(isolated) -> None:
+    hooks = [await register(isolated, OWNER, "LARGE_SUPPLIER", ["DIGEST"]) for _ in range(6)]
+    await changed(isolated)
+    moment = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    url = isolated.services.settings.database_url
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.send_digests",
+            url,
+            moment,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = [await asyncio.wait_for(p.communicate(), 60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert sum(int(out.decode()) for out, _ in outputs) == len(hooks)
+    async with isolated.services.db_sessions() as session:
+        sent = (
+            await session.exec(
+                select(WebhookDelivery.webhook_id).where(
+                    col(WebhookDelivery.digest_id).is_not(None)
+                )
+            )
+        ).all()
+    assert sorted(sent) == sorted(int(h["webhook"]["id"].split(":")[1]) for h in hooks)
