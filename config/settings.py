@@ -101,6 +101,7 @@ class Settings:
     rate_limit_per_second: float = 50.0  # 0: no limit
     rate_limit_burst: int = 200
     scheduler_poll_seconds: float = 60.0  # how often each process applies due withdrawals
+    digest_hour_utc: int = 6  # the hour (UTC) from which each DIGEST webhook's digest is sent
 
     @property
     def direct_url(self) -> str:
@@ -248,7 +249,15 @@ def load_settings() -> Settings:
         scheduler_poll_seconds=_number(
             "CPL_SCHEDULER_POLL_SECONDS", default.scheduler_poll_seconds
         ),
+        digest_hour_utc=_hour("CPL_DIGEST_HOUR_UTC", default.digest_hour_utc),
     )
+
+
+def _hour(name: str, default: int) -> int:
+    hour = _number(name, default)
+    if hour > 23:
+        raise ValueError(f"{name} must be an hour of the day, 0 to 23")
+    return hour
 
 
 def _secret(name: str, file_name: str) -> str | None:

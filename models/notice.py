@@ -5,11 +5,14 @@ effect.
 stored fleet the event touches) and read only for that Party: its subscription events, its
 webhook deliveries and its `onlyMyFleet` filter. `ScheduledWithdrawal` holds a withdrawal announced
 for a later day until a process claims it (`applied_at`, set by one conditional UPDATE).
+`WebhookDigest` is a webhook's daily digest, claimed once a day by one process (its unique
+(webhook, day)).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -55,3 +58,26 @@ class ScheduledWithdrawal(SQLModel, table=True):
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
     )
     applied_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime()))
+
+
+class WebhookDigest(SQLModel, table=True):
+    """A DIGEST webhook's digest of one UTC day: the row is the claim (one per webhook and day,
+    whichever process inserts it first), `body` what is sent (null: nothing changed, nothing
+    sent). `last_event_id` is where the next day's digest carries on from."""
+
+    __tablename__ = "webhook_digest"
+    __table_args__ = (sa.UniqueConstraint("webhook_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("webhook.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    day: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    since: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    last_event_id: int | None = Field(default=None)
+    body: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )

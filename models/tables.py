@@ -68,6 +68,7 @@ class ChangeKind(enum.Enum):
     FIRMWARE_DETAILS_CHANGED = "FIRMWARE_DETAILS_CHANGED"
     PREREQUISITE_DECLARED = "PREREQUISITE_DECLARED"
     PREREQUISITE_WITHDRAWN = "PREREQUISITE_WITHDRAWN"
+    DIGEST = "DIGEST"  # webhooks only: a Supplier's daily digest, never an audit event's action
 
 
 def utcnow() -> datetime:
@@ -314,7 +315,8 @@ class Webhook(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """The transactional outbox: one row per (webhook, event), written with the change itself."""
+    """The transactional outbox: one row per (webhook, event), written with the change itself,
+    or per daily digest, written with its claim."""
 
     __tablename__ = "webhook_delivery"
     __table_args__ = (
@@ -331,7 +333,9 @@ class WebhookDelivery(SQLModel, table=True):
             index=True,
         )
     )
-    event_id: int = Field(foreign_key="audit_event.id")
+    # One of the two: the event it announces, or the daily digest it sends (`models.notice`).
+    event_id: int | None = Field(default=None, foreign_key="audit_event.id")
+    digest_id: int | None = Field(default=None, foreign_key="webhook_digest.id")
     status: WebhookStatus = Field(
         default=WebhookStatus.PENDING, sa_column=sa.Column(_enum(WebhookStatus), nullable=False)
     )

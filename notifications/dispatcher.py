@@ -36,9 +36,10 @@ from notifications.addresses import (
     pinned,
     public_address,
 )
+from notifications.digests import digest_bodies
 from notifications.outages import OutageLog
-from notifications.payloads import delivery_payloads, encode_body, global_id
-from notifications.signing import message_id, signature_headers
+from notifications.payloads import delivery_payloads, encode_body
+from notifications.signing import delivery_subject, signature_headers
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class WebhookSettings(UrlSettings, Protocol):
 class _Claimed:
     delivery_id: int
     webhook_id: int
-    event_id: int
+    event_id: int | None  # None for a daily digest (`digest_id`)
+    digest_id: int | None
     attempts: int
     created_at: datetime
     url: str
@@ -84,6 +86,10 @@ class _Outcome:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _key(row: Any) -> tuple[Any, Any]:  # (event id, Party), or (None, digest id) for a digest
+    return (row[2], row[7]) if row[2] is not None else (None, row[8])
 
 
 def _short_error(exc: BaseException, url: str) -> str:
@@ -205,6 +211,7 @@ class Dispatcher:
                         Webhook.url,
                         Webhook.secret,
                         Webhook.party_id,
+                        WebhookDelivery.digest_id,
                     )
                     .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                     .where(col(WebhookDelivery.id).in_(ids))
@@ -212,8 +219,11 @@ class Dispatcher:
                 )
             ).all()
             # Each body carries its receiver's own fleetImpact, and nothing of another Party's.
-            payloads = await delivery_payloads(session, {(row[2], row[7]) for row in rows})
-            orphans = [row[0] for row in rows if (row[2], row[7]) not in payloads]
+            events = {(row[2], row[7]) for row in rows if row[2] is not None}
+            payloads: dict[Any, dict] = await delivery_payloads(session, events)
+            digests = await digest_bodies(session, {row[8] for row in rows if row[2] is None})
+            payloads |= {(None, d): body for d, body in digests.items()}
+            orphans = [row[0] for row in rows if _key(row) not in payloads]
             if orphans:
                 # Cannot happen while audit events are append-only; if it does, retrying would
                 # never help, so the delivery ends now instead of looping until the horizon.
@@ -225,8 +235,9 @@ class Dispatcher:
                 )
                 await session.commit()
         claimed = []
-        for delivery_id, webhook_id, event_id, attempts, created_at, url, secret, party in rows:
-            payload = payloads.get((event_id, party))
+        for row in rows:
+            delivery_id, webhook_id, event_id, attempts, created_at, url, secret, _, digest = row
+            payload = payloads.get(_key(row))
             if payload is None:
                 continue
             claimed.append(
@@ -234,6 +245,7 @@ class Dispatcher:
                     delivery_id=delivery_id,
                     webhook_id=webhook_id,
                     event_id=event_id,
+                    digest_id=digest,
                     attempts=attempts,
                     created_at=created_at,
                     url=url,
@@ -255,14 +267,12 @@ class Dispatcher:
                 return _Outcome(None, "address refused: the host is not public now")
             target = pinned(item.url, address)
         timestamp = int(self._clock().timestamp())
-        signed = signature_headers(
-            item.secret, item.body, timestamp, message_id(item.event_id, item.webhook_id)
-        )
+        header, subject, msg_id = delivery_subject(item.event_id, item.digest_id, item.webhook_id)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            **signed,
-            "X-CPL-Event-Id": global_id("event", item.event_id),
+            **signature_headers(item.secret, item.body, timestamp, msg_id),
+            header: subject,
             "X-CPL-Delivery-Id": str(item.delivery_id),
         }
         try:

@@ -60,6 +60,16 @@ def message_id(event_id: int, webhook_id: int) -> str:
     return f"msg_event{event_id}_webhook{webhook_id}"
 
 
+def delivery_subject(
+    event_id: int | None, digest_id: int | None, webhook_id: int
+) -> tuple[str, str, str]:
+    """What a delivery is of, as its headers say it: (header, its id, `webhook-id`): an event
+    it announces (`X-CPL-Event-Id`), or a daily digest (`X-CPL-Digest-Id`), one message each."""
+    if event_id is not None:
+        return "X-CPL-Event-Id", f"event:{event_id}", message_id(event_id, webhook_id)
+    return "X-CPL-Digest-Id", f"digest:{digest_id}", f"msg_digest{digest_id}_webhook{webhook_id}"
+
+
 def signature_headers(secret: str, body: bytes, timestamp: int, msg_id: str) -> dict[str, str]:
     """Every signature header of one attempt: CPL's own and the Standard Webhooks three, which
     sign `{webhook-id}.{webhook-timestamp}.{body}` as `v1,<base64 HMAC-SHA256>`."""

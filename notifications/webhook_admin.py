@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import col, select
 
 from models.database import RequestSession
+from models.notice import WebhookDigest
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
 from notifications.signing import new_secret
 from permissions.row_scopes import Scope
@@ -77,6 +78,9 @@ async def remove(work: Work, webhook_id: int | None) -> Webhook:
         raise v.not_found("id", "You have no webhook with that id.")
     await work.session.exec(
         delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook.id)
+    )
+    await work.session.exec(
+        delete(WebhookDigest).where(col(WebhookDigest.webhook_id) == webhook.id)
     )
     await work.session.delete(webhook)
     return webhook

@@ -97,7 +97,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "sscAccessLog": SSC,
         "firmwareByZigbeeStack": SSC,
         **_all(OWN, "webhooks", "webhookDeliveries"),
-        "myFleet": Rule.OWN_FLEET,
+        **_all(Rule.OWN_FLEET, "myFleet", "fleetDigest"),
     },
     "UpgradePlan": {
         **_all(P, "device", "from", "target", "reachable", "reason", "steps"),
@@ -109,6 +109,8 @@ POLICY: dict[str, dict[str, Rule]] = {
     "PremisesPlan": _all(P, "steps", "blocked", "notUpdatableOverTheAir"),
     "PremisesStep": _all(P, "order", "index", "device", "pathway", "carriedOutBy", "waitsFor"),
     "PremisesBlock": _all(P, "index", "device", "firmwareVersion", "reason", "detail"),
+    # Reached only through Query.fleetDigest, a Supplier's own.
+    "FleetDigest": _all(P, "since", "changes", "impact"),
     "FleetPlanEntry": _all(
         P, "index", "device", "firmwareVersion", "meterCount", "plan", "problem"
     ),
@@ -292,7 +294,12 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.rule_of] for field 
 # A subscription event that selects `fleetImpact` is shared only by the subscribers of one Party
 # (`schema.subscriptions.event_group`), as an answer is cached for one caller only.
 CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
-    {("Query", "viewer"), ("Query", "myFleet"), ("CplChange", "fleetImpact")}
+    {
+        ("Query", "viewer"),
+        ("Query", "myFleet"),
+        ("Query", "fleetDigest"),
+        ("CplChange", "fleetImpact"),
+    }
 )
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.

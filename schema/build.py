@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
 from schema.descriptions.apply import describe
+from schema.digest import DigestQueries
 from schema.execution import CompilingExecutor, lean_resolvers
 from schema.extensions import extensions, is_unexpected
 from schema.fleets import FleetMutations, FleetQueries
@@ -84,6 +85,7 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
                 WebhookQueries,
                 SscAccessQueries,
                 FleetQueries,
+                DigestQueries,
             ),
         ),
         mutation=merge_types("Mutation", (Mutation, WebhookMutations, FleetMutations)),

@@ -216,10 +216,14 @@ class WebhookDelivery:
 
     @strawberry.field
     def event_id(self, root: strawberry.Parent[tables.WebhookDelivery]) -> strawberry.ID:
+        if root.event_id is None:  # a daily digest: its own id, as `X-CPL-Digest-Id` says it
+            return strawberry.ID(encode_id("digest", cast(int, root.digest_id)))
         return strawberry.ID(encode_id("event", root.event_id))
 
     @strawberry.field
     async def kind(self, root: strawberry.Parent[tables.WebhookDelivery], info: Info) -> ChangeKind:
+        if root.event_id is None:
+            return tables.ChangeKind.DIGEST
         event = await info.context.loaders.event.load(root.event_id)
         return tables.ChangeKind(event.action)
 

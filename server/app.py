@@ -81,7 +81,9 @@ def create_services(settings: Settings) -> Services:
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         subscriptions=SubscriptionBudget(settings),
         events=SharedEvents(db_sessions),
-        scheduler=Scheduler(writes, db_sessions, settings.scheduler_poll_seconds),
+        scheduler=Scheduler(
+            writes, db_sessions, settings.scheduler_poll_seconds, settings.digest_hour_utc
+        ),
     )
 
 

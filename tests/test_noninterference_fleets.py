@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,9 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from models.notice import WebhookDigest
 from models.tables import Webhook, WebhookDelivery
+from notifications.digests import send_due_digests
 from notifications.payloads import delivery_payloads, encode_body
 from tests.live import serve, subscribe
+from tests.test_fleet_digest import DIGEST
 from tests.test_noninterference import (
     CORPUS,
     QUERIES,
@@ -77,6 +81,7 @@ FLEET_ROADS = [
     Road("my fleet's plan only", post("{ myFleet { plan { entries { device { id } plan { steps { id } } } } } }")),  # noqa: E501
     Road("replace a fleet", post(REPLACE, {"input": {"items": NEIGHBOUR}})),
     Road("replace a fleet with a bad item", post(REPLACE, {"input": {"items": [{"deviceId": "device:1", "firmwareVersion": "00000000"}]}})),  # noqa: E501
+    Road("fleet digest", post(DIGEST, {"since": "2000-01-01T00:00:00Z"})),
     Road("upload a fleet", put_fleet(FILE)),
     Road("upload a bad fleet", put_fleet("device_id,firmware_version\ndevice:999,7F000000\n")),
 ]
@@ -175,6 +180,8 @@ WITHDRAW = """mutation { withdrawUpgradePathway(input: { pathwayId: "pathway:2",
 HOOK = (
     """mutation { registerWebhook(input: { url: "https://93.184.216.34/hook" }) { __typename } }"""
 )
+DIGEST_HOOK = """mutation { registerWebhook(input: { url: "https://93.184.216.34/hook",
+  kinds: [DIGEST] }) { __typename } }"""
 
 
 async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_party(stored, token):
@@ -187,6 +194,7 @@ async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_part
     for twin in stored:
         for caller in callers.values():
             await post(HOOK)(twin.client, caller, caller)
+            await post(DIGEST_HOOK)(twin.client, caller, caller)
         async with serve(twin.app) as address, contextlib.AsyncExitStack() as stack:
             subscribers = {
                 name: await stack.enter_async_context(
@@ -217,6 +225,36 @@ async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_part
     assert demo == other and owner[0] != owner[1]
     assert b'"fleetImpact": {' in demo["SMALL_SUPPLIER"]  # the neighbour's own, alike in both
     assert b"FORBIDDEN" in demo["SECAS"]
+    # The owner's digest holds the change, its numbers differing; every other Party's is alike.
+    digests = []
+    for twin in stored:
+        seen = {}
+        for name, caller in callers.items():
+            ask = post(DIGEST, {"since": "2000-01-01T00:00:00Z"})
+            sent = await ask(twin.client, caller, caller)
+            seen[name] = without_instants(sent.content)
+        digests.append(seen)
+    demo, other = digests
+    owner = demo.pop("OWNER"), other.pop("OWNER")
+    assert demo == other and owner[0] != owner[1]
+    assert b"PATHWAY_WITHDRAWN" in demo["SMALL_SUPPLIER"]  # the neighbour's own, alike in both
+    assert b"FORBIDDEN" in demo["SECAS"] and b"PATHWAY" not in demo["SECAS"]
+    # And every Party's daily digest, as the scheduler would send it tomorrow.
+    sent = []
+    for twin in stored:
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        await send_due_digests(twin.services.db_sessions, tomorrow, 0)
+        async with twin.services.db_sessions() as session:
+            rows = await session.exec(
+                select(Webhook.party_id, WebhookDigest.body).join(
+                    Webhook, col(Webhook.id) == col(WebhookDigest.webhook_id)
+                )
+            )
+            sent.append({p: without_instants(encode_body(b or {})) for p, b in rows.all()})
+    demo, other = sent
+    owner = demo.pop(OWNER), other.pop(OWNER)
+    assert demo == other and owner[0] != owner[1]
+    assert b'"kind":"DIGEST"' in owner[0] and b"424242" in owner[0]
     demo_bodies, other_bodies = deliveries
     mine = [key for key in demo_bodies if key.endswith(f"/{OWNER}")]
     assert mine and [demo_bodies.pop(k) for k in mine] != [other_bodies.pop(k) for k in mine]

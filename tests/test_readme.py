@@ -128,6 +128,12 @@ async def test_every_shell_example_in_the_readme_answers_without_an_unexpected_e
     (stored,) = [a["data"]["myFleet"] for a in answers if "myFleet" in a["data"]]
     assert stored["meters"] == 121_300 and len(stored["groups"]) == 2
     assert stored["plan"]["summary"]["meters"] == 121_300
+    # The Supplier's digest: the portal's new latest firmware reroutes its 120,500 meters on
+    # 7F000000 (its 800 on device:2 untouched), and the sum is the changes' own numbers.
+    (digest,) = [a["data"]["fleetDigest"] for a in answers if "fleetDigest" in a["data"]]
+    assert digest["changes"] and {c["device"]["id"] for c in digest["changes"]} == {"device:1"}
+    impacts = [c["fleetImpact"] for c in digest["changes"]]
+    assert digest["impact"] == {key: sum(i[key] for i in impacts) for key in impacts[0]}
 
 
 async def test_the_readme_graphql_examples_answer_and_its_webhook_check_verifies(server):

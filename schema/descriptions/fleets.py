@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from resolvers.planning.digest import MAX_DIGEST_CHANGES
 from resolvers.planning.stored_fleet import MAX_FLEET_GROUPS
 
 DESCRIPTIONS: dict[str, str] = {
@@ -33,4 +34,17 @@ DESCRIPTIONS: dict[str, str] = {
     "FleetItemProblem": "Why one item of `items` cannot be planned.",
     "FleetItemProblem.index": "The item's position in `items`, from 0.",
     "FleetItemProblem.problem": "What is wrong with it, as `fleetPlan` says it.",
+    "Query.fleetDigest": "The committed changes since a time that touched your Party's stored "
+    "fleet (as it was when each change was made), with their impact on it summed: what a "
+    "Supplier without a webhook receiver reads instead.",
+    "Query.fleetDigest(since)": "Changes at or after this time (without an offset, UTC).",
+    "FleetDigest": "The changes since a time that touched your own stored fleet, and what they "
+    "did to it: readable by your Party only.",
+    "FleetDigest.since": "The time asked for.",
+    "FleetDigest.changes": f"The changes with an impact on your fleet, oldest first (by time, "
+    f"then event id), at most {MAX_DIGEST_CHANGES:,}: when there are that many, ask again from "
+    "the last one's `occurredAt` (the changes of that instant come again; skip them by "
+    "`eventId`). Changes that touched none of your fleet are not listed.",
+    "FleetDigest.impact": "Each change's `fleetImpact` summed over `changes` (a meter touched "
+    "by two changes counts twice); null when there are none.",
 }

@@ -19,6 +19,9 @@ DESCRIPTIONS: dict[str, str] = {
     "WithdrawUpgradePathwayInput.effectiveOn": EFFECTIVE_ON,
     "ChangeKind.FIRMWARE_WITHDRAWAL_SCHEDULED": "A firmware's withdrawal announced for a later "
     "day; FIRMWARE_WITHDRAWN follows when it takes effect.",
+    "ChangeKind.DIGEST": "Webhooks only, never a change of its own: a webhook registered with it "
+    "gets its Party's `FleetDigest` once a day, from the configured UTC hour, since its previous "
+    "digest (nothing when nothing touched the Party's fleet). No subscription event has it.",
     "ChangeKind.PATHWAY_WITHDRAWAL_SCHEDULED": "A pathway's withdrawal announced for a later "
     "day; PATHWAY_WITHDRAWN follows when it takes effect.",
     "UpgradePlan.withdrawalsScheduled": "Announced withdrawals of its steps, the firmware they "

@@ -39,7 +39,8 @@ WEBHOOKS = {
     "RegisterWebhookInput.url": "Where to POST each change: `https` (plain `http` to a "
     "loopback address only where the server allows it).",
     "RegisterWebhookInput.deviceIds": "Only changes to these devices; null: every device.",
-    "RegisterWebhookInput.kinds": "Only changes of these kinds; null: every kind.",
+    "RegisterWebhookInput.kinds": "Only changes of these kinds; null: every kind of change "
+    "(a daily digest only when DIGEST is listed).",
     "DeleteWebhookInput": "The webhook to delete.",
     "DeleteWebhookInput.id": "Its id: `webhook:<number>`; another Party's is NOT_FOUND.",
     "RegisterWebhookSuccess": "The webhook registered, and its secret.",
@@ -62,8 +63,9 @@ WEBHOOKS = {
     "horizon passes.",
     "WebhookDelivery.id": "Its id: `delivery:<number>`.",
     "WebhookDelivery.webhook": "The webhook it goes to.",
-    "WebhookDelivery.eventId": "The event's id, the same in every retry: de-duplicate on it.",
-    "WebhookDelivery.kind": "What the change did.",
+    "WebhookDelivery.eventId": "The event's id, the same in every retry: de-duplicate on it "
+    "(a DIGEST delivery's: the digest's own id, `digest:N`).",
+    "WebhookDelivery.kind": "What the change did; DIGEST for a daily digest.",
     "WebhookDelivery.status": "Where the delivery stands.",
     "WebhookDelivery.attempts": "How many times it was sent.",
     "WebhookDelivery.nextAttemptAt": "When it is sent next, while PENDING.",
