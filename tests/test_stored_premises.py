@@ -43,8 +43,10 @@ BRIGHTWATER_STORED = [
 ]
 
 
-async def replace(isolated, items: list[dict], premises: list[dict] | None = None) -> dict:
-    variables = {"input": {"items": items, "premises": premises}}
+async def replace(
+    isolated, items: list[dict], premises: list[dict] | None = None, **extra: str
+) -> dict:
+    variables = {"input": {"items": items, "premises": premises, **extra}}
     body = await isolated.gql("LARGE_SUPPLIER", REPLACE, variables, party_id="P-NORTH")
     assert "errors" not in body, body
     return body["data"]["replaceFleet"]
@@ -130,6 +132,15 @@ async def test_a_premises_that_cannot_be_stored_stores_nothing(isolated) -> None
     assert result["message"].startswith("2 items and premises of the fleet cannot be stored")
     fleet = await my_fleet(isolated)
     assert [p["premisesCount"] for p in fleet["premises"]] == [1000, 200]  # untouched
+
+
+async def test_a_retry_answers_the_stored_premises_and_other_premises_conflict(isolated) -> None:
+    first = await replace(isolated, ITEMS, PREMISES, idempotencyKey="shapes-1")
+    assert first["__typename"] == "ReplaceFleetSuccess", first
+    assert await replace(isolated, ITEMS, PREMISES, idempotencyKey="shapes-1") == first
+    other = await replace(isolated, ITEMS, PREMISES[:1], idempotencyKey="shapes-1")
+    assert (other["__typename"], other["code"]) == ("ConflictError", "CONFLICT")
+    assert await isolated.scalar("SELECT count(*) FROM fleet_premises") == 2
 
 
 async def test_only_the_owner_reads_its_premises(isolated) -> None:
