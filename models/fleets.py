@@ -48,3 +48,24 @@ class FleetGroup(SQLModel, table=True):
     device_id: int = Field(foreign_key="device.id")
     firmware_version: str = Field(sa_column=sa.Column(sa.String(8), nullable=False))
     meter_count: int = Field(nullable=False)
+
+
+class FleetPremisesShape(SQLModel, table=True):
+    """`premises_count` premises of one fleet that share a shape: `devices` is the shape, a
+    list of `[device id, firmware version]` in the order given (a premises plan names its
+    devices by that order), each version normalised as a group's. Kept in its fleet's order
+    (`position`, from 0). Not indexed by device: a firmware's change finds fleets by their
+    groups only (`resolvers.planning.impact` does not read premises yet)."""
+
+    __tablename__ = "fleet_premises"
+    __table_args__ = (sa.UniqueConstraint("fleet_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    fleet_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(), sa.ForeignKey("stored_fleet.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    position: int = Field(nullable=False)
+    premises_count: int = Field(nullable=False)
+    devices: list[list[int | str]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))

@@ -224,12 +224,14 @@ POLICY: dict[str, dict[str, Rule]] = {
     "NotFoundError": _all(P, *MUTATION_ERRORS),
     "ConflictError": _all(P, *MUTATION_ERRORS),
     # Reached only through Query.myFleet and Mutation.replaceFleet, a Supplier's own.
-    "StoredFleet": _all(P, "replacedAt", "meters", "groups", "plan"),
+    "StoredFleet": _all(P, "replacedAt", "meters", "groups", "premises", "plan"),
     "FleetGroup": _all(P, "device", "firmwareVersion", "meterCount"),
+    "StoredPremises": _all(P, "premisesCount", "devices"),
+    "StoredPremisesDevice": _all(P, "device", "firmwareVersion"),
     "ReplaceFleetSuccess": _all(P, "fleet"),
-    "InvalidFleetError": _all(P, *MUTATION_ERRORS, "problems"),
+    "InvalidFleetError": _all(P, *MUTATION_ERRORS, "problems", "premisesProblems"),
     "FleetItemProblem": _all(P, "index", "problem"),
-    "ReplaceFleetInput": _all(P, "items", "idempotencyKey"),
+    "ReplaceFleetInput": _all(P, "items", "premises", "idempotencyKey"),
     # Arguments: the fields of input types. Using a restricted one is refused for the whole
     # root field; `DeviceFilter`'s are added below, each with the rule of the field it matches.
     # Mutation inputs: who may send them is the mutation's rule; a Manufacturer may *write* the

@@ -5,8 +5,9 @@ in, scoped to its own Party (`permissions.row_scopes`), and refuses every other 
 (`null` and one FORBIDDEN error) before anything here runs. The response cache keys `myFleet`
 on the caller's identity (`permissions.policy.CALLER_SCOPED`), so two Suppliers never share
 an answer. The plan is `fleetPlan`'s, made by the same planner and the same conversion
-(`schema.planning.fleet_plan_answer`); like the plan types, the group type has no resolvers:
-its rows are loaded up front in one batch.
+(`schema.planning.fleet_plan_answer`), its premises shapes planned as `fleetPlan` plans its
+`premises`; like the plan types, the group and premises types have no resolvers: their rows
+are loaded up front in one batch.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from resolvers.planning.stored_fleet import (
     replace_fleet,
     replay_fleet,
 )
+from resolvers.planning.stored_premises import StoredShape
 from resolvers.writes import validation as v
 from resolvers.writes.idempotency import IdempotencyKey, request_hash
 from resolvers.writes.unit_of_work import Work
 from schema.mutations import ConflictError, MutationError, ValidationError
 from schema.plan_views import rows, selections, selects
 from schema.planning import FleetItemInput, FleetPlan, _items, fleet_plan_answer
+from schema.premises import FleetPremisesInput, premises_shapes
 from schema.types import Device
 
 
@@ -49,16 +52,30 @@ class FleetGroup:
 
 
 @strawberry.type
+class StoredPremisesDevice:
+    device: Device
+    firmware_version: str
+
+
+@strawberry.type
+class StoredPremises:
+    premises_count: int
+    devices: list[StoredPremisesDevice]
+
+
+@strawberry.type
 class StoredFleet:
     replaced_at: datetime
     meters: int
     groups: list[FleetGroup]
+    premises: list[StoredPremises]
     plan: FleetPlan
 
 
 @strawberry.input
 class ReplaceFleetInput:
     items: list[FleetItemInput]
+    premises: list[FleetPremisesInput] | None = None
     idempotency_key: str | None = None
 
 
@@ -71,6 +88,7 @@ class FleetItemProblem:
 @strawberry.type
 class InvalidFleetError(MutationError):
     problems: list[FleetItemProblem]
+    premises_problems: list[FleetItemProblem]
 
 
 @strawberry.type
@@ -92,10 +110,23 @@ class _GroupView:
 
 
 @dataclass(slots=True)
+class _DeviceView:
+    device: Any
+    firmware_version: str
+
+
+@dataclass(slots=True)
+class _PremisesView:
+    premises_count: int
+    devices: list[_DeviceView]
+
+
+@dataclass(slots=True)
 class _FleetView:
     replaced_at: datetime
     meters: int
     groups: list[_GroupView]
+    premises: list[_PremisesView]
     plan: Any
 
 
@@ -103,24 +134,35 @@ async def stored_fleet_answer(info: Info, stored: Stored, prefix: tuple[str, ...
     """A `StoredFleet` of the stored rows; its plan made only when the query selects it, with
     the rows the query selects under `prefix` (where the fleet is) loaded in one batch each."""
     selected = selections(info)
-    groups = stored.groups
-    devices: dict[int, Any] = {}
+    groups, shapes = stored.groups, stored.premises
+    wanted: set[int] = set()
     if selects(selected, (*prefix, "groups", "device")):
-        devices = await rows(info.context.loaders.device, {g.device_id for g in groups})
+        wanted.update(g.device_id for g in groups)
+    if selects(selected, (*prefix, "premises", "devices", "device")):
+        wanted.update(device_id for shape in shapes for device_id, _ in shape.devices)
+    devices = await rows(info.context.loaders.device, wanted) if wanted else {}
     plan = None
     if selects(selected, (*prefix, "plan")):
         snapshot = await info.context.loaders.snapshot()
         result = await plan_groups(info.context.db, snapshot, groups)
-        plan = await fleet_plan_answer(info, result, (*prefix, "plan"))
+        planned = [shape.premises() for shape in shapes]
+        plan = await fleet_plan_answer(info, result, (*prefix, "plan"), shapes=planned)
     view = _FleetView(
         replaced_at=stored.fleet.replaced_at,
         meters=sum(g.meter_count for g in groups),
         groups=[
             _GroupView(devices.get(g.device_id), g.firmware_version, g.meter_count) for g in groups
         ],
+        premises=[_premises_view(shape, devices) for shape in shapes],
         plan=plan,
     )
     return cast(StoredFleet, view)  # a _FleetView has its fields: Strawberry reads them by name
+
+
+def _premises_view(shape: StoredShape, devices: dict[int, Any]) -> _PremisesView:
+    return _PremisesView(
+        shape.count, [_DeviceView(devices.get(d), version) for d, version in shape.devices]
+    )
 
 
 @strawberry.type
@@ -138,8 +180,11 @@ def _rejected(rejection: FleetRejected) -> InvalidFleetError:
     return InvalidFleetError(
         code="VALIDATION",
         message=rejection.message,
-        field="items",
+        field="items" if rejection.problems or not rejection.premises_problems else "premises",
         problems=[FleetItemProblem(index=i, problem=p) for i, p in rejection.problems],
+        premises_problems=[
+            FleetItemProblem(index=i, problem=p) for i, p in rejection.premises_problems
+        ],
     )
 
 
@@ -155,25 +200,31 @@ class FleetMutations:
         try:
             key = v.text(input.idempotency_key, "idempotencyKey", v.MAX_IDEMPOTENCY_KEY)
             groups: list[Group] = []
+            shapes: list[StoredShape] = []
             rejected = None
             try:
                 items = await in_slices(_items(input.items))
+                premises = premises_shapes(input.premises or [])
                 snapshot = await info.context.loaders.snapshot()
-                groups, _ = await group_items(info.context.db, snapshot, items)
+                groups, shapes, _ = await group_items(info.context.db, snapshot, items, premises)
             except FleetRejected as rejection:
                 if not key:
                     return _rejected(rejection)
                 rejected = rejection  # unless the key's first request was stored: a retry
             idempotency = None
             if key:
-                arguments = [strawberry.asdict(item) for item in input.items]
-                digest = request_hash("replaceFleet", {"items": arguments})
+                arguments: dict[str, Any] = {
+                    "items": [strawberry.asdict(item) for item in input.items]
+                }
+                if input.premises is not None:  # a fleet of items alone hashes as it always did
+                    arguments["premises"] = [strawberry.asdict(p) for p in input.premises]
+                digest = request_hash("replaceFleet", arguments)
                 idempotency = IdempotencyKey(key, "replaceFleet", digest, "fleet", replay_fleet)
 
             async def write(work: Work) -> Stored:
                 if rejected is not None:
                     raise rejected
-                return await replace_fleet(work, groups)
+                return await replace_fleet(work, groups, shapes)
 
             scope = row_scope(principal, "Mutation", "replaceFleet")
             stored = await info.context.services.writes.run(principal, scope, write, idempotency)

@@ -21,12 +21,18 @@ from strawberry.types import Info
 
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, FleetResult, plan_fleet
-from resolvers.planning.fleet_premises import with_premises
+from resolvers.planning.fleet_premises import FleetPremises, with_premises
 from resolvers.planning.slices import SLICE, Sliced, in_slices
 from schema.execution import DEFINITION
 from schema.ids import BAD_USER_INPUT, decode_id
 from schema.plan_views import PlanView, plan_views, rows, selections, selects
-from schema.premises import FleetPremisesEntry, FleetPremisesInput, fleet_premises, premises_inputs
+from schema.premises import (
+    FleetPremisesEntry,
+    FleetPremisesInput,
+    fleet_premises,
+    premises_inputs,
+    premises_shapes,
+)
 from schema.query import not_found
 from schema.types import Device, Firmware, PlanBlockReason, UpgradePathway
 
@@ -246,14 +252,14 @@ class PlanningQueries:
         snapshot = await info.context.loaders.snapshot()
         fleet = await in_slices(_items(items))
         result = await plan_fleet(info.context.db, snapshot, fleet)
-        return await fleet_plan_answer(info, result, shapes=shapes)
+        return await fleet_plan_answer(info, result, shapes=premises_shapes(shapes))
 
 
 async def fleet_plan_answer(
     info: Info,
     result: FleetResult,
     prefix: tuple[str, ...] = (),
-    shapes: list[FleetPremisesInput] | None = None,
+    shapes: list[FleetPremises] | None = None,
 ) -> FleetPlan:
     """A `FleetPlan` of the planner's result (and of the premises `shapes`, planned here), with
     the rows the query selects under `prefix` (where the plan is, below the field resolved)

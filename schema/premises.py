@@ -159,13 +159,17 @@ def premises_inputs(values: list[dict[str, Any]]) -> list[FleetPremisesInput]:
     ]
 
 
+def premises_shapes(premises: list[FleetPremisesInput]) -> list[FleetPremises]:
+    """The planner's shapes of the caller's `premises` (`fleetPlan`'s, `replaceFleet`'s)."""
+    return [FleetPremises(tuple(items_of(p.devices)), p.premises_count) for p in premises]
+
+
 async def fleet_premises(
-    info: Info, premises: list[FleetPremisesInput]
+    info: Info, shapes: list[FleetPremises]
 ) -> tuple[list[FleetPremisesEntry], PremisesTally]:
     """A fleet's premises shapes planned (each distinct one once), as the answer's entries, and
     their tally for the fleet's summary."""
     snapshot = await info.context.loaders.snapshot()
-    shapes = [FleetPremises(tuple(items_of(p.devices)), p.premises_count) for p in premises]
     entries, tally = await plan_fleet_premises(info.context.db, snapshot, shapes)
     views: dict[int, PlanView] = {}
 

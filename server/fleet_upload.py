@@ -2,12 +2,14 @@
 XLSX) stored as its fleet, all or nothing.
 
 The file is read by the fleet file's own reader (`server.fleet_records.Columns` for the header,
-`Records` for CSV records, `server.fleet_file`'s row to item), and its items are checked by
-the planner `replaceFleet` uses (`resolvers.planning.stored_fleet`). Unlike the fleet file,
+`Records` for CSV records, `server.fleet_file`'s row to item, premises rows and all), and its
+items and premises shapes are checked by the planner `replaceFleet` uses
+(`resolvers.planning.stored_fleet`). Unlike the fleet file,
 the body is not streamed: it is bounded by `CPL_MAX_BODY_BYTES` like any other request (413
 past it), and its rows by `CPL_MAX_FLEET_ROWS`. Answers:
 
-- 200 with the stored fleet's summary;
+- 200 with the stored fleet's summary (its meters and outcomes counting the premises' devices
+  as `fleetPlan` counts them, and `premises`, how many premises);
 - 400 with the problems by row (the first `MAX_PROBLEMS`, and how many in all), nothing stored;
 - 401 without a valid token, 403 for a caller that is not a Supplier (before any of the body is
   read), 415 for a body that is neither CSV nor XLSX, 429 over the Party's budget.
@@ -55,6 +57,7 @@ CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_PROBLEMS = 1_000  # problems an answer lists; `problemCount` says how many in all
 BAD_METER_COUNT = "meter_count must be at least 1"
+_Row = tuple[int, FleetItem | FleetPremises | str]  # a row's number, and its item or problem
 
 
 class FileRefused(Exception):
@@ -113,10 +116,12 @@ class FleetUpload:
         try:
             granted = capability(principal.party_category)
             snapshot = (await self.services.snapshots.current()).view(granted)
-            groups, summary = await check_groups(db, snapshot, fleet.items)
+            groups, shapes, summary = await check_groups(db, snapshot, fleet.items, fleet.shapes)
         except FleetRejected as rejection:
             for index, problem in rejection.problems:
                 problems.extend((number, _named(problem)) for number in fleet.numbers[index])
+            for index, problem in rejection.premises_problems:
+                problems.append((fleet.shape_numbers[index], _named(problem)))
             if not problems:
                 raise FileRefused(rejection.message.rstrip(".")) from None
         finally:
@@ -125,7 +130,7 @@ class FleetUpload:
             raise _Rejected(sorted(problems))
 
         async def write(work: Work) -> Any:
-            return await replace_fleet(work, groups)
+            return await replace_fleet(work, groups, shapes)
 
         scope = row_scope(principal, "Mutation", "replaceFleet")
         stored = await self.services.writes.run(principal, scope, write)
@@ -134,7 +139,9 @@ class FleetUpload:
                 "replacedAt": stored.fleet.replaced_at.isoformat(),
                 "rows": fleet.rows,
                 "groups": len(groups),
-                "meters": sum(group.meter_count for group in groups),
+                "premisesShapes": len(shapes),
+                "premises": summary.premises,
+                "meters": summary.meters,
                 "upToDate": summary.up_to_date,
                 "upgradable": summary.upgradable,
                 "blocked": summary.blocked,
@@ -145,19 +152,25 @@ class FleetUpload:
 @dataclasses.dataclass
 class _Fleet:
     """A file's distinct items (rows equal but for their meters are one item, its meters
-    summed), the rows of each, the rows' own problems, and how many rows it has."""
+    summed), the rows of each, its premises shapes (a row each) and their rows, the rows' own
+    problems, and how many rows it has."""
 
     items: list[FleetItem]
     numbers: list[list[int]]
     problems: list[tuple[int, str]]
     rows: int
+    shapes: list[FleetPremises] = dataclasses.field(default_factory=list)
+    shape_numbers: list[int] = dataclasses.field(default_factory=list)
 
 
-def _distinct(rows: Iterable[tuple[int, FleetItem | str]], limit: int) -> _Fleet:
+def _distinct(rows: Iterable[_Row], limit: int) -> _Fleet:
     keys: dict[FleetItem, int] = {}  # an item but its meters -> its index
     meters: list[int] = []
     numbers: list[list[int]] = []
     problems: list[tuple[int, str]] = []
+    shapes: list[FleetPremises] = []
+    shape_numbers: list[int] = []
+    devices = 0  # of the premises shapes: they count towards MAX_FLEET_GROUPS with the items
     count = 0
     for number, item in rows:
         count += 1
@@ -166,19 +179,26 @@ def _distinct(rows: Iterable[tuple[int, FleetItem | str]], limit: int) -> _Fleet
         if isinstance(item, str):
             problems.append((number, item))
             continue
+        if isinstance(item, FleetPremises):
+            devices += len(item.devices)
+            if len(keys) + devices > MAX_FLEET_GROUPS:
+                raise FileRefused(too_many(len(keys) + devices).message.rstrip("."))
+            shapes.append(item)
+            shape_numbers.append(number)
+            continue
         if item.meter_count < 1:
             problems.append((number, BAD_METER_COUNT))
             continue
         index = keys.setdefault(dataclasses.replace(item, meter_count=0), len(keys))
         if index == len(meters):
-            if index >= MAX_FLEET_GROUPS:
-                raise FileRefused(too_many(index + 1).message.rstrip("."))
+            if index + 1 + devices > MAX_FLEET_GROUPS:
+                raise FileRefused(too_many(index + 1 + devices).message.rstrip("."))
             meters.append(0)
             numbers.append([])
         meters[index] += item.meter_count
         numbers[index].append(number)
     items = [dataclasses.replace(key, meter_count=meters[i]) for key, i in keys.items()]
-    return _Fleet(items, numbers, problems, count)
+    return _Fleet(items, numbers, problems, count, shapes, shape_numbers)
 
 
 class _Rejected(Exception):
@@ -210,10 +230,10 @@ def _named(problem: str) -> str:
     """A planner's problem in the file's words: its columns, not GraphQL's fields."""
     for field, column in _COLUMN_NAMES.items():
         problem = problem.replace(field, column)
-    return problem
+    return problem.replace("premisesCount", "premises_count")
 
 
-def _csv_rows(body: bytes) -> Iterator[tuple[int, FleetItem | str]]:  # in a worker thread
+def _csv_rows(body: bytes) -> Iterator[_Row]:  # in a worker thread
     """(row number, item or problem) of each non-blank row of a CSV fleet file."""
     try:
         text = body.decode("utf-8-sig")
@@ -235,7 +255,7 @@ def _cells(records: list[str]) -> Iterator[list[str] | str]:
             yield BAD_CSV
 
 
-def _rows(lines: Iterable[list[str] | str]) -> Iterator[tuple[int, FleetItem | str]]:
+def _rows(lines: Iterable[list[str] | str]) -> Iterator[_Row]:
     """Items (or problems) of the lines after the header, with their row numbers."""
     columns: Columns | None = None
     for number, cells in enumerate(lines, start=1):
@@ -252,16 +272,12 @@ def _rows(lines: Iterable[list[str] | str]) -> Iterator[tuple[int, FleetItem | s
         if len(cells) != columns.width:
             yield number, f"the row has {len(cells)} cells and the header {columns.width}"
             continue
-        item = _item(columns, cells)
-        if isinstance(item, FleetPremises):
-            yield number, "a stored fleet holds devices, not premises: plan premises by file"
-            continue
-        yield number, item
+        yield number, _item(columns, cells)
     if columns is None:
         raise HeaderProblem("the file is empty; it needs a header row")
 
 
-def _xlsx_rows(body: bytes) -> list[tuple[int, FleetItem | str]]:  # in a worker thread
+def _xlsx_rows(body: bytes) -> list[_Row]:  # in a worker thread
     """(row number, item or problem) of each non-blank row of the workbook's first sheet, read
     within the CPL import's bounds on a workbook (`resolvers.files.cpl_files`)."""
     with tempfile.TemporaryDirectory() as directory:

@@ -23,6 +23,7 @@ from notifications.digests import send_due_digests
 from notifications.payloads import delivery_payloads, encode_body
 from tests.live import serve, subscribe
 from tests.test_fleet_digest import DIGEST
+from tests.test_fleet_premises import BRIGHTWATER, KESTREL
 from tests.test_noninterference import (
     CORPUS,
     QUERIES,
@@ -50,6 +51,13 @@ FLEETS = (
         {"deviceId": "device:2", "firmwareVersion": "76010100", "meterCount": 5},
     ],
 )
+# And different premises shapes (`tests/test_stored_premises.py`), with telling counts.
+OWNER_PREMISES = (
+    [{"devices": KESTREL, "premisesCount": 271828}],
+    [{"devices": BRIGHTWATER, "premisesCount": 161803}, {"devices": KESTREL[:1]}],
+)
+MY_PREMISES = """{ myFleet { premises { premisesCount devices { device { id } firmwareVersion } }
+  plan { premises { premisesCount plan { steps { order } } } summary { meters premises } } } }"""
 NEIGHBOUR = [{"deviceId": "device:1", "firmwareVersion": "7F000000", "meterCount": 77}]
 # Every category, each as its default development Party (`DEV-<category>`): the Small
 # Supplier has a fleet of its own (the same in both), the Large one stores one on the roads.
@@ -79,6 +87,8 @@ FLEET_ROADS = [
     Road("my fleet by GET", get("{ myFleet { meters groups { meterCount } } }")),
     Road("my fleet under an alias beside the devices", post("{ f: myFleet { meters plan { summary { meters blocked } } } devices { totalCount } }")),  # noqa: E501
     Road("my fleet's plan only", post("{ myFleet { plan { entries { device { id } plan { steps { id } } } } } }")),  # noqa: E501
+    Road("my fleet's premises", post(MY_PREMISES)),
+    Road("replace a fleet with a bad premises", post(REPLACE, {"input": {"items": NEIGHBOUR, "premises": [{"devices": [{"deviceId": "device:999", "firmwareVersion": "7F000000"}]}]}})),  # noqa: E501
     Road("replace a fleet", post(REPLACE, {"input": {"items": NEIGHBOUR}})),
     Road("replace a fleet with a bad item", post(REPLACE, {"input": {"items": [{"deviceId": "device:1", "firmwareVersion": "00000000"}]}})),  # noqa: E501
     Road("fleet digest", post(DIGEST, {"since": "2000-01-01T00:00:00Z"})),
@@ -92,8 +102,11 @@ def caller_token(token, category: str) -> str:
     return token(category, **({"manufacturer_id": "0A1B"} if category == "MANUFACTURER" else {}))
 
 
-async def replace(twin: Twin, token: str, items: list[dict]) -> None:
-    response = await post(REPLACE, {"input": {"items": items}})(twin.client, token, token)
+async def replace(
+    twin: Twin, token: str, items: list[dict], premises: list[dict] | None = None
+) -> None:
+    variables = {"input": {"items": items, "premises": premises}}
+    response = await post(REPLACE, variables)(twin.client, token, token)
     assert response.json()["data"]["replaceFleet"]["__typename"] == "ReplaceFleetSuccess"
 
 
@@ -108,9 +121,9 @@ async def fleet_pair(settings, template, tmp_path_factory, spent):
 
 @pytest.fixture(scope="module")
 async def stored(fleet_pair, token) -> tuple[Twin, Twin]:
-    for twin, fleet in zip(fleet_pair, FLEETS, strict=True):
+    for twin, fleet, premises in zip(fleet_pair, FLEETS, OWNER_PREMISES, strict=True):
         await replace(twin, token("SMALL_SUPPLIER"), NEIGHBOUR)
-        await replace(twin, token("LARGE_SUPPLIER", party_id=OWNER), fleet)
+        await replace(twin, token("LARGE_SUPPLIER", party_id=OWNER), fleet, premises)
     return fleet_pair
 
 
@@ -121,13 +134,16 @@ async def test_the_twins_differ_in_the_owners_fleet_and_nothing_else(stored) -> 
     def others(tables: dict) -> dict:
         groups = [row for row in tables["fleet_group"] if row["fleet_id"] != fleet_id]
         impacts = [row for row in tables["fleet_impact"] if row["party_id"] != OWNER]
+        shapes = [row for row in tables["fleet_premises"] if row["fleet_id"] != fleet_id]
         return tables | {
             "fleet_group": [{**row, "id": None} for row in groups],
             "fleet_impact": [{**row, "id": None} for row in impacts],
+            "fleet_premises": [{**row, "id": None} for row in shapes],
         }
 
     assert others(demo) == others(other)
     assert demo["fleet_group"] != other["fleet_group"]
+    assert demo["fleet_premises"] != other["fleet_premises"]
 
 
 @pytest.mark.parametrize("category", CALLERS)
@@ -143,6 +159,8 @@ async def test_the_owner_sees_the_difference_and_others_what_the_policy_says(sto
     owner = token("LARGE_SUPPLIER", party_id=OWNER)
     demo, other = await answers(stored, post(MY_FLEET), owner, owner)
     assert b"424242" in demo.body and b"31337" in other.body
+    demo, other = await answers(stored, post(MY_PREMISES), owner, owner)
+    assert b"271828" in demo.body and b"161803" in other.body
     for category in CALLERS:
         seen = (await answers(stored, post(MY_FLEET), caller_token(token, category), owner))[0]
         assert b"424242" not in seen.body

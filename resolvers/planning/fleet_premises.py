@@ -31,6 +31,7 @@ __all__ = [
     "PremisesEntry",
     "PremisesTally",
     "plan_fleet_premises",
+    "shape_problem",
     "with_premises",
 ]
 
@@ -99,7 +100,8 @@ class PremisesTally:
                 self.up_to_date += count
 
 
-def _problem(premises: FleetPremises) -> str | None:
+def shape_problem(premises: FleetPremises) -> str | None:
+    """What is wrong with a shape on its face (no device, too many, a count below 1), or None."""
     problems = []
     if not premises.devices:
         problems.append(NO_DEVICES)
@@ -117,7 +119,7 @@ async def plan_fleet_premises(
     premises and meters. A shape with no device, too many, or a count below 1 has a problem and
     no plan, and counts nowhere."""
     distinct: dict[tuple[PremisesItem, ...], int] = {}
-    problems = [_problem(shape) for shape in shapes]
+    problems = [shape_problem(shape) for shape in shapes]
     for shape, problem in zip(shapes, problems, strict=True):
         if problem is None:
             distinct.setdefault(shape.devices, len(distinct))

@@ -4,8 +4,10 @@ Items are checked by the very planner `fleetPlan` uses (`resolvers.planning.flee
 item it would answer with a `problem` (bad input, a device or firmware version not on the CPL)
 refuses the whole fleet, naming every such item; nothing is stored. The rest become groups,
 one per (device, firmware version), the meters of items naming the same one summed (by id or
-by identifiers alike). A replacement is one unit of work: the Party's groups deleted and the
-new ones inserted in one statement, all or nothing.
+by identifiers alike). Premises shapes are checked and stored alongside
+(`resolvers.planning.stored_premises`): a shape that cannot be stored refuses the fleet too.
+A replacement is one unit of work: the Party's groups and shapes deleted and the new ones
+inserted, all or nothing.
 
 Who owns a fleet is the caller's row scope (`permissions.row_scopes`) under the policy's
 `OWN_FLEET` rule: the Party its token names, and no one else, whatever its category.
@@ -14,7 +16,7 @@ Who owns a fleet is the caller's row scope (`permissions.row_scopes`) under the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +28,16 @@ from models.tables import utcnow
 from permissions.row_scopes import Scope
 from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetResult, FleetSummary, plan_fleet
+from resolvers.planning.fleet_premises import FleetPremises, with_premises
+from resolvers.planning.stored_premises import (
+    StoredShape,
+    check_shapes,
+    delete_shapes,
+    insert_shapes,
+    load_shapes,
+    plan_stored_shapes,
+    shapes_of,
+)
 from resolvers.reads.snapshot import CplSnapshot
 from resolvers.writes.unit_of_work import Work
 
@@ -57,59 +69,83 @@ class Group:
 
 
 class FleetRejected(Exception):
-    """The fleet cannot be stored: `problems` are (item index from 0, problem), in order;
-    with none, `message` says what is wrong with the fleet as a whole."""
+    """The fleet cannot be stored: `problems` are (item index from 0, problem), in order, and
+    `premises_problems` (premises shape index from 0, problem); with neither, `message` says
+    what is wrong with the fleet as a whole."""
 
-    def __init__(self, message: str, problems: Sequence[tuple[int, str]] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        problems: Sequence[tuple[int, str]] = (),
+        premises_problems: Sequence[tuple[int, str]] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.problems = list(problems)
+        self.premises_problems = list(premises_problems)
 
 
 def too_many(count: int) -> FleetRejected:
     return FleetRejected(
         f"A stored fleet holds at most {MAX_FLEET_GROUPS:,} items (devices and firmware "
-        f"versions); {count:,} were given. Sum your meters by device and firmware version."
+        f"versions) and premises devices; {count:,} were given. Sum your meters by device and "
+        "firmware version."
     )
 
 
 async def group_items(
-    db: RequestSession, snapshot: CplSnapshot, items: Sequence[FleetItem]
-) -> tuple[list[Group], FleetSummary]:
-    """The fleet's groups, by device id and version, and its plan's summary; `FleetRejected`
-    naming every item the planner answers with a problem, or when there are too many items or
-    meters."""
-    if len(items) > MAX_FLEET_GROUPS:
-        raise too_many(len(items))
+    db: RequestSession,
+    snapshot: CplSnapshot,
+    items: Sequence[FleetItem],
+    premises: Sequence[FleetPremises] = (),
+) -> tuple[list[Group], list[StoredShape], FleetSummary]:
+    """The fleet's groups, by device id and version, its premises shapes, and its plan's
+    summary (premises counted in as `fleetPlan` counts them); `FleetRejected` naming every item
+    and shape that cannot be stored, or when there are too many items or meters."""
+    given = len(items) + sum(len(shape.devices) for shape in premises)
+    if given > MAX_FLEET_GROUPS:
+        raise too_many(given)
     result = await plan_fleet(db, snapshot, items)
     problems = [(e.index, e.problem) for e in result.entries if e.problem is not None]
-    if problems:
-        count = len(problems)
+    shapes, shape_problems = await check_shapes(db, snapshot, premises)
+    if problems or shape_problems:
+        count = len(problems) + len(shape_problems)
+        what = f"item{'s' if count > 1 else ''}"
+        if shape_problems:
+            what = "items and premises" if problems else "premises"
         raise FleetRejected(
-            f"{count:,} item{'s' if count > 1 else ''} of the fleet cannot be stored; "
-            "nothing was stored.",
+            f"{count:,} {what} of the fleet cannot be stored; nothing was stored.",
             problems,
+            shape_problems,
         )
     sums: dict[tuple[int, str], int] = {}
     for entry in result.entries:
         assert entry.device_id is not None  # an entry without a problem names its device
         key = (entry.device_id, entry.firmware_version)
         sums[key] = sums.get(key, 0) + entry.meter_count
-    if sum(sums.values()) > MAX_FLEET_METERS:
+    devices = sum(shape.count * len(shape.devices) for shape in shapes)
+    if sum(sums.values()) + devices > MAX_FLEET_METERS:
         raise FleetRejected(
-            f"The meters of a stored fleet must add up to at most {MAX_FLEET_METERS:,}."
+            f"The meters of a stored fleet (and its premises' devices) must add up to at most "
+            f"{MAX_FLEET_METERS:,}."
         )
     groups = [Group(device, version, meters) for (device, version), meters in sorted(sums.items())]
-    return groups, result.summary
+    summary = result.summary
+    if shapes:
+        _, tally = await plan_stored_shapes(db, snapshot, shapes)
+        summary = with_premises(summary, tally)
+    return groups, shapes, summary
 
 
 @dataclass(slots=True)
 class Stored:
-    """A stored fleet's row and its groups (by device id and version); `id` is the row's, which
-    stays the same across replacements (what an idempotency record remembers)."""
+    """A stored fleet's row, its groups (by device id and version) and its premises shapes (in
+    order); `id` is the row's, which stays the same across replacements (what an idempotency
+    record remembers)."""
 
     fleet: StoredFleet
     groups: list[Group]
+    premises: list[StoredShape] = field(default_factory=list)
 
     @property
     def id(self) -> int | None:
@@ -128,9 +164,12 @@ def _groups_of(fleet_id: int | None) -> Any:
     )
 
 
-async def replace_fleet(work: Work, groups: Sequence[Group]) -> Stored:
-    """The caller's fleet replaced whole by `groups`, in the unit of work's transaction. It
-    records no change: a fleet is in no history, event or delivery anyone else reads."""
+async def replace_fleet(
+    work: Work, groups: Sequence[Group], premises: Sequence[StoredShape] = ()
+) -> Stored:
+    """The caller's fleet replaced whole by `groups` and `premises`, in the unit of work's
+    transaction. It records no change: a fleet is in no history, event or delivery anyone else
+    reads."""
     if work.scope.owner is None:  # the policy lets only a Supplier, scoped to its Party, here
         raise PermissionError("no Party owns this fleet")
     session = work.session
@@ -140,6 +179,7 @@ async def replace_fleet(work: Work, groups: Sequence[Group]) -> Stored:
     else:
         fleet.replaced_at = utcnow()
         await session.exec(sa.delete(FleetGroup).where(col(FleetGroup.fleet_id) == fleet.id))
+        await delete_shapes(session, fleet.id)
     session.add(fleet)
     await session.flush()
     rows = [
@@ -154,7 +194,8 @@ async def replace_fleet(work: Work, groups: Sequence[Group]) -> Stored:
     table: sa.Table = FleetGroup.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ in its metaclass
     for start in range(0, len(rows), INSERT_CHUNK):
         await session.exec(sa.insert(table), params=rows[start : start + INSERT_CHUNK])
-    return Stored(fleet, list(groups))
+    await insert_shapes(session, fleet.id, premises)
+    return Stored(fleet, list(groups), list(premises))
 
 
 async def replay_fleet(work: Work, kind: str, row_id: int) -> Stored:
@@ -166,18 +207,20 @@ async def replay_fleet(work: Work, kind: str, row_id: int) -> Stored:
     if fleet is None:
         raise PermissionError("this fleet is not the caller's")
     rows = (await work.session.exec(_groups_of(fleet.id))).all()
+    shapes = (await work.session.exec(shapes_of(fleet.id))).all()
     work.session.expunge(fleet)  # stays readable after the transaction rolls back
-    return Stored(fleet, [Group(*row) for row in rows])
+    return Stored(fleet, [Group(*row) for row in rows], load_shapes(shapes))
 
 
 async def load_fleet(db: RequestSession, scope: Scope) -> Stored | None:
-    """The fleet in `scope` (the caller's own) and its groups; None when its Party has stored
-    none."""
+    """The fleet in `scope` (the caller's own), its groups and shapes; None when its Party has
+    stored none."""
     found = await db.fetch(_fleet_of(scope))
     if not found:
         return None
     rows = await db.fetch(_groups_of(found[0].id))
-    return Stored(found[0], [Group(*row) for row in rows])
+    shapes = await db.fetch(shapes_of(found[0].id))
+    return Stored(found[0], [Group(*row) for row in rows], load_shapes(shapes))
 
 
 async def plan_groups(
