@@ -30,8 +30,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.notice import FleetImpact, WebhookDigest
 from models.tables import AuditEvent, ChangeKind, Webhook, WebhookDelivery, WebhookStatus
-from notifications.payloads import delivery_payloads, impact_body
-from resolvers.planning.digest import MAX_DIGEST_CHANGES
+from notifications.payloads import delivery_payloads
+from resolvers.planning.digest import MAX_DIGEST_CHANGES, summed_impact
 
 logger = logging.getLogger("cpl_pathways.digests")
 DIGEST = ChangeKind.DIGEST.value
@@ -128,13 +128,16 @@ async def _body(session: AsyncSession, party: str, since: datetime, rows: Any) -
     """A `FleetDigest` as a webhook body: `changes` are the events' delivery bodies, each
     with the Party's own `fleetImpact`, and `impact` their sum."""
     payloads = await delivery_payloads(session, {(event_id, party) for event_id, _ in rows})
-    impacts = [impact_body(impact) or {} for _, impact in rows]
-    total = {key: sum(i[key] for i in impacts) for key in impacts[0]}
+    total = summed_impact([impact for _, impact in rows])
     return {
         "kind": DIGEST,
         "since": since.astimezone(UTC).isoformat(),
         "changes": [payloads[(event_id, party)] for event_id, _ in rows],
-        "impact": total,
+        "impact": {
+            "affectedMeters": total.affected,
+            "newlyBlockedMeters": total.newly_blocked,
+            "newlyUpgradableMeters": total.newly_upgradable,
+        },
     }
 
 

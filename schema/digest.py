@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import cast
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from permissions.row_scopes import row_scope
 from permissions.strawberry_adapter import policy_directives
 from resolvers.planning.digest import load_digest
+from schema.ids import BAD_USER_INPUT
 from schema.notifications import CplChange, FleetImpact
 
 
@@ -35,6 +37,13 @@ class DigestQueries:
     async def fleet_digest(self, info: Info, since: datetime) -> FleetDigest:
         if since.tzinfo is None:  # a time without an offset is UTC
             since = since.replace(tzinfo=UTC)
+        try:  # 0001-01-01T00:00+14:00 is a valid DateTime that UTC cannot hold
+            since = since.astimezone(UTC)
+        except OverflowError:
+            raise GraphQLError(
+                "since is out of range: give a time between 0001-01-01 and 9999-12-31 UTC.",
+                extensions={"code": BAD_USER_INPUT},
+            ) from None
         scope = row_scope(info.context.principal, "Query", "fleetDigest")
         digest = await load_digest(info.context.db, scope, since)
         impact = None

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from models.notice import FleetImpact as FleetImpactRow
 from resolvers.planning import digest
+from resolvers.planning.digest import MAX_SUM, summed_impact
 from tests.test_fleet_impact import (
     ADD_FIRMWARE,
     ELSEWHERE,
@@ -104,3 +106,27 @@ async def test_every_other_category_is_refused_by_the_policy_table(isolated, cat
 async def test_a_since_that_is_no_time_is_a_client_error(isolated) -> None:
     body = await isolated.gql("LARGE_SUPPLIER", DIGEST, {"since": "yesterday"}, party_id=OWNER)
     assert body.get("data") is None and body["errors"]
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_a_since_that_utc_cannot_hold_is_a_client_error(isolated, since) -> None:
+    """Valid DateTimes whose offset takes them past year 1 or 9999 in UTC: BAD_USER_INPUT, not
+    an unexpected error."""
+    body = await isolated.gql("LARGE_SUPPLIER", DIGEST, {"since": since}, party_id=OWNER)
+    assert body.get("data") is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert "out of range" in body["errors"][0]["message"]
+
+
+def test_a_digests_sums_stop_at_the_largest_graphql_int() -> None:
+    """Two changes each touching 2,000,000,000 meters of one fleet: the sum is the largest Int
+    GraphQL can carry, not an error (a fleet holds at most that many meters)."""
+    big = FleetImpactRow(
+        event_id=1,
+        party_id=OWNER,
+        affected_meters=2_000_000_000,
+        newly_blocked_meters=2_000_000_000,
+        newly_upgradable_meters=5,
+    )
+    total = summed_impact([big, big])
+    assert (total.affected, total.newly_blocked, total.newly_upgradable) == (MAX_SUM, MAX_SUM, 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -110,21 +111,33 @@ async def replace(
     assert response.json()["data"]["replaceFleet"]["__typename"] == "ReplaceFleetSuccess"
 
 
-@pytest.fixture(scope="module")
-async def fleet_pair(settings, template, tmp_path_factory, spent):
-    """Two copies of the demo CPL, written alike (the neighbour's fleet, then the owner's),
-    but for the owner's fleet."""
+@contextlib.asynccontextmanager
+async def stored_twins(settings, template, tmp_path_factory, spent, token):
+    """Two copies of the demo CPL, written alike (each Supplier category's own fleet, the same
+    as the roads store, then the owner's), but for the owner's fleet."""
     directory = tmp_path_factory.mktemp("fleet-twins")
     async with twins(settings, directory, (template, template), spent) as both:
+        for twin, fleet, premises in zip(both, FLEETS, OWNER_PREMISES, strict=True):
+            await replace(twin, token("SMALL_SUPPLIER"), NEIGHBOUR)
+            await replace(twin, token("LARGE_SUPPLIER"), NEIGHBOUR)
+            await replace(twin, token("LARGE_SUPPLIER", party_id=OWNER), fleet, premises)
         yield both
 
 
 @pytest.fixture(scope="module")
-async def stored(fleet_pair, token) -> tuple[Twin, Twin]:
-    for twin, fleet, premises in zip(fleet_pair, FLEETS, OWNER_PREMISES, strict=True):
-        await replace(twin, token("SMALL_SUPPLIER"), NEIGHBOUR)
-        await replace(twin, token("LARGE_SUPPLIER", party_id=OWNER), fleet, premises)
-    return fleet_pair
+async def stored(settings, template, tmp_path_factory, spent, token) -> AsyncIterator:
+    """The twins the roads read and write: whatever order the tests run in, every Supplier
+    category's fleet is the roads' own."""
+    async with stored_twins(settings, template, tmp_path_factory, spent, token) as both:
+        yield both
+
+
+@pytest.fixture
+async def changing(settings, template, tmp_path_factory, spent, token) -> AsyncIterator:
+    """Twins of their own for a test that changes the CPL and registers webhooks, so that no
+    other test depends on running before or after it."""
+    async with stored_twins(settings, template, tmp_path_factory, spent, token) as both:
+        yield both
 
 
 async def test_the_twins_differ_in_the_owners_fleet_and_nothing_else(stored) -> None:
@@ -202,14 +215,14 @@ DIGEST_HOOK = """mutation { registerWebhook(input: { url: "https://93.184.216.34
   kinds: [DIGEST] }) { __typename } }"""
 
 
-async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_party(stored, token):
+async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_party(changing, token):
     """The same change in both twins touches the owner's fleet differently (B is blocked in one,
     A rerouted in the other): every other Party's event and delivery is the same bytes."""
     callers = {category: caller_token(token, category) for category in CALLERS}
     callers["OWNER"] = token("LARGE_SUPPLIER", party_id=OWNER)
     events: list[dict[str, bytes]] = []
     deliveries: list[dict[str, bytes]] = []
-    for twin in stored:
+    for twin in changing:
         for caller in callers.values():
             await post(HOOK)(twin.client, caller, caller)
             await post(DIGEST_HOOK)(twin.client, caller, caller)
@@ -245,7 +258,7 @@ async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_part
     assert b"FORBIDDEN" in demo["SECAS"]
     # The owner's digest holds the change, its numbers differing; every other Party's is alike.
     digests = []
-    for twin in stored:
+    for twin in changing:
         seen = {}
         for name, caller in callers.items():
             ask = post(DIGEST, {"since": "2000-01-01T00:00:00Z"})
@@ -259,7 +272,7 @@ async def test_a_changes_events_and_deliveries_are_the_same_for_every_other_part
     assert b"FORBIDDEN" in demo["SECAS"] and b"PATHWAY" not in demo["SECAS"]
     # And every Party's daily digest, as the scheduler would send it tomorrow.
     sent = []
-    for twin in stored:
+    for twin in changing:
         tomorrow = datetime.now(UTC) + timedelta(days=1)
         await send_due_digests(twin.services.db_sessions, tomorrow, 0)
         async with twin.services.db_sessions() as session:

@@ -31,6 +31,9 @@ from resolvers.planning.impact import Meters
 __all__ = ["MAX_DIGEST_CHANGES", "Digest", "load_digest"]
 
 MAX_DIGEST_CHANGES = 500
+# A digest's sums are GraphQL Ints, as every FleetImpact's counts are: 500 changes to a fleet of
+# millions can add up past 2**31 - 1, so a sum stops there ("at least this many").
+MAX_SUM = 2**31 - 1
 
 
 @dataclass(slots=True)
@@ -56,12 +59,16 @@ def _statement(scope: Scope, since: datetime) -> Any:
 def summed(since: datetime, rows: Sequence[tuple[AuditEvent, FleetImpact]]) -> Digest:
     if not rows:
         return Digest(since, [], None)
-    meters = Meters()
-    for _, impact in rows:
-        meters.affected += impact.affected_meters
-        meters.newly_blocked += impact.newly_blocked_meters
-        meters.newly_upgradable += impact.newly_upgradable_meters
-    return Digest(since, [event for event, _ in rows], meters)
+    return Digest(since, [event for event, _ in rows], summed_impact([i for _, i in rows]))
+
+
+def summed_impact(impacts: Sequence[FleetImpact]) -> Meters:
+    """The impacts added up, each count at most `MAX_SUM` (the query's and the webhook's)."""
+    return Meters(
+        affected=min(MAX_SUM, sum(i.affected_meters for i in impacts)),
+        newly_blocked=min(MAX_SUM, sum(i.newly_blocked_meters for i in impacts)),
+        newly_upgradable=min(MAX_SUM, sum(i.newly_upgradable_meters for i in impacts)),
+    )
 
 
 async def load_digest(db: RequestSession, scope: Scope, since: datetime) -> Digest:
