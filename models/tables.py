@@ -304,6 +304,9 @@ class Webhook(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     party_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, index=True))
+    # The category of the token that registered it: whether its bodies may carry the Party's
+    # own fleet impact (`notifications.payloads.fleet_reader`). None: registered before it was kept.
+    party_category: str | None = Field(default=None, sa_column=sa.Column(sa.String(40)))
     url: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
     secret: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     # None means "every device" / "every kind".

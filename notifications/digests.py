@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.notice import FleetImpact, WebhookDigest
 from models.tables import AuditEvent, ChangeKind, Webhook, WebhookDelivery, WebhookStatus
-from notifications.payloads import delivery_payloads
+from notifications.payloads import delivery_payloads, fleet_reader
 from resolvers.planning.digest import MAX_DIGEST_CHANGES, summed_impact
 
 logger = logging.getLogger("cpl_pathways.digests")
@@ -47,7 +47,7 @@ async def send_due_digests(
         return 0
     day = now.date()
     async with sessions() as session:
-        hooks = (await session.exec(select(Webhook.id, Webhook.party_id, Webhook.kinds))).all()
+        hooks = (await session.exec(select(Webhook.id, fleet_reader(), Webhook.kinds))).all()
         done = set(
             (
                 await session.exec(
@@ -57,7 +57,9 @@ async def send_due_digests(
         )
     claimed = 0
     for webhook_id, party, kinds in hooks:
-        if webhook_id is None or kinds is None or DIGEST not in kinds or webhook_id in done:
+        if webhook_id is None or not party or kinds is None or DIGEST not in kinds:
+            continue  # not a digest's, or registered by a category that may read no fleet
+        if webhook_id in done:
             continue
         async with sessions() as session:
             try:

@@ -38,7 +38,7 @@ from notifications.addresses import (
 )
 from notifications.digests import digest_bodies
 from notifications.outages import OutageLog
-from notifications.payloads import delivery_payloads, encode_body
+from notifications.payloads import delivery_payloads, encode_body, fleet_reader
 from notifications.signing import delivery_subject, signature_headers
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class Dispatcher:
                         WebhookDelivery.created_at,
                         Webhook.url,
                         Webhook.secret,
-                        Webhook.party_id,
+                        fleet_reader(),
                         WebhookDelivery.digest_id,
                     )
                     .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)

@@ -18,14 +18,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import chunks
 from models.notice import FleetImpact
-from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway
-from permissions.policy import Audience, change_subject, readable_by_every_party, reason_readable
+from models.tables import AuditEvent, Device, Firmware, Manufacturer, UpgradePathway, Webhook
+from permissions.policy import (
+    ALLOWED,
+    Audience,
+    Rule,
+    change_subject,
+    readable_by_every_party,
+    reason_readable,
+)
 
 Mirror = tuple[str, str]
 """A GraphQL type and field whose value a body field carries: ("Device", "zigbeeBand")."""
@@ -214,6 +222,15 @@ def impact_body(row: Any) -> dict[str, int] | None:
         "newlyBlockedMeters": row.newly_blocked_meters,
         "newlyUpgradableMeters": row.newly_upgradable_meters,
     }
+
+
+def fleet_reader() -> Any:
+    """A webhook's column of the Party whose fleet impact its bodies may carry: its own when the
+    category that registered it may read a stored fleet (the policy's `OWN_FLEET` rule), else
+    "" (no Party's), so a Party id used under another category never receives it."""
+    readers = sorted(category.value for category in ALLOWED[Rule.OWN_FLEET])
+    allowed = col(Webhook.party_category).in_(readers)
+    return sa.case((allowed, col(Webhook.party_id)), else_=sa.literal("")).label("reader")
 
 
 async def own_impacts(

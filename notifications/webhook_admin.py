@@ -17,6 +17,7 @@ from models.database import RequestSession
 from models.notice import WebhookDigest
 from models.tables import ChangeKind, Device, Webhook, WebhookDelivery, WebhookStatus
 from notifications.signing import new_secret
+from permissions.policy import ALLOWED, Rule
 from permissions.row_scopes import Scope
 from resolvers.reads.paging import Page, page_of
 from resolvers.writes import validation as v
@@ -38,6 +39,9 @@ async def register(
     party_id = work.principal.party_id  # the quota is the Party's, whatever its row scope
     if kinds is not None and not kinds:
         raise v.invalid("kinds", "kinds must not be empty; leave it out for every kind.")
+    category = work.principal.party_category
+    if kinds is not None and ChangeKind.DIGEST in kinds and category not in ALLOWED[Rule.OWN_FLEET]:
+        raise v.invalid("kinds", "DIGEST is a Supplier's daily digest of its own stored fleet.")
     devices: list[int] | None = None
     if device_ids is not None:
         if not device_ids:
@@ -62,6 +66,7 @@ async def register(
         raise v.conflict(None, f"A Party may register at most {MAX_WEBHOOKS_PER_PARTY} webhooks.")
     webhook = Webhook(
         party_id=party_id,
+        party_category=category.value,
         url=url,
         secret=new_secret(),
         device_ids=devices,

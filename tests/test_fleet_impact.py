@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import col, select
 
 from models.notice import FleetImpact
-from models.tables import WebhookDelivery
-from notifications.payloads import delivery_payloads
+from models.tables import Webhook, WebhookDelivery
+from notifications.payloads import delivery_payloads, fleet_reader
 from tests.live import subscribe
 from tests.test_stored_fleets import replace
 
@@ -175,3 +175,41 @@ async def test_only_my_fleet_delivers_nothing_to_a_party_that_may_store_none(
         body = await isolated.gql("SECAS", WITHDRAW_PATHWAY, {"id": "pathway:2"})
         assert "Success" in str(body["data"])
         assert await silent(sub)
+
+
+async def test_a_party_id_under_another_category_gets_no_fleet_in_its_webhooks(isolated) -> None:
+    """A Supplier's Party id in a NETWORK_PARTY token: `myFleet` is refused it, so a webhook it
+    registers carries no `fleetImpact` (null, as for a Party without a fleet), and DIGEST, a
+    Supplier's digest of its own fleet, is refused at registration."""
+    assert (await replace(isolated, FLEET, OWNER))["__typename"] == "ReplaceFleetSuccess"
+    hooks = {}
+    for category in ("LARGE_SUPPLIER", "NETWORK_PARTY"):
+        hook = {"input": {"url": f"https://93.184.216.34/{category}"}}
+        registered = await isolated.gql(category, REGISTER, hook, party_id=OWNER)
+        assert registered["data"]["registerWebhook"]["__typename"] == "RegisterWebhookSuccess"
+        digest = {"input": {"url": "https://93.184.216.34/d", "kinds": ["DIGEST"]}}
+        asked = await isolated.gql(category, REGISTER, digest, party_id=OWNER)
+        hooks[category] = asked["data"]["registerWebhook"]["__typename"]
+    assert hooks == {
+        "LARGE_SUPPLIER": "RegisterWebhookSuccess",
+        "NETWORK_PARTY": "ValidationError",
+    }
+    body = await isolated.gql("SECAS", WITHDRAW_PATHWAY, {"id": "pathway:2"})
+    assert "Success" in str(body["data"]), body
+    async with isolated.services.db_sessions() as session:
+        rows = (
+            await session.exec(
+                select(Webhook.url, WebhookDelivery.event_id, fleet_reader()).join(
+                    Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id)
+                )
+            )
+        ).all()
+        keys = {url.rsplit("/", 1)[1]: (event, reader) for url, event, reader in rows}
+        bodies = await delivery_payloads(session, set(keys.values()))
+    impacts = {category: bodies[key]["fleetImpact"] for category, key in keys.items()}
+    assert impacts["LARGE_SUPPLIER"] == {
+        "affectedMeters": 1000,
+        "newlyBlockedMeters": 0,
+        "newlyUpgradableMeters": 0,
+    }
+    assert impacts["NETWORK_PARTY"] is None
