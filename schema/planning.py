@@ -30,6 +30,7 @@ from schema.premises import (
     FleetPremisesEntry,
     FleetPremisesInput,
     fleet_premises,
+    planner_item,
     premises_inputs,
     premises_shapes,
 )
@@ -125,18 +126,7 @@ def _items(inputs: list[FleetItemInput]) -> Sliced[list[FleetItem]]:
     for index, data in enumerate(inputs):
         if index % SLICE == SLICE - 1:
             yield
-        device_id = decode_id("device", data.device_id) if data.device_id is not None else None
-        items.append(
-            FleetItem(
-                device_id=device_id,
-                bad_device_id=data.device_id is not None and device_id is None,
-                manufacturer_identifier=data.manufacturer_identifier,
-                model_identifier=data.model_identifier,
-                hardware_version=data.hardware_version,
-                firmware_version=data.firmware_version,
-                meter_count=data.meter_count,
-            )
-        )
+        items.append(planner_item(data, data.meter_count))
     return items
 
 

@@ -112,23 +112,24 @@ class PlanView:
     not_updatable_over_the_air: list[Any]
 
 
+def planner_item(data: Any, meter_count: int) -> PremisesItem:
+    """The planner's item of a device given in GraphQL (a `FleetItemInput` or a
+    `PremisesDeviceInput`); a deviceId that does not decode is the item's problem."""
+    device_id = decode_id("device", data.device_id) if data.device_id is not None else None
+    return PremisesItem(
+        device_id=device_id,
+        bad_device_id=data.device_id is not None and device_id is None,
+        manufacturer_identifier=data.manufacturer_identifier,
+        model_identifier=data.model_identifier,
+        hardware_version=data.hardware_version,
+        firmware_version=data.firmware_version,
+        meter_count=meter_count,
+    )
+
+
 def items_of(devices: list[PremisesDeviceInput]) -> list[PremisesItem]:
-    """The planner's items; a deviceId that does not decode is the item's problem."""
-    items = []
-    for data in devices:
-        device_id = decode_id("device", data.device_id) if data.device_id is not None else None
-        items.append(
-            PremisesItem(
-                device_id=device_id,
-                bad_device_id=data.device_id is not None and device_id is None,
-                manufacturer_identifier=data.manufacturer_identifier,
-                model_identifier=data.model_identifier,
-                hardware_version=data.hardware_version,
-                firmware_version=data.firmware_version,
-                meter_count=1,
-            )
-        )
-    return items
+    """The planner's items of a premises' devices, each one meter."""
+    return [planner_item(data, 1) for data in devices]
 
 
 @dataclass(slots=True)
