@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from server.app import create_app, create_services
-from tests.live import free_port, serve
+from tests.live import eventually, free_port, serve
 
 BROWSER = Path(__file__).resolve().parent / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -112,14 +112,6 @@ PUBLISH = """mutation($input: PublishUpgradePathwayInput!) { publishUpgradePathw
   __typename } }"""
 
 
-async def until(condition, what: str, seconds: float = 30) -> None:
-    """Poll `condition` until it holds, or fail naming `what` after `seconds`."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_page_on_a_listed_origin_subscribes_and_an_unlisted_one_is_refused(
     settings, token, own_database, caplog
 ):
@@ -140,7 +132,7 @@ async def test_a_page_on_a_listed_origin_subscribes_and_an_unlisted_one_is_refus
                 assert services.bus.subscribers == 0
                 following = asyncio.create_task(open_in_chromium(f"http://127.0.0.1:{listed}/"))
                 try:
-                    await until(lambda: services.bus.subscribers == 1, "the page subscribed")
+                    await eventually(lambda: services.bus.subscribers == 1, "the page subscribed")
                 except AssertionError:
                     following.cancel()  # its page gives up by itself (open_page.mjs)
                     raise

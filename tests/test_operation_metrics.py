@@ -5,14 +5,13 @@ a subscription's event by event. Read from `/metrics` as Prometheus reads it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.live import subscribe
+from tests.live import eventually, subscribe
 
 OPERATIONS = "cpl_graphql_operations_total"
 DENIED = "cpl_graphql_denied_selections_total"
@@ -50,20 +49,15 @@ class Growth:
         key = (name, tuple(sorted(labels.items())))
         return self.after.get(key, 0) - self.before.get(key, 0)
 
-    async def until(self, name: str, grown: float, seconds: float = 10, **labels: str) -> None:
+    async def until(self, name: str, grown: float, **labels: str) -> None:
         """Scrape until `name{labels}` has grown by `grown` (a subscription is counted as its
-        server notices the socket close), or fail after `seconds`."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while True:
+        server notices the socket close)."""
+
+        async def grew() -> bool:
             await self.read()
-            if self(name, **labels) >= grown:
-                return
-            assert asyncio.get_running_loop().time() < deadline, (
-                name,
-                labels,
-                self(name, **labels),
-            )
-            await asyncio.sleep(0.05)
+            return self(name, **labels) >= grown
+
+        await eventually(grew, f"{name}{labels} grown by {grown}")
 
 
 async def test_an_answer_from_the_cache_is_an_operation_with_its_outcome_and_denials(
