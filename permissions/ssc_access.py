@@ -128,7 +128,7 @@ class NoteSscRead(FieldExtension):
     @staticmethod
     def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
         """All this extension does besides reading the value; the compiled execution
-        (`schema/execution.py`), which reads plain values itself, calls it directly. The
+        (`schema/completions.py`), which reads plain values itself, calls it directly. The
         device noted is the row's own, or the one it belongs to (a firmware's)."""
         device_id = getattr(source, "device_id", None)
         if device_id is None:

@@ -169,37 +169,45 @@ Reported = dict[tuple[str, ...], dict[str, tuple[Denial, list[Any]]]]
 
 def _stand_ins(
     value: Any, decision: Decision, trail: list[Any], keys: tuple[str, ...], first: Reported
-) -> None:
-    """Put `null` under the client's own key for every stand-in below `value`, descending
-    only under keys that lead to one, and note where each response path (`keys`, list indices
-    aside) first had one (`trail`, indices and all)."""
+) -> Any:
+    """`value` with `null` under the client's own key for every stand-in below it, descending
+    only under keys that lead to one, noting where each response path (`keys`, list indices
+    aside) first had one (`trail`, indices and all). A container that changes is a new one:
+    completed answers are shared between responses (`schema.completions`), never changed."""
     if isinstance(value, list):
+        items = value
         for index, item in enumerate(value):
             if isinstance(item, dict | list):
                 trail.append(index)
-                _stand_ins(item, decision, trail, keys, first)
+                found = _stand_ins(item, decision, trail, keys, first)
                 trail.pop()
-        return
+                if found is not item:
+                    items = items if items is not value else list(value)
+                    items[index] = found
+        return items
     stand_ins = decision.stand_ins
+    out = value
     if not stand_ins.keys().isdisjoint(value):
         # The client's key where its stand-in stood; selected twice, where it first stood.
         reported = first.setdefault(keys, {})
-        rebuilt: dict[str, Any] = {}
+        out = {}
         for key, item in value.items():
             denial = stand_ins.get(key)
             if denial is None:
-                rebuilt.setdefault(key, item)
+                out.setdefault(key, item)
                 continue
-            rebuilt[denial.key] = None
+            out[denial.key] = None
             if denial.key not in reported:
                 reported[denial.key] = (denial, [*trail, denial.key])
-        value.clear()
-        value.update(rebuilt)
-    for key, item in value.items():
+    for key, item in out.items():
         if key in decision.leads and isinstance(item, dict | list):
             trail.append(key)
-            _stand_ins(item, decision, trail, (*keys, key), first)
+            found = _stand_ins(item, decision, trail, (*keys, key), first)
             trail.pop()
+            if found is not item:
+                out = out if out is not value else dict(value)
+                out[key] = found
+    return out
 
 
 def apply_denials(decision: Decision, result: Any) -> None:
@@ -210,7 +218,7 @@ def apply_denials(decision: Decision, result: Any) -> None:
     if not decision.stand_ins or not isinstance(data, dict):
         return
     first: Reported = {}
-    _stand_ins(data, decision, [], (), first)
+    result.data = _stand_ins(data, decision, [], (), first)
     errors = []
     for denial, path in (found for at in first.values() for found in at.values()):
         error = GraphQLError(denial.message, path=path, extensions={"code": FORBIDDEN})

@@ -17,9 +17,10 @@ from config.settings import Settings, load_settings
 from models.database import describe_outage, is_outage
 from schema.descriptions.apply import describe
 from schema.digest import DigestQueries
-from schema.execution import CompilingExecutor, lean_resolvers
+from schema.execution import CompilingExecutor
 from schema.extensions import extensions, is_unexpected
 from schema.fleets import FleetMutations, FleetQueries
+from schema.lean import lean_resolvers
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices

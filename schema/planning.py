@@ -23,8 +23,8 @@ from resolvers.planning.fleet_items import FleetItem
 from resolvers.planning.fleet_plan import MAX_FLEET_ITEMS, FleetEntry, FleetResult, plan_fleet
 from resolvers.planning.fleet_premises import FleetPremises, with_premises
 from resolvers.planning.slices import SLICE, Sliced, in_slices
-from schema.execution import DEFINITION
 from schema.ids import BAD_USER_INPUT, decode_id
+from schema.lean import DEFINITION
 from schema.plan_views import PlanView, plan_views, rows, selections, selects
 from schema.premises import (
     FleetPremisesEntry,

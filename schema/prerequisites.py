@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from models import tables
 from schema.ids import encode_id
+from schema.lean import view_only
 from schema.types import AuditEvent, DeviceType, Firmware, PathwayStatus
 
 
@@ -24,10 +25,12 @@ class Prerequisite:
     declared_by: str
 
     @strawberry.field
+    @view_only
     def id(self, root: strawberry.Parent[tables.Prerequisite]) -> strawberry.ID:
         return strawberry.ID(encode_id("prerequisite", cast(int, root.id)))
 
     @strawberry.field
+    @view_only
     def firmware(self, root: strawberry.Parent[tables.Prerequisite], info: Info) -> Firmware:
         loaders = info.context.loaders
         return loaders.one("firmware", loaders.firmware, root.firmware_id)

@@ -26,6 +26,7 @@ from permissions.strawberry_adapter import policy_directives, policy_extensions
 from resolvers.planning.planner import BlockReason
 from resolvers.reads.paging import Page, row_point
 from schema.ids import encode_cursor, encode_id
+from schema.lean import view_only
 
 if TYPE_CHECKING:
     from schema.prerequisites import Prerequisite
@@ -61,10 +62,12 @@ class Manufacturer:
     firmware_contact: str | None
 
     @strawberry.field
+    @view_only
     def id(self, root: strawberry.Parent[tables.Manufacturer]) -> strawberry.ID:
         return strawberry.ID(encode_id("manufacturer", cast(int, root.id)))
 
     @strawberry.field
+    @view_only
     def devices(self, root: strawberry.Parent[tables.Manufacturer], info: Info) -> list[Device]:
         loaders = info.context.loaders
         return loaders.related("devices_of_manufacturer", loaders.devices_of_manufacturer, root.id)
@@ -87,20 +90,24 @@ class Device:
     )
 
     @strawberry.field
+    @view_only
     def id(self, root: strawberry.Parent[tables.Device]) -> strawberry.ID:
         return strawberry.ID(encode_id("device", cast(int, root.id)))
 
     @strawberry.field
+    @view_only
     def manufacturer(self, root: strawberry.Parent[tables.Device], info: Info) -> Manufacturer:
         loaders = info.context.loaders
         return loaders.one("manufacturers", loaders.manufacturer, root.manufacturer_id)
 
     @strawberry.field
+    @view_only
     def firmware(self, root: strawberry.Parent[tables.Device], info: Info) -> list[Firmware]:
         loaders = info.context.loaders
         return loaders.related("firmware_of_device", loaders.firmware_of_device, root.id)
 
     @strawberry.field
+    @view_only
     def latest_firmware(
         self, root: strawberry.Parent[tables.Device], info: Info
     ) -> Firmware | None:
@@ -130,6 +137,7 @@ class Firmware:
     predecessors: PredecessorStatement
 
     @strawberry.field
+    @view_only
     def cpa_certificate(self, root: strawberry.Parent[tables.Firmware]) -> CpaCertificate | None:
         if root.cpa_certificate_reference is None:
             return None
@@ -141,27 +149,32 @@ class Firmware:
         directives=policy_directives("Firmware", "zigbeeStackVersion"),
         extensions=policy_extensions("Firmware", "zigbeeStackVersion"),
     )
+    @view_only
     def zigbee_stack_version(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> str | None:
         return effective_stack(info.context.loaders, root)
 
     @strawberry.field
+    @view_only
     def id(self, root: strawberry.Parent[tables.Firmware]) -> strawberry.ID:
         return strawberry.ID(encode_id("firmware", cast(int, root.id)))
 
     @strawberry.field
+    @view_only
     def device(self, root: strawberry.Parent[tables.Firmware], info: Info) -> Device:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
 
     @strawberry.field
+    @view_only
     def withdrawal_scheduled_on(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> date | None:
         return info.context.loaders.withdrawal("firmware", root.id)
 
     @strawberry.field
+    @view_only
     def upgrades_to(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
@@ -169,6 +182,7 @@ class Firmware:
         return loaders.related("pathways_from", loaders.pathways_from, root.id)
 
     @strawberry.field
+    @view_only
     def upgrades_from(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[UpgradePathway]:
@@ -176,6 +190,7 @@ class Firmware:
         return loaders.related("pathways_to", loaders.pathways_to, root.id)
 
     @strawberry.field
+    @view_only
     def prerequisites(
         self, root: strawberry.Parent[tables.Firmware], info: Info
     ) -> list[Annotated[Prerequisite, strawberry.lazy("schema.prerequisites")]]:
@@ -214,26 +229,31 @@ class UpgradePathway:
     published_by: str
 
     @strawberry.field
+    @view_only
     def id(self, root: strawberry.Parent[tables.UpgradePathway]) -> strawberry.ID:
         return strawberry.ID(encode_id("pathway", cast(int, root.id)))
 
     @strawberry.field
+    @view_only
     def device(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Device:
         loaders = info.context.loaders
         return loaders.one("devices", loaders.device, root.device_id)
 
     @strawberry.field
+    @view_only
     def withdrawal_scheduled_on(
         self, root: strawberry.Parent[tables.UpgradePathway], info: Info
     ) -> date | None:
         return info.context.loaders.withdrawal("pathway", root.id)
 
     @strawberry.field(name="from")
+    @view_only
     def from_(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
         loaders = info.context.loaders
         return loaders.one("firmware", loaders.firmware, root.from_firmware_id)
 
     @strawberry.field
+    @view_only
     def to(self, root: strawberry.Parent[tables.UpgradePathway], info: Info) -> Firmware:
         loaders = info.context.loaders
         return loaders.one("firmware", loaders.firmware, root.to_firmware_id)

@@ -62,6 +62,7 @@ from server.graphql_http import (
     answer_status,
     check_request,
     decode,
+    encoded_answer,
     etag_for,
     finish,
     graphql_status,
@@ -294,6 +295,9 @@ class GraphQLApp(GraphQL[Context, None]):
             code_of(error) in READABLE_CODES for error in result.errors or ()
         )
         return payload
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        return encoded_answer(response_data, sub_response)
 
     async def _authenticate(self, request: Request) -> Response | None:
         """Put the verified principal on the request, or answer why not: 401 for a bad token,

@@ -20,7 +20,8 @@ import server.app
 from permissions.principal import PartyCategory
 from permissions.ssc_access import AccessLog
 from schema.build import build_schema
-from schema.execution import CompilingExecutor, lean_resolvers
+from schema.execution import CompilingExecutor
+from schema.lean import lean_resolvers
 from server.app import create_app
 from server.graphql_view import GraphQLApp
 from tests.harness import asgi_client, count_calls

@@ -34,7 +34,8 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from schema.execution import DEFINITION, CompilingExecutor, lean_resolvers
+from schema.execution import CompilingExecutor
+from schema.lean import DEFINITION, lean_resolvers
 from tests.live import ROOT
 
 PACKAGES = ("config", "models", "permissions", "resolvers", "notifications", "schema", "server")
@@ -63,7 +64,7 @@ SIGNATURES = [
         "graphql-core Executor.build_resolve_info",
         Executor.build_resolve_info,
         ("self", "field_def", "field_nodes", "parent_type", "path"),
-        "schema/execution.py CompilingExecutor.call_lean",
+        "schema/execution.py CompilingExecutor.compile_field",
     ),
     (
         "graphql-core Executor.build_per_event_executor",
@@ -81,13 +82,13 @@ SIGNATURES = [
         "graphql-core Executor.is_awaitable",
         Executor.is_awaitable,
         ("value",),
-        "schema/execution.py call_lean, schema/subscriptions.py execute_for_group",
+        "schema/subscriptions.py execute_for_group",
     ),
     (
         "graphql-core pyutils.Path",
         ResponsePath,
         ("prev", "key", "typename"),
-        "schema/execution.py: the paths of compiled completions",
+        "schema/execution.py: the field path of a lean resolver's Info",
     ),
     (
         "graphql-core execution.values.get_variable_values",
@@ -105,13 +106,13 @@ SIGNATURES = [
         "Strawberry Info(_raw_info=, _field=)",
         Info,
         ("_raw_info", "_field"),
-        "schema/execution.py _lean and schema/planning.py build it themselves",
+        "schema/lean.py _lean and schema/planning.py build it themselves",
     ),
     (
         "Strawberry build_field_extension_resolvers",
         build_field_extension_resolvers,
         ("field",),
-        "schema/execution.py _lean chains a field's extensions once",
+        "schema/lean.py _lean chains a field's extensions once",
     ),
     (
         "Strawberry schema.schema.validate_document",
@@ -223,7 +224,7 @@ def test_the_definitions_we_read_have_what_we_read():
     schema = strawberry.Schema(query=Query)
     field = schema._schema.type_map["Item"].fields["label"].extensions[DEFINITION]
     missing = [name for name in FIELD_ATTRIBUTES if not hasattr(field, name)]
-    assert missing == [], f"StrawberryField lost {missing}: schema/execution.py reads them"
+    assert missing == [], f"StrawberryField lost {missing}: schema/lean.py reads them"
     resolver = field.base_resolver
     assert isinstance(resolver, StrawberryResolver)
     missing = [name for name in RESOLVER_ATTRIBUTES if not hasattr(resolver, name)]
@@ -244,14 +245,14 @@ def test_a_small_schema_runs_compiled_on_the_internals_it_expects():
     field = core.type_map["Item"].fields["label"]
     definition = (field.extensions or {}).get(DEFINITION)
     assert isinstance(definition, StrawberryField), (
-        f"a GraphQL field's extensions no longer hold {DEFINITION!r}: schema/execution.py "
+        f"a GraphQL field's extensions no longer hold {DEFINITION!r}: schema/lean.py "
         "lean_resolvers finds nothing to make lean"
     )
     assert schema.config.info_class is Info and schema.config.default_resolver is getattr
     assert schema.exception_handlers is not None
     leaf = core.type_map["String"]
     assert callable(getattr(leaf, "coerce_output_value", None)), (
-        "graphql-core leaf types lost coerce_output_value: schema/execution.py _leaf calls it"
+        "graphql-core leaf types lost coerce_output_value: schema/completions.py leaf_completion calls it"
     )
     lean_resolvers(schema)
     assert getattr(field.resolve, "lean", False), "lean_resolvers left Item.label alone"

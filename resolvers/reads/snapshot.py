@@ -63,6 +63,7 @@ _RECORDS: dict[str, type[Any]] = {
     name: namedtuple(f"{name.title()}Row", [column.key for column in table.columns])
     for name, table in _TABLES.items()
 }
+_TABLE_OF_RECORD: dict[type, str] = {record: name for name, record in _RECORDS.items()}
 # The GraphQL type each table's rows are the source of: the policy table names its fields.
 _TYPES = {
     "manufacturers": "Manufacturer",
@@ -151,6 +152,14 @@ class CplSnapshot:
     _views: dict[tuple[tuple[str, tuple[str, ...]], ...], CplSnapshot] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Completed answers of this view's rows, kept by the compiled execution
+    # (`schema.completions`) and dropped with the view: this view's alone, like its rows.
+    answers: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def holds(self, row: Any) -> bool:
+        """Whether `row` is this view's own row (not one read after it, nor another view's)."""
+        table = _TABLE_OF_RECORD.get(row.__class__)
+        return table is not None and getattr(self, table).get(row.id) is row
 
     def view(self, granted: tuple[str, ...]) -> CplSnapshot:
         """The CPL as a capability may read it: a snapshot of its own in which every column the

@@ -1,0 +1,95 @@
+"""The answers of a view's rows, reused (`schema.completions`): a page asked again completes no
+row afresh, yet answers exactly as before; a write starts from a new view; the SSC's access log
+sees every reused read; denials never change a kept answer; the number kept is bounded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import schema.completions
+import schema.types
+from permissions.policy import capability
+from permissions.principal import PartyCategory
+from permissions.ssc_access import AccessLog
+from tests.harness import count_calls
+
+TYPICAL = (
+    "{ devices(first: 50) { nodes { id modelName zigbeeBand manufacturer { name } "
+    "latestFirmware { version } firmware { version status upgradesTo { to { version } status } }"
+    "%s } } }"
+)
+PUBLIC = TYPICAL % ""
+WITH_SSC = TYPICAL % " zigbeeStackVersion zigbeeChipsetVendor"
+ADD_FIRMWARE = """mutation($v: String!) { addFirmware(input: { deviceId: "device:3", version: $v })
+  { __typename } }"""
+
+
+@pytest.fixture
+def uncached(services, monkeypatch):
+    """The response cache off: every request executes."""
+    monkeypatch.setattr(services.responses, "max_bytes", 0)
+
+
+async def test_a_page_asked_again_completes_no_row_afresh(gql, uncached, monkeypatch):
+    first = await gql("SMALL_SUPPLIER", PUBLIC)
+    made = count_calls(monkeypatch, schema.types, "encode_id")
+    again = await gql("SMALL_SUPPLIER", PUBLIC)
+    assert again == first
+    assert len(first["data"]["devices"]["nodes"]) > 5
+    assert made[0] == 0, "a row's id was made again: its answer was not reused"
+    # Another category with the same view reuses the same answers; the page is its own.
+    await gql("LARGE_SUPPLIER", PUBLIC)
+    assert made[0] == 0
+
+
+async def test_a_write_is_answered_from_a_new_view(isolated, monkeypatch):
+    monkeypatch.setattr(isolated.services.responses, "max_bytes", 0)
+    before = await isolated.gql("SMALL_SUPPLIER", PUBLIC)
+    await isolated.gql("MANUFACTURER", ADD_FIRMWARE, {"v": "0F0F0F0F"}, manufacturer_id="0A1B")
+    after = await isolated.gql("SMALL_SUPPLIER", PUBLIC)
+    versions = [
+        [f["version"] for f in node["firmware"]] for node in after["data"]["devices"]["nodes"]
+    ]
+    assert any("0F0F0F0F" in listed for listed in versions), versions
+    assert after != before
+
+
+async def test_the_access_log_notes_every_reused_read(gql, uncached, monkeypatch):
+    noted: list[tuple[list[str], list[int]]] = []
+    record = AccessLog.record
+
+    def noting(self, principal, reads):
+        noted.append((sorted(reads.fields), sorted(reads.device_ids)))
+        return record(self, principal, reads)
+
+    monkeypatch.setattr(AccessLog, "record", noting)
+    answers = [await gql("SSC", WITH_SSC) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert len(noted) == 3 and noted[0] == noted[1] == noted[2], noted
+    fields, devices = noted[0]
+    assert fields == ["Device.zigbeeChipsetVendor", "Device.zigbeeStackVersion"]
+    assert len(devices) == len(answers[0]["data"]["devices"]["nodes"])
+
+
+async def test_denials_leave_the_kept_answers_as_they_were(gql, uncached):
+    """A Supplier asking for the SSC's fields gets nulls and one error a field, every time:
+    placing the nulls copies what it changes, never the answer kept for the next request."""
+    answers = [await gql("SMALL_SUPPLIER", WITH_SSC) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    codes = [error["extensions"]["code"] for error in answers[2]["errors"]]
+    assert codes == ["FORBIDDEN", "FORBIDDEN"]
+    nodes = answers[2]["data"]["devices"]["nodes"]
+    assert all(node["zigbeeChipsetVendor"] is None for node in nodes)
+    assert "Lumen" not in json.dumps(answers)
+
+
+async def test_the_answers_kept_are_bounded(gql, uncached, services, monkeypatch):
+    expected = await gql("SECAS", PUBLIC)
+    view = (await services.snapshots.current()).view(capability(PartyCategory.SECAS))
+    view.answers.clear()
+    monkeypatch.setattr(schema.completions, "MAX_ANSWERS", 7)
+    for _ in range(2):
+        assert await gql("SECAS", PUBLIC) == expected
+        assert 0 < len(view.answers) <= 7
