@@ -47,12 +47,7 @@ from schema.extensions import READABLE_CODES
 from schema.limits import Limits, check
 from schema.operation_record import record_hit, recorded
 from schema.rate_limit import RateLimitedSockets
-from schema.response_cache import (
-    Cached,
-    Lookup,
-    PersistedQueryError,
-    lookup_for,
-)
+from schema.response_cache import Cached, Lookup, PersistedQueryError
 from server.graphiql import GraphiQLPage
 from server.graphql_http import (
     JSON,
@@ -163,8 +158,8 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def _answer(self, request: Request, media: str) -> Response:
         """Run the operation, or answer from the response cache, with the status `media` gives
-        its outcome. GET (and HEAD) answers carry an ETag derived from the cache key and the
-        media type, and honour If-None-Match."""
+        its outcome. GET (and HEAD) answers carry an ETag, an HMAC of the cache key and the
+        media type (`schema.response_cache`), and honour If-None-Match."""
         if request.method not in ("GET", "HEAD", "POST"):
             raise method_not_allowed("GraphQL is sent by GET, HEAD or POST.")
         data = await self.parse_http_body(self.request_adapter_class(request))
@@ -268,7 +263,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if decision is None or not decision.versioned:
             return None
         revision = await self.services.revision.current()
-        return lookup_for(
+        return self.services.responses.lookup(
             revision, data.query, data.operation_name, data.variables, principal, decision
         )
 
