@@ -1,13 +1,15 @@
 """Answers kept in memory, keyed so that one Party can never be shown what another's policy
 hides, and automatic persisted queries (Apollo's APQ protocol).
 
-The key is (data revision, document hash, operation name, canonical variables, visibility):
-visibility is the caller's capability (the rules its category is granted, so every Supplier
-shares an entry and an SSC analyst never shares one with them), plus the caller's identity
-when the document selects anything whose answer depends on who asks (`viewer`, own webhooks).
-The revision is read from the database as each request starts, so a committed write, from
-this process or any other, changes every key at once and no answer older than the revision a
-request saw is served. Only queries are kept, and only answers whose errors are all expected.
+The key is (data revision, document hash, operation name, canonical variables, visibility,
+own revision): visibility is the caller's capability (the rules its category is granted, so
+every Supplier shares an entry and an SSC analyst never shares one with them), plus the
+caller's identity when the document selects anything whose answer depends on who asks
+(`viewer`, `myFleet`); the own revision is that of the caller's stored fleet when the document
+reads it (`myFleet`), since replacing a fleet leaves the data revision alone. The revision is
+read from the database as each request starts, so a committed write, from this process or any
+other, changes every key at once and no answer older than the revision a request saw is
+served. Only queries are kept, and only answers whose errors are all expected.
 
 A key's ETag is an HMAC of it under a key the processes share (`server.app.etag_key`): equal
 across processes for equal answers, so `If-None-Match` holds behind a load balancer, and
@@ -145,9 +147,12 @@ class ResponseCache(BoundedStore):
         variables: dict[str, Any] | None,
         principal: Principal,
         decision: Decision,
+        own_revision: int | None = None,
     ) -> Lookup:
-        """The key of a query's answer and its ETag."""
-        key = (revision, *operation_key(query, operation_name, variables, principal, decision))
+        """The key of a query's answer and its ETag; `own_revision` is the caller's stored
+        fleet's when the document reads it (`Decision.fleet_scoped`)."""
+        operation = operation_key(query, operation_name, variables, principal, decision)
+        key = (revision, *operation, own_revision)
         tag = hmac.new(self._etag_key, repr(key).encode(), hashlib.sha256).hexdigest()
         return Lookup(key, f'"{tag[:32]}"')
 

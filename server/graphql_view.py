@@ -38,8 +38,10 @@ from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
+from permissions.row_scopes import row_scope
 from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
+from resolvers.planning.stored_fleet import fleet_revision
 from schema.context import Context, Services
 from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE, code_of
@@ -263,8 +265,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if decision is None or not decision.versioned:
             return None
         revision = await self.services.revision.current()
+        own = None  # the caller's stored fleet's revision, if the answer reads the fleet
+        if decision.fleet_scoped:
+            scope = row_scope(principal, "Query", "myFleet")
+            own = await fleet_revision(self.services.db_sessions, scope)
         return self.services.responses.lookup(
-            revision, data.query, data.operation_name, data.variables, principal, decision
+            revision, data.query, data.operation_name, data.variables, principal, decision, own
         )
 
     async def process_result(self, request: Request, result: Any) -> Any:

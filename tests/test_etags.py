@@ -49,7 +49,7 @@ async def test_an_etag_is_no_hash_a_client_can_work_out(isolated):
     # What it is: the key's HMAC under the key the processes share (here the development
     # issuer's, as no CPL_SESSION_SECRET is set).
     shared = etag_key(services.settings)
-    key = repr((revision, *operation)).encode()
+    key = repr((revision, *operation, None)).encode()
     assert tag == hmac.new(shared, key, hashlib.sha256).hexdigest()[:32]
 
 
