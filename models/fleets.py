@@ -1,9 +1,10 @@
 """A Supplier's stored fleet: the commercial data of its Party, which only that Party reads.
 
 Kept apart from the CPL's own tables: a fleet refers to the CPL's devices, but nothing of the
-CPL refers to it, and no export, history or notification reads it. One `StoredFleet` row per
-Party (its id stays the same across replacements, so an idempotent retry finds it), and its
-groups: meters by (device, firmware version), never a row per meter.
+CPL refers to it, and no export, history or notification reads it; nor does replacing it move
+the CPL's data revision (`resolvers.writes.unit_of_work`: a caller-scoped write). One
+`StoredFleet` row per Party (its id stays the same across replacements, so an idempotent retry
+finds it), and its groups: meters by (device, firmware version), never a row per meter.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class StoredFleet(SQLModel, table=True):
     replaced_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
     )
+    # 1 when first stored, one more at each replacement: the fleet's own revision, which keys
+    # the cached answers that read it (`myFleet`), since a replacement moves no data revision.
+    revision: int = Field(default=1, nullable=False)
 
 
 class FleetGroup(SQLModel, table=True):

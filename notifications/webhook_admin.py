@@ -2,7 +2,8 @@
 
 Every query here is held to the caller's row scope under the field's rule (a Party's own
 webhooks, `permissions.row_scopes`): another Party's webhook is, to you, a webhook that does not
-exist. Registering and deleting run in a unit of work, like every write.
+exist. Registering and deleting run in a unit of work, like every write: a caller-scoped one,
+which leaves the CPL's data revision, and every other Party's cached answers, as they were.
 """
 
 from __future__ import annotations

@@ -40,7 +40,14 @@ from graphql import (
     visit,
 )
 
-from permissions.policy import ALLOWED, CALLER_SCOPED, UNVERSIONED, Rule, rule_for
+from permissions.policy import (
+    ALLOWED,
+    CALLER_SCOPED,
+    FLEET_SCOPED,
+    UNVERSIONED,
+    Rule,
+    rule_for,
+)
 from permissions.principal import PartyCategory
 
 MESSAGES: dict[Rule, str] = {
@@ -87,6 +94,9 @@ class Decision:
     arguments: tuple[RestrictedArgument, ...]
     caller_scoped: bool  # the answer depends on who asks, not only on what they may read
     versioned: bool  # the answer changes only with the data revision, so it may be cached
+    # It reads the caller's own stored fleet (allowed, not a stand-in): its cache key needs the
+    # fleet's own revision too.
+    fleet_scoped: bool = False
 
 
 def _rule(parent: GraphQLNamedType, name: str) -> Rule | None:
@@ -135,6 +145,7 @@ class _Walk:
         self.arguments: list[RestrictedArgument] = []
         self.caller_scoped = False
         self.versioned = True
+        self.fleet_scoped = False
         self.seen: dict[tuple[int, str], bool] = {}
 
     def denied(self, parent: GraphQLNamedType, name: str) -> Rule | None:
@@ -178,6 +189,8 @@ class _Walk:
             self.versioned = False
         definition = _field(parent, name)
         rule = self.denied(parent, name)
+        if rule is None and (parent.name, name) in FLEET_SCOPED:
+            self.fleet_scoped = True
         if rule is not None:
             # A selection set has one parent type, so a node is denied wherever it lands.
             non_null = definition is not None and isinstance(definition.type, GraphQLNonNull)
@@ -289,4 +302,5 @@ def _decide(
         tuple(walk.arguments),
         walk.caller_scoped,
         walk.versioned,
+        walk.fleet_scoped,
     )

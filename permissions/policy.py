@@ -4,8 +4,7 @@ Deny by default: a field with no rule here fails the policy test, and `rule_for`
 The README's permission matrix is generated from this table (`permissions.readme`), the SDL's
 directives are attached from it (`permissions.strawberry_adapter.policy_directives`), every
 operation is checked against it before it runs (`permissions.document_policy`) and its row
-scopes are applied by `permissions.row_scopes`, so the table is the single place a rule is
-written down.
+scopes are applied by `permissions.row_scopes`: the table is the one place a rule is written.
 """
 
 from __future__ import annotations
@@ -292,9 +291,8 @@ POLICY["DeviceFilter"] = {field.name: POLICY[field.on][field.rule_of] for field 
 
 
 # Fields whose answer depends on who asks, not only on what the caller's category may read:
-# whatever caches answers keys these on the caller's identity.
-# A subscription event that selects `fleetImpact` is shared only by the subscribers of one Party
-# (`schema.subscriptions.event_group`), as an answer is cached for one caller only.
+# whatever caches answers keys these on the caller's identity. A subscription event that
+# selects `fleetImpact` is shared by the subscribers of one Party only (`schema.subscriptions`).
 CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
     {
         ("Query", "viewer"),
@@ -303,6 +301,9 @@ CALLER_SCOPED: frozenset[tuple[str, str]] = frozenset(
         ("CplChange", "fleetImpact"),
     }
 )
+# Fields that read the caller's stored fleet: a cache key holds its own revision too, since a
+# replacement (a caller-scoped write) leaves the data revision alone.
+FLEET_SCOPED: frozenset[tuple[str, str]] = frozenset({("Query", "myFleet")})
 # Fields whose answer changes while the data revision stays (a Party's webhooks, delivery
 # attempts, the SSC access log): answers that select them are never cached.
 UNVERSIONED: frozenset[tuple[str, str]] = frozenset(
@@ -333,11 +334,10 @@ def allows(principal: Principal | None, type_name: str, field_name: str) -> bool
 
 @functools.cache
 def capability(category: PartyCategory) -> tuple[str, ...]:
-    """The rules a category is granted. Every answer the policy shapes
-    (denied fields, the values a caller's view of the CPL holds, redacted history, hidden
-    reasons) depends on the category only through this, so two categories with the same
-    capability see the same answers: it is the visibility class of the caches and of the
-    views. Made once a category (the table is fixed): every cache look-up asks."""
+    """The rules a category is granted. Every answer the policy shapes (denied fields, the
+    values a caller's view of the CPL holds, redacted history, hidden reasons) depends on the
+    category only through this, so two categories with the same capability see the same
+    answers: the visibility class of the caches and views. Made once a category."""
     return tuple(rule.name for rule in Rule if category in ALLOWED[rule])
 
 

@@ -227,7 +227,9 @@ class FleetMutations:
                 return await replace_fleet(work, groups, shapes)
 
             scope = row_scope(principal, "Mutation", "replaceFleet")
-            stored = await info.context.services.writes.run(principal, scope, write, idempotency)
+            stored = await info.context.services.writes.run(
+                principal, scope, write, idempotency, cpl=False
+            )
         except FleetRejected as rejection:
             return _rejected(rejection)
         except v.MutationFailure as failure:

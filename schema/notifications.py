@@ -323,7 +323,7 @@ class WebhookMutations:
                 return await webhook_admin.register(work, url, device_ids, input.kinds)
 
             scope = row_scope(principal, "Mutation", "registerWebhook")
-            webhook = await services.writes.run(principal, scope, register)
+            webhook = await services.writes.run(principal, scope, register, cpl=False)
         except v.MutationFailure as failure:
             return _error(failure)
         return RegisterWebhookSuccess(webhook=webhook, secret=webhook.secret)
@@ -338,7 +338,7 @@ class WebhookMutations:
 
         scope = row_scope(principal, "Mutation", "deleteWebhook")
         try:
-            webhook = await info.context.services.writes.run(principal, scope, remove)
+            webhook = await info.context.services.writes.run(principal, scope, remove, cpl=False)
         except v.MutationFailure as failure:
             return _error(failure)
         return DeleteWebhookSuccess(webhook=webhook)

@@ -1,18 +1,26 @@
 """Answers kept in memory, keyed so that one Party can never be shown what another's policy
 hides, and automatic persisted queries (Apollo's APQ protocol).
 
-The key is (data revision, document hash, operation name, canonical variables, visibility):
-visibility is the caller's capability (the rules its category is granted, so every Supplier
-shares an entry and an SSC analyst never shares one with them), plus the caller's identity
-when the document selects anything whose answer depends on who asks (`viewer`, own webhooks).
-The revision is read from the database as each request starts, so a committed write, from
-this process or any other, changes every key at once and no answer older than the revision a
-request saw is served. Only queries are kept, and only answers whose errors are all expected.
+The key is (data revision, document hash, operation name, canonical variables, visibility,
+own revision): visibility is the caller's capability (the rules its category is granted, so
+every Supplier shares an entry and an SSC analyst never shares one with them), plus the
+caller's identity when the document selects anything whose answer depends on who asks
+(`viewer`, `myFleet`); the own revision is that of the caller's stored fleet when the document
+reads it (`myFleet`), since replacing a fleet leaves the data revision alone. The revision is
+read from the database as each request starts, so a committed write, from this process or any
+other, changes every key at once and no answer older than the revision a request saw is
+served. Only queries are kept, and only answers whose errors are all expected.
+
+A key's ETag is an HMAC of it under a key the processes share (`server.app.etag_key`): equal
+across processes for equal answers, so `If-None-Match` holds behind a load balancer, and
+telling a client nothing it could work out for itself (a plain hash of the key gave away the
+data revision, the one part a client does not know, by trying counters until one matched).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -35,18 +43,6 @@ def sha256(text: str) -> str:
 class Lookup:
     key: tuple[Any, ...]
     etag: str
-
-
-def lookup_for(
-    revision: int,
-    query: str,
-    operation_name: str | None,
-    variables: dict[str, Any] | None,
-    principal: Principal,
-    decision: Decision,
-) -> Lookup:
-    key = (revision, *operation_key(query, operation_name, variables, principal, decision))
-    return Lookup(key, f'"{sha256(repr(key))[:32]}"')
 
 
 def operation_key(
@@ -134,10 +130,31 @@ class BoundedStore:
 
 class ResponseCache(BoundedStore):
     """Encoded answers by `Lookup.key`; entries of older revisions go first when a newer one
-    is seen, since no request can ask for them again."""
+    is seen, since no request can ask for them again. `etag_key` keys the ETags."""
 
     metric = "responses"
     revision: int = -1
+
+    def __init__(self, max_bytes: int, etag_key: bytes) -> None:
+        super().__init__(max_bytes)
+        self._etag_key = etag_key
+
+    def lookup(
+        self,
+        revision: int,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        principal: Principal,
+        decision: Decision,
+        own_revision: int | None = None,
+    ) -> Lookup:
+        """The key of a query's answer and its ETag; `own_revision` is the caller's stored
+        fleet's when the document reads it (`Decision.fleet_scoped`)."""
+        operation = operation_key(query, operation_name, variables, principal, decision)
+        key = (revision, *operation, own_revision)
+        tag = hmac.new(self._etag_key, repr(key).encode(), hashlib.sha256).hexdigest()
+        return Lookup(key, f'"{tag[:32]}"')
 
     def get(self, key: tuple[Any, ...]) -> Cached | None:
         if key[0] > self.revision:

@@ -3,7 +3,11 @@ GraphQL endpoint (`server.graphql_view`), assembled once per worker."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +23,7 @@ from notifications.bus import change_bus
 from notifications.channels import consumers
 from notifications.dispatcher import Dispatcher
 from notifications.scheduler import Scheduler
+from permissions.dev_keys import load_or_create_dev_key
 from permissions.signin_sessions import SignInFlows, SignInSessions
 from permissions.ssc_access import AccessLog
 from permissions.tokens import verifier_for
@@ -38,6 +43,29 @@ from server.graphql_view import GraphQLApp
 from server.probes import livez, metrics_page, readyz
 from server.requests import RequestLog
 from server.signin import SignIn
+
+logger = logging.getLogger("cpl_pathways")
+
+
+def etag_key(settings: Settings) -> bytes:
+    """What keys the ETags (`schema.response_cache`): derived (HMAC, labelled) from a secret the
+    processes serving one database already share, so that they tag one answer alike and
+    `If-None-Match` holds behind a load balancer, while a client, who holds none of it, can work
+    out nothing from a tag. `CPL_SESSION_SECRET`, else the development issuer's signing key in
+    the data directory (which its processes share to accept each other's tokens), else a key
+    of this process's own: safe, but then a tag is confirmed only by the process that made it."""
+    if settings.session_secret:
+        shared = settings.session_secret.encode()
+    elif settings.dev_issuer:
+        shared = load_or_create_dev_key(settings.dev_key_path).as_pem(private=True)
+    else:
+        if settings.production:
+            logger.warning(
+                "CPL_SESSION_SECRET is not set: ETags are this process's own, so If-None-Match "
+                "is confirmed only by the process that answered"
+            )
+        return secrets.token_bytes(32)
+    return hmac.new(shared, b"cpl-pathways etag", hashlib.sha256).digest()
 
 
 def create_services(settings: Settings) -> Services:
@@ -71,7 +99,7 @@ def create_services(settings: Settings) -> Services:
         verifier=verifier_for(settings),
         bus=bus,
         dispatcher=dispatcher,
-        responses=ResponseCache(settings.response_cache_bytes),
+        responses=ResponseCache(settings.response_cache_bytes, etag_key(settings)),
         revision=revision,
         snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),

@@ -133,7 +133,7 @@ class FleetUpload:
             return await replace_fleet(work, groups, shapes)
 
         scope = row_scope(principal, "Mutation", "replaceFleet")
-        stored = await self.services.writes.run(principal, scope, write)
+        stored = await self.services.writes.run(principal, scope, write, cpl=False)
         return JSONResponse(
             {
                 "replacedAt": stored.fleet.replaced_at.isoformat(),

@@ -38,8 +38,10 @@ from permissions.auth_errors import AuthenticationError
 from permissions.document_policy import decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
+from permissions.row_scopes import row_scope
 from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
+from resolvers.planning.stored_fleet import fleet_revision
 from schema.context import Context, Services
 from schema.documents import valid_document
 from schema.errors import SERVICE_UNAVAILABLE, code_of
@@ -47,12 +49,7 @@ from schema.extensions import READABLE_CODES
 from schema.limits import Limits, check
 from schema.operation_record import record_hit, recorded
 from schema.rate_limit import RateLimitedSockets
-from schema.response_cache import (
-    Cached,
-    Lookup,
-    PersistedQueryError,
-    lookup_for,
-)
+from schema.response_cache import Cached, Lookup, PersistedQueryError
 from server.graphiql import GraphiQLPage
 from server.graphql_http import (
     JSON,
@@ -164,8 +161,8 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def _answer(self, request: Request, media: str) -> Response:
         """Run the operation, or answer from the response cache, with the status `media` gives
-        its outcome. GET (and HEAD) answers carry an ETag derived from the cache key and the
-        media type, and honour If-None-Match."""
+        its outcome. GET (and HEAD) answers carry an ETag, an HMAC of the cache key and the
+        media type (`schema.response_cache`), and honour If-None-Match."""
         if request.method not in ("GET", "HEAD", "POST"):
             raise method_not_allowed("GraphQL is sent by GET, HEAD or POST.")
         data = await self.parse_http_body(self.request_adapter_class(request))
@@ -269,8 +266,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if decision is None or not decision.versioned:
             return None
         revision = await self.services.revision.current()
-        return lookup_for(
-            revision, data.query, data.operation_name, data.variables, principal, decision
+        own = None  # the caller's stored fleet's revision, if the answer reads the fleet
+        if decision.fleet_scoped:
+            scope = row_scope(principal, "Query", "myFleet")
+            own = await fleet_revision(self.services.db_sessions, scope)
+        return self.services.responses.lookup(
+            revision, data.query, data.operation_name, data.variables, principal, decision, own
         )
 
     async def process_result(self, request: Request, result: Any) -> Any:

@@ -22,6 +22,7 @@ from models.revision import REVISION_CONNECTION_NAME
 from notifications.bus import LISTENER_NAME
 from tests.harness import BACKEND, fresh_database
 from tests.live import DEADLINE, cli, cli_env, eventually, free_port, heard_after, subscribe
+from tests.test_fleet_upload import FLEET
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,3 +196,57 @@ async def test_the_change_listener_tells_another_process_its_revision_is_out_of_
         # A write while B's listener is down is caught up when it reconnects.
         assert await cut_connections(url, LISTENER_NAME) == 2
         await seen(ports, tokens, "C3000002")
+
+
+MY_FLEET = "{ myFleet { replacedAt meters } }"
+
+
+async def test_processes_tag_alike_and_a_fleet_is_in_the_other_processs_next_answer(pair):
+    """The processes share their ETag key (here the development issuer's, on one data
+    directory), so one confirms the other's tag; a fleet replaced through one moves no data
+    revision, yet is in the other's very next `myFleet`, whose key holds the fleet's own
+    revision, read afresh."""
+    env, url, ports = pair
+    supplier = await cli(env, "token", "LARGE_SUPPLIER", "--party-id", "P-CROSS")
+    auth = {"Authorization": f"Bearer {supplier}"}
+    async with httpx.AsyncClient() as client:
+
+        async def get(port: int, query: str, etag: str = "") -> httpx.Response:
+            headers = auth | ({"If-None-Match": etag} if etag else {})
+            address = f"http://127.0.0.1:{port}/graphql"
+            return await client.get(address, params={"query": query}, headers=headers)
+
+        async def alike() -> bool:  # once both have read the same revision
+            tags = [(await get(port, LISTED)).headers["etag"] for port in ports]
+            return tags[0] == tags[1]
+
+        await eventually(alike, "one ETag for one answer from both processes")
+        first = await get(ports[0], LISTED)
+        assert (await get(ports[1], LISTED, first.headers["etag"])).status_code == 304
+
+        async def put(fleet: str) -> None:
+            headers = auth | {"Content-Type": "text/csv"}
+            address = f"http://127.0.0.1:{ports[0]}/fleet"
+            stored = await client.put(address, content=fleet, headers=headers)
+            assert stored.status_code == 200, stored.text
+
+        await put(FLEET)
+        revision = await scalar(url, "SELECT revision FROM data_revision")
+        seen = await get(ports[1], MY_FLEET)
+        assert seen.json()["data"]["myFleet"]["meters"] == 1534
+        assert (await get(ports[1], MY_FLEET)).content == seen.content  # now in B's cache
+        await put(FLEET.replace("1200", "2200"))
+        assert await scalar(url, "SELECT revision FROM data_revision") == revision
+        after = await get(ports[1], MY_FLEET, seen.headers["etag"])
+        assert after.status_code == 200 and after.json()["data"]["myFleet"]["meters"] == 2534
+        # ...while the CPL's answers, and their tags, are as they were.
+        assert (await get(ports[1], LISTED, first.headers["etag"])).status_code == 304
+
+
+async def scalar(url: str, sql: str) -> object:
+    admin = create_async_engine(url)
+    try:
+        async with admin.connect() as connection:
+            return await connection.scalar(text(sql))
+    finally:
+        await admin.dispose()

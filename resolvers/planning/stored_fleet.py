@@ -7,7 +7,8 @@ one per (device, firmware version), the meters of items naming the same one summ
 by identifiers alike). Premises shapes are checked and stored alongside
 (`resolvers.planning.stored_premises`): a shape that cannot be stored refuses the fleet too.
 A replacement is one unit of work: the Party's groups and shapes deleted and the new ones
-inserted, all or nothing.
+inserted, all or nothing; a caller-scoped one, which moves the fleet's own revision and not the
+CPL's data revision (no other Party's answer or ETag changes with it).
 
 Who owns a fleet is the caller's row scope (`permissions.row_scopes`) under the policy's
 `OWN_FLEET` rule: the Party its token names, and no one else, whatever its category.
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.database import RequestSession
 from models.fleets import FleetGroup, StoredFleet
@@ -47,6 +50,7 @@ __all__ = [
     "FleetRejected",
     "Group",
     "Stored",
+    "fleet_revision",
     "group_items",
     "load_fleet",
     "plan_groups",
@@ -164,6 +168,16 @@ def _groups_of(fleet_id: int | None) -> Any:
     )
 
 
+async def fleet_revision(sessions: async_sessionmaker[AsyncSession], scope: Scope) -> int:
+    """The revision of the fleet in `scope` (the caller's own; 0 while its Party has stored
+    none), in one statement: read afresh for each answer that reads the fleet, whose cache key
+    holds it (`permissions.policy.FLEET_SCOPED`), so a replacement through any process is in
+    the next answer of every process."""
+    async with sessions() as session:
+        statement = select(StoredFleet.revision).where(*scope.where(col(StoredFleet.party_id)))
+        return (await session.exec(statement)).first() or 0
+
+
 async def replace_fleet(
     work: Work, groups: Sequence[Group], premises: Sequence[StoredShape] = ()
 ) -> Stored:
@@ -178,6 +192,7 @@ async def replace_fleet(
         fleet = StoredFleet(party_id=work.scope.owner)
     else:
         fleet.replaced_at = utcnow()
+        fleet.revision += 1
         await session.exec(sa.delete(FleetGroup).where(col(FleetGroup.fleet_id) == fleet.id))
         await delete_shapes(session, fleet.id)
     session.add(fleet)

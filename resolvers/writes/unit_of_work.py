@@ -2,15 +2,19 @@
 
 1. **Begin**: open a transaction and take the data revision (bump its counter first). That
    serialises writers (a row lock on PostgreSQL, the write lock on SQLite) and gives caches a
-   number that changes with every committed write.
+   number that changes with every committed write of the CPL. A caller-scoped write (a Party's
+   own stored fleet or webhooks, which no other Party reads) takes the same lock but leaves the
+   counter as it is: every Party's cached answers and ETags are keyed on it, and a Party must
+   not be able to count another's fleet uploads or webhook changes by watching them move.
 2. **Idempotency**: a retried request under a known key returns its first result, re-authorised,
    and writes nothing (`resolvers.writes.idempotency`).
 3. **Change**: the write runs with a `Work`: the session, the caller, the caller's row scope and
    the change log it appends its `Change`s to.
 4. **Record**: the change log is stored as audit events and handed to every consumer inside the
    transaction (webhook outbox rows, PostgreSQL's NOTIFY).
-5. **Commit**, then **announce**: the revision clock is told, and every consumer's
-   `after_commit` runs (the in-process bus, the dispatcher's wake-up).
+5. **Commit**, then **announce**: the revision clock is told (not after a caller-scoped
+   write: nothing it reads has changed), and every consumer's `after_commit` runs (the
+   in-process bus, the dispatcher's wake-up).
 
 A failure anywhere before the commit rolls everything back, consumers' writes included.
 """
@@ -71,12 +75,13 @@ class _Finished(Exception, Generic[T]):
         self.result = result
 
 
-async def take_revision(session: AsyncSession) -> None:
-    """Bump the data revision: a write's first statement, which makes it the only writer."""
+async def take_revision(session: AsyncSession, cpl: bool) -> None:
+    """Lock the data revision's row, a write's first statement, which makes it the only
+    writer; bump the revision if the write changes the CPL (`cpl`), else leave its value."""
     await session.exec(
         update(DataRevision)
         .where(col(DataRevision.id) == 1)
-        .values(revision=DataRevision.revision + 1)
+        .values(revision=DataRevision.revision + (1 if cpl else 0))
     )
 
 
@@ -101,12 +106,16 @@ class UnitOfWork:
         scope: Scope,
         write: Callable[[Work], Awaitable[T]],
         idempotency: Idempotent[T] | None = None,
+        *,
+        cpl: bool = True,
     ) -> T:
-        """Run `write` as one transaction and return its result (or, for a retry, the first)."""
+        """Run `write` as one transaction and return its result (or, for a retry, the first).
+        `cpl=False` for a caller-scoped write: the data revision stays, and the write may
+        record no change (a change of the CPL would then be in no cached answer)."""
         async with self._sessions() as session:
             try:
                 async with session.begin():
-                    await take_revision(session)
+                    await take_revision(session, cpl)
                     work = Work(session, principal, scope, now=self.clock())
                     if idempotency is not None:
                         earlier = await idempotency.recall(work)
@@ -117,16 +126,18 @@ class UnitOfWork:
                         raise _Finished(result)
                     if idempotency is not None:
                         idempotency.remember(work, result)
+                    if not cpl and work.log.changes:
+                        raise RuntimeError("a caller-scoped write recorded a change of the CPL")
                     recorded = await work.log.store(session, principal)
                     for consumer in self._consumers if recorded else ():
                         await consumer.in_transaction(session, recorded)
             except _Finished as finished:
                 return finished.result
-        self._announce(recorded)
+        self._announce(recorded, cpl)
         return result
 
-    def _announce(self, recorded: list[Recorded]) -> None:
-        if self._revision is not None:
+    def _announce(self, recorded: list[Recorded], cpl: bool) -> None:
+        if cpl and self._revision is not None:
             self._revision.invalidate()
         for consumer in self._consumers if recorded else ():
             consumer.after_commit(recorded)
