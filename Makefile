@@ -73,7 +73,7 @@ node: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 %/node_modules/.installed: %/package-lock.json
 	@cd $* && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --silent \
 	  && touch node_modules/.installed \
-	  || { echo "the npm packages of $* could not be installed: their tests will skip"; test "$$CI" != true; }
+	  || { echo "the npm packages of $* could not be installed: what needs them will skip"; test "$$CI" != true; }
 
 # Debian's chromium for the browser tests (the Debian packages the tests need, apt-get only).
 browser: node
@@ -128,11 +128,13 @@ migration: install
 	$(BIN)/cpl-pathways migrate >/dev/null && \
 	$(BIN)/alembic -c alembic.ini revision --autogenerate --rev-id "$$next" -m "$(NAME)"
 
-# Planning, then reads over HTTP (wrk, from Debian's package, loads the servers), then what an
-# SSC read and a denied read cost in instructions (valgrind's callgrind, from Debian's package),
-# and, last, 1, 2 and 4 serving processes through PgBouncer in transaction mode (`make pooler`)
-# against the same processes connected directly (bench/pooler.py).
-bench: install pooler
+# Planning, then reads over HTTP (wrk, from Debian's package, loads the servers; PostGraphile 4,
+# `npm ci` in bench/postgraphile, is the reads' peer: bench/peer.py), then what an SSC read and
+# a denied read cost in instructions (valgrind's callgrind, from Debian's package), and, last,
+# 1, 2 and 4 serving processes through PgBouncer in transaction mode (`make pooler`) against
+# the same processes connected directly (bench/pooler.py).
+PEER_DIR := bench/postgraphile
+bench: install pooler $(PEER_DIR)/node_modules/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(BIN)/python -m bench.run
@@ -153,4 +155,4 @@ bench-ssc-access: install
 	$(BIN)/python -m bench.ssc_access
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info $(addsuffix /node_modules,$(NODE_DIRS))
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info $(addsuffix /node_modules,$(NODE_DIRS) $(PEER_DIR))
