@@ -50,11 +50,17 @@ class Compiled(NamedTuple):
 
 
 class Run:
-    """What one request's (or subscription event's) completions share."""
+    """What the completions of a compiled selection share: the request (or subscription
+    event) they complete for, bound before each call (`bind`). A completion never awaits, so
+    no other request runs between a `bind` and the end of the call it precedes: a selection
+    compiled once serves every request of its document in turn."""
 
     __slots__ = ("context", "loaders", "recording")
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any = None) -> None:
+        self.bind(context)
+
+    def bind(self, context: Any) -> None:
         self.context = context
         self.loaders = getattr(context, "loaders", None)
         self.recording: list[Observation] | None = None  # while a reusable answer is completed
@@ -85,6 +91,23 @@ class Run:
         if outer is not None:
             outer.extend(seen)
         return out, seen
+
+
+class RequestInfo:
+    """A lean resolver's `GraphQLResolveInfo` in a compiled selection: the field's, made when
+    it was compiled, with the context of the request the selection is bound to now."""
+
+    __slots__ = ("_field", "_run")
+
+    def __init__(self, field_info: Any, run: Run) -> None:
+        self._field, self._run = field_info, run
+
+    @property
+    def context(self) -> Any:
+        return self._run.context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._field, name)
 
 
 # A step of an object's completion: (response name, kind, how, completion of the value).

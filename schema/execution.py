@@ -21,6 +21,7 @@ are graphql-core's own; what runs twice is reads of the CPL snapshot and idempot
 
 from __future__ import annotations
 
+import functools
 from contextlib import suppress
 from functools import partial
 from operator import attrgetter
@@ -46,6 +47,7 @@ from schema.completions import (
     TYPENAME,
     VALUE,
     Compiled,
+    RequestInfo,
     Run,
     Step,
     leaf_completion,
@@ -57,6 +59,12 @@ from schema.subscriptions import EventExecutor
 
 SELECTION_DIRECTIVES = frozenset({"include", "skip"})  # applied while fields are collected
 Field = tuple[Step, Any, bool]  # a field's step, its part of the object's shape, observed
+Known = tuple[Any, Compiled | None, Run]  # a selection's field lists, completion, run
+# Selections compiled once for every request of their document (`planned`); dropped all at
+# once past the bound, so that a key's node ids always belong to the nodes its entry keeps.
+PLANS: dict[tuple[Any, ...], tuple[tuple[Any, ...], Compiled, Run]] = {}
+MAX_PLANS = 4_096
+CONDITIONAL: dict[int, tuple[Any, bool]] = {}  # by operation node (kept): has @include/@skip
 
 
 class CompilingExecutor(EventExecutor):
@@ -66,7 +74,7 @@ class CompilingExecutor(EventExecutor):
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager  # a resolve hook must see every field: none compiled
         self.compiling = manager is None or not manager.middlewares
-        self.completions: dict[tuple[GraphQLOutputType, int], tuple[Any, Compiled | None]] = {}
+        self.completions: dict[tuple[GraphQLOutputType, int], Known] = {}
         self.run = Run(self.context_value)
 
     def complete_value(
@@ -81,10 +89,15 @@ class CompilingExecutor(EventExecutor):
         # Tried once a field, at its own type: graphql-core calls back here for the types its
         # type wraps and for each item of a list, which must not try the same value again.
         field_level = return_type is info.return_type
-        compiled = self.completion(return_type, field_details_list) if field_level else None
-        if compiled is not None:
-            with suppress(Exception):  # GiveUp or anything a resolver raised: graphql-core's turn
-                return compiled.completion(result)
+        known = self.completion(return_type, field_details_list) if field_level else None
+        if known is not None and known[1] is not None:
+            run = known[2]
+            run.bind(self.context_value)
+            try:
+                with suppress(Exception):  # GiveUp or a resolver's error: graphql-core's turn
+                    return known[1].completion(result)
+            finally:
+                run.bind(None)  # a selection kept for later requests keeps nothing of this one
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -97,19 +110,63 @@ class CompilingExecutor(EventExecutor):
         executor.run = Run(executor.context_value)
         return executor
 
-    def completion(
-        self, return_type: GraphQLOutputType, field_details_list: Any
-    ) -> Compiled | None:
-        """The compiled completion of a selection, or None where it is not plain; made once
-        per request or subscription event (the selection's field lists are its own)."""
+    def completion(self, return_type: GraphQLOutputType, field_details_list: Any) -> Known | None:
+        """The compiled completion of a selection (None where it is not plain) and the run it
+        is bound to; looked up once per request or subscription event (the selection's field
+        lists are its own, kept with it so that their id stays theirs)."""
         if not self.compiling:
             return None
         key = (return_type, id(field_details_list))
         known = self.completions.get(key)
-        if known is None:  # the list is kept with its completion, so that its id stays its own
-            known = (field_details_list, self.compile(return_type, field_details_list))
-            self.completions[key] = known
-        return known[1]
+        if known is None:
+            compiled, run = self.planned(return_type, field_details_list)
+            known = self.completions[key] = (field_details_list, compiled, run)
+        return known
+
+    def planned(self, return_type: GraphQLOutputType, details: Any) -> tuple[Compiled | None, Run]:
+        """A selection compiled by an earlier request of the same document, where its answer
+        reads rows and the view alone (so nothing of that request is in it but what `Run`
+        binds anew); else compiled for this request. Keyed by the selection's field nodes and
+        the definitions its fragment spreads may name (a policy's copy of a document shares
+        the nodes it left alone, but not its fragments), all of which the entry keeps alive,
+        so no other node can take their ids."""
+        nodes = (*self.definitions, *(item.node for item in details))
+        key = (return_type, *map(id, nodes))
+        found = None if self.conditional else PLANS.get(key)
+        if found is not None:
+            return found[1], found[2]
+        run, self.run = self.run, Run(self.context_value)
+        try:
+            compiled = self.compile(return_type, details)
+            planned = self.run
+        finally:
+            self.run = run
+        if compiled is None or compiled.shape is None or self.conditional:
+            return compiled, planned
+        if len(PLANS) >= MAX_PLANS:
+            PLANS.clear()
+        PLANS[key] = (nodes, compiled, planned)
+        return compiled, planned
+
+    @functools.cached_property
+    def definitions(self) -> tuple[Any, ...]:
+        """The operation and its document's fragment definitions: what fields are collected
+        from, besides a selection's own nodes."""
+        return (self.operation, *(details.definition for details in self.fragments.values()))
+
+    @functools.cached_property
+    def conditional(self) -> bool:
+        """Whether the operation's selections depend on its variables (`@include`, `@skip`):
+        its compiled selections are then its own. Walked once per operation node."""
+        found = CONDITIONAL.get(id(self.operation))
+        if found is None or found[0] is not self.operation:
+            if len(CONDITIONAL) >= MAX_PLANS:
+                CONDITIONAL.clear()
+            found = CONDITIONAL[id(self.operation)] = (
+                self.operation,
+                _has_conditions(self.operation, self.fragments),
+            )
+        return found[1]
 
     def compile(
         self, type_: GraphQLOutputType, field_details_list: Any, nullable: bool = True
@@ -179,7 +236,7 @@ class CompilingExecutor(EventExecutor):
             nodes = [item.node for item in details]
             field_path = Path(None, name, parent.name)  # the field's, not any one object's
             raw = self.build_resolve_info(field_def, nodes, parent, field_path)
-            info = resolve.info(_raw_info=raw)
+            info = resolve.info(_raw_info=RequestInfo(raw, self.run))
         if observers:
             if not isinstance(get_nullable_type(field_def.type), GraphQLLeafType):
                 return None
@@ -195,3 +252,18 @@ class CompilingExecutor(EventExecutor):
 
 def _has_directives(node: Any) -> bool:
     return any(d.name.value not in SELECTION_DIRECTIVES for d in node.directives or ())
+
+
+def _has_conditions(operation: Any, fragments: dict[str, Any]) -> bool:
+    """Whether any selection of the operation or its fragments has `@include` or `@skip`, or
+    a fragment takes arguments."""
+    if any(details.variable_signatures for details in fragments.values()):
+        return True  # a fragment with arguments (graphql-core's experimental ones)
+    pending = [operation.selection_set, *(f.definition.selection_set for f in fragments.values())]
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections if selection_set else ():
+            if any(d.name.value in SELECTION_DIRECTIVES for d in selection.directives or ()):
+                return True
+            pending.append(getattr(selection, "selection_set", None))
+    return False

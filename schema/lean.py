@@ -28,11 +28,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def view_only(resolver: F) -> F:
-    """Marks a resolver whose answer is a function of its row and of the caller's view of the
-    CPL snapshot alone: no principal, no argument, no clock, no database. The compiled
-    execution reuses the completed answer of such a field, for every caller of the same view,
-    until the data revision moves (`schema.completions`); a resolver that is not marked is
-    called every time, so a forgotten mark costs speed, never a wrong answer."""
+    """Marks a resolver whose answer is a function of its source (a row of the CPL, or an
+    object the request made) and of the caller's view of the CPL snapshot alone: no
+    principal, no argument, no clock, no database, nothing of its `Info` but the context's
+    loaders. The compiled execution then compiles its selection once for every request of a
+    document, and reuses the completed answer of a view's row for every caller of the same
+    view until the data revision moves (`schema.completions`). A resolver that is not marked
+    is compiled for each request and called every time: a forgotten mark costs speed, never
+    a wrong answer."""
     resolver.view_only = True  # type: ignore[attr-defined]  # a marker set on the function
     return resolver
 

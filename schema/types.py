@@ -322,6 +322,7 @@ class PageInfo:
     page: strawberry.Private[Page[Any]]
 
     @strawberry.field
+    @view_only
     def has_next_page(self) -> bool:
         return self.page.has_next
 
@@ -330,11 +331,13 @@ class PageInfo:
         return await self.page.has_previous()
 
     @strawberry.field
+    @view_only
     def start_cursor(self) -> str | None:  # never null; nullable as Relay's spec has it
         rows = self.page.rows
         return encode_cursor(row_point(rows[0].id) if rows else self.page.position)
 
     @strawberry.field
+    @view_only
     def end_cursor(self) -> str | None:  # never null; nullable as Relay's spec has it
         rows = self.page.rows
         return encode_cursor(row_point(rows[-1].id) if rows else self.page.position)
@@ -352,6 +355,7 @@ class Connection:
         return await self.page.count()
 
     @strawberry.field
+    @view_only
     def page_info(self) -> PageInfo:
         return PageInfo(page=self.page)
 
@@ -363,9 +367,11 @@ def connection_types(node: type, name: str) -> tuple[type, type]:
         type(f"{name}Edge", (), {"__annotations__": {"cursor": str, "node": node}})
     )
 
+    @view_only
     def nodes(self: Connection) -> list[Any]:
         return self.page.rows
 
+    @view_only
     def edges(self: Connection) -> list[Any]:
         return [edge(cursor=encode_cursor(row_point(row.id)), node=row) for row in self.page.rows]
 

@@ -252,7 +252,8 @@ def test_a_small_schema_runs_compiled_on_the_internals_it_expects():
     assert schema.exception_handlers is not None
     leaf = core.type_map["String"]
     assert callable(getattr(leaf, "coerce_output_value", None)), (
-        "graphql-core leaf types lost coerce_output_value: schema/completions.py leaf_completion calls it"
+        "graphql-core leaf types lost coerce_output_value: "
+        "schema/completions.py leaf_completion calls it"
     )
     lean_resolvers(schema)
     assert getattr(field.resolve, "lean", False), "lean_resolvers left Item.label alone"

@@ -1,6 +1,8 @@
 """The answers of a view's rows, reused (`schema.completions`): a page asked again completes no
 row afresh, yet answers exactly as before; a write starts from a new view; the SSC's access log
-sees every reused read; denials never change a kept answer; the number kept is bounded."""
+sees every reused read; denials never change a kept answer; the number kept is bounded. And the
+selections compiled once for every request of a document (`schema.execution`): each request
+still reads its own caller and its own variables."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import schema.types
 from permissions.policy import capability
 from permissions.principal import PartyCategory
 from permissions.ssc_access import AccessLog
+from schema.execution import CompilingExecutor
 from tests.harness import count_calls
 
 TYPICAL = (
@@ -93,3 +96,45 @@ async def test_the_answers_kept_are_bounded(gql, uncached, services, monkeypatch
     for _ in range(2):
         assert await gql("SECAS", PUBLIC) == expected
         assert 0 < len(view.answers) <= 7
+
+
+async def test_a_selection_is_compiled_once_for_every_request_of_its_document(
+    gql, uncached, monkeypatch
+):
+    await gql("SMALL_SUPPLIER", PUBLIC)
+    compiled = count_calls(monkeypatch, CompilingExecutor, "compile")
+    for category in ("LARGE_SUPPLIER", "SSC", "SMALL_SUPPLIER"):
+        assert (await gql(category, PUBLIC))["data"]["devices"]["nodes"]
+    assert compiled[0] == 0
+
+
+async def test_each_request_reads_its_own_caller_through_a_shared_selection(gql, uncached):
+    document = "{ viewer { partyId partyCategory } }"
+    for party, category in (("ONE", "SMALL_SUPPLIER"), ("TWO", "SECAS"), ("ONE", "SSC")):
+        viewer = (await gql(category, document, party_id=party))["data"]["viewer"]
+        assert viewer == {"partyId": party, "partyCategory": category}
+
+
+async def test_conditional_selections_follow_each_requests_variables(gql, uncached):
+    document = (
+        "query($f: Boolean!) { devices(first: 2) { nodes { id firmware @include(if: $f) "
+        "{ version } } } }"
+    )
+    answers = [await gql("SMALL_SUPPLIER", document, {"f": f}) for f in (True, False, True)]
+    shown = [["firmware" in node for node in a["data"]["devices"]["nodes"]] for a in answers]
+    assert shown == [[True, True], [False, False], [True, True]]
+    assert answers[0] == answers[2]
+
+
+async def test_a_policys_copy_of_a_document_is_compiled_apart_from_it(gql, uncached):
+    """The document pass's copy for a Supplier shares the operation's nodes with the SSC's
+    document and differs in the fragment alone: each is answered by its own compilation."""
+    document = (
+        "{ devices(first: 50) { nodes { id ...z } } } fragment z on Device { zigbeeChipsetVendor }"
+    )
+    supplier, ssc, again = [await gql(c, document) for c in ("SMALL_SUPPLIER", "SSC", "SECAS")]
+    for denied in (supplier, again):
+        assert [e["extensions"]["code"] for e in denied["errors"]] == ["FORBIDDEN"]
+        assert {n["zigbeeChipsetVendor"] for n in denied["data"]["devices"]["nodes"]} == {None}
+    assert "errors" not in ssc and "_denied" not in json.dumps(ssc)
+    assert any(node["zigbeeChipsetVendor"] for node in ssc["data"]["devices"]["nodes"])
