@@ -167,7 +167,9 @@ async def measure_cpl(
             await stack.enter_async_context(api_server(settings, mode, processes, log_dir))
             for mode in MODE_SCENARIOS
         ]
-        cursors = await device_cursors(apis[0].urls[0].removesuffix("/graphql"), tokens["SSC"])
+        cursors = await device_cursors(
+            apis[0].urls[0].removesuffix("/graphql"), tokens["SMALL_SUPPLIER"]
+        )
         draws = distinct_draws(cursors)
         requests = api_requests(tokens, draws)
         baseline = await stack.enter_async_context(baseline_server(settings, log_dir, requests))
