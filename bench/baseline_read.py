@@ -1,98 +1,145 @@
-"""The read benchmark's baseline: a hand-written Starlette endpoint that answers the typical
-Supplier query (and its SSC variants) with what a careful engineer would write by hand.
+"""The read benchmark's baseline: the speed of the wire, a hand-written Starlette endpoint as
+lean as a careful engineer would write it for the typical Supplier query (and its SSC variants,
+and its pages: ``first``, ``after``).
 
-It verifies the same ES256 token with the same verifier, reads the same rows with three SQL
-statements (the page with the total count, the page's firmware, their pathways), applies the
-same field rule, and returns the same JSON. It is no API: one query shape, no GraphQL; the
-benchmark checks its answers equal the API's after parsing.
+It verifies the same ES256 token with the same verifier, reads the rows with three plain SQL
+statements on the database driver itself (the page of devices with its manufacturer's name and
+the total count; the page's firmware, oldest on the CPL first, whose last ACTIVE one is the
+latest; their pathways with the target's version), applies the same field rule (the SSC sees
+the SSC-only fields; a Supplier asking for them gets null and one FORBIDDEN error each) and
+returns the same JSON, by ``json.dumps``. It is no API: one query shape, no GraphQL, no policy
+table, no cache; ``bench.read`` checks that its answers equal the API's after parsing.
 
-It is meant as the speed of the wire, so it does nothing a fast hand-written endpoint would not:
-the statements are built and compiled by SQLAlchemy Core once, at start, and each runs on the
-pooled driver connection in one call (aiosqlite: one thread hop a statement, where SQLAlchemy's
-adapter makes four; asyncpg: one round trip, no pre-ping). The page reads its 50 rows in id
-order with the total as a scalar subquery (a window `count() over ()` would join and sort every
-device first); the two others select the page's ids as a subquery, so no id list is bound and
-no statement is rebuilt per request; enum columns arrive as the plain names they are stored as.
+Nothing stands between a request and the driver: no SQLAlchemy, no ORM, no per-request
+statement building. On PostgreSQL an asyncpg pool (each statement prepared once a connection by
+asyncpg's statement cache, one round trip each; no pre-ping, and no reset query when a
+connection comes back: the endpoint only reads, outside any transaction). On SQLite the stdlib
+``sqlite3``: one thread hop a request, in which the statements run on that thread's own
+connection (each prepared once, by sqlite3's statement cache). The firmware and the pathways
+select the page's ids as a subquery, so every statement's text is fixed and its parameters are
+the cursor's device id and the page size; the total rides on the page's rows as a scalar
+subquery, and a page with no rows (after the last device) counts in a fourth statement.
+
+A cursor is the API's (``schema.ids``): a row's is ``after:<id>`` and an empty page's ``gap:<id>``,
+base64url without padding; both mean "the rows whose id is above <id>", so the endpoint takes
+the number. It trusts what it is sent (the benchmark's own cursors): an invalid one is a 500.
 
 Run as ``python -m bench.baseline_read PORT`` with the API's CPL_* environment.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import json
+import sqlite3
 import sys
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import asyncpg
 import uvicorn
-from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from config.settings import load_settings
-from models.database import create_engine, is_sqlite
-from models.tables import Device, Firmware, Manufacturer, UpgradePathway
+from config.settings import Settings, load_settings
 from permissions.auth_errors import AuthenticationError
 from permissions.principal import PartyCategory
 from permissions.tokens import bearer_token, verifier_for
 
 SSC_FIELDS = ("zigbeeStackVersion", "zigbeeChipsetVendor")
 DENIED = "Forbidden: this field is readable by the SSC only."
-PAGE = 50
+PAGE = 50  # `first` when the query names none (the typical query says 50)
 
-device_t, firmware_t, pathway_t = Device.__table__, Firmware.__table__, UpgradePathway.__table__
-manufacturer_t = Manufacturer.__table__
-target_t = firmware_t.alias("target")
-PAGE_IDS = select(device_t.c.id).order_by(device_t.c.id).limit(PAGE).scalar_subquery()
-PAGE_ROWS = (
-    select(
-        device_t.c.id,
-        device_t.c.model_name,
-        device_t.c.zigbee_band,
-        device_t.c.zigbee_stack_version,
-        device_t.c.zigbee_chipset_vendor,
-        manufacturer_t.c.name,
-        select(func.count()).select_from(device_t).scalar_subquery(),
-    )
-    .join(manufacturer_t, manufacturer_t.c.id == device_t.c.manufacturer_id)
-    .order_by(device_t.c.id)
-    .limit(PAGE)
+# {after}: the device id the cursor names (0: from the start); {first}: the page size. The
+# page's ids, a subquery of the two last, are the first's.
+STATEMENTS = (
+    "SELECT d.id, d.model_name, d.zigbee_band, d.zigbee_stack_version, d.zigbee_chipset_vendor,"
+    " m.name, (SELECT count(*) FROM device) FROM device d"
+    " JOIN manufacturer m ON m.id = d.manufacturer_id"
+    " WHERE d.id > {after} ORDER BY d.id LIMIT {first}",
+    "SELECT f.id, f.device_id, f.version, f.status FROM firmware f"
+    " WHERE f.device_id IN (SELECT id FROM device WHERE id > {after} ORDER BY id LIMIT {first})"
+    " ORDER BY f.device_id, f.added_to_cpl_on, f.id",
+    "SELECT p.from_firmware_id, p.status, t.version FROM upgrade_pathway p"
+    " JOIN firmware t ON t.id = p.to_firmware_id"
+    " WHERE p.device_id IN (SELECT id FROM device WHERE id > {after} ORDER BY id LIMIT {first})"
+    " ORDER BY p.id",
 )
-FIRMWARE_ROWS = (  # oldest on the CPL first: the last ACTIVE one is the latest
-    select(firmware_t.c.id, firmware_t.c.device_id, firmware_t.c.version, firmware_t.c.status)
-    .where(firmware_t.c.device_id.in_(PAGE_IDS))
-    .order_by(firmware_t.c.device_id, firmware_t.c.added_to_cpl_on, firmware_t.c.id)
-)
-PATHWAY_ROWS = (
-    select(pathway_t.c.from_firmware_id, pathway_t.c.status, target_t.c.version)
-    .join(target_t, target_t.c.id == pathway_t.c.to_firmware_id)
-    .where(pathway_t.c.device_id.in_(PAGE_IDS))
-    .order_by(pathway_t.c.id)
-)
+COUNT = "SELECT count(*) FROM device"  # a page with no rows has none to carry the total
+Rows = tuple[Sequence[Any], Sequence[Any], Sequence[Any]]  # each statement's, in select order
 
 
-class Rows:
-    """The three statements as SQL text for the engine's dialect, run on the driver itself."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.sqlite = is_sqlite(str(engine.url))
-        self.sql = [sql_text(s, engine) for s in (PAGE_ROWS, FIRMWARE_ROWS, PATHWAY_ROWS)]
-
-    async def read(self) -> list[Sequence[Sequence[Any]]]:
-        async with self.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            if self.sqlite:
-                return [await driver.execute_fetchall(sql) for sql in self.sql]
-            return [await driver.fetch(sql) for sql in self.sql]
+def no_rows(total: int) -> list[tuple[Any, ...]]:
+    """A page with no rows, as one row of nulls but the total."""
+    return [(None, None, None, None, None, None, total)]
 
 
-def sql_text(statement: Select[Any], engine: AsyncEngine) -> str:
-    """No parameters: the page size is a literal, the ids a subquery."""
-    return str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+class Postgres:
+    """An asyncpg pool of as many connections as the API's pool may hold."""
+
+    SQL = [s.format(after="$1", first="$2") for s in STATEMENTS]
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Postgres:
+        url = settings.database_url
+        dsn = "postgresql" + url[url.index("://") :]  # postgresql+asyncpg:// as asyncpg reads it
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=settings.db_pool_size,
+            max_size=settings.db_pool_size + settings.db_max_overflow,
+            reset=_nothing_to_reset,
+        )
+        return cls(pool)
+
+    async def read(self, first: int, after: int) -> Rows:
+        async with self.pool.acquire() as connection:
+            page, firmware, pathways = [await connection.fetch(s, after, first) for s in self.SQL]
+            return page or no_rows(await connection.fetchval(COUNT)), firmware, pathways
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """Only SELECTs outside a transaction ran: no session state to undo on release."""
+
+
+class Sqlite:
+    """sqlite3 connections, one a thread of a pool as large as the API's may be."""
+
+    SQL = [s.format(after=":after", first=":first") for s in STATEMENTS]
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.database_url.split(":///", 1)[1].split("?", 1)[0]
+        self.threads = ThreadPoolExecutor(settings.db_pool_size + settings.db_max_overflow)
+        self.own = threading.local()
+
+    def _read(self, first: int, after: int) -> Rows:
+        connection = getattr(self.own, "connection", None)
+        if connection is None:
+            connection = self.own.connection = sqlite3.connect(self.path, isolation_level=None)
+        parameters = {"after": after, "first": first}
+        page, firmware, pathways = [connection.execute(s, parameters).fetchall() for s in self.SQL]
+        return page or no_rows(connection.execute(COUNT).fetchone()[0]), firmware, pathways
+
+    async def read(self, first: int, after: int) -> Rows:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.threads, self._read, first, after
+        )
+
+
+def device_after(cursor: str | None) -> int:
+    """The device id an API cursor names (`after:<id>` or `gap:<id>`), 0 for none."""
+    if cursor is None:
+        return 0
+    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).partition(b":")[2])
 
 
 def denial(query: str, field: str) -> dict[str, Any]:
@@ -104,8 +151,8 @@ def denial(query: str, field: str) -> dict[str, Any]:
     }
 
 
-def answer(query: str, ssc: bool, rows: list[Sequence[Sequence[Any]]]) -> dict[str, Any]:
-    """The GraphQL answer's JSON from the three statements' rows (tuples in select order)."""
+def answer(query: str, ssc: bool, rows: Rows) -> dict[str, Any]:
+    """The GraphQL answer's JSON from the statements' rows."""
     page, firmware, pathways = rows
     asked = [index for index, field in enumerate(SSC_FIELDS) if field in query]
     leaving = defaultdict(list)
@@ -121,6 +168,8 @@ def answer(query: str, ssc: bool, rows: list[Sequence[Sequence[Any]]]) -> dict[s
             latest[device_id] = version
     nodes = []
     for device_id, model_name, band, *zigbee, manufacturer, _total in page:
+        if device_id is None:
+            break
         node: dict[str, Any] = {
             "id": f"device:{device_id}",
             "modelName": model_name,
@@ -132,31 +181,45 @@ def answer(query: str, ssc: bool, rows: list[Sequence[Sequence[Any]]]) -> dict[s
         for index in asked:
             node[SSC_FIELDS[index]] = zigbee[index] if ssc else None
         nodes.append(node)
-    total = page[0][-1] if page else 0
-    body: dict[str, Any] = {"data": {"devices": {"totalCount": total, "nodes": nodes}}}
+    body: dict[str, Any] = {"data": {"devices": {"totalCount": page[0][-1], "nodes": nodes}}}
     if asked and not ssc and nodes:
         body["errors"] = [denial(query, SSC_FIELDS[index]) for index in asked]
     return body
 
 
+async def open_database(settings: Settings) -> Postgres | Sqlite:
+    if settings.database_url.startswith("sqlite"):
+        return Sqlite(settings)
+    return await Postgres.open(settings)
+
+
 def create_app() -> Starlette:
     settings = load_settings()
-    # The pool hands out driver connections that never open a transaction (plain SELECTs on
-    # both drivers run in autocommit), so nothing needs resetting when one comes back.
-    engine = create_engine(settings.database_url, pool_reset_on_return=None, pool_pre_ping=False)
-    rows = Rows(engine)
     verifier = verifier_for(settings)
+    database: Postgres | Sqlite | None = None
 
-    async def graphql(request: Request) -> JSONResponse:
+    async def graphql(request: Request) -> Response:
         try:
             principal = await verifier.verify(bearer_token(request.headers.get("authorization")))
         except AuthenticationError as error:
             return JSONResponse({"errors": [{"message": error.reason}]}, status_code=401)
-        query = (await request.json())["query"]
+        payload = json.loads(await request.body())
+        variables = payload.get("variables") or {}
+        assert database is not None  # opened before the first request
+        rows = await database.read(
+            variables.get("first", PAGE), device_after(variables.get("after"))
+        )
         ssc = principal.party_category is PartyCategory.SSC
-        return JSONResponse(answer(query, ssc, await rows.read()))
+        body = json.dumps(answer(payload["query"], ssc, rows), separators=(",", ":"))
+        return Response(body, media_type="application/json")
 
-    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        nonlocal database
+        database = await open_database(settings)
+        yield
+
+    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])], lifespan=lifespan)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,10 @@ from pathlib import Path
 import httpx
 
 from bench.generate import load_synthetic_cpl
-from bench.read import CACHE_BYTES, CPLS, SAME_AS_SUPPLIER, SCENARIOS, mark, rotated
+from bench.read import CPLS, rotated
+from bench.read_scenarios import SCENARIOS
+from bench.read_servers import CACHE_BYTES
+from bench.read_tables import SAME_AS_SUPPLIER, mark
 from bench.readme import write_readme
 from bench.servers import bench_database, server
 from config.settings import Settings

@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
-from bench.read import PUBLIC
+from bench.read_scenarios import PUBLIC
 from bench.readme import write_readme
 from bench.servers import bench_database, server
 from bench.stats import Stats

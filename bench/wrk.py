@@ -9,11 +9,13 @@ latencies are pooled from those, each run weighted by its requests.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import re
 import shutil
 import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,20 +58,48 @@ class Load:
     errors: int
 
 
-def wrk_command(url: str, script: Path, connections: int, seconds: int) -> list[str]:
+def wrk_command(
+    url: str, script: Path, connections: int, seconds: int, args: Sequence[str] = ()
+) -> list[str]:
+    """wrk's command line; `args` go to the script's `init` (``bodies_script``: where to start)."""
     return [shutil.which("wrk") or "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-            f"--timeout={TIMEOUT_SECONDS}s", "--latency", "-s", str(script), url]  # fmt: skip
+            f"--timeout={TIMEOUT_SECONDS}s", "--latency", "-s", str(script), url,
+            *(("--", *args) if args else ())]  # fmt: skip
 
 
 def wrk_script(directory: Path, token: str, query: str) -> Path:
-    """wrk's Lua: one GraphQL body, posted with the caller's token; the pooling lines at the end."""
-    body = json.dumps({"query": query})
-    script = directory / f"post-{abs(hash((token, query)))}.lua"
-    script.write_text(
-        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Authorization"] = "Bearer {token}"\n' + DONE
+    """wrk's Lua: one GraphQL query, posted with the caller's token."""
+    return bodies_script(
+        directory, {"Authorization": f"Bearer {token}"}, [json.dumps({"query": query})]
     )
+
+
+# Many bodies: each request the next of a table of requests formatted once, in `init`, from
+# the place the script's argument names (0 unless told), round the table.
+CYCLE = """local requests, turn = {}, 0
+function init(args)
+  for i, body in ipairs(bodies) do requests[i] = wrk.format(nil, nil, nil, body) end
+  turn = (tonumber(args[1]) or 0) % #requests
+end
+function request()
+  turn = turn % #requests + 1
+  return requests[turn]
+end
+"""
+
+
+def bodies_script(directory: Path, headers: dict[str, str], bodies: Sequence[str]) -> Path:
+    """wrk's Lua: JSON bodies POSTed with `headers`; one body is wrk's own static request,
+    several are posted in turn (`CYCLE`); the pooling lines at the end."""
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    if len(bodies) == 1:
+        lines.append(f"wrk.body = {json.dumps(bodies[0])}")
+    else:
+        lines += ["bodies = {", *(f"  {json.dumps(body)}," for body in bodies), "}", CYCLE]
+    text = "\n".join(lines) + "\n" + DONE
+    script = directory / f"post-{hashlib.sha256(text.encode()).hexdigest()[:16]}.lua"
+    script.write_text(text)
     return script
 
 
@@ -86,11 +116,13 @@ def parse_wrk(out: str) -> Run:
     return Run(float(rps.group(1)), errors, int(requests.group(1)), quantiles)
 
 
-def wrk(urls: list[str], script: Path, connections: int, seconds: int) -> list[Run]:
+def wrk(
+    urls: list[str], script: Path, connections: int, seconds: int, args: Sequence[str] = ()
+) -> list[Run]:
     """wrk against each URL at once (one process each, the connections shared out)."""
     processes = [
         subprocess.Popen(  # noqa: S603 - wrk from Debian's package, loopback only
-            wrk_command(url, script, max(1, connections // len(urls)), seconds),
+            wrk_command(url, script, max(1, connections // len(urls)), seconds, args),
             stdout=subprocess.PIPE,
             text=True,
         )
