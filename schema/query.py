@@ -97,7 +97,6 @@ class Query:
             DEFAULT_PAGE,
         )
         info.context.ssc_reads.note_filtered_devices(row.id for row in page.rows)
-        info.context.loaders.prime_devices(page.rows)
         return DeviceConnection(page=page)
 
     @strawberry.field

@@ -41,7 +41,7 @@ def relay(ids: list[str], cursors: list[str], first, after, last, before) -> dic
     if first is not None:
         edges = edges[:first]
     if last is not None:
-        edges = edges[len(edges) - last :] if last else []
+        edges = edges[max(0, len(edges) - last) :] if last else []
     has_next = (
         len(cut) > first
         if first is not None

@@ -80,7 +80,7 @@ def search_devices(
             return False
         return all(value == getattr(device, name) for name, value in on_device.items())
 
-    matching = snapshot.matching_devices(matches)
+    matching = snapshot.matching_devices(matches if makers is not None or on_device else None)
     rows, has_previous, has_next = window_of(matching, window, first)
 
     async def count() -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlmodel import select
 from strawberry.dataloader import DataLoader
@@ -40,8 +40,48 @@ def _group(rows: Iterable[T], key: Callable[[T], int]) -> dict[int, list[T]]:
     return grouped
 
 
+class _Loader:
+    """A loader of the request, made the first time it is used: most requests read the
+    snapshot alone, and a page's answers are mostly reused (`schema.completions`)."""
+
+    def __init__(self, make: Callable[[Loaders], Callable[[list[int]], Any]]) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, loaders: Loaders, owner: type | None = None) -> DataLoader[int, Any]:
+        loader = loaders.__dict__[self.name] = DataLoader(self.make(loaders))
+        return loader
+
+
 class Loaders:
     """The request's loaders; each loads by primary or foreign key in one batch."""
+
+    manufacturer = _Loader(lambda self: self._in_snapshot("manufacturers", Manufacturer))
+    device = _Loader(lambda self: self._in_snapshot("devices", Device))
+    firmware = _Loader(lambda self: self._in_snapshot("firmware", Firmware))
+    pathway = _Loader(lambda self: self._in_snapshot("pathways", UpgradePathway))
+    prerequisite = _Loader(lambda self: self._in_snapshot("prerequisites", Prerequisite))
+    event = _Loader(lambda self: self._by_id(AuditEvent))
+    webhook = _Loader(lambda self: self._by_id(Webhook))
+    devices_of_manufacturer = _Loader(lambda self: self._related("devices_of_manufacturer"))
+    firmware_of_device = _Loader(lambda self: self._related("firmware_of_device"))
+    pathways_from = _Loader(lambda self: self._related("pathways_from"))
+    pathways_to = _Loader(lambda self: self._related("pathways_to"))
+    prerequisites_of = _Loader(lambda self: self._related("prerequisites_of"))
+    history_of_device = _Loader(
+        lambda self: self._many(AuditEvent, AuditEvent.device_id, AuditEvent.id)
+    )
+    history_of_firmware = _Loader(
+        lambda self: self._many(AuditEvent, AuditEvent.firmware_id, AuditEvent.id)
+    )
+    history_of_pathway = _Loader(
+        lambda self: self._many(AuditEvent, AuditEvent.pathway_id, AuditEvent.id)
+    )
+    history_of_prerequisite = _Loader(
+        lambda self: self._many(AuditEvent, AuditEvent.prerequisite_id, AuditEvent.id)
+    )
 
     def __init__(
         self, db: RequestSession, snapshots: SnapshotCache, granted: tuple[str, ...]
@@ -51,30 +91,6 @@ class Loaders:
         self._snapshots = snapshots
         self._snapshot: asyncio.Future[CplSnapshot] | None = None
         self.held: CplSnapshot | None = None  # once loaded: read synchronously
-        self.manufacturer = DataLoader(self._in_snapshot("manufacturers", Manufacturer))
-        self.device = DataLoader(self._in_snapshot("devices", Device))
-        self.firmware = DataLoader(self._in_snapshot("firmware", Firmware))
-        self.pathway = DataLoader(self._in_snapshot("pathways", UpgradePathway))
-        self.prerequisite = DataLoader(self._in_snapshot("prerequisites", Prerequisite))
-        self.event = DataLoader(self._by_id(AuditEvent))
-        self.webhook = DataLoader(self._by_id(Webhook))
-        self.devices_of_manufacturer = DataLoader(self._related("devices_of_manufacturer"))
-        self.firmware_of_device = DataLoader(self._related("firmware_of_device"))
-        self.pathways_from = DataLoader(self._related("pathways_from"))
-        self.pathways_to = DataLoader(self._related("pathways_to"))
-        self.prerequisites_of = DataLoader(self._related("prerequisites_of"))
-        self.history_of_device = DataLoader(
-            self._many(AuditEvent, AuditEvent.device_id, AuditEvent.id)
-        )
-        self.history_of_firmware = DataLoader(
-            self._many(AuditEvent, AuditEvent.firmware_id, AuditEvent.id)
-        )
-        self.history_of_pathway = DataLoader(
-            self._many(AuditEvent, AuditEvent.pathway_id, AuditEvent.id)
-        )
-        self.history_of_prerequisite = DataLoader(
-            self._many(AuditEvent, AuditEvent.prerequisite_id, AuditEvent.id)
-        )
 
     async def snapshot(self) -> CplSnapshot:
         """The caller's view of the snapshot this request reads, the same for all its fields."""
@@ -137,10 +153,6 @@ class Loaders:
             return [related.get(key, []) for key in keys]
 
         return load
-
-    def prime_devices(self, devices: Iterable[Device]) -> None:
-        for device in devices:
-            self.device.prime(cast(int, device.id), device)  # a row read: its id is set
 
     def _by_id(self, model: Any) -> Callable[[list[int]], Any]:
         async def load(keys: list[int]) -> list[Any]:

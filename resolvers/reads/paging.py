@@ -15,6 +15,7 @@ the top; and going backwards from that page (`before: startCursor`) misses no ro
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -82,21 +83,22 @@ def window_of(rows: Sequence[Any], window: Window, first: int) -> tuple[list[Any
     ascending id order, as Relay's algorithm has it: the cursors cut the list, then `first`
     keeps its start or `last` its end. Where the page size does not say whether rows lie
     beyond a cursor, the list does (Relay lets a server answer it when it can do so cheaply;
-    over a list in memory it can)."""
+    over a list in memory it can). The cursors are found by bisection: a page of a list in
+    memory costs the same however long the list."""
     after, before = window.after, window.before
-    cut = [
-        row
-        for row in rows
-        if (after is None or 2 * row.id > after) and (before is None or 2 * row.id < before)
-    ]
+    start = 0 if after is None else bisect_right(rows, after, key=_point)
+    end = len(rows) if before is None else bisect_left(rows, before, key=_point)
+    count = max(0, end - start)
     if window.last is not None:
-        page = cut[len(cut) - window.last :] if window.last else []
-        has_previous = len(cut) > window.last
-        has_next = before is not None and any(2 * row.id >= before for row in rows)
-        return page, has_previous, has_next
+        kept = min(window.last, count)
+        page = list(rows[end - kept : end]) if kept else []
+        return page, count > window.last, end < len(rows)
     size = window.first if window.first is not None else first
-    has_previous = after is not None and any(2 * row.id <= after for row in rows)
-    return cut[:size], has_previous, len(cut) > size
+    return list(rows[start : start + min(size, count)]), start > 0, count > size
+
+
+def _point(row: Any) -> int:
+    return 2 * row.id
 
 
 async def page_of(

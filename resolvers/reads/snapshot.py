@@ -225,10 +225,17 @@ class CplSnapshot:
             withdrawals=withdrawals or {},
         )
 
-    def matching_devices(self, matches: Callable[[Any], bool]) -> list[Any]:
-        """The devices `matches` keeps, in ascending id order (`resolvers.reads.paging` cuts
-        a page of them)."""
-        return [self.devices[i] for i in self.device_ids if matches(self.devices[i])]
+    def matching_devices(self, matches: Callable[[Any], bool] | None) -> list[Any]:
+        """The devices `matches` keeps (all of them for None), in ascending id order
+        (`resolvers.reads.paging` cuts a page of them)."""
+        if matches is None:
+            return self.ordered_devices
+        return [row for row in self.ordered_devices if matches(row)]
+
+    @functools.cached_property
+    def ordered_devices(self) -> list[Any]:
+        """Every device in ascending id order, listed once a view: most pages filter nothing."""
+        return [self.devices[i] for i in self.device_ids]
 
     def graph(self, device_id: int) -> PathwayGraph | None:
         """The planner's graph of a device, None if it is no device of this snapshot.
