@@ -1,39 +1,46 @@
 """The read benchmark behind ``make bench``: the typical Supplier query over HTTP, against the
-hand-written endpoint of ``bench.baseline_read`` measured in the same run.
+hand-written endpoint of ``bench.baseline_read`` and, on PostgreSQL, PostGraphile (the peer,
+``bench.peer``), measured in the same run.
 
 For each backend (SQLite, PostgreSQL) and CPL (the demo, the real-scale synthetic one):
 
 1. The API warm (response cache on) and uncached (``CPL_RESPONSE_CACHE_SIZE=0``, ``python -m
-   server.cli serve``) and the baseline start as separate processes on the same database, and
-   all keep serving; each API process's answers are compared with the baseline's after parsing
-   (every scenario's; `distinct`'s for the first page, the empty one after the last device and
-   the first bodies of its table).
+   server.cli serve``), the baseline and, on PostgreSQL, the peer start as separate processes
+   on the same database, and all keep serving; each API process's answers are compared with
+   the baseline's after parsing (every scenario's; `distinct`'s for the first page, the empty
+   one after the last device and the first bodies of its table), each peer process's with the
+   API's by ``bench.peer.check_equal`` (`supplier`, and the same `distinct` pages). The peer
+   is skipped, with a printed note, on SQLite or when ``peer_missing()`` says why.
 2. wrk (one thread, 8 connections) loads each in ``--rounds`` rounds of ``--seconds / rounds``
    a run, for the scenarios of ``bench.read_scenarios``: a Supplier, an SSC analyst asking for
-   the two SSC-only fields, a Supplier asking for them (denied) and, on the warm API and the
-   baseline, `distinct`: a page drawn per request, as a paging front-end asks, its table posted
-   in turn from where the server's last run of it stopped; before each such run on the warm API
-   a write (a new data revision), so that its response cache holds nothing asked before, and
-   the hit rate read from the API's /metrics before and after every run. A round runs every
-   (server, scenario) once, in an order that rotates round by round, so that the machine's
-   drift (5-15 % from one run to the next on 2 cores) falls on every side of a comparison alike
-   instead of on its ratio.
+   the two SSC-only fields, a Supplier asking for them (denied) and, on the warm API, the
+   baseline and the peer, `distinct`: a page drawn per request, as a paging front-end asks, its
+   table posted in turn from where the server's last run of it stopped (the peer's the same
+   draws as (first, offset) pages); before each such run on the warm API a write (a new data
+   revision), so that its response cache holds nothing asked before, and the hit rate read
+   from the API's /metrics before and after every run. The peer answers `supplier` and
+   `distinct` only. A round runs every (server, scenario) once, in an order that rotates round
+   by round, so that the machine's drift (5-15 % from one run to the next on 2 cores) falls on
+   every side of a comparison alike instead of on its ratio.
 3. Reported a scenario: the median req/s of its rounds, the server processes' CPU time an
-   answer (``/proc/<pid>/stat``, the median of its rounds), p50 and p99 of all its requests (as
-   ``bench.wrk`` pools them), the response cache's hit rate, its ratio to the baseline and, for
-   ``ssc`` and ``denied``, to ``supplier`` in rate and in CPU an answer (each the median of the
-   ratios within a round), with the targets to the baseline met or not. The CPU ratio leaves
+   answer (``/proc/<pid>/stat``, the median of its rounds; not the peer's, whose work is mostly
+   in PostgreSQL), p50 and p99 of all its requests (as ``bench.wrk`` pools them), the response
+   cache's hit rate, its ratios to the baseline and to the peer and, for ``ssc`` and
+   ``denied``, to ``supplier`` in rate and in CPU an answer (each the median of the ratios
+   within a round), with the targets of ``bench.read_tables`` met or not. The CPU ratio leaves
    out wrk, which shares the two cores, but it drifts too: one scenario's runs were measured
    60 % apart, so 5 rounds do not settle 5 %, and the 5 % target is judged on instructions
    instead (``bench.read_cost``).
 4. 200 concurrent connections for ``--burst`` seconds on the warm API, `supplier` (the cache
-   hit) and `distinct` (missed): p50, p99, the slowest request, errors, the hit rate.
-5. On PostgreSQL, two API processes a mode (each behind half the connections) beside one.
+   hit) and `distinct` (missed), and on the peer, `distinct`: p50, p99, the slowest request,
+   errors, the hit rate; the API's `distinct` beside the peer's.
+5. On PostgreSQL, two API processes a mode (each behind half the connections) beside one, and
+   as many peer processes as the API's.
 
 A server of another kind joins the rounds as one more ``bench.read_servers.Server`` in
-``measure_cpl``'s list: its rows follow. Only loopback traffic; every loop is bounded in time.
-Results are printed and, unless ``--no-readme``, written between the read markers of
-``bench/README.md``.
+``measure_cpl``'s list, as the peer does: its rows follow. Only loopback traffic; every loop is
+bounded in time. Results are printed and, unless ``--no-readme``, written between the read
+markers of ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -46,13 +53,17 @@ import tempfile
 from pathlib import Path
 
 from bench.generate import load_synthetic_cpl
+from bench.peer import peer_missing
 from bench.read_scenarios import (
     DISTINCT,
     api_requests,
     device_cursors,
     distinct_draws,
     edge_draws,
+    offsets,
     paged,
+    peer_page,
+    peer_requests,
 )
 from bench.read_servers import (
     MODE_SCENARIOS,
@@ -61,7 +72,9 @@ from bench.read_servers import (
     baseline_server,
     cache_lookups,
     new_revision,
+    peer_server,
     same_answers,
+    same_as_peer,
 )
 from bench.read_tables import BASELINE, BURST_CLIENTS, Measured, machine, server_rows, table
 from bench.readme import write_readme
@@ -155,11 +168,11 @@ class Rounds:
 
 
 async def measure_cpl(
-    settings: Settings, args: argparse.Namespace, log_dir: Path, processes: int
+    settings: Settings, args: argparse.Namespace, log_dir: Path, processes: int, peer: bool
 ) -> list[str]:
-    """The baseline and the API warm and uncached all serve at once, so that their runs can
-    take turns in every round; each API process's answers are checked against the baseline's
-    first (which also warms it)."""
+    """The baseline, the API warm and uncached and, if `peer`, PostGraphile all serve at once,
+    so that their runs can take turns in every round; each API process's answers are checked
+    against the baseline's first (which also warms it), each peer process's against the API's."""
     make = dev_tokens(settings)
     tokens = {c: make(c, ttl_seconds=6 * 3600) for c in ("SMALL_SUPPLIER", "SSC")}
     async with contextlib.AsyncExitStack() as stack:
@@ -171,17 +184,34 @@ async def measure_cpl(
             apis[0].urls[0].removesuffix("/graphql"), tokens["SMALL_SUPPLIER"]
         )
         draws = distinct_draws(cursors)
+        checked = [*edge_draws(cursors), *draws[:CHECKED]]
         requests = api_requests(tokens, draws)
         baseline = await stack.enter_async_context(baseline_server(settings, log_dir, requests))
         checks = {name: one.bodies for name, one in requests.items() if name != DISTINCT}
-        checks[DISTINCT] = [paged(draw) for draw in [*edge_draws(cursors), *draws[:CHECKED]]]
+        checks[DISTINCT] = [paged(draw) for draw in checked]
         for api in apis:
             api.scenarios = {name: requests[name] for name in MODE_SCENARIOS[api.name]}
             await same_answers(api, baseline, checks)
         servers = [baseline, *apis]
+        if peer:
+            skipped = offsets(cursors)
+            theirs = peer_requests(requests["supplier"].headers, skipped, draws)
+            servers.append(
+                await stack.enter_async_context(peer_server(settings, processes, log_dir, theirs))
+            )
+            pages = {
+                "supplier": [(requests["supplier"].bodies[0], theirs["supplier"].bodies[0])],
+                DISTINCT: [(paged(draw), peer_page(draw, skipped)) for draw in checked],
+            }
+            await same_as_peer(apis[0], servers[-1], pages)
         measured = await Rounds(servers, settings, log_dir).measure(args)
     return [row for one in servers if one.name != BASELINE
             for row in server_rows(one.name, processes, measured)]  # fmt: skip
+
+
+def peer_skipped(backend: str) -> str | None:
+    """Why the peer sits out on `backend` (it reads PostgreSQL only), or None."""
+    return "PostGraphile reads PostgreSQL only" if backend != "postgresql" else peer_missing()
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -198,9 +228,13 @@ async def run(args: argparse.Namespace) -> str:
                     settings = own_settings(
                         data_dir, url, issuer="cpl-pathways-bench", environment="development"
                     )
+                    if skipped := peer_skipped(backend):
+                        print(f"note: the peer is skipped on {backend}: {skipped}", flush=True)
                     rows = []
                     for processes in (1, 2) if backend == "postgresql" else (1,):
-                        rows += await measure_cpl(settings, args, data_dir, processes)
+                        rows += await measure_cpl(
+                            settings, args, data_dir, processes, peer=not skipped
+                        )
                 title = f"{backend}, {cpl} CPL"
                 sections.append(table(title, rows, args.rounds, slot_seconds(args)))
                 print(sections[-1], flush=True)

@@ -6,6 +6,10 @@ fourth, `distinct`, is the typical document with its page drawn per request, as 
 front-end sends it (`first` and `after` as variables), so that the response cache is seldom
 hit: a seeded table of (first, after) pairs, each once, `after` one of the cursors the API
 itself gives its devices (or none: the first page), posted in turn.
+
+The peer (`bench.peer`, PostGraphile) speaks its own GraphQL: it is asked `supplier` as
+`PEER_QUERY`, and `distinct` as the same draws, each turned into the (first, offset) page that
+holds the same devices (`peer_requests`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from bench.peer import PEER_QUERY, peer_variables
 
 CONNECTION = (
     "{ totalCount nodes { id modelName zigbeeBand manufacturer { name } "
@@ -133,3 +139,26 @@ def api_requests(tokens: dict[str, str], draws: list[Draw]) -> dict[str, Request
     }
     requests[DISTINCT] = Requests(bearer("SMALL_SUPPLIER"), [paged(draw) for draw in draws])
     return requests
+
+
+def offsets(cursors: list[tuple[int, str]]) -> dict[int, int]:
+    """By device id, how many devices a page after its cursor skips (devices in id order)."""
+    return {device: place for place, (device, _) in enumerate(cursors, 1)}
+
+
+def peer_page(draw: Draw, skipped: dict[int, int]) -> str:
+    """The peer's body for the page `draw` asks of the API: as many devices, after as many."""
+    offset = 0 if draw.after_id is None else skipped[draw.after_id]
+    return body(PEER_QUERY, peer_variables(draw.first, offset))
+
+
+def peer_requests(
+    headers: dict[str, str], skipped: dict[int, int], draws: list[Draw]
+) -> dict[str, Requests]:
+    """The peer's requests, with the Supplier's `headers` (its bearer token): `supplier` as
+    PEER_QUERY's defaults (the typical query's page), `distinct` the API's draws, in order, as
+    (first, offset) pages (`skipped`: `offsets`)."""
+    return {
+        "supplier": Requests(headers, [body(PEER_QUERY)]),
+        DISTINCT: Requests(headers, [peer_page(draw, skipped) for draw in draws]),
+    }

@@ -1,6 +1,7 @@
 """The servers of the read benchmark, each as the rounds see it (`Server`): the baseline's
-process, the API's processes in a mode, what the API's metrics say of its response cache, and
-a new data revision, as a write makes one, before a run that must find nothing cached.
+process, the API's processes in a mode, the peer's (PostGraphile, `bench.peer`), what the API's
+metrics say of its response cache, and a new data revision, as a write makes one, before a run
+that must find nothing cached.
 
 A server of another kind joins the rounds as a `Server` of its own: a name, its URLs, its
 processes and, for each scenario of `bench.read_scenarios` it answers, its own requests.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +22,9 @@ from typing import Any
 
 import httpx
 
+from bench.peer import check_equal, peer_jwt, peer_processes
 from bench.read_scenarios import ALL, DISTINCT, SCENARIOS, Requests
+from bench.read_tables import BASELINE, PEER
 from bench.readme import ROOT
 from bench.servers import BUMP_REVISION, execute_sql, server
 from config.settings import Settings
@@ -96,7 +100,7 @@ async def baseline_server(
             await asyncio.sleep(0.1)
         else:
             raise RuntimeError(f"nothing answers at {url}")
-        yield Server("baseline", [url], [process.pid], scenarios)
+        yield Server(BASELINE, [url], [process.pid], scenarios)
 
 
 @contextlib.asynccontextmanager
@@ -120,6 +124,36 @@ async def api_server(
             cached=CACHE_BYTES[mode] > 0,
             bursts=MODE_BURSTS[mode],
         )
+
+
+@contextlib.asynccontextmanager
+async def peer_server(
+    settings: Settings, processes: int, log_dir: Path, scenarios: dict[str, Requests]
+) -> AsyncIterator[Server]:
+    """`processes` of PostGraphile on the API's database, ready, each verifying the API's ES256
+    tokens (`bench.peer.peer_jwt`)."""
+    jwt = peer_jwt(settings, log_dir)
+    ports = [free_port() for _ in range(processes)]
+    async with peer_processes(settings.database_url, ports, log_dir, jwt) as running:
+        yield Server(
+            PEER,
+            [f"{one.base}/graphql" for one in running],
+            [one.process.pid for one in running],
+            scenarios,
+            bursts=(DISTINCT,),
+        )
+
+
+async def same_as_peer(api: Server, peer: Server, pages: dict[str, list[tuple[str, str]]]) -> None:
+    """Every process of the peer answers each of `pages`' (the API's body, the peer's) as the
+    API does, by `bench.peer.check_equal` (which raises `PeerMismatch` at a difference)."""
+    for name, pairs in pages.items():
+        for ours, theirs in pairs:
+            expected = await post(api.urls[0], api.scenarios[name], ours)
+            for url in peer.urls:
+                got = await post(url, peer.scenarios[name], theirs)
+                what = f"{name}, variables {json.loads(theirs).get('variables')}"
+                check_equal(expected, got, what)
 
 
 async def same_answers(ours: Server, theirs: Server, checks: dict[str, list[str]]) -> None:
