@@ -248,6 +248,26 @@ def _cost(
     return measure_cost(schema, same.document, operation, variables) if operation else 0
 
 
+@lru_cache(maxsize=1024)
+def _passing(
+    schema: GraphQLSchema, same: _Same, operation_name: str | None, max_cost: int
+) -> list[tuple[int | None, ...]]:
+    """Page sizes (`_page_variables`' order) known to keep an operation within `max_cost`, at
+    most eight, none within another. A cost only grows with a page size, so sizes within a
+    passing set (`_within`) pass unmeasured: a front-end paging through a list with sizes of
+    its choosing costs a measurement for a new largest size, not for each new size."""
+    return []
+
+
+def _within(pages: tuple[int | None, ...], known: tuple[int | None, ...]) -> bool:
+    """Each size at most the known one, and given where it is given (an absent size is the
+    field's default, which may be any size)."""
+    return all(
+        size is bound is None or (size is not None and bound is not None and size <= bound)
+        for size, bound in zip(pages, known, strict=True)
+    )
+
+
 MAX_JSON_DEPTH = 64  # of a request's variables and extensions; no input type nests deeper
 
 
@@ -320,6 +340,9 @@ def check(
         value if isinstance(value := variables.get(name), int) else None
         for name in _page_variables(same)
     )
+    passing = _passing(schema, same, operation_name, limits.max_cost)
+    if any(_within(pages, known) for known in passing):
+        return []
     cost = _cost(schema, same, operation_name, pages)
     if cost > limits.max_cost:
         return [
@@ -328,6 +351,7 @@ def check(
                 "ask for smaller pages or fewer nested lists."
             )
         ]
+    passing[:] = [pages, *(known for known in passing if not _within(known, pages))][:8]
     return []
 
 

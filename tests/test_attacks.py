@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 import permissions.strawberry_adapter as enforcement
+import schema.limits
 import server.graphql_view
 from models.demo import VENDORS
 from permissions.document_policy import _Walk, decide
@@ -97,6 +98,23 @@ async def test_cost_counts_page_sizes_from_variables(gql):
     assert "errors" not in small
     large = await gql("SSC", query, {"n": 500})
     assert "over the limit" in large["errors"][0]["message"]
+
+
+async def test_a_page_size_within_one_that_passed_costs_no_measurement(gql, monkeypatch):
+    """The cost only grows with a page size: a front-end paging with a size no larger than one
+    that passed is not measured again, and a larger one still is (and still refused)."""
+    query = """query($n: Int, $m: Int) { devices(first: $n) { nodes { firmware { upgradesTo {
+      to { device { firmware { upgradesTo { to { upgradesTo { status } } } } } } } } } }
+      a: devices(last: $m) { nodes { id } } }"""
+    measured = count_calls(monkeypatch, schema.limits, "measure_cost")
+    for n, m in ((20, 7), (3, 7), (19, 1), (20, 0)):
+        assert "errors" not in await gql("SMALL_SUPPLIER", query, {"n": n, "m": m})
+    assert measured[0] == 1
+    assert "errors" not in await gql("SMALL_SUPPLIER", query, {"n": 2, "m": None})
+    assert measured[0] == 2  # an absent size is the field's default: not within a given one
+    refused = await gql("SMALL_SUPPLIER", query, {"n": 500, "m": 7})
+    assert "over the limit" in refused["errors"][0]["message"]
+    assert measured[0] == 3
 
 
 # 1b. A fragment chain forking under two aliases a level is refused before the policy pass
