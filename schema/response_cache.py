@@ -31,33 +31,42 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+CANONICAL = (",", ":")  # the separators of the variables' canonical JSON in a key
+NO_VARIABLES = sha256("{}")  # the hash of no variables' canonical JSON
+
+
 @dataclass(frozen=True)
 class Lookup:
     key: tuple[Any, ...]
-    etag: str
+
+    @property
+    def etag(self) -> str:
+        """Its answer's entity tag (asked for a GET's answer only)."""
+        return f'"{sha256(repr(self.key))[:32]}"'
 
 
 def lookup_for(
     revision: int,
-    query: str,
+    digest: str,
     operation_name: str | None,
     variables: dict[str, Any] | None,
     principal: Principal,
     decision: Decision,
 ) -> Lookup:
-    key = (revision, *operation_key(query, operation_name, variables, principal, decision))
-    return Lookup(key, f'"{sha256(repr(key))[:32]}"')
+    key = operation_key(digest, operation_name, variables, principal, decision)
+    return Lookup((revision, *key))
 
 
 def operation_key(
-    query: str,
+    digest: str,
     operation_name: str | None,
     variables: dict[str, Any] | None,
     principal: Principal,
     decision: Decision,
 ) -> tuple[Any, ...]:
-    """What an answer depends on besides the data: the operation and the caller's visibility
-    (also what groups a subscription event's subscribers, `schema.subscriptions`)."""
+    """What an answer depends on besides the data: the operation (`digest`, its document's
+    SHA-256) and the caller's visibility (also what groups a subscription event's subscribers,
+    `schema.subscriptions`)."""
     visibility: tuple[Any, ...] = capability(principal.party_category)
     if decision.caller_scoped:
         visibility += (
@@ -66,10 +75,12 @@ def operation_key(
             principal.party_category.value,
             principal.manufacturer_id,
         )
-    canonical = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), default=str)
     # Hashed: a key holding the variables themselves (up to the body limit) would let a caller
     # fill memory with keys the cache's byte budget never counted.
-    return (sha256(query), operation_name, sha256(canonical), visibility)
+    canonical = NO_VARIABLES
+    if variables:
+        canonical = sha256(json.dumps(variables, sort_keys=True, separators=CANONICAL, default=str))
+    return (digest, operation_name, canonical, visibility)
 
 
 @dataclass(frozen=True)
@@ -112,11 +123,11 @@ class BoundedStore:
         value = self._entries.get(key)
         if value is None:
             self.misses += 1
-            metrics.CACHE_LOOKUPS.labels(self.metric, "miss").inc()
+            metrics.CACHE_LOOKUPS_BY[self.metric, "miss"].inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        metrics.CACHE_LOOKUPS.labels(self.metric, "hit").inc()
+        metrics.CACHE_LOOKUPS_BY[self.metric, "hit"].inc()
         return value
 
     def put(self, key: Any, value: Any) -> None:
