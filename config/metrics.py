@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,23 +31,43 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+
+class Children(dict[tuple[str, ...], Any]):
+    """An instrument's children by their label values (`REQUESTS_BY["/graphql", "POST",
+    "200"]`), each asked of it once: its `labels()` checks and converts the values, under a
+    lock, on every call, which was most of what counting a request cost; this is a dictionary
+    look-up. Label values come from closed sets (routes, methods, statuses, outcomes), so
+    there are as many children as the instrument has anyway."""
+
+    def __init__(self, metric: Any) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def __missing__(self, values: tuple[str, ...]) -> Any:
+        child = self[values] = self.metric.labels(*values)
+        return child
+
+
 REQUESTS = Counter(
     "cpl_http_requests",
     "HTTP requests answered (and WebSocket connections closed), by route, method and status",
     ["route", "method", "status"],
 )
+REQUESTS_BY = Children(REQUESTS)
 REQUEST_SECONDS = Histogram(
     "cpl_http_request_duration_seconds",
     "Time from a request's arrival to its last byte, by route",
     ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+REQUEST_SECONDS_BY = Children(REQUEST_SECONDS)
 OPERATIONS = Counter(
     "cpl_graphql_operations",
     "GraphQL operations by type (query, mutation, subscription), outcome (ok, errors, rejected)"
     " and cache (hit: answered from the response cache, miss: looked up and executed, none)",
     ["type", "outcome", "cache"],
 )
+OPERATIONS_BY = Children(OPERATIONS)
 DENIED_SELECTIONS = Counter(
     "cpl_graphql_denied_selections",
     "Field selections answered null with FORBIDDEN (once per selection, not per row; per event"
@@ -57,6 +78,7 @@ CACHE_LOOKUPS = Counter(
     "Look-ups in the response cache and the persisted queries, by cache and result (hit, miss)",
     ["cache", "result"],
 )
+CACHE_LOOKUPS_BY = Children(CACHE_LOOKUPS)
 WEBHOOK_ATTEMPTS = Counter(
     "cpl_webhook_delivery_attempts",
     "Webhook delivery attempts by outcome (delivered, retrying, failed)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from typing import Any
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -38,19 +38,19 @@ def _start() -> Any:
     return provider.get_tracer("cpl_pathways")
 
 
-@contextlib.contextmanager
-def span(name: str, *, server: bool = False, **attributes: Any) -> Iterator[Any]:
+NO_SPAN = contextlib.nullcontext()  # what `span` is when tracing is off: it yields None
+
+
+def span(name: str, *, server: bool = False, **attributes: Any) -> ContextManager[Any]:
     """A span around the block (the current span's child), or nothing when tracing is off.
     Yields the span (or None) so that what is learnt during the block can be added."""
     tracer = _tracer()
     if tracer is None:
-        yield None
-        return
+        return NO_SPAN
     from opentelemetry.trace import SpanKind
 
     kind = SpanKind.SERVER if server else SpanKind.INTERNAL
-    with tracer.start_as_current_span(name, kind=kind, attributes=attributes) as current:
-        yield current
+    return tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
 
 def shutdown() -> None:

@@ -12,6 +12,14 @@ Every request carries `Authorization: Bearer <JWT>`. A token is accepted only wh
 * the SEC claims make sense: a non-empty `party_id`, one of the seven `party_category` values and,
   for a MANUFACTURER, a `manufacturer_id` of exactly four hex digits (`permissions.claims`).
 
+A token that passed is remembered (`Verified`, the last `REMEMBERED_TOKENS` of them): the same
+token again is accepted without its signature checked a second time (most of what verifying
+costs: an ES256 signature is some 0.9 M instructions, four times the rest of a cached answer),
+as long as the key that checked it is still the one its issuer publishes under its `kid` and
+its times still hold, checked again as they were the first time. So it is accepted exactly when
+verifying it again would accept it: what it says cannot change, being signed. Only tokens that
+verified are remembered, so no flood of made-up tokens can fill the memory or evict them.
+
 Failures raise `AuthenticationError` (`permissions.auth_errors`) with a short, fixed `reason`
 that is safe to log and to send back: it never contains the token or a claim's value. Tokens
 themselves are never logged.
@@ -21,7 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from math import inf
 from typing import TYPE_CHECKING, Any, Final
 
 from joserfc import jws, jwt
@@ -60,6 +70,8 @@ DEFAULT_MAX_LIFETIME_SECONDS: Final = 86_400
 MAX_LEEWAY_SECONDS: Final = 60
 #: Longest token (in characters) worth parsing; real ones are well under 2 KB.
 MAX_TOKEN_LENGTH: Final = 8_192
+#: Tokens remembered as verified (each at most `MAX_TOKEN_LENGTH` characters: 8 MB at most).
+REMEMBERED_TOKENS: Final = 1_000
 # Claim names that may appear in a reason; anything else becomes "invalid claims".
 _NAMED_CLAIMS: Final = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti"})
 
@@ -113,6 +125,28 @@ def _claim_reason(error: ClaimError) -> str:
     return "invalid claims"
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A token that verified: the key that checked it, its principal, and its times, checked
+    again each time it is used as `TokenVerifier._verify` checked them."""
+
+    kid: str
+    key: Key
+    principal: Principal
+    exp: float
+    not_before: float  # the latest of `nbf` and `iat`, -inf without either
+
+    def holds(self, leeway: int, max_lifetime: int) -> bool:
+        """Whether the token's times are still good now (joserfc's tests, and the lifetime's)."""
+        now = time.time()
+        whole = int(now)  # joserfc compares with the whole seconds
+        return (
+            self.exp > whole - leeway
+            and self.not_before <= whole + leeway
+            and self.exp <= now + max_lifetime + leeway
+        )
+
+
 class TokenVerifier:
     """Checks a bearer token against one issuer and audience, and returns its `Principal`."""
 
@@ -134,6 +168,7 @@ class TokenVerifier:
         self.audience = audience
         self.leeway = int(leeway)
         self.max_lifetime = int(max_lifetime)
+        self._verified: OrderedDict[str, Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """Verify `token` and return its principal, or raise `AuthenticationError`."""
@@ -150,6 +185,13 @@ class TokenVerifier:
     async def _verify(self, token: str) -> Principal:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationError("malformed token")
+        known = self._verified.get(token)
+        if known is not None:
+            self._verified.move_to_end(token)  # now the most recently used
+            key = _find_key(await self.keys.get_key_set(), known.kid)
+            if key is known.key and known.holds(self.leeway, self.max_lifetime):
+                return known.principal
+            self._verified.pop(token, None)  # verified again below, from the start
 
         # 1. Read the header without trusting it: only to pick the algorithm and key.
         header = self._untrusted_header(token)
@@ -202,7 +244,14 @@ class TokenVerifier:
 
         # 5. The SEC claims; the principal lasts as long as the token is accepted.
         principal = principal_from_claims(claims)
-        return replace(principal, expires_at=float(claims["exp"]) + self.leeway)
+        principal = replace(principal, expires_at=float(claims["exp"]) + self.leeway)
+        self._remember(token, Verified(kid, key, principal, float(claims["exp"]), _start(claims)))
+        return principal
+
+    def _remember(self, token: str, verified: Verified) -> None:
+        self._verified[token] = verified
+        if len(self._verified) > REMEMBERED_TOKENS:
+            self._verified.popitem(last=False)  # the least recently used
 
     @staticmethod
     def _untrusted_header(token: str) -> dict[str, Any]:
@@ -213,6 +262,11 @@ class TokenVerifier:
         if not isinstance(header, dict):
             raise AuthenticationError("malformed token")
         return header
+
+
+def _start(claims: dict[str, Any]) -> float:
+    """When a token starts being good (`nbf`, `iat`: the latest; they were checked numbers)."""
+    return max((float(claims[name]) for name in ("nbf", "iat") if name in claims), default=-inf)
 
 
 def verifier_for(settings: Settings) -> TokenVerifier:

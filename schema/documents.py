@@ -11,9 +11,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, parse, specified_rules
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    specified_rules,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+
+from schema.response_cache import sha256
 
 CACHED_DOCUMENTS = 512
 
@@ -22,6 +31,9 @@ CACHED_DOCUMENTS = 512
 class Prepared:
     document: DocumentNode
     errors: list[GraphQLError]  # the standard rules' (and Strawberry's own two)
+    operations: list[OperationDefinitionNode]  # in the document's order
+    named: dict[str, OperationDefinitionNode]  # the first of each name (a valid one has one)
+    digest: str  # the text's SHA-256, which keys its answers (`schema.response_cache`)
 
 
 @lru_cache(maxsize=CACHED_DOCUMENTS)
@@ -29,7 +41,10 @@ def prepared(schema: GraphQLSchema, query: str, max_tokens: int) -> Prepared:
     """The parsed and validated document; bad syntax or too many tokens raise `GraphQLError`
     (and are not cached)."""
     document = parse(query, max_tokens=max_tokens)
-    return Prepared(document, validate_document(schema, document, tuple(specified_rules)))
+    errors = validate_document(schema, document, tuple(specified_rules))
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    named = {o.name.value: o for o in reversed(operations) if o.name}
+    return Prepared(document, errors, operations, named, sha256(query))
 
 
 def valid_document(schema: GraphQLSchema, query: str, max_tokens: int) -> DocumentNode | None:

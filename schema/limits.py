@@ -195,21 +195,19 @@ def _field_definition(schema: GraphQLSchema, parent: GraphQLNamedType, name: str
     return parent.fields[name]  # type: ignore[attr-defined]  # validated: parent has fields
 
 
-class _Same:
+class _Same(int):
     """A document as a cache key by identity: documents come from one cache, so the same text
     is the same object, and graphql-core's own hash of a document walks all of it (9 µs for a
-    typical query, on every request). Held by the cache, so its id is never reused meanwhile."""
+    typical query, on every request). The key is the document's id, an int (hashed and
+    compared as one, at C speed), holding the document: while a cache holds the key, the
+    document lives, so no other document can have its id meanwhile."""
 
-    __slots__ = ("document",)
+    document: DocumentNode
 
-    def __init__(self, document: DocumentNode) -> None:
-        self.document = document
-
-    def __hash__(self) -> int:
-        return id(self.document)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.document is self.document
+    def __new__(cls, document: DocumentNode) -> _Same:
+        same = super().__new__(cls, id(document))
+        same.document = document
+        return same
 
 
 @lru_cache(maxsize=256)
@@ -325,9 +323,10 @@ def check(
 ) -> list[GraphQLError]:
     """The errors that refuse this operation before it runs; empty when it may run."""
     variables = variables or {}
-    if bad := invalid_unicode(variables):
+    if variables and (bad := invalid_unicode(variables)):
         return [refuse(f"Variable `{bad}` is not valid Unicode (a lone surrogate).")]
-    shape = _shape(_Same(document), operation_name)
+    same = _Same(document)
+    shape = _shape(same, operation_name)
     if shape is None:
         return []  # graphql-core reports the unknown operation itself
     name = operation_name or "anonymous"
@@ -335,7 +334,6 @@ def check(
         return [refuse(f"'{name}' exceeds maximum operation depth of {limits.max_depth}")]
     if shape.aliases > limits.max_aliases:
         return [refuse(f"{shape.aliases} aliases found. Allowed: {limits.max_aliases}")]
-    same = _Same(document)
     pages = tuple(
         value if isinstance(value := variables.get(name), int) else None
         for name in _page_variables(same)

@@ -92,7 +92,7 @@ class OperationRecord(SchemaExtension):
             outcome, denied = _outcome(errors), _forbidden(errors)
             _count_denied(denied)
         cache = exchange.cache if exchange is not None and exchange.cache else "none"
-        metrics.OPERATIONS.labels(kind, outcome, cache).inc()
+        metrics.OPERATIONS_BY[kind, outcome, cache].inc()
         if exchange is not None:
             principal = getattr(context.context, "principal", None)
             if principal is not None:
@@ -110,7 +110,7 @@ def _count_denied(denied: int) -> None:
 def record_hit(operation_name: str | None, outcome: str, denied: int) -> None:
     """An answer served from the response cache is an operation too (a query, `cache="hit"`),
     with the outcome and the FORBIDDEN selections of the answer it repeats."""
-    metrics.OPERATIONS.labels("query", outcome, "hit").inc()
+    metrics.OPERATIONS_BY["query", outcome, "hit"].inc()
     _count_denied(denied)
     exchange = EXCHANGE.get()
     if exchange is not None:

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config import metrics
@@ -39,21 +39,32 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+CANONICAL = (",", ":")  # the separators of the variables' canonical JSON in a key
+NO_VARIABLES = sha256("{}")  # the hash of no variables' canonical JSON
+
+
 @dataclass(frozen=True)
 class Lookup:
     key: tuple[Any, ...]
-    etag: str
+    etag_key: bytes = field(repr=False)
+
+    @property
+    def etag(self) -> str:
+        """Its answer's entity tag: an HMAC of the key (made for a GET's answer only)."""
+        tag = hmac.new(self.etag_key, repr(self.key).encode(), hashlib.sha256).hexdigest()
+        return f'"{tag[:32]}"'
 
 
 def operation_key(
-    query: str,
+    digest: str,
     operation_name: str | None,
     variables: dict[str, Any] | None,
     principal: Principal,
     decision: Decision,
 ) -> tuple[Any, ...]:
-    """What an answer depends on besides the data: the operation and the caller's visibility
-    (also what groups a subscription event's subscribers, `schema.subscriptions`)."""
+    """What an answer depends on besides the data: the operation (`digest`, its document's
+    SHA-256) and the caller's visibility (also what groups a subscription event's subscribers,
+    `schema.subscriptions`)."""
     visibility: tuple[Any, ...] = capability(principal.party_category)
     if decision.caller_scoped:
         visibility += (
@@ -62,10 +73,12 @@ def operation_key(
             principal.party_category.value,
             principal.manufacturer_id,
         )
-    canonical = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), default=str)
     # Hashed: a key holding the variables themselves (up to the body limit) would let a caller
     # fill memory with keys the cache's byte budget never counted.
-    return (sha256(query), operation_name, sha256(canonical), visibility)
+    canonical = NO_VARIABLES
+    if variables:
+        canonical = sha256(json.dumps(variables, sort_keys=True, separators=CANONICAL, default=str))
+    return (digest, operation_name, canonical, visibility)
 
 
 @dataclass(frozen=True)
@@ -108,11 +121,11 @@ class BoundedStore:
         value = self._entries.get(key)
         if value is None:
             self.misses += 1
-            metrics.CACHE_LOOKUPS.labels(self.metric, "miss").inc()
+            metrics.CACHE_LOOKUPS_BY[self.metric, "miss"].inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        metrics.CACHE_LOOKUPS.labels(self.metric, "hit").inc()
+        metrics.CACHE_LOOKUPS_BY[self.metric, "hit"].inc()
         return value
 
     def put(self, key: Any, value: Any) -> None:
@@ -142,19 +155,18 @@ class ResponseCache(BoundedStore):
     def lookup(
         self,
         revision: int,
-        query: str,
+        digest: str,
         operation_name: str | None,
         variables: dict[str, Any] | None,
         principal: Principal,
         decision: Decision,
         own_revision: int | None = None,
     ) -> Lookup:
-        """The key of a query's answer and its ETag; `own_revision` is the caller's stored
-        fleet's when the document reads it (`Decision.fleet_scoped`)."""
-        operation = operation_key(query, operation_name, variables, principal, decision)
-        key = (revision, *operation, own_revision)
-        tag = hmac.new(self._etag_key, repr(key).encode(), hashlib.sha256).hexdigest()
-        return Lookup(key, f'"{tag[:32]}"')
+        """The key of a query's answer (`digest`: its document's SHA-256), and its ETag;
+        `own_revision` is the caller's stored fleet's when the document reads it
+        (`Decision.fleet_scoped`)."""
+        operation = operation_key(digest, operation_name, variables, principal, decision)
+        return Lookup((revision, *operation, own_revision), self._etag_key)
 
     def get(self, key: tuple[Any, ...]) -> Cached | None:
         if key[0] > self.revision:

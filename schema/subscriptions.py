@@ -37,7 +37,7 @@ from models.tables import AuditEvent
 from permissions.document_policy import decide
 from permissions.ssc_access import SscReads
 from schema.documents import valid_document
-from schema.response_cache import operation_key
+from schema.response_cache import operation_key, sha256
 
 KEPT_RESULTS = 4_096  # an event's row or a group's result; the oldest events' go first
 ROW = "row"  # the key of an event's row among its groups' results
@@ -145,9 +145,8 @@ def event_group(execution: ExecutionContext, context: Any) -> tuple[Any, ...] | 
     if decision is None:
         return None
     variables = execution.variables
-    return operation_key(
-        execution.query or "", execution.operation_name, variables, principal, decision
-    )
+    digest = sha256(execution.query or "")
+    return operation_key(digest, execution.operation_name, variables, principal, decision)
 
 
 class EventExecutor(StrawberryGraphQLCoreExecutionContext):

@@ -153,15 +153,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             tracing.shutdown()
 
     app = Starlette(
-        routes=[
+        routes=[  # the endpoint first: Starlette tries each route in turn, on every request
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/healthz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
             Route("/graphiql/{name}", page.asset, methods=["GET"]),
             *signin.routes(),
-            Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
             *fleet_file_routes(services),
         ],
         middleware=[

@@ -66,8 +66,7 @@ class BodyLimit:
         declared = headers.get(b"content-length")
         pending = b"transfer-encoding" in headers or declared not in (None, b"0")
         limit = None if streamed else self.max_bytes
-        body = _Body(receive, limit, self.read_seconds, pending, each_part=streamed)
-        self.deadlines.forget_when_done(body)
+        body = _Body(receive, limit, self.read_seconds, pending, streamed, self.deadlines)
         started = False
 
         async def sending(message: Message) -> None:
@@ -91,7 +90,8 @@ class BodyLimit:
                 return
             await refused.response(scope, receive, sending)
         finally:
-            body.done()
+            if not body.complete:  # else done when it completed
+                body.done()
 
 
 class Deadlines:
@@ -109,9 +109,6 @@ class Deadlines:
 
     def forget(self, body: _Body) -> None:
         self.reading.pop(body, None)
-
-    def forget_when_done(self, body: _Body) -> None:
-        body.deadlines = self
 
     async def _sweeping(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,6 +131,7 @@ class _Body:
         seconds: float,
         pending: bool,
         each_part: bool,
+        deadlines: Deadlines,
     ) -> None:
         self._receive = receive
         self.max_bytes = max_bytes
@@ -141,7 +139,7 @@ class _Body:
         self.complete = not pending
         self.each_part = each_part  # a deadline for each part, not for the whole body
         self.received = 0
-        self.deadlines: Deadlines | None = None
+        self.deadlines = deadlines
         self._deadline: float | None = None
         self._waiter: asyncio.Task[object] | None = None
         self._expired = False
@@ -153,16 +151,14 @@ class _Body:
             self._waiter.cancel()
 
     def done(self) -> None:
-        if self.deadlines is not None:
-            self.deadlines.forget(self)
+        self.deadlines.forget(self)
 
     async def receive(self) -> Message:
         if self.complete:  # after the body: an app waiting for the client to leave
             return await self._receive()
         if self._deadline is None or self.each_part:
             self._deadline = asyncio.get_running_loop().time() + self.seconds
-            if self.deadlines is not None:
-                self.deadlines.watch(self, self._deadline)
+            self.deadlines.watch(self, self._deadline)
         message = None
         if not self._expired:
             self._waiter = asyncio.current_task()

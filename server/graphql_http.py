@@ -1,7 +1,8 @@
 """GraphQL over HTTP as the draft specification reads (graphql.github.io/graphql-over-http) and
-RFC 9110's conditional requests: which media type an answer is in, which status it gets, what a
-request must be to run, and whether a client's copy is still current. `server.graphql_view`
-applies them; nothing here knows the schema.
+RFC 9110's conditional requests: which media type an answer is in, which status it gets, the
+refusals of a request that cannot run, and whether a client's copy is still current.
+`server.graphql_view` applies them (the request itself is read by `server.graphql_request`);
+nothing here knows the schema.
 
 Two media types, chosen by `Accept`. `application/graphql-response+json` (the draft's own)
 gets the draft's statuses: a request error (no `data`) is 4xx, 400 for a document or body that
@@ -17,16 +18,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from cross_web.request import HTTPMethod, StarletteRequestAdapter
-from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType
+from graphql import (
+    GraphQLError,
+)
 from starlette.responses import JSONResponse, Response
-from starlette.types import Scope
-from strawberry.http import GraphQLRequestData
 
-from schema.documents import prepared
 from schema.errors import (
     BAD_REQUEST,
     BAD_USER_INPUT,
@@ -50,7 +50,7 @@ from server.http_errors import bad_request
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-CONTENT_TYPES = {JSON: JSON, GRAPHQL_RESPONSE: f"{GRAPHQL_RESPONSE}; charset=utf-8"}
+JSON_BYTES, GRAPHQL_RESPONSE_TYPE = JSON.encode(), f"{GRAPHQL_RESPONSE}; charset=utf-8".encode()
 PARTIAL_SUCCESS = 294  # the draft's status for an answer with both data and errors
 ALLOW = "GET, HEAD, POST"
 
@@ -107,13 +107,25 @@ def _weight(ranges: list[tuple[str, str, float]], media: str) -> tuple[float, in
     return best
 
 
-def negotiate(accept: str | None) -> str | None:
+def negotiate(accept: bytes | None) -> str | None:
     """The media type to answer in; None when `Accept` allows neither (406).
 
     No `Accept`, or one with nothing in it this parser reads, is `application/json`. Otherwise
     the higher weight wins; at equal weights the draft's own type when the client named it,
-    `application/json` when only a wildcard matched (`*/*` is what a legacy client sends)."""
-    ranges = _ranges(accept) if accept and accept.strip() else []
+    `application/json` when only a wildcard matched (`*/*` is what a legacy client sends).
+    Worked out once per value a client sends (clients send the same one every time), not
+    on every request: a short value is remembered, a long one worked out each time."""
+    if accept is None or len(accept) > MAX_REMEMBERED:
+        return _negotiate(accept)
+    return _negotiated(accept)
+
+
+MAX_REMEMBERED = 256  # a header value's bytes worth remembering (64 of them at most)
+
+
+def _negotiate(accept: bytes | None) -> str | None:
+    text = accept.decode("latin-1") if accept is not None else None
+    ranges = _ranges(text) if text and text.strip() else []
     if not ranges:
         return JSON
     graphql, json = _weight(ranges, GRAPHQL_RESPONSE), _weight(ranges, JSON)
@@ -122,6 +134,9 @@ def negotiate(accept: str | None) -> str | None:
     if graphql[0] > json[0] or (graphql[0] == json[0] and graphql[1] == 2):
         return GRAPHQL_RESPONSE
     return JSON
+
+
+_negotiated = lru_cache(maxsize=64)(_negotiate)
 
 
 class Refusal(Exception):
@@ -156,21 +171,8 @@ def not_well_formed(message: str) -> Refusal:
     return Refusal(message, 400, 400)
 
 
-def unsupported_media_type(content_type: str) -> Refusal:
-    return Refusal(
-        f"Send the request as application/json (this one is {content_type or 'untyped'}).",
-        400,
-        415,
-    )
-
-
 def method_not_allowed(message: str, allow: str = ALLOW) -> Refusal:
     return Refusal(message, 405, 405, headers={"Allow": allow})
-
-
-def unselectable(message: str) -> Refusal:
-    """The document does not say which operation to run (GraphQL's GetOperation fails)."""
-    return Refusal(message, 400, 400)
 
 
 def decode(data: str | bytes) -> object:
@@ -192,26 +194,6 @@ def decode(data: str | bytes) -> object:
     if deep:
         raise unparsable(f"The request body nests deeper than {MAX_JSON_DEPTH}.")
     return value
-
-
-def check_request(value: object) -> dict[str, Any]:
-    """A decoded body that is a GraphQL-over-HTTP request (an object with a string `query`, an
-    optional string `operationName`, object `variables` and `extensions`; null is absent), or
-    the refusal that says what it is not. Unknown members are ignored, as the draft says."""
-    if not isinstance(value, dict):
-        raise not_well_formed("The request body must be a JSON object.")
-    for name, kind, what in PARAMETERS:
-        if not isinstance(value.get(name), (kind, type(None))):
-            raise not_well_formed(f"The GraphQL operation's `{name}` must be {what}, if provided.")
-    return value
-
-
-PARAMETERS = (
-    ("query", str, "a string or null"),
-    ("operationName", str, "a string or null"),
-    ("variables", dict, "an object or null"),
-    ("extensions", dict, "an object or null"),
-)
 
 
 def request_error_status(errors: list[Any]) -> int:
@@ -266,9 +248,19 @@ def finish(response: Response, media: str | None, head: bool) -> Response:
     """The last touches on any answer of the endpoint: the negotiated media type on a GraphQL
     answer, `Vary: Accept` (the media type follows it), and for HEAD the same fields without
     the body (RFC 9110 9.3.2)."""
-    if media == GRAPHQL_RESPONSE and response.headers.get("content-type") == JSON:
-        response.headers["content-type"] = CONTENT_TYPES[GRAPHQL_RESPONSE]
-    response.headers.add_vary_header("Accept")
+    fields = response.raw_headers  # as Starlette's `MutableHeaders` would edit them, less dear
+    for index, (name, value) in enumerate(fields):
+        if name == b"content-type":
+            if media == GRAPHQL_RESPONSE and value == JSON_BYTES:
+                fields[index] = (name, GRAPHQL_RESPONSE_TYPE)
+            break
+    for index, (name, value) in enumerate(fields):
+        if name == b"vary":  # the first `Vary` gets `Accept` added, any other goes
+            fields[index] = (name, value + b", Accept")
+            fields[index + 1 :] = [field for field in fields[index + 1 :] if field[0] != name]
+            break
+    else:
+        fields.append((b"vary", b"Accept"))
     if head:
         bodiless = Response(b"", status_code=response.status_code, headers=response.headers)
         bodiless.background = response.background
@@ -305,63 +297,6 @@ def persisted_query_error(error: PersistedQueryError, media: str) -> Response:
     if error.code == PERSISTED_QUERY_NOT_FOUND:
         return Refusal(error.message, 200, 400, code=error.code).response(media)
     return bad_request(error.message, 400)
-
-
-def query_parameters(params: Any) -> dict[str, Any]:
-    """A GET's parameters; an empty optional one is as good as absent (the draft), and
-    `variables` and `extensions` are JSON objects."""
-    values = {k: v for k, v in dict(params).items() if v != "" or k == "query"}
-    for name in ("variables", "extensions"):
-        if name in values:
-            value = decode(values[name])
-            if not isinstance(value, dict):
-                raise not_well_formed(f"The GraphQL operation's `{name}` must be a JSON object.")
-            values[name] = value
-    return values
-
-
-def select_operation(
-    schema: GraphQLSchema, data: GraphQLRequestData, method: str, max_tokens: int
-) -> None:
-    """GraphQL's GetOperation, before anything runs: a document of several operations needs
-    `operationName`, which must name one of them; and GET (HEAD) only reads: a mutation is 405.
-    A document that does not parse or validate is left to execution, which answers with its
-    errors (the same cached parse: `schema.documents.prepared`)."""
-    if not data.query:
-        raise not_well_formed("No GraphQL query found in the request.")
-    try:
-        found = prepared(schema, data.query, max_tokens)
-    except GraphQLError:
-        return
-    if found.errors:
-        return
-    name = data.operation_name
-    operations = [d for d in found.document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None and len(operations) != 1:
-        raise unselectable(
-            f"The document holds {len(operations)} operations: name the one to run in "
-            "`operationName`."
-        )
-    operation = next(
-        (o for o in operations if name is None or (o.name and o.name.value == name)), None
-    )
-    if operation is None:
-        raise unselectable(f'Unknown operation named "{name}".')
-    if operation.operation is OperationType.MUTATION and method != "POST":
-        raise method_not_allowed("A mutation is sent by POST: GET and HEAD only read.", "POST")
-
-
-class RequestAdapter(StarletteRequestAdapter):
-    """Strawberry's adapter, with the request's scope at hand for what one request keeps; a
-    HEAD is a GET to it (answered without the body, `finish`)."""
-
-    @property
-    def scope(self) -> Scope:
-        return self._request.scope
-
-    @property
-    def method(self) -> HTTPMethod:
-        return "GET" if self._request.method == "HEAD" else super().method
 
 
 def encoded_answer(payload: Any, sub_response: Response) -> Response:

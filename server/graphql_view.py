@@ -17,7 +17,7 @@ from typing import Any
 
 import strawberry
 from cross_web import HTTPException  # what Strawberry's views raise for a malformed request
-from graphql import OperationType, get_operation_ast
+from graphql import OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -25,7 +25,6 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from config.logs import EXCHANGE
@@ -43,7 +42,7 @@ from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
 from resolvers.planning.stored_fleet import fleet_revision
 from schema.context import Context, Services
-from schema.documents import valid_document
+from schema.documents import Prepared
 from schema.errors import SERVICE_UNAVAILABLE, code_of
 from schema.extensions import READABLE_CODES
 from schema.limits import Limits, check
@@ -55,9 +54,7 @@ from server.graphql_http import (
     JSON,
     PARTIAL_SUCCESS,
     Refusal,
-    RequestAdapter,
     answer_status,
-    check_request,
     decode,
     encoded_answer,
     etag_for,
@@ -68,11 +65,19 @@ from server.graphql_http import (
     none_match,
     not_acceptable,
     persisted_query_error,
-    query_parameters,
     revalidate,
+    with_code,
+)
+from server.graphql_request import (
+    FIELDS,
+    RequestAdapter,
+    check_request,
+    first_fields,
+    media_type,
+    query_parameters,
+    request_data,
     select_operation,
     unsupported_media_type,
-    with_code,
 )
 from server.http_errors import (
     bad_request,
@@ -124,7 +129,8 @@ class GraphQLApp(GraphQL[Context, None]):
             return
         if scope["type"] == "http":
             request = Request(scope, receive=receive)
-            media = negotiate(request.headers.get("accept"))
+            fields = scope[FIELDS] = first_fields(scope)
+            media = negotiate(fields.get(b"accept"))
             response = await self._authenticate(request)
             if response is None:
                 response = await self._respond(request, media)
@@ -163,14 +169,15 @@ class GraphQLApp(GraphQL[Context, None]):
         """Run the operation, or answer from the response cache, with the status `media` gives
         its outcome. GET (and HEAD) answers carry an ETag, an HMAC of the cache key and the
         media type (`schema.response_cache`), and honour If-None-Match."""
-        if request.method not in ("GET", "HEAD", "POST"):
+        method = request.method
+        if method not in ("GET", "HEAD", "POST"):
             raise method_not_allowed("GraphQL is sent by GET, HEAD or POST.")
         data = await self.parse_http_body(self.request_adapter_class(request))
         request.scope[REQUEST_DATA] = data
-        if isinstance(data, GraphQLRequestData):
-            select_operation(self.schema._schema, data, request.method, self.tokens)
-        lookup = await self._lookup(request, data)
-        get = request.method in ("GET", "HEAD")
+        selected = select_operation(self.schema._schema, data, method, self.tokens)
+        get = method in ("GET", "HEAD")
+        wanted = self.services.responses.enabled or get
+        lookup = await self._lookup(request, data, selected) if wanted else None
         key = lookup.key if lookup is not None and self.services.responses.enabled else None
         etag = etag_for(lookup.etag, media) if lookup is not None and get else None
         if (
@@ -179,9 +186,14 @@ class GraphQLApp(GraphQL[Context, None]):
             and await self._revalidated(request, key)
         ):
             return Response(status_code=304, headers=revalidate(etag))
-        cached = await self._cached(key)
+        cached = self.services.responses.get(key) if key is not None else None
+        if cached is None and key is not None and (working := self._working.get(key)):
+            # being worked out for the same key right now: after a write every front-end
+            # misses at once, and one execution serves them all
+            cached = await asyncio.shield(working)
         if cached is not None:
-            await self._log_hit(request, cached)
+            if cached.ssc_reads is not None:
+                await self._log_hit(request, cached)
             record_hit(cached.operation_name, cached.outcome, cached.denied)
             response: Response = Response(cached.body, media_type=JSON)
             outcome = PARTIAL_SUCCESS if cached.errors else 200
@@ -214,16 +226,6 @@ class GraphQLApp(GraphQL[Context, None]):
         if cached.ssc_reads is not None:
             await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
 
-    async def _cached(self, key: tuple[Any, ...] | None) -> Cached | None:
-        """The kept answer, or the one being worked out for the same key right now: after a
-        write every front-end misses at once, and one execution serves them all."""
-        if key is None:
-            return None
-        cached = self.services.responses.get(key)
-        if cached is None and (working := self._working.get(key)) is not None:
-            cached = await asyncio.shield(working)
-        return cached
-
     async def _run_once(self, request: Request, key: tuple[Any, ...] | None) -> Response:
         """Execute, keeping the answer when it may be kept; others asking meanwhile wait."""
         if key is None or key in self._working:
@@ -243,22 +245,25 @@ class GraphQLApp(GraphQL[Context, None]):
             del self._working[key]
             working.set_result(kept)  # None: each waiter runs the operation itself
 
-    async def _lookup(self, request: Request, data: Any) -> Lookup | None:
+    async def _lookup(
+        self,
+        request: Request,
+        data: GraphQLRequestData,
+        selected: tuple[Prepared, OperationDefinitionNode] | None,
+    ) -> Lookup | None:
         """The cache key of a query (None for anything else), which needs the revision now.
 
-        In execution's order: parsed, validated, within the limits, then the policy pass. A
-        document the limits refuse gets no key (execution refuses it with the limits' error),
-        so no pass over a document runs before the limits have measured it."""
-        wanted = self.services.responses.enabled or request.method in ("GET", "HEAD")
-        if not wanted or not isinstance(data, GraphQLRequestData) or not data.query:
+        In execution's order: parsed, validated and its operation selected (`selected`, None
+        for a document that does not parse or validate), within the limits, then the policy
+        pass. A document the limits refuse gets no key (execution refuses it with the limits'
+        error), so no pass over a document runs before the limits have measured it."""
+        if selected is None:
             return None
-        schema, settings = self.schema._schema, self.services.settings
-        document = valid_document(schema, data.query, settings.max_query_tokens)
-        if document is None:
+        found, operation = selected
+        document = found.document
+        if operation.operation is not OperationType.QUERY:
             return None
-        operation = get_operation_ast(document, data.operation_name)
-        if operation is None or operation.operation is not OperationType.QUERY:
-            return None
+        schema = self.schema._schema
         if check(self.limits, schema, document, data.operation_name, data.variables):
             return None
         principal: Principal = request.scope[PRINCIPAL]
@@ -271,7 +276,7 @@ class GraphQLApp(GraphQL[Context, None]):
             scope = row_scope(principal, "Query", "myFleet")
             own = await fleet_revision(self.services.db_sessions, scope)
         return self.services.responses.lookup(
-            revision, data.query, data.operation_name, data.variables, principal, decision, own
+            revision, found.digest, data.operation_name, data.variables, principal, decision, own
         )
 
     async def process_result(self, request: Request, result: Any) -> Any:
@@ -313,38 +318,34 @@ class GraphQLApp(GraphQL[Context, None]):
             return not_authenticated(error)
         return over_budget(self.services.rate_limit, request.scope[PRINCIPAL])
 
-    def decode_json(self, data: str | bytes) -> object:
+    def decode_json(self, data: str | bytes) -> dict[str, Any]:
         """A request body is a GraphQL-over-HTTP request in JSON, or a refusal saying why not."""
         return check_request(decode(data))
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:
         return query_parameters(params)
 
-    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """Parsed once a request (`_answer` keeps it). A persisted query's hash is resolved to
-        its document here. The body limit is sized for fleet-plan variables; the document has
-        its own, far smaller one, so that nobody makes the server parse megabytes of query."""
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        """Parsed once a request (`_answer` keeps it), as `server.graphql_request` reads it."""
         kept = request.scope.get(REQUEST_DATA)
         if kept is not None:
             return kept
-        if request.method == "POST":
-            content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "GET":  # a HEAD too (`RequestAdapter`)
+            values = self.parse_query_params(request.query_params)
+        else:  # POST: `_answer` refused any other method
+            content_type = media_type(request.scope[FIELDS].get(b"content-type"))
             if "application/json" not in content_type:
                 raise unsupported_media_type(content_type)
-        data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData):
-            data.query = self.services.persisted_queries.resolve(data.query, data.extensions)
-        limit = self.services.settings.max_query_bytes
-        for item in data if isinstance(data, list) else [data]:
-            if item.query and len(item.query.encode("utf-8", "surrogatepass")) > limit:
-                raise HTTPException(413, f"The query document is over {limit} bytes.")
-        return data
+            values = self.decode_json(await request.get_body())
+        settings = self.services.settings
+        return request_data(values, self.services.persisted_queries, settings.max_query_bytes)
 
     async def authenticate(self, request: Request) -> Principal:
         """A bearer token when there is one (exactly as ever), else the session cookie."""
-        if "authorization" not in request.headers and self.signin.has_cookie(request):
+        authorization = request.scope[FIELDS].get(b"authorization")
+        if authorization is None and self.signin.has_cookie(request):
             return await self.signin.principal_for_request(request)
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(authorization.decode("latin-1") if authorization else None)
         return await self.services.verifier.verify(token)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:

@@ -12,9 +12,9 @@ a value, told by `schema.operation_record`), whether the answer came from the re
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,14 +33,15 @@ _MAX_PATH = 64
 
 
 def request_id(scope: Scope) -> str:
-    """The caller's `X-Request-ID` if well-formed, else a new one."""
+    """The caller's `X-Request-ID` if well-formed, else a new one: 32 random hex digits (as
+    a `uuid4().hex` is, without its dearer object)."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
             if _REQUEST_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestLog:
@@ -113,8 +114,8 @@ def _span_attributes(method: str, path: str, status: int, exchange: Exchange) ->
 def _account(
     method: str, route: str, path: str, exchange: Exchange, status: int, seconds: float
 ) -> None:
-    metrics.REQUESTS.labels(route, method, str(status)).inc()
-    metrics.REQUEST_SECONDS.labels(route).observe(seconds)
+    metrics.REQUESTS_BY[route, method, str(status)].inc()
+    metrics.REQUEST_SECONDS_BY[(route,)].observe(seconds)
     if route in ("/livez", "/readyz", "/healthz", "/metrics") and status < 400:
         return  # probes and scrapes every few seconds would drown the requests that matter
     category = exchange.party_category or "-"

@@ -13,7 +13,7 @@ from dataclasses import replace
 from permissions.document_policy import decide
 from schema.build import build_schema
 from schema.documents import valid_document
-from schema.response_cache import operation_key
+from schema.response_cache import operation_key, sha256
 from server.app import create_app, create_services, etag_key
 from tests.harness import asgi_client
 
@@ -38,7 +38,7 @@ async def test_an_etag_is_no_hash_a_client_can_work_out(isolated):
     document = valid_document(schema, QUERY, services.settings.max_query_tokens)
     decision = decide(schema, document, None, principal.party_category)
     assert decision is not None
-    operation = operation_key(QUERY, None, None, principal, decision)
+    operation = operation_key(sha256(QUERY), None, None, principal, decision)
     guesses = set()
     for tried in range(1001):
         for key in ((tried, *operation), (tried, *operation, None)):
