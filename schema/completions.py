@@ -12,15 +12,19 @@ of the CPL snapshot alone (attributes, and resolvers marked `schema.lean.view_on
 completed object is a function of (view, selection, row): it is kept with the view
 (`CplSnapshot.answers`) and handed to every later request of the same view that selects the same
 shape, until the data revision moves and the view is dropped. A page of devices then costs a
-look-up a device, whatever its relations. The view is per capability, so an answer kept for one
-category's view is never seen by another's. Values read under an observer (the SSC's access log)
-are recorded with the answer and noted again each time it is reused, so the log sees every read.
-Answers are plain dicts shared between responses: nothing may change a completed answer in place
-(`permissions.strawberry_adapter.apply_denials` copies what it changes).
+look-up a device, whatever its relations. A view is per set of hidden columns (capabilities
+that hide the same columns share one), so an answer kept in a view is only ever seen by callers
+who may read every value in it; what else a category may not read is denied by the document
+pass, which changes the selection and so its shape. Values read under an observer (the SSC's
+access log) are recorded with the answer and noted again each time it is reused, so the log
+sees every read. Answers are plain dicts shared between responses: nothing may change a
+completed answer in place (`permissions.strawberry_adapter.apply_denials` copies what it
+changes).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from enum import Enum
 from itertools import count
@@ -156,11 +160,13 @@ def object_completion(
                 out[name] = how
         return out
 
-    interned: list[Any] = [None, 0]  # the view the shape was last looked up in, its id there
+    # The view the shape was last looked up in (weakly: a kept selection must not keep an old
+    # revision's view alive), and its id there.
+    interned: list[Any] = [_dead, 0]
 
     def reuse(view: Any, value: Any) -> Any:
-        if interned[0] is not view:
-            interned[0], interned[1] = view, _shape_id(view.answers, shape)
+        if interned[0]() is not view:
+            interned[0], interned[1] = weakref.ref(view), _shape_id(view.answers, shape)
         key = (interned[1], value.id)
         found = view.answers.get(key)
         if found is not None:
@@ -182,6 +188,10 @@ def object_completion(
         return fill(value)
 
     return complete
+
+
+def _dead() -> None:
+    """A reference to no view, for a shape never looked up yet."""
 
 
 def _shape_id(answers: dict[Any, Any], shape: Any) -> int:

@@ -38,7 +38,7 @@ from graphql import (
     GraphQLString,
     get_nullable_type,
 )
-from graphql.pyutils import Path
+from graphql.pyutils import Path, is_awaitable
 
 from schema.completions import (
     OBSERVED,
@@ -235,7 +235,7 @@ class CompilingExecutor(EventExecutor):
         if attribute is None or observers:
             nodes = [item.node for item in details]
             field_path = Path(None, name, parent.name)  # the field's, not any one object's
-            raw = self.build_resolve_info(field_def, nodes, parent, field_path)
+            raw = _of_no_request(self.build_resolve_info(field_def, nodes, parent, field_path))
             info = resolve.info(_raw_info=RequestInfo(raw, self.run))
         if observers:
             if not isinstance(get_nullable_type(field_def.type), GraphQLLeafType):
@@ -267,3 +267,15 @@ def _has_conditions(operation: Any, fragments: dict[str, Any]) -> bool:
                 return True
             pending.append(getattr(selection, "selection_set", None))
     return False
+
+
+# What a resolve info holds of the request that made it: a compiled selection may outlive the
+# request, for later ones (`PLANS`), and must keep none of it alive (its principal, headers,
+# variables, view of the CPL); `RequestInfo` gives each request its own context.
+_REQUEST_FIELDS = ("context", "root_value", "abort_signal", "async_helpers", "operation_extensions")
+
+
+def _of_no_request(raw: Any) -> Any:
+    """A field's resolve info with nothing of the request that compiled it."""
+    cleared: dict[str, Any] = {name: None for name in _REQUEST_FIELDS if name in raw._fields}
+    return raw._replace(**cleared, variable_values={}, is_awaitable=is_awaitable)

@@ -94,6 +94,9 @@ def _lean(field: StrawberryField, info_class: type) -> Callable[..., Any] | None
         if call is None:
             return None
         view = getattr(field.base_resolver.wrapped_func, "view_only", False)
+    # An extension that does more than watch the value (a permission check, say) may make the
+    # answer depend on the caller: the field is then not the view's alone, whatever its mark.
+    view = view and all(hasattr(extension, "observe") for extension in field.extensions)
     chain = call
     if field.extensions:  # chained as Strawberry chains them, once instead of per call
         chain = reduce(

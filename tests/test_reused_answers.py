@@ -6,7 +6,9 @@ still reads its own caller and its own variables."""
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import pytest
 
@@ -15,6 +17,7 @@ import schema.types
 from permissions.policy import capability
 from permissions.principal import PartyCategory
 from permissions.ssc_access import AccessLog
+from schema.context import Context
 from schema.execution import CompilingExecutor
 from tests.harness import count_calls
 
@@ -138,3 +141,31 @@ async def test_a_policys_copy_of_a_document_is_compiled_apart_from_it(gql, uncac
         assert {n["zigbeeChipsetVendor"] for n in denied["data"]["devices"]["nodes"]} == {None}
     assert "errors" not in ssc and "_denied" not in json.dumps(ssc)
     assert any(node["zigbeeChipsetVendor"] for node in ssc["data"]["devices"]["nodes"])
+
+
+async def test_a_kept_selection_keeps_nothing_of_the_request_that_compiled_it(
+    isolated, monkeypatch
+):
+    """A selection compiled once for later requests holds no context (principal, headers,
+    variables) of the request that compiled it, nor the view of an old revision."""
+    isolated.services.responses.max_bytes = 0
+    contexts: list[weakref.ref] = []
+    made = Context.__post_init__
+
+    def watched(self: Context) -> None:
+        contexts.append(weakref.ref(self))
+        made(self)
+
+    monkeypatch.setattr(Context, "__post_init__", watched)
+    document = "query($n: Int) { devices(first: $n) { nodes { id manufacturer { name } } } }"
+    assert "errors" not in await isolated.gql("SSC", document, {"n": 3})
+    held = await isolated.services.snapshots.current()
+    view, revision = weakref.ref(held), held.revision
+    del held
+    assert contexts, "no request context was made"
+    await isolated.gql("MANUFACTURER", ADD_FIRMWARE, {"v": "0E0E0E0E"}, manufacturer_id="0A1B")
+    assert "errors" not in await isolated.gql("SMALL_SUPPLIER", "{ viewer { partyId } }")
+    assert (await isolated.services.snapshots.current()).revision > revision
+    gc.collect()
+    assert all(ref() is None for ref in contexts), "a request's context outlived it"
+    assert view() is None, "an old revision's view outlived it"
