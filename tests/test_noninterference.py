@@ -163,6 +163,7 @@ ROADS = [
     Road("a persisted query the SSC registered", persisted(f'{{ devices(filter: {{zigbeeChipsetVendor: "{VENDOR}"}}) {{ nodes {{ id zigbeeStackVersion }} }} }}')),  # noqa: E501
     Road("an answer the SSC put in the cache", warmed("{ devices { nodes { id zigbeeChipsetVendor zigbeeStackVersion } } }")),  # noqa: E501
     Road("a filter the SSC put in the cache", warmed(filtered("zigbeeStackVersion", STACK))),
+    Road("rows' answers the SSC's page kept", warmed("{ devices { nodes { id manufacturer { name } latestFirmware { version zigbeeStackVersion } zigbeeChipsetVendor } } }")),  # noqa: E501
     Road("fleet plan by device", post(PLAN.format(item='{deviceId: "device:3", firmwareVersion: "7F020000"}'))),  # noqa: E501
     Road("fleet plan by model", post(PLAN.format(item='{manufacturerIdentifier: "0A1B", modelIdentifier: "1000", hardwareVersion: "0100", firmwareVersion: "7F000000", meterCount: 9}'))),  # noqa: E501
     Road("fleet plan file", fleet_csv(CSV), ssc_differs=False),
