@@ -233,7 +233,10 @@ class RevisionClock:
             if reader is not None:
                 reader.close()
 
-    async def current(self) -> int:
+    def known(self) -> int | None:
+        """The revision when it is had without waiting: read within `max_age`, or read now on
+        SQLite's own thread; else None, and `current` waits for a read. A request that reads
+        the snapshot asks this first, so that the common case takes no turn of the loop."""
         age = self._clock() - self._read_at
         if self._revision is not None and age < self.max_age:
             if self._here is None and age >= self.max_age / 2 and self._reading is None:
@@ -244,6 +247,11 @@ class RevisionClock:
             if (revision := self._here.read()) is not None:
                 self._revision, self._read_at = revision, started
                 return revision
+        return None
+
+    async def current(self) -> int:
+        if (revision := self.known()) is not None:
+            return revision
         if self._reading is None:
             self._start_reading()
         assert self._reading is not None

@@ -82,6 +82,14 @@ class ErrorPolicy(MaskErrors):
             masked.extensions = {"code": SERVICE_UNAVAILABLE}
         return masked
 
+    def _process_result(self, result: object) -> None:
+        """As `MaskErrors`' own, without its `isinstance` against a runtime-checkable Protocol,
+        which walks the Protocol's attributes on every operation (some 15 µs of an uncached
+        answer's 450): any result whose errors are set."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]  # has errors
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         seen: set[tuple[object, ...]] = set()
         unique = []

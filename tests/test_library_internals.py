@@ -127,6 +127,12 @@ SIGNATURES = [
         "schema/extensions.py ErrorPolicy._process_errors overrides it",
     ),
     (
+        "Strawberry MaskErrors._process_result",
+        MaskErrors._process_result,
+        ("self", "result"),
+        "schema/extensions.py ErrorPolicy._process_result overrides it",
+    ),
+    (
         "Strawberry MaskErrors.anonymise_error",
         MaskErrors.anonymise_error,
         ("self", "error"),
@@ -337,9 +343,9 @@ def test_every_super_call_reaches_a_library_method():
 
 # A library's private names our code touches, each checked above: `schema._schema` (the
 # graphql-core schema behind Strawberry's), `Info(_raw_info=, _field=)`, MaskErrors'
-# `_process_errors`. SQLAlchemy's `Row._mapping` and namedtuples' `_fields`, `_replace`,
-# `_asdict` are public API with an underscore.
-KNOWN_PRIVATE = {"_schema", "_raw_info", "_field", "_process_errors"}
+# `_process_errors` and `_process_result`. SQLAlchemy's `Row._mapping` and namedtuples'
+# `_fields`, `_replace`, `_asdict` are public API with an underscore.
+KNOWN_PRIVATE = {"_schema", "_raw_info", "_field", "_process_errors", "_process_result"}
 PUBLIC_UNDERSCORED = {"_mapping", "_fields", "_replace", "_asdict"}
 # Modules off the libraries' public faces that we import from, each checked above or used
 # only for names that are plain data (classes to subclass, constants, types).

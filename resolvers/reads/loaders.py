@@ -93,8 +93,15 @@ class Loaders:
         self.held: CplSnapshot | None = None  # once loaded: read synchronously
 
     async def snapshot(self) -> CplSnapshot:
-        """The caller's view of the snapshot this request reads, the same for all its fields."""
+        """The caller's view of the snapshot this request reads, the same for all its fields:
+        at once when the snapshot is known current (no task, no turn of the loop), else as
+        one load that every field of the request awaits."""
+        if self.held is not None:
+            return self.held
         if self._snapshot is None:
+            if (fresh := self._snapshots.fresh()) is not None:
+                self.held = fresh.view(self.granted)
+                return self.held
             self._snapshot = asyncio.ensure_future(self._view())
         self.held = await self._snapshot
         return self.held

@@ -114,6 +114,13 @@ def hidden_columns(granted: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return hidden
 
 
+@functools.lru_cache(maxsize=64)
+def _hidden_key(granted: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`hidden_columns` as a view's key, sorted by table: worked out once a capability (a
+    handful of them), not on every request."""
+    return tuple(sorted(hidden_columns(granted).items()))
+
+
 def in_view(row: Any, granted: tuple[str, ...]) -> Any:
     """A row read outside the snapshot (one newer than it, a mutation's result) as the
     capability's view holds it: a record with the hidden columns None."""
@@ -168,12 +175,12 @@ class CplSnapshot:
         view does not hold. Made once per (revision, columns hidden), so capabilities that
         hide the same columns share one; the snapshot of a capability that is granted every
         column is this one."""
-        hidden = hidden_columns(granted)
-        if not hidden:
+        key = _hidden_key(granted)
+        if not key:
             return self
-        key = tuple(sorted(hidden.items()))
         found = self._views.get(key)
         if found is None:
+            hidden = dict(key)
             rows = {
                 table: [
                     row._replace(**dict.fromkeys(hidden[table], None)) if table in hidden else row
@@ -289,6 +296,15 @@ class SnapshotCache:
         self.loads = 0  # for tests and metrics
         self._snapshot: CplSnapshot | None = None
         self._loading: dict[int, asyncio.Future[CplSnapshot]] = {}
+
+    def fresh(self) -> CplSnapshot | None:
+        """The snapshot when it is known to be current without waiting (`RevisionClock.known`),
+        else None: `current` then waits for the revision, or a load."""
+        revision = self.revision.known()
+        snapshot = self._snapshot
+        if revision is not None and snapshot is not None and snapshot.revision >= revision:
+            return snapshot
+        return None
 
     async def current(self) -> CplSnapshot:
         revision = await self.revision.current()
