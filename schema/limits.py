@@ -252,8 +252,8 @@ def _passing(
 ) -> list[tuple[int | None, ...]]:
     """Page sizes (`_page_variables`' order) known to keep an operation within `max_cost`, at
     most eight, none within another. A cost only grows with a page size, so sizes within a
-    passing set (`_within`) pass unmeasured: a front-end paging through a list with sizes of
-    its choosing costs a measurement for a new largest size, not for each new size."""
+    passing set (`_within`) pass unmeasured; `check` tries the largest sizes first, so a
+    document that passes at those is measured once, whatever sizes follow."""
     return []
 
 
@@ -334,23 +334,32 @@ def check(
         return [refuse(f"'{name}' exceeds maximum operation depth of {limits.max_depth}")]
     if shape.aliases > limits.max_aliases:
         return [refuse(f"{shape.aliases} aliases found. Allowed: {limits.max_aliases}")]
-    pages = tuple(
-        value if isinstance(value := variables.get(name), int) else None
+    pages = tuple(  # as served: a size beyond the largest page is served as the largest
+        max(0, min(value, MAX_PAGE)) if isinstance(value := variables.get(name), int) else None
         for name in _page_variables(same)
     )
     passing = _passing(schema, same, operation_name, limits.max_cost)
     if any(_within(pages, known) for known in passing):
         return []
-    cost = _cost(schema, same, operation_name, pages)
-    if cost > limits.max_cost:
-        return [
-            refuse(
-                f"'{name}' costs {cost:.3g} fields, over the limit of {limits.max_cost}: "
-                "ask for smaller pages or fewer nested lists."
-            )
-        ]
-    passing[:] = [pages, *(known for known in passing if not _within(known, pages))][:8]
-    return []
+    # The largest pages first: when they pass, every size passes unmeasured from now on (a
+    # paging front-end's document costs one measurement, whatever sizes it draws).
+    for candidate in dict.fromkeys((_largest(pages), pages)):
+        cost = _cost(schema, same, operation_name, candidate)
+        if cost <= limits.max_cost:
+            kept = (known for known in passing if not _within(known, candidate))
+            passing[:] = [candidate, *kept][:8]
+            return []
+    return [
+        refuse(
+            f"'{name}' costs {cost:.3g} fields, over the limit of {limits.max_cost}: "
+            "ask for smaller pages or fewer nested lists."
+        )
+    ]
+
+
+def _largest(pages: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    """The largest page served for each size given (an absent one stays the field's default)."""
+    return tuple(None if size is None else MAX_PAGE for size in pages)
 
 
 class OperationLimits(SchemaExtension):

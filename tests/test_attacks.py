@@ -109,12 +109,22 @@ async def test_a_page_size_within_one_that_passed_costs_no_measurement(gql, monk
     measured = count_calls(monkeypatch, schema.limits, "measure_cost")
     for n, m in ((20, 7), (3, 7), (19, 1), (20, 0)):
         assert "errors" not in await gql("SMALL_SUPPLIER", query, {"n": n, "m": m})
-    assert measured[0] == 1
+    assert measured[0] == 2  # the largest pages (over the limit here), then the sizes asked
     assert "errors" not in await gql("SMALL_SUPPLIER", query, {"n": 2, "m": None})
-    assert measured[0] == 2  # an absent size is the field's default: not within a given one
+    assert measured[0] == 4  # an absent size is the field's default: not within a given one
     refused = await gql("SMALL_SUPPLIER", query, {"n": 500, "m": 7})
     assert "over the limit" in refused["errors"][0]["message"]
-    assert measured[0] == 3
+    assert measured[0] == 5  # the largest pages were measured already
+
+
+async def test_a_document_that_passes_at_its_largest_pages_is_measured_once(gql, monkeypatch):
+    """A paging front-end draws its sizes: when the largest page passes, none is measured
+    again, whatever size comes (one beyond the largest is served as the largest)."""
+    query = "query($n: Int, $after: String) { devices(first: $n, after: $after) { nodes { id } } }"
+    measured = count_calls(monkeypatch, schema.limits, "measure_cost")
+    for n in (10, 300, 5, 499, 500, 900, 0):
+        assert "errors" not in await gql("SMALL_SUPPLIER", query, {"n": n, "after": None})
+    assert measured[0] == 1
 
 
 # 1b. A fragment chain forking under two aliases a level is refused before the policy pass
