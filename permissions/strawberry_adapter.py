@@ -164,32 +164,65 @@ def refuse_restricted_input(context: Any, type_name: str, used: Iterable[str]) -
             context.ssc_reads.note_filter(f"{type_name}.{field}")
 
 
-Reported = dict[tuple[str, ...], dict[str, tuple[Denial, list[Any]]]]
+class SharedAnswer(dict[str, Any]):
+    """A completed answer shared between responses (kept with a capability's view and handed
+    to every later request of it, `schema.completions`): never changed in place, so what is
+    derived from it for a decision may be kept by its identity (`_nulled`)."""
+
+    __slots__ = ()
 
 
-def _stand_ins(
-    value: Any, decision: Decision, trail: list[Any], keys: tuple[str, ...], first: Reported
-) -> Any:
+# Where a stand-in stood below a value: the trail to it (list indices and keys, the client's
+# key last), the response keys alone (the path an error is reported once for), its denial.
+Found = tuple[tuple[Any, ...], tuple[str, ...], Denial]
+Mark = tuple[tuple[str, ...], str]  # a response path and a client's key: reported once
+# A shared answer with its stand-ins nulled, by (decision, answer): a page of the same devices
+# is copied once, not once a request. Holds what it keys (no id is reused meanwhile); cleared
+# when full, so bounded however many documents and revisions pass.
+MAX_NULLED = 20_000
+_nulled: dict[tuple[int, int], tuple[Decision, Any, Any, tuple[Found, ...]]] = {}
+
+
+def _stand_ins(value: Any, decision: Decision) -> tuple[Any, tuple[Found, ...]]:
     """`value` with `null` under the client's own key for every stand-in below it, descending
-    only under keys that lead to one, noting where each response path (`keys`, list indices
-    aside) first had one (`trail`, indices and all). A container that changes is a new one:
-    completed answers are shared between responses (`schema.completions`), never changed."""
+    only under keys that lead to one, and where each stand-in stood, the first for each
+    response path and key only, in answer order. A container that changes is a new one:
+    completed answers are shared between responses, never changed."""
     if isinstance(value, list):
+        found: list[Found] = []
+        seen: set[Mark] = set()
         items = value
         for index, item in enumerate(value):
-            if isinstance(item, dict | list):
-                trail.append(index)
-                found = _stand_ins(item, decision, trail, keys, first)
-                trail.pop()
-                if found is not item:
-                    items = items if items is not value else list(value)
-                    items[index] = found
-        return items
+            if not isinstance(item, dict | list):
+                continue
+            new, below = _stand_ins(item, decision)
+            for trail, keys, denial in below:
+                if (keys, denial.key) not in seen:
+                    seen.add((keys, denial.key))
+                    found.append(((index, *trail), keys, denial))
+            if new is not item:
+                items = items if items is not value else list(value)
+                items[index] = new
+        return items, tuple(found)
+    if value.__class__ is SharedAnswer:
+        kept = _nulled.get((id(decision), id(value)))
+        if kept is not None and kept[0] is decision and kept[1] is value:
+            return kept[2], kept[3]
+    out, places = _null_dict(value, decision)
+    if value.__class__ is SharedAnswer:
+        if len(_nulled) >= MAX_NULLED:
+            _nulled.clear()
+        _nulled[id(decision), id(value)] = (decision, value, out, places)
+    return out, places
+
+
+def _null_dict(value: dict[str, Any], decision: Decision) -> tuple[Any, tuple[Found, ...]]:
     stand_ins = decision.stand_ins
+    found: list[Found] = []
+    seen: set[Mark] = set()
     out = value
     if not stand_ins.keys().isdisjoint(value):
         # The client's key where its stand-in stood; selected twice, where it first stood.
-        reported = first.setdefault(keys, {})
         out = {}
         for key, item in value.items():
             denial = stand_ins.get(key)
@@ -197,17 +230,20 @@ def _stand_ins(
                 out.setdefault(key, item)
                 continue
             out[denial.key] = None
-            if denial.key not in reported:
-                reported[denial.key] = (denial, [*trail, denial.key])
+            if ((), denial.key) not in seen:
+                seen.add(((), denial.key))
+                found.append(((denial.key,), (), denial))
     for key, item in out.items():
         if key in decision.leads and isinstance(item, dict | list):
-            trail.append(key)
-            found = _stand_ins(item, decision, trail, (*keys, key), first)
-            trail.pop()
-            if found is not item:
+            new, below = _stand_ins(item, decision)
+            for trail, keys, denial in below:
+                if ((key, *keys), denial.key) not in seen:
+                    seen.add(((key, *keys), denial.key))
+                    found.append(((key, *trail), (key, *keys), denial))
+            if new is not item:
                 out = out if out is not value else dict(value)
-                out[key] = found
-    return out
+                out[key] = new
+    return out, tuple(found)
 
 
 def apply_denials(decision: Decision, result: Any) -> None:
@@ -217,14 +253,16 @@ def apply_denials(decision: Decision, result: Any) -> None:
     data = getattr(result, "data", None)
     if not decision.stand_ins or not isinstance(data, dict):
         return
-    first: Reported = {}
-    result.data = _stand_ins(data, decision, [], (), first)
+    result.data, found = _stand_ins(data, decision)
+    by_path: dict[tuple[str, ...], list[Found]] = {}  # each path's, the first path's first
+    for place in found:
+        by_path.setdefault(place[1], []).append(place)
     errors = []
-    for denial, path in (found for at in first.values() for found in at.values()):
-        error = GraphQLError(denial.message, path=path, extensions={"code": FORBIDDEN})
+    for trail, _keys, denial in (place for places in by_path.values() for place in places):
+        error = GraphQLError(denial.message, path=list(trail), extensions={"code": FORBIDDEN})
         error.nodes, error.source, error.positions, error.locations = denial.placed
         errors.append(error)
-        if denial.non_null and len(path) == 1:
+        if denial.non_null and len(trail) == 1:
             result.data = None  # a non-null root field that fails nulls the whole answer
     if errors:
         result.errors = [*(result.errors or []), *errors]

@@ -19,7 +19,7 @@ pass, which changes the selection and so its shape. Values read under an observe
 access log) are recorded with the answer and noted again each time it is reused, so the log
 sees every read. Answers are plain dicts shared between responses: nothing may change a
 completed answer in place (`permissions.strawberry_adapter.apply_denials` copies what it
-changes).
+changes, and keeps its copy of a kept answer, a `SharedAnswer`, by identity).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 
 from graphql import GraphQLEnumType, GraphQLID, GraphQLLeafType, GraphQLString
 from graphql.pyutils import Undefined, is_awaitable
+
+from permissions.strawberry_adapter import SharedAnswer
 
 Completion = Callable[[Any], Any]
 Observation = tuple[Callable[..., None], str, str, Any]  # observe, type, field, source
@@ -172,7 +174,8 @@ def object_completion(
         if found is not None:
             run.replay(found[1])
             return found[0]
-        found = run.recorded(fill, value) if observed else (fill(value), ())
+        out, seen = run.recorded(fill, value) if observed else (fill(value), ())
+        found = (SharedAnswer(out), seen)
         if len(view.answers) >= MAX_ANSWERS:
             view.answers.clear()
         view.answers[key] = found

@@ -12,6 +12,7 @@ import weakref
 
 import pytest
 
+import permissions.strawberry_adapter
 import schema.completions
 import schema.types
 from permissions.policy import capability
@@ -89,6 +90,25 @@ async def test_denials_leave_the_kept_answers_as_they_were(gql, uncached):
     nodes = answers[2]["data"]["devices"]["nodes"]
     assert all(node["zigbeeChipsetVendor"] is None for node in nodes)
     assert "Lumen" not in json.dumps(answers)
+
+
+async def test_a_kept_answers_nulled_copy_is_made_once_and_bounded(gql, uncached, monkeypatch):
+    """The nulls placed in a kept device's answer are kept with it for the decision: the same
+    page asked again copies no device, answers as before, with its errors; a decision of
+    another document gets its own copies; the copies kept are bounded."""
+    query = WITH_SSC.replace("zigbeeBand", "band: zigbeeBand")  # a document of this test's own
+    first = await gql("SMALL_SUPPLIER", query)
+    copied = count_calls(monkeypatch, permissions.strawberry_adapter, "_null_dict")
+    again = await gql("SMALL_SUPPLIER", query)
+    assert again == first and len(again["errors"]) == 2
+    assert copied[0] == 2  # the answer's root and the connection, not one of its devices
+    nodes = len(first["data"]["devices"]["nodes"])
+    await gql("SMALL_SUPPLIER", query.replace("band:", "zigbee:"))
+    assert copied[0] == 2 + 2 + nodes
+    monkeypatch.setattr(permissions.strawberry_adapter, "MAX_NULLED", 3)
+    bounded = await gql("SMALL_SUPPLIER", query.replace("band:", "kept:"))
+    assert len(bounded["errors"]) == 2
+    assert 0 < len(permissions.strawberry_adapter._nulled) <= 3
 
 
 async def test_the_answers_kept_are_bounded(gql, uncached, services, monkeypatch):
