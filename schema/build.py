@@ -8,6 +8,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -20,6 +22,7 @@ from schema.digest import DigestQueries
 from schema.execution import CompilingExecutor
 from schema.extensions import extensions, is_unexpected
 from schema.fleets import FleetMutations, FleetQueries
+from schema.hooks import KnownHooksRunner
 from schema.lean import lean_resolvers
 from schema.mutations import Mutation
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
@@ -56,6 +59,12 @@ class CplSchema(strawberry.Schema):
             allowed - {OperationType.SUBSCRIPTION},
             operation_extensions,
         )
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """The extensions' hooks found by class, once (`schema.hooks`)."""
+        return KnownHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -27,7 +27,9 @@ from graphql.execution.executor import CollectedErrors, Executor
 from graphql.execution.values import get_variable_values
 from graphql.pyutils import Path as ResponsePath
 from strawberry.extensions import MaskErrors
+from strawberry.extensions.context import ExtensionContextManagerBase, WrappedHook
 from strawberry.extensions.field_extension import build_field_extension_resolvers
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.schema import validate_document
 from strawberry.types import Info
@@ -131,6 +133,24 @@ SIGNATURES = [
         MaskErrors._process_result,
         ("self", "result"),
         "schema/extensions.py ErrorPolicy._process_result overrides it",
+    ),
+    (
+        "Strawberry WrappedHook",
+        WrappedHook,
+        ("extension", "hook", "is_async"),
+        "schema/hooks.py _KnownHooks.get_hook makes them",
+    ),
+    (
+        "Strawberry ExtensionContextManagerBase.from_callable",
+        ExtensionContextManagerBase.from_callable,
+        ("extension", "func"),
+        "schema/hooks.py _KnownHooks.get_hook leaves a plain hook to it",
+    ),
+    (
+        "Strawberry SchemaExtensionsRunner",
+        SchemaExtensionsRunner,
+        ("execution_context", "extensions"),
+        "schema/build.py CplSchema.create_extensions_runner makes schema/hooks.py's",
     ),
     (
         "Strawberry MaskErrors.anonymise_error",
@@ -355,7 +375,9 @@ KNOWN_DEEP_IMPORTS = {
     "graphql.pyutils",
     "graphql.type.introspection",
     "strawberry.schema.schema",
+    "strawberry.extensions.context",
     "strawberry.extensions.field_extension",
+    "strawberry.extensions.runner",
     "strawberry.types.field",
     "strawberry.types.fields.resolver",
     "strawberry.types.execution",
