@@ -3,9 +3,10 @@ entries, its own transaction, on a connection of the process's own to the reques
 (`CPL_DATABASE_URL`), opened at the first write.
 
 Why not the pool: a session, BEGIN, the statement and COMMIT through SQLAlchemy cost 1.4 M
-instructions an entry, twice what the whole cached answer holding the values costs; one
-statement on a driver's connection costs a tenth of that. It is as durable: the statement has
-committed when it returns, as the COMMIT had.
+instructions an entry (SQLite; 1.6 M on PostgreSQL), twice what the whole cached answer holding
+the values costs. Here an entry costs about 0.14 M on PostgreSQL (half of it asyncpg's round
+trip) and 0.2 M on SQLite (a third of it SQLite's own insert and commit, counted in this
+process). It is as durable: the statement has committed when it returns, as the COMMIT had.
 
 - **PostgreSQL**: an asyncpg connection (`connect_asyncpg`, secured as the pool's), the
   statement sent by the simple query protocol: one message, one round trip, one transaction
@@ -13,25 +14,28 @@ committed when it returns, as the COMMIT had.
   between. With a parameter asyncpg would send two messages (Parse and Describe, then Bind and
   Execute, each ending in Sync), which a transaction pooler may hand to two different server
   connections. So the array goes in the statement's text, dollar-quoted with a tag it does not
-  hold (`dollar_quoted`): it is JSON (`json.dumps`, ASCII only), so nothing in it can end the
-  constant, whatever an actor's or an operation's name holds.
+  hold (`dollar_quoted`): nothing in it can end the constant, whatever an actor's or an
+  operation's name holds.
 - **SQLite**: a plain `sqlite3` connection on the same file, set up as the pool's are (WAL,
-  foreign keys), in a thread of its own: one hop a batch, where aiosqlite through SQLAlchemy
-  took five.
+  foreign keys), in a thread of its own fed by a queue: one hop each way a batch, where
+  aiosqlite through SQLAlchemy took five.
 
 A write that fails drops the connection and raises: the caller refuses its answer, and the
-next write connects again. A write that hangs (a table locked, a network stall) fails after
-`watchdog` seconds, and the database gives it up then too (SQLite's busy timeout,
-PostgreSQL's statement timeout), so answers are refused rather than kept waiting. The
-connection closes with its engine (`Engine.dispose`), and, gracefully, at shutdown (`close`).
+next write connects again. A write that hangs (a table locked, a network stall) is given up
+after `watchdog` seconds (`Watchdog`: PostgreSQL's connection is closed under it, SQLite's
+statement interrupted), and the database gives it up then too (PostgreSQL's statement timeout,
+SQLite's busy timeout), so answers are refused rather than kept waiting. The connection closes
+with its engine (`Engine.dispose`), and, gracefully, at shutdown (`close`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import asyncpg
@@ -102,35 +106,96 @@ def appender_for(engine: AsyncEngine, watchdog: float = WATCHDOG_SECONDS) -> App
     return appender
 
 
+class Watchdog:
+    """Gives up a write still running `seconds` after it began, with one timer for many writes:
+    armed when a write begins and none is, it then gives up the write running if that one is
+    overdue, else waits for it. A timer a write (`asyncio.timeout`) cost 40,000 instructions, more
+    than half of PostgreSQL's whole statement; this costs a clock read."""
+
+    def __init__(self, seconds: float, give_up: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self._give_up = give_up
+        self._began: float | None = None  # the running write's start
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0  # when the timer fires
+
+    def begin(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._began = began = loop.time()
+        if self._timer is None:
+            self._arm(loop, began + self.seconds)
+
+    def end(self) -> None:
+        self._began = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        self._due = due
+        self._timer = loop.call_at(due, self._check, loop)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        began = self._began
+        if began is None:
+            return
+        if began + self.seconds <= self._due:  # the loop runs a timer at its time or after
+            self._began = None
+            self._give_up()
+        else:
+            self._arm(loop, began + self.seconds)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def overdue(seconds: float) -> TimeoutError:
+    return TimeoutError(f"the write took over {seconds:g} s")
+
+
 class PostgresAppender:
     def __init__(self, url: URL, watchdog: float) -> None:
         self.url = url
-        self.watchdog = watchdog
+        self.watchdog = Watchdog(watchdog, self._give_up)
+        head, tail = INSERT_POSTGRESQL.split("{entries}")
+        self._head = head.format(timeout_ms=int(watchdog * 1000))
+        self._tail = tail
         self._connection: asyncpg.Connection | None = None
+        self._given_up = False
 
     async def append(self, array: str) -> None:
+        self.watchdog.begin()
         try:
-            async with asyncio.timeout(self.watchdog):
-                connection = self._connection
-                if connection is None or connection.is_closed():  # lost while idle: noticed
-                    self.drop()
-                    connection = self._connection = await connect_asyncpg(
-                        self.url, ACCESS_LOG_CONNECTION_NAME, statement_cache_size=0
-                    )
-                await connection.execute(
-                    INSERT_POSTGRESQL.format(
-                        timeout_ms=int(self.watchdog * 1000), entries=dollar_quoted(array)
-                    )
+            connection = self._connection
+            if connection is None or connection.is_closed():  # lost while idle: noticed
+                self.drop()
+                connection = self._connection = await connect_asyncpg(
+                    self.url,
+                    ACCESS_LOG_CONNECTION_NAME,
+                    timeout=self.watchdog.seconds,
+                    statement_cache_size=0,
                 )
-        except BaseException:
+            await connection.execute(self._head + dollar_quoted(array) + self._tail)
+        except BaseException as error:
             self.drop()  # whatever state it was left in (a statement cut off): not reused
+            if self._given_up:
+                raise overdue(self.watchdog.seconds) from error
             raise
+        finally:
+            self.watchdog.end()
+            self._given_up = False
+
+    def _give_up(self) -> None:
+        """The watchdog's: the write fails at once, its connection closed under it."""
+        self._given_up = True
+        self.drop()
 
     async def close(self) -> None:
+        self.watchdog.stop()
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
-                await connection.close(timeout=self.watchdog)
+                await connection.close(timeout=self.watchdog.seconds)
             except Exception:
                 connection.terminate()
 
@@ -141,54 +206,95 @@ class PostgresAppender:
 
 
 class SqliteAppender:
-    """Writes in a thread of its own (`SqliteWriter`), made at the first write and ended with
-    its connection (`drop`, `close`): a write cut off by the watchdog finishes, or fails, in
-    that thread before the next write starts there, and a dropped thread's connection is
-    closed after it, never a newer one's."""
+    """Writes in a thread of its own (`SqliteWriter`), started at the first write and ended
+    with its connection (`drop`, `close`): a write the watchdog gave up finishes, or fails, in
+    that thread before the next write starts there (SQLite's busy timeout ends a wait for a
+    lock then too), and a dropped thread's connection is closed after it, never a newer one's."""
 
     def __init__(self, path: str, watchdog: float) -> None:
         self.path = path
-        self.watchdog = watchdog
+        self.watchdog = Watchdog(watchdog, self._give_up)
         self._writer: SqliteWriter | None = None
+        self._waiting: asyncio.Future[None] | None = None
 
     async def append(self, array: str) -> None:
         if self._writer is None:
-            self._writer = SqliteWriter(self.path, self.watchdog)
-        writer = self._writer
-        written = writer.thread.submit(writer.insert, array)
+            self._writer = SqliteWriter(self.path, int(self.watchdog.seconds * 1000))
+        self._waiting = waiting = asyncio.get_running_loop().create_future()
+        self.watchdog.begin()
         try:
-            async with asyncio.timeout(self.watchdog):
-                await asyncio.wrap_future(written)  # given up: cancelled unless already begun
-        except BaseException:
-            if not written.done():
-                writer.interrupt()  # begun, still running: stopped where it is
-            raise
+            self._writer.send(array, waiting)
+            await waiting
+        finally:
+            self.watchdog.end()
+            self._waiting = None
+
+    def _give_up(self) -> None:
+        """The watchdog's: the write fails at once, its statement stopped if it is running."""
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_exception(overdue(self.watchdog.seconds))
+        if self._writer is not None:
+            self._writer.interrupt()
 
     async def close(self) -> None:
+        self.watchdog.stop()
         writer, self._writer = self._writer, None
         if writer is not None:
-            await asyncio.get_running_loop().run_in_executor(writer.thread, writer.close)
-            writer.thread.shutdown(wait=False)
+            closed = asyncio.get_running_loop().create_future()
+            writer.send(None, closed)
+            await closed
 
     def drop(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
-            writer.thread.submit(writer.close)  # after a write still running, if any
-            writer.thread.shutdown(wait=False)
+            writer.send(None, None)  # after a write still running, if any
+
+
+def _settle(waiting: asyncio.Future[None], error: BaseException | None) -> None:
+    if waiting.done():  # given up by the watchdog, or its caller gone
+        return
+    if error is None:
+        waiting.set_result(None)
+    else:
+        waiting.set_exception(error)
 
 
 class SqliteWriter:
-    """A thread and its connection, set up as the pool's are (`sqlite_pragmas`), its busy
-    timeout the watchdog's."""
+    """A thread and its connection, set up as the pool's are (`sqlite_pragmas`). It takes its
+    work from a queue, one array at a time (None: close and end), and settles each write's
+    future in the event loop: one hop each way, none of an executor's locks."""
 
-    def __init__(self, path: str, watchdog: float) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
         self.path = path
-        self.busy_timeout_ms = int(watchdog * 1000)
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="cpl-access-log")
+        self.busy_timeout_ms = busy_timeout_ms
         self._connection: sqlite3.Connection | None = None
+        self._work: queue.SimpleQueue[tuple[str | None, asyncio.Future[None] | None]]
+        self._work = queue.SimpleQueue()
+        # A daemon: a process that exits without closing the log is not held up by it.
+        threading.Thread(target=self._run, name="cpl-access-log", daemon=True).start()
 
-    def insert(self, array: str) -> None:
-        """In the thread."""
+    def send(self, array: str | None, settled: asyncio.Future[None] | None) -> None:
+        self._work.put((array, settled))
+
+    def _run(self) -> None:
+        while True:
+            array, settled = self._work.get()
+            error: BaseException | None = None
+            try:
+                if array is None:
+                    self._close()
+                else:
+                    self._insert(array)
+            except BaseException as failed:
+                error = failed
+            if settled is not None:
+                with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                    settled.get_loop().call_soon_threadsafe(_settle, settled, error)
+            if array is None:
+                return
+
+    def _insert(self, array: str) -> None:
         if self._connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             sqlite_pragmas(connection, busy_timeout_ms=self.busy_timeout_ms)
@@ -196,17 +302,17 @@ class SqliteWriter:
         try:
             self._connection.execute(INSERT_SQLITE, (array,))
         except sqlite3.Error:
-            self.close()
+            self._close()
             raise
 
     def interrupt(self) -> None:
-        """From the event loop: stop the statement running in the thread, if any."""
+        """From the event loop: stop the statement running in the thread, if any (a wait for a
+        lock goes on to SQLite's busy timeout, the watchdog's length)."""
         connection = self._connection
         if connection is not None:
             connection.interrupt()
 
-    def close(self) -> None:
-        """In the thread."""
+    def _close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(sqlite3.Error):

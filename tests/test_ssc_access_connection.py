@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from models.appender import ACCESS_LOG_CONNECTION_NAME, appender_for, dollar_quoted
+from models.appender import ACCESS_LOG_CONNECTION_NAME, Watchdog, appender_for, dollar_quoted
 from models.database import create_engine
 from models.demo import VENDORS
 from permissions.ssc_access import AccessLog
@@ -131,6 +131,19 @@ async def test_a_connection_lost_under_a_write_refuses_its_answer_and_the_next_r
     assert await newest_actor(isolated) == "a-reconnected"
     again = await log_backend()
     assert again is not None and again[0] != backend[0]
+
+
+async def test_the_watchdog_gives_up_the_write_that_runs_past_its_time():
+    """One timer for many writes: armed by the first, which ends at once, it finds the second
+    still running and gives it up once that one's time has passed."""
+    given_up: list[bool] = []
+    watchdog = Watchdog(0.05, lambda: given_up.append(True))
+    watchdog.begin()
+    watchdog.end()
+    watchdog.begin()
+    await eventually(lambda: given_up, "the running write given up")
+    watchdog.end()
+    assert given_up == [True]
 
 
 async def test_a_name_that_would_end_a_quoted_constant_is_stored_as_it_is(isolated):
