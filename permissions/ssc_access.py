@@ -20,16 +20,16 @@ escapes the log, whether the process is killed the next moment or the database i
 that hangs (a locked table, a network stall) is given up after a few seconds
 (`models.appender.WATCHDOG_SECONDS`) and its answers refused, rather than kept waiting.
 
-Committing is made cheap, so that an SSC read costs about what a Supplier's does: each batch of
-entries is one plain INSERT, its own transaction, on the log's own connection
-(`models.appender`: about a tenth of a session's BEGIN, statement and COMMIT through the pool),
-sent by the caller's own task when nothing is being written (no task switch). Entries still
-share statements (group commit): while one is written, the entries that arrive wait together
-and are written next, in one statement however many they are. They go as one JSON array, which
-the database unpacks (`json_each`, `json_array_elements`); an executemany would be a statement
-a row. An operation's fields and devices are sorted and encoded once: every hit on a cached
-answer shares its `SscReads`. The log's connection closes at shutdown, once what is being
-written is (`AccessLog.close`).
+Committing is made cheap (through the pool an entry cost twice a Supplier's whole cached
+answer): each batch of entries is one plain INSERT, its own transaction, on the log's own
+connection (`models.appender`: a seventh to a tenth of a session's BEGIN, statement and COMMIT
+through the pool), sent by the caller's own task when nothing is being written (no task
+switch). Entries still share statements (group commit): while one is written, the entries that
+arrive wait together and are written next, in one statement however many they are. They go as
+one JSON array, which the database unpacks (`json_each`, `json_array_elements`); an executemany
+would be a statement a row. An operation's fields and devices are sorted and encoded once:
+every hit on a cached answer shares its `SscReads`. The log's connection closes at shutdown,
+once what is being written is (`AccessLog.close`).
 """
 
 from __future__ import annotations
