@@ -4,8 +4,8 @@ entries, its own transaction, on a connection of the process's own to the reques
 
 Why not the pool: a session, BEGIN, the statement and COMMIT through SQLAlchemy cost 1.4 M
 instructions an entry (SQLite; 1.6 M on PostgreSQL), twice what the whole cached answer holding
-the values costs. Here an entry costs about 0.14 M on PostgreSQL (half of it asyncpg's round
-trip) and 0.2 M on SQLite (a third of it SQLite's own insert and commit, counted in this
+the values costs. Here an entry costs about 0.12 M on PostgreSQL (most of it asyncpg's round
+trip) and 0.17 M on SQLite (a third of it SQLite's own insert and commit, counted in this
 process). It is as durable: the statement has committed when it returns, as the COMMIT had.
 
 - **PostgreSQL**: an asyncpg connection (`connect_asyncpg`, secured as the pool's), the

@@ -22,7 +22,7 @@ that hangs (a locked table, a network stall) is given up after a few seconds
 
 Committing is made cheap (through the pool an entry cost twice a Supplier's whole cached
 answer): each batch of entries is one plain INSERT, its own transaction, on the log's own
-connection (`models.appender`: a seventh to a tenth of a session's BEGIN, statement and COMMIT
+connection (`models.appender`: about a tenth of a session's BEGIN, statement and COMMIT
 through the pool), sent by the caller's own task when nothing is being written (no task
 switch). Entries still share statements (group commit): while one is written, the entries that
 arrive wait together and are written next, in one statement however many they are. They go as
