@@ -73,9 +73,10 @@ INSERT_POSTGRESQL = (
 
 def dollar_quoted(text: str) -> str:
     """`text` as a PostgreSQL string constant: between two tags (`$e$`, `$e1$`, ...) of which
-    it holds none, so it ends only where the constant does; nothing inside is an escape."""
+    it holds none, nor the start of one at its end (`a$e` then `$e$` would end at `a`), so it
+    ends only where the constant does; nothing inside is an escape."""
     tag, n = "$e$", 0
-    while tag in text:
+    while tag in text + tag[:-1]:
         n += 1
         tag = f"$e{n}$"
     return f"{tag}{text}{tag}"

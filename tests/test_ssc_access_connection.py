@@ -156,3 +156,4 @@ async def test_a_name_that_would_end_a_quoted_constant_is_stored_as_it_is(isolat
 def test_a_dollar_quoted_constant_uses_a_tag_it_does_not_hold():
     assert dollar_quoted('["a"]') == '$e$["a"]$e$'
     assert dollar_quoted("$e$ $e1$") == "$e2$$e$ $e1$$e2$"
+    assert dollar_quoted("a$e") == "$e1$a$e$e1$"
