@@ -176,6 +176,8 @@ class PostgresAppender:
                     timeout=self.watchdog.seconds,
                     statement_cache_size=0,
                 )
+                if self._given_up:  # connected after the watchdog's time: it is not armed now
+                    raise overdue(self.watchdog.seconds)
             await connection.execute(self._head + dollar_quoted(array) + self._tail)
         except BaseException as error:
             self.drop()  # whatever state it was left in (a statement cut off): not reused

@@ -16,10 +16,18 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from models.appender import ACCESS_LOG_CONNECTION_NAME, Watchdog, appender_for, dollar_quoted
-from models.database import create_engine
+from models.appender import (
+    ACCESS_LOG_CONNECTION_NAME,
+    WATCHDOG_SECONDS,
+    PostgresAppender,
+    Watchdog,
+    appender_for,
+    dollar_quoted,
+)
+from models.database import connect_asyncpg, create_engine
 from models.demo import VENDORS
-from permissions.ssc_access import AccessLog
+from permissions.principal import PartyCategory, Principal
+from permissions.ssc_access import AccessLog, AccessLogUnavailable, SscReads
 from tests.harness import BACKEND
 from tests.live import cli, cli_env, cli_server, eventually
 
@@ -157,3 +165,24 @@ def test_a_dollar_quoted_constant_uses_a_tag_it_does_not_hold():
     assert dollar_quoted('["a"]') == '$e$["a"]$e$'
     assert dollar_quoted("$e$ $e1$") == "$e2$$e$ $e1$$e2$"
     assert dollar_quoted("a$e") == "$e1$a$e$e1$"
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's connection is made in the loop")
+async def test_a_connection_made_after_the_watchdog_gave_up_writes_nothing(isolated, monkeypatch):
+    """The watchdog fires once a write: had it fired while the connection was being made, a
+    statement sent then would run unwatched, so none is."""
+    appender = PostgresAppender(isolated.services.engine.url, WATCHDOG_SECONDS)
+
+    async def slow_connect(*args, **kwargs):
+        connection = await connect_asyncpg(*args, **kwargs)
+        appender._give_up()  # the watchdog's time passed meanwhile
+        return connection
+
+    monkeypatch.setattr("models.appender.connect_asyncpg", slow_connect)
+    before = await isolated.scalar("SELECT count(*) FROM ssc_access")
+    log = AccessLog(appender)
+    who = Principal("a-late", "SSC-PANEL", PartyCategory.SSC)
+    with pytest.raises(AccessLogUnavailable):
+        await log.record(who, SscReads(fields={"Device.zigbeeChipsetVendor"}, device_ids={1}))
+    await log.close()
+    assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before
