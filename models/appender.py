@@ -313,7 +313,10 @@ class SqliteWriter:
         lock goes on to SQLite's busy timeout, the watchdog's length)."""
         connection = self._connection
         if connection is not None:
-            connection.interrupt()
+            # Closed meanwhile by the thread (its statement failed at the busy timeout, the
+            # watchdog's length): nothing left to stop.
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                connection.interrupt()
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
