@@ -1,6 +1,7 @@
-"""The SSC access log's own connection (`permissions.ssc_access`): one plain INSERT a batch of
-entries, its own transaction, on a connection of the process's own to the requests' database
-(`CPL_DATABASE_URL`), opened at the first write.
+"""The SSC access log's own connection (`permissions.ssc_access`): one INSERT a batch of
+entries, in a transaction of its own (PostgreSQL: `BEGIN; SET LOCAL statement_timeout; INSERT;
+COMMIT` as one message; SQLite: autocommit), on a connection of the process's own to the
+requests' database (`CPL_DATABASE_URL`), opened at the first write.
 
 Why not the pool: a session, BEGIN, the statement and COMMIT through SQLAlchemy cost 1.4 M
 instructions an entry (SQLite; 1.6 M on PostgreSQL), twice what the whole cached answer holding

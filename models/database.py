@@ -3,7 +3,7 @@
 Where each connection comes from (README: Behind a pooler): the requests' pool, their reads,
 writes and the dispatcher's, on `CPL_DATABASE_URL` (`pooled_engine`), which may be a
 transaction pooler and then holds no session state; the SSC access log's own connection on the
-same URL (`models.appender`: by `connect_asyncpg`, one autocommit statement at a time, nothing
+same URL (`models.appender`: by `connect_asyncpg`, one transaction in one message at a time, nothing
 kept in its session); what needs a session of its own on `CPL_DATABASE_DIRECT_URL`: migrations
 and their lock (`direct_engine`), the change listener (`notifications.bus`) and the revision
 reader (`models.revision`), both by `connect_asyncpg`.

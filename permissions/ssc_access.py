@@ -21,7 +21,7 @@ that hangs (a locked table, a network stall) is given up after a few seconds
 (`models.appender.WATCHDOG_SECONDS`) and its answers refused, rather than kept waiting.
 
 Committing is made cheap (through the pool an entry cost twice a Supplier's whole cached
-answer): each batch of entries is one plain INSERT, its own transaction, on the log's own
+answer): each batch of entries is one INSERT in a transaction of its own, on the log's own
 connection (`models.appender`: about a tenth of a session's BEGIN, statement and COMMIT
 through the pool), sent by the caller's own task when nothing is being written (no task
 switch). Entries still share statements (group commit): while one is written, the entries that
