@@ -1,10 +1,12 @@
 """The async engine, sessions and migrations, for the embedded SQLite default and PostgreSQL.
 
 Where each connection comes from (README: Behind a pooler): the requests' pool, their reads,
-writes, the dispatcher's and the access log's, on `CPL_DATABASE_URL` (`pooled_engine`), which
-may be a transaction pooler and then holds no session state; what needs a session of its own on
-`CPL_DATABASE_DIRECT_URL`: migrations and their lock (`direct_engine`), the change listener
-(`notifications.bus`) and the revision reader (`models.revision`), both by `connect_asyncpg`.
+writes and the dispatcher's, on `CPL_DATABASE_URL` (`pooled_engine`), which may be a
+transaction pooler and then holds no session state; the SSC access log's own connection on the
+same URL (`models.appender`: by `connect_asyncpg`, one transaction in one message at a time, nothing
+kept in its session); what needs a session of its own on `CPL_DATABASE_DIRECT_URL`: migrations
+and their lock (`direct_engine`), the change listener (`notifications.bus`) and the revision
+reader (`models.revision`), both by `connect_asyncpg`.
 """
 
 from __future__ import annotations
@@ -68,13 +70,19 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
+def sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int = 5000) -> None:
+    """Every SQLite connection's settings (the pool's, the access log's): foreign keys, off by
+    default in SQLite; WAL, which lets readers run beside a writer; how long a write waits for
+    another's lock before it fails."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    sqlite_pragmas(dbapi_connection)
 
 
 def create_engine(url: str, *, pooler: str = "none", **kwargs: Any) -> AsyncEngine:
@@ -143,7 +151,8 @@ async def connect_asyncpg(
     url: str | URL, application_name: str, **options: Any
 ) -> asyncpg.Connection:
     """A connection of our own (the change listener's, the revision's: each needs a session, so
-    its URL is `Settings.direct_url`) to a PostgreSQL URL's database, made from the URL as
+    its URL is `Settings.direct_url`; the access log's, which needs none, on `database_url`:
+    `models.appender`) to a PostgreSQL URL's database, made from the URL as
     SQLAlchemy's asyncpg dialect makes the pool's: its query options (`?ssl=require`, ...)
     included, so that it is secured as the pool's connections are."""
     url = make_url(url)

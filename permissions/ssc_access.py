@@ -16,14 +16,20 @@ recording is here, and every other place calls it with one line:
 
 An entry is committed before the answer that holds the values is sent (`AccessLog.record` is
 awaited): if it cannot be written, the answer is refused (`AccessLogUnavailable`), so no read
-escapes the log, whether the process is killed the next moment or the database is down. SSC
-traffic is small, so waiting for a commit is affordable; entries still share transactions
-(group commit): while one batch is written, the entries that arrive wait together and are
-written next, in one statement however many they are. They go as one JSON array, which the
-database unpacks (`json_each`, `json_array_elements`); an executemany would be a statement a
-row (on SQLite each row's step hands the GIL between aiosqlite's thread and the event loop).
-An operation's fields and devices are sorted and encoded once: every hit on a cached answer
-shares its `SscReads`.
+escapes the log, whether the process is killed the next moment or the database is down. A write
+that hangs (a locked table, a network stall) is given up after a few seconds
+(`models.appender.WATCHDOG_SECONDS`) and its answers refused, rather than kept waiting.
+
+Committing is made cheap (through the pool an entry cost twice a Supplier's whole cached
+answer): each batch of entries is one INSERT in a transaction of its own, on the log's own
+connection (`models.appender`: about a tenth of a session's BEGIN, statement and COMMIT
+through the pool), sent by the caller's own task when nothing is being written (no task
+switch). Entries still share statements (group commit): while one is written, the entries that
+arrive wait together and are written next, in one statement however many they are. They go as
+one JSON array, which the database unpacks (`json_each`, `json_array_elements`); an executemany
+would be a statement a row. An operation's fields and devices are sorted and encoded once:
+every hit on a cached answer shares its `SscReads`. The log's connection closes at shutdown,
+once what is being written is (`AccessLog.close`).
 """
 
 from __future__ import annotations
@@ -34,15 +40,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as json_string
 from typing import Any, NamedTuple
 
 from graphql import GraphQLError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
+from models.appender import Appender
 from models.database import describe_outage, is_outage
 from models.tables import utcnow
 from permissions.principal import Principal
@@ -52,27 +57,7 @@ logger = logging.getLogger("cpl_pathways")
 SSC_READS = "cpl.ssc_reads"
 
 COMPACT = (",", ":")
-# By dialect; ids are given in the array's order, as the entries came. An entry's fields and
-# device ids come as JSON text inside a JSON string (see `SscReads.encoded_columns`), stored as
-# they are: the database scans one string instead of parsing 50 numbers twice (halves SQLite's
-# work an entry).
-INSERT_ENTRIES = {
-    "sqlite": text(
-        "INSERT INTO ssc_access "
-        "(occurred_at, actor_sub, actor_party_id, operation_name, fields, device_ids) "
-        "SELECT json_extract(value, '$[0]'), "
-        "json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-        "json_extract(value, '$[4]'), json_extract(value, '$[5]') "
-        "FROM json_each(:entries) ORDER BY key"
-    ),
-    "postgresql": text(
-        "INSERT INTO ssc_access "
-        "(occurred_at, actor_sub, actor_party_id, operation_name, fields, device_ids) "
-        "SELECT (e ->> 0)::timestamp AT TIME ZONE 'UTC', "
-        "e ->> 1, e ->> 2, e ->> 3, CAST(e ->> 4 AS JSON), CAST(e ->> 5 AS JSON) "
-        "FROM json_array_elements(CAST(:entries AS JSON)) WITH ORDINALITY AS t(e, n) ORDER BY n"
-    ),
-}
+TIMESTAMP = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # a datetime's isoformat(" "), in half the time
 
 
 @dataclass
@@ -106,11 +91,10 @@ class SscReads:
             self.device_ids.update(i for i in device_ids if i is not None)
 
     def encoded_columns(self) -> str:
-        """The fields and the device ids, sorted, as the last two elements of an entry in
-        `INSERT_ENTRIES`' array: each a JSON string holding the JSON of its column. Encoded
-        once: by the time an entry is written the reads are complete (see `Pending`), and every
-        hit on a cached answer shares them (50 device ids cost more to encode than the rest of
-        the entry)."""
+        """The fields and the device ids, sorted, as the last two elements of an entry in the array
+        `models.appender` inserts: each a JSON string holding the JSON of its column. Encoded once:
+        by the time an entry is written the reads are complete (see `Pending`), and every hit on a
+        cached answer shares them (50 device ids cost more to encode than the rest of the entry)."""
         if self._encoded is None:
             columns = (sorted(self.fields), sorted(self.device_ids))
             self._encoded = ",".join(json.dumps(json.dumps(c, separators=COMPACT)) for c in columns)
@@ -154,16 +138,18 @@ class Pending(NamedTuple):
     reads: SscReads
 
     def encoded(self) -> str:
-        """The entry as an element of the JSON array `INSERT_ENTRIES` unpacks (the time, which
-        `utcnow` gave, as SQLAlchemy stores it on SQLite: UTC, without the zone)."""
-        name = self.reads.operation_name
-        head = json.dumps([
-            self.occurred_at.replace(tzinfo=None).isoformat(" ", "microseconds"),
-            self.actor_sub,
-            self.actor_party_id,
-            (name or None) and name[:200],
-        ])  # fmt: skip
-        return f"{head[:-1]},{self.reads.encoded_columns()}]"
+        """The entry as an element of the JSON array `models.appender` inserts: the time, which
+        `utcnow` gave, as SQLAlchemy stores it on SQLite (UTC, without the zone), then the
+        names as JSON strings, each by json's own escaping (`json_string`). Put together by
+        hand: `json.dumps` of the list and `isoformat` cost 40,000 instructions an entry, a
+        quarter of its whole write on PostgreSQL; this costs a fifth of that."""
+        t, name = self.occurred_at, self.reads.operation_name
+        occurred = TIMESTAMP % (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond)
+        named = json_string(name[:200]) if name else "null"
+        return (
+            f'["{occurred}",{json_string(self.actor_sub)},{json_string(self.actor_party_id)},'
+            f"{named},{self.reads.encoded_columns()}]"
+        )
 
 
 class AccessLogUnavailable(GraphQLError):
@@ -179,7 +165,7 @@ class AccessLogUnavailable(GraphQLError):
 
 @dataclass
 class Batch:
-    """Entries written in one transaction, and whether it committed, for all who wait on it."""
+    """Entries written in one statement, and whether it committed, for all who wait on it."""
 
     entries: list[Pending] = field(default_factory=list)
     written: asyncio.Future[bool] = field(
@@ -188,14 +174,17 @@ class Batch:
 
 
 class AccessLog:
-    """Writes each entry before its caller goes on, in as few transactions as it can (group
-    commit): at once when nothing is being written, else with the others that came meanwhile.
-    No timer, no queue beyond the requests waiting: nothing is dropped, nothing waits unwritten
-    for a process to be killed."""
+    """Writes each entry before its caller goes on, in as few statements as it can (group
+    commit): at once, by the caller's own task, when nothing is being written; else with the
+    others that came meanwhile, by a task that writes batch after batch until none is left. No
+    timer, no queue beyond the requests waiting: nothing is dropped, nothing waits unwritten for
+    a process to be killed."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, appender: Appender) -> None:
+        self.appender = appender
         self._next: Batch | None = None
+        self._idle = asyncio.Event()  # nothing being written
+        self._idle.set()
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, principal: Principal | Operator | None, reads: SscReads | None) -> bool:
@@ -203,28 +192,48 @@ class AccessLog:
         True if there was one. Raises `AccessLogUnavailable` when it could not be written."""
         if principal is None or reads is None or not reads.fields:
             return False
-        batch = self._next
-        if batch is None:
-            batch = self._next = Batch()
-        batch.entries.append(Pending(utcnow(), principal.sub, principal.party_id, reads))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
-        # Shielded: a caller that goes away meanwhile does not take its batch down with it.
-        if not await asyncio.shield(batch.written):
+        entry = Pending(utcnow(), principal.sub, principal.party_id, reads)
+        if self._idle.is_set():
+            self._idle.clear()
+            try:
+                written = await self._write([entry])
+            finally:
+                self._write_next()
+        else:
+            batch = self._next
+            if batch is None:
+                batch = self._next = Batch()
+            batch.entries.append(entry)
+            # Shielded: a caller that goes away meanwhile does not take its batch down with it.
+            written = await asyncio.shield(batch.written)
+        if not written:
             raise AccessLogUnavailable()
         return True
 
+    def _write_next(self) -> None:
+        """After a write: the entries that came meanwhile are written next, by a task of their
+        own (their callers wait on them), or the log is idle."""
+        if self._next is None:
+            self._idle.set()
+        else:
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+
     async def _write_batches(self) -> None:
-        while (batch := self._next) is not None:
+        batch = None
+        try:
+            while (batch := self._next) is not None:
+                self._next = None
+                batch.written.set_result(await self._write(batch.entries))
+        finally:  # cancelled (the loop closing): its callers are refused, not left waiting
+            for left in (batch, self._next):
+                if left is not None and not left.written.done():
+                    left.written.set_result(False)
             self._next = None
-            batch.written.set_result(await self._write(batch.entries))
+            self._idle.set()
 
     async def _write(self, entries: list[Pending]) -> bool:
         try:
-            array = f"[{','.join(entry.encoded() for entry in entries)}]"
-            async with self._sessions() as session, session.begin():
-                statement = INSERT_ENTRIES[session.get_bind().dialect.name]
-                await session.exec(statement, params={"entries": array})  # type: ignore[call-overload]  # exec() types only sqlmodel's select()
+            await self.appender.append(f"[{','.join(entry.encoded() for entry in entries)}]")
         except Exception as error:
             if not is_outage(error):
                 logger.exception("SSC access log: writing %d entries failed", len(entries))
@@ -237,10 +246,11 @@ class AccessLog:
             return False
         return True
 
-    async def drain(self) -> None:
-        """At shutdown: wait for the batch of callers that went away before it was written."""
-        if self._writer is not None:
-            await self._writer
+    async def close(self) -> None:
+        """At shutdown: wait for the entries being written (a batch whose callers went away
+        included), then close the log's connection."""
+        await self._idle.wait()
+        await self.appender.close()
 
 
 async def log_reads(context: Any) -> None:

@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from config import metrics, tracing
 from config.settings import Settings, load_settings
+from models.appender import appender_for
 from models.database import is_sqlite, pooled_engine, session_factory
 from models.revision import RevisionClock
 from notifications.bus import change_bus
@@ -70,10 +71,10 @@ def etag_key(settings: Settings) -> bytes:
 
 def create_services(settings: Settings) -> Services:
     """The process's services. Their connections: the requests' pool on `CPL_DATABASE_URL`
-    (maybe a transaction pooler: `pooled_engine`), which every read, write, the dispatcher,
-    the access log and sign-in use; and two of their own on `CPL_DATABASE_DIRECT_URL`, the
-    change listener's and the revision reader's, which hold a session (README: Behind a
-    pooler)."""
+    (maybe a transaction pooler: `pooled_engine`), which every read, write, the dispatcher
+    and sign-in use, and the access log's own connection there (`models.appender`); and two
+    of their own on `CPL_DATABASE_DIRECT_URL`, the change listener's and the revision
+    reader's, which hold a session (README: Behind a pooler)."""
     pool = {}
     if not is_sqlite(settings.database_url):
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
@@ -104,7 +105,7 @@ def create_services(settings: Settings) -> Services:
         snapshots=SnapshotCache(engine, revision),
         persisted_queries=PersistedQueries(settings.persisted_queries_bytes),
         signin_sessions=SignInSessions(db_sessions, settings.session_ttl_seconds),
-        access_log=AccessLog(db_sessions),
+        access_log=AccessLog(appender_for(engine)),
         writes=writes,
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         subscriptions=SubscriptionBudget(settings),
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.scheduler.stop()
             await services.dispatcher.stop()
             await services.events.drain()
-            await services.access_log.drain()
+            await services.access_log.close()
             await services.bus.stop()
             services.revision.close()
             await services.engine.dispose()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from config.settings import Settings, load_settings
+from models.appender import appender_for
 from models.database import create_engine, is_sqlite, migrate, session_factory
 from models.demo import seed_demo
 from permissions.dev_keys import issue_token, load_or_create_dev_key
@@ -190,7 +191,7 @@ async def log_unreachable(isolated: Any) -> AsyncIterator[None]:
     """The access log's database unreachable (nothing listens on port 1), the rest working."""
     working = isolated.services.access_log
     engine = create_engine("postgresql+asyncpg://127.0.0.1:1/cpl")
-    isolated.services.access_log = AccessLog(session_factory(engine))
+    isolated.services.access_log = AccessLog(appender_for(engine))
     try:
         yield
     finally:

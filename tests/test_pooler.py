@@ -44,6 +44,7 @@ REGISTER = (
     "mutation($url: String!) { registerWebhook(input: { url: $url, kinds: [FIRMWARE_ADDED] }) "
     "{ __typename } }"
 )
+SSC_READ = "{ devices(first: 3) { nodes { id zigbeeChipsetVendor } } }"
 DELIVERIES = text("SELECT status, count(*) FROM webhook_delivery GROUP BY status")
 
 
@@ -169,6 +170,30 @@ async def test_two_processes_through_pgbouncer_behave_as_direct_ones(pooler, tmp
             assert await prepared_statements(pooler.url(direct)) == 0
     for log in (a.log, b.log):
         assert problems(log) == [], log
+    assert "ERROR" not in pooler.log_text()
+
+
+async def test_the_ssc_access_log_commits_through_pgbouncer(pooler, tmp_path):
+    """The log's own connection goes through the pooler too (`models.appender`): its
+    statements, each a transaction of its own in one message, commit every concurrent read's
+    entry, and leave nothing prepared."""
+    async with fresh_database(tmp_path) as direct:
+        env = pooled_env(pooler, direct, tmp_path / "data")
+        assert await cli(env, "migrate") == "Database at the newest migration."
+        assert await cli(env, "seed", "--demo") == "Demo data seeded."
+        ssc = await cli(env, "token", "SSC")
+        async with cli_server(env, tmp_path / "serve.log") as server:
+            answers = await asyncio.gather(
+                *(post(server.base, ssc, SSC_READ) for _ in range(WRITERS))
+            )
+            assert all(answer["data"]["devices"]["nodes"] for answer in answers)
+            admin = create_async_engine(direct)
+            async with admin.connect() as connection:
+                logged = await connection.scalar(text("SELECT count(*) FROM ssc_access"))
+            await admin.dispose()
+            assert logged == WRITERS
+            assert await prepared_statements(pooler.url(direct)) == 0
+    assert problems(server.log) == []
     assert "ERROR" not in pooler.log_text()
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.appender import appender_for
 from models.codes import NOT_APPLICABLE
 from models.tables import (
     Device,
@@ -200,7 +201,11 @@ async def export(
             device_ids={row[-1] for row in rows},
             operation_name="cpl-pathways export devices --include-ssc",
         )
-        await AccessLog(sessions).record(actor, reads)
+        log = AccessLog(appender_for(sessions.kw["bind"]))  # the log's own connection there
+        try:
+            await log.record(actor, reads)
+        finally:
+            await log.close()
 
     def cells() -> Iterator[list[Any]]:
         for row in rows:
