@@ -6,10 +6,10 @@ result) through context managers that look every extension's hook up again each 
 the extension, which copies the function's name, doc and attributes (`functools.wraps`). With
 seven extensions that is 28 look-ups and eleven wrappers an operation, a tenth of an uncached
 answer's instructions (2.26 M a request before, 2.05 M after, counted by callgrind in process
-on the typical Supplier query). Here a hook's kind and its context-manager factory are worked out once
-per (class, hook) and each operation only binds its own extension instance to them: the hooks
-run, nest and unwind exactly as Strawberry's own managers make them (`CplSchema` uses this
-runner; `tests/test_library_internals.py` checks the Strawberry names it relies on).
+on the typical Supplier query). Here a hook's kind and its context-manager factory are worked
+out once per (class, hook) and each operation only binds its own extension instance to them:
+the hooks run, nest and unwind exactly as Strawberry's own managers make them (`CplSchema`
+uses this runner; `tests/test_library_internals.py` checks the Strawberry names it relies on).
 """
 
 from __future__ import annotations
