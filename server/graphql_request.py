@@ -18,6 +18,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 
 from schema.documents import Prepared, prepared
+from schema.limits import invalid_unicode
 from schema.response_cache import PersistedQueries
 from server.graphql_http import (
     MAX_REMEMBERED,
@@ -74,6 +75,11 @@ def check_request(value: object) -> dict[str, Any]:
     for name, kinds, what in PARAMETERS:
         if not isinstance(value.get(name), kinds):
             raise not_well_formed(f"The GraphQL operation's `{name}` must be {what}, if provided.")
+    for name in ("query", "operationName"):  # echoed in errors: each must encode as UTF-8
+        if invalid_unicode(value.get(name)):
+            raise not_well_formed(
+                f"The GraphQL operation's `{name}` is not valid Unicode (a lone surrogate)."
+            )
     return value
 
 

@@ -247,7 +247,24 @@ async def test_a_body_that_is_not_a_utf8_json_object_is_400(client, token, body)
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
-# 5. A lone surrogate in a String variable is a clear error and writes nothing.
+# 5. A lone surrogate in the request's own members is a 400 naming the member, not a 500.
+@pytest.mark.parametrize("member", ["query", "operationName"])
+async def test_a_lone_surrogate_in_the_query_or_its_name_is_a_400(client, token, member):
+    body = {"query": "query A { __typename }", "operationName": "A"}
+    body[member] += "MARK"
+    raw = json.dumps(body).replace("MARK", "\\ud800")
+    response = await client.post(
+        "/graphql",
+        content=raw.encode(),
+        headers={**auth(token("SSC")), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert f"`{member}`" in error["message"] and "Unicode" in error["message"]
+
+
+# 5b. A lone surrogate in a String variable is a clear error and writes nothing.
 async def test_a_lone_surrogate_in_a_variable_is_refused_and_writes_nothing(isolated, token):
     before = await isolated.scalar("SELECT count(*) FROM device")
     body = json.dumps(
