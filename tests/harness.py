@@ -154,6 +154,17 @@ def dev_tokens(settings: Settings) -> Callable[..., str]:
     return make
 
 
+async def scalar(url: str, sql: str) -> object:
+    """One value read from the database at `url` on an engine of its own (a server's database
+    seen from outside it)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return (await connection.execute(text(sql))).scalar()
+    finally:
+        await engine.dispose()
+
+
 def asgi_client(app: Any, base_url: str = "http://testserver") -> httpx.AsyncClient:
     """An HTTP client on `app` in this process: no socket, and no lifespan run."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)

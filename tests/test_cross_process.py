@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from models.revision import REVISION_CONNECTION_NAME
 from notifications.bus import LISTENER_NAME
-from tests.harness import BACKEND, fresh_database
+from tests.harness import BACKEND, fresh_database, scalar
 from tests.live import DEADLINE, cli, cli_env, eventually, free_port, heard_after, subscribe
 from tests.test_fleet_upload import FLEET
 
@@ -241,12 +241,3 @@ async def test_processes_tag_alike_and_a_fleet_is_in_the_other_processs_next_ans
         assert after.status_code == 200 and after.json()["data"]["myFleet"]["meters"] == 2534
         # ...while the CPL's answers, and their tags, are as they were.
         assert (await get(ports[1], LISTED, first.headers["etag"])).status_code == 304
-
-
-async def scalar(url: str, sql: str) -> object:
-    admin = create_async_engine(url)
-    try:
-        async with admin.connect() as connection:
-            return await connection.scalar(text(sql))
-    finally:
-        await admin.dispose()

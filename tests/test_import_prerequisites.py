@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from models.database import create_engine, migrate, session_factory
 from notifications.bus import change_bus
@@ -17,7 +16,7 @@ from notifications.channels import consumers
 from permissions.ssc_access import Operator
 from resolvers.files.cpl_export import export
 from resolvers.files.cpl_import import ImportResult, import_file, importer
-from tests.harness import fresh_database
+from tests.harness import fresh_database, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "examples" / "cpl.csv").read_text().splitlines()
@@ -54,15 +53,6 @@ async def run(url: str, path: Path) -> ImportResult:
         return await import_file(
             sessions, consumers(change_bus(url, sessions)), path, importer(path)
         )
-    finally:
-        await engine.dispose()
-
-
-async def scalar(url: str, sql: str) -> object:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return (await connection.execute(text(sql))).scalar()
     finally:
         await engine.dispose()
 

@@ -24,11 +24,11 @@ from models.appender import (
     appender_for,
     dollar_quoted,
 )
-from models.database import connect_asyncpg, create_engine
+from models.database import connect_asyncpg
 from models.demo import VENDORS
 from permissions.principal import PartyCategory, Principal
 from permissions.ssc_access import AccessLog, AccessLogUnavailable, SscReads
-from tests.harness import BACKEND
+from tests.harness import BACKEND, scalar
 from tests.live import cli, cli_env, cli_server, eventually
 
 READ = "query Zigbee { devices(first: 3) { nodes { id zigbeeChipsetVendor } } }"
@@ -42,15 +42,6 @@ async def ask(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.post(
         "/graphql", json={"query": READ}, headers={"Authorization": f"Bearer {token}"}
     )
-
-
-async def scalar(url: str, sql: str) -> object:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return (await connection.execute(text(sql))).scalar()
-    finally:
-        await engine.dispose()
 
 
 async def test_an_answered_read_is_in_the_log_after_a_kill(own_database, tmp_path):
