@@ -22,11 +22,13 @@ process). It is as durable: the statement has committed when it returns, as the 
   aiosqlite through SQLAlchemy took five.
 
 A write that fails drops the connection and raises: the caller refuses its answer, and the
-next write connects again. A write that hangs (a table locked, a network stall) is given up
-after `watchdog` seconds (`Watchdog`: PostgreSQL's connection is closed under it, SQLite's
-statement interrupted), and the database gives it up then too (PostgreSQL's statement timeout,
-SQLite's busy timeout), so answers are refused rather than kept waiting. The connection closes
-with its engine (`Engine.dispose`), and, gracefully, at shutdown (`close`).
+next write connects again; so does a write after a minute without one (`IDLE_SECONDS`), on
+PostgreSQL, whose idle connection a NAT or firewall may have dropped without a word. A write
+that hangs (a table locked, a network stall) is given up after `watchdog` seconds (`Watchdog`:
+PostgreSQL's connection is closed under it, SQLite's statement interrupted), and the database
+gives it up then too (PostgreSQL's statement timeout, SQLite's busy timeout), so answers are
+refused rather than kept waiting. The connection closes with its engine (`Engine.dispose`),
+and, gracefully, at shutdown (`close`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -48,6 +51,10 @@ from models.database import connect_asyncpg, sqlite_pragmas
 
 ACCESS_LOG_CONNECTION_NAME = "cpl-pathways-access-log"  # application_name in pg_stat_activity
 WATCHDOG_SECONDS = 5.0
+# PostgreSQL's connection unused this long is made anew before the next write, not trusted: a
+# NAT or firewall drops an idle flow silently (AWS's NAT after 350 s, Azure's balancer after
+# 240 s), and a write on a dropped one hangs until the watchdog refuses its answer.
+IDLE_SECONDS = 60.0
 # Ids are given in the array's order, as the entries came. An entry's fields and device ids come
 # as JSON text inside a JSON string (`SscReads.encoded_columns`), stored as they are.
 INSERT_SQLITE = (
@@ -156,7 +163,9 @@ def overdue(seconds: float) -> TimeoutError:
 
 
 class PostgresAppender:
-    def __init__(self, url: URL, watchdog: float) -> None:
+    def __init__(
+        self, url: URL, watchdog: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.url = url
         self.watchdog = Watchdog(watchdog, self._give_up)
         head, tail = INSERT_POSTGRESQL.split("{entries}")
@@ -164,12 +173,17 @@ class PostgresAppender:
         self._tail = tail
         self._connection: asyncpg.Connection | None = None
         self._given_up = False
+        self._clock = clock
+        self._used_at = 0.0
 
     async def append(self, array: str) -> None:
         self.watchdog.begin()
+        now = self._clock()
         try:
             connection = self._connection
-            if connection is None or connection.is_closed():  # lost while idle: noticed
+            # Lost while idle and noticed, or idle long enough to have been dropped unnoticed.
+            idle = now - self._used_at > IDLE_SECONDS
+            if connection is None or connection.is_closed() or idle:
                 self.drop()
                 connection = self._connection = await connect_asyncpg(
                     self.url,
@@ -180,6 +194,7 @@ class PostgresAppender:
                 if self._given_up:  # connected after the watchdog's time: it is not armed now
                     raise overdue(self.watchdog.seconds)
             await connection.execute(self._head + dollar_quoted(array) + self._tail)
+            self._used_at = now
         except BaseException as error:
             self.drop()  # whatever state it was left in (a statement cut off): not reused
             if self._given_up:

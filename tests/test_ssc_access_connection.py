@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from models.appender import (
     ACCESS_LOG_CONNECTION_NAME,
+    IDLE_SECONDS,
     WATCHDOG_SECONDS,
     PostgresAppender,
     Watchdog,
@@ -182,3 +183,21 @@ async def test_a_connection_made_after_the_watchdog_gave_up_writes_nothing(isola
         await log.record(who, SscReads(fields={"Device.zigbeeChipsetVendor"}, device_ids={1}))
     await log.close()
     assert await isolated.scalar("SELECT count(*) FROM ssc_access") == before
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's connection may be dropped idle")
+async def test_the_connection_is_made_anew_after_a_minute_without_a_write(isolated):
+    """A NAT drops an idle flow without a word: after IDLE_SECONDS the log does not trust its
+    connection and makes a new one; between writes closer together it keeps the one it has."""
+    now = [1_000.0]
+    appender = PostgresAppender(isolated.services.engine.url, WATCHDOG_SECONDS, lambda: now[0])
+    log = AccessLog(appender)
+    who = Principal("a-idle", "SSC-PANEL", PartyCategory.SSC)
+    backends = []
+    for step in (0.0, IDLE_SECONDS - 1, IDLE_SECONDS + 1):
+        now[0] += step
+        await log.record(who, SscReads(fields={"Device.zigbeeChipsetVendor"}, device_ids={1}))
+        assert appender._connection is not None
+        backends.append(appender._connection.get_server_pid())
+    await log.close()
+    assert backends[0] == backends[1] != backends[2]
