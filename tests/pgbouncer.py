@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.harness import PG_URL
-from tests.live import free_port
+from tests.live import eventually, free_port
 
 CONNECTIONS = text(
     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -137,17 +137,20 @@ def _write_files(folder: Path, server: str, port: int, pool_size: int) -> None:
 
 
 async def _listening(process: asyncio.subprocess.Process, running: PgBouncer) -> None:
-    """Once its port takes connections (within 10 s), or its log says why not."""
-    for _ in range(200):
+    """Once its port takes connections, or its log says why not."""
+
+    async def accepting() -> bool:
         if process.returncode is not None:
-            break
-        with contextlib.suppress(OSError):
+            raise RuntimeError(f"PgBouncer did not start: {running.log_text()[-2000:]}")
+        try:
             _, writer = await asyncio.open_connection("127.0.0.1", running.port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"PgBouncer did not start: {running.log_text()[-2000:]}")
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    await eventually(accepting, "PgBouncer taking connections")
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from models.database import pooled_engine
 from models.revision import REVISION_CONNECTION_NAME
 from notifications.bus import LISTENER_NAME
 from tests.harness import BACKEND, fresh_database
-from tests.live import cli, cli_env, cli_server, free_port, subscribe
+from tests.live import cli, cli_env, cli_server, eventually, free_port, subscribe
 from tests.pgbouncer import PgBouncer, missing, most_connections, pgbouncer
 from tests.test_cross_process import CHANGES, COUNT_NAMED, LISTED, ask, seen
 from tests.test_webhook_delivery import Receiver, serving
@@ -81,14 +81,6 @@ async def post(base: str, token: str, query: str, **variables: object) -> dict:
         )
     assert response.status_code == 200, response.text
     return response.json()
-
-
-async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await condition():
-        assert loop.time() < deadline, f"not within {seconds} s"
-        await asyncio.sleep(0.05)
 
 
 def problems(log: Path) -> list[str]:
@@ -156,7 +148,7 @@ async def test_two_processes_through_pgbouncer_behave_as_direct_ones(pooler, tmp
             assert {f"C51{n:05d}" for n in range(WRITERS)} <= set(versions)
 
             # Every event delivered once to the webhook, whichever process's dispatcher sent it.
-            await until(lambda: delivered(direct, 2 + WRITERS))
+            await eventually(lambda: delivered(direct, 2 + WRITERS), "every delivery made")
             per_event = Counter(hit.headers["x-cpl-event-id"] for hit in receiver.hits)
             assert len(per_event) == 2 + WRITERS and set(per_event.values()) == {1}
 
