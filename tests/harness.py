@@ -165,6 +165,20 @@ async def scalar(url: str, sql: str) -> object:
         await engine.dispose()
 
 
+def noted_reads(monkeypatch: Any) -> list[tuple[list[str], list[int]]]:
+    """From now on, the fields and device ids (sorted) of every entry the SSC access log is
+    asked to record, in order; each is still recorded."""
+    noted: list[tuple[list[str], list[int]]] = []
+    record = AccessLog.record
+
+    def noting(self: AccessLog, principal: Any, reads: Any) -> Any:
+        noted.append((sorted(reads.fields), sorted(reads.device_ids)))
+        return record(self, principal, reads)
+
+    monkeypatch.setattr(AccessLog, "record", noting)
+    return noted
+
+
 def asgi_client(app: Any, base_url: str = "http://testserver") -> httpx.AsyncClient:
     """An HTTP client on `app` in this process: no socket, and no lifespan run."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)

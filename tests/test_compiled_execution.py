@@ -18,13 +18,12 @@ from strawberry.http import process_result
 import schema.types
 import server.app
 from permissions.principal import PartyCategory
-from permissions.ssc_access import AccessLog
 from schema.build import build_schema
 from schema.execution import CompilingExecutor
 from schema.lean import lean_resolvers
 from server.app import create_app
 from server.graphql_view import GraphQLApp
-from tests.harness import asgi_client, count_calls
+from tests.harness import asgi_client, count_calls, noted_reads
 
 TYPICAL = (
     "{ devices(first: 50) { totalCount nodes { id modelName zigbeeBand manufacturer { name } "
@@ -76,14 +75,7 @@ async def both(settings, services, token, monkeypatch):
         patch.setattr(server.app, "build_schema", partial(build_schema, compiled=False))
         plain = create_app(settings, services)
     compiled = create_app(settings, services)
-    noted: list[tuple[list[str], list[int]]] = []
-    record = AccessLog.record
-
-    def noting(self, principal, reads):
-        noted.append((sorted(reads.fields), sorted(reads.device_ids)))
-        return record(self, principal, reads)
-
-    monkeypatch.setattr(AccessLog, "record", noting)
+    noted = noted_reads(monkeypatch)
 
     async def ask(category: str, document: str, variables: dict) -> list[tuple[bytes, list]]:
         answers = []

@@ -17,10 +17,9 @@ import schema.completions
 import schema.types
 from permissions.policy import capability
 from permissions.principal import PartyCategory
-from permissions.ssc_access import AccessLog
 from schema.context import Context
 from schema.execution import CompilingExecutor
-from tests.harness import count_calls
+from tests.harness import count_calls, noted_reads
 
 TYPICAL = (
     "{ devices(first: 50) { nodes { id modelName zigbeeBand manufacturer { name } "
@@ -64,14 +63,7 @@ async def test_a_write_is_answered_from_a_new_view(isolated, monkeypatch):
 
 
 async def test_the_access_log_notes_every_reused_read(gql, uncached, monkeypatch):
-    noted: list[tuple[list[str], list[int]]] = []
-    record = AccessLog.record
-
-    def noting(self, principal, reads):
-        noted.append((sorted(reads.fields), sorted(reads.device_ids)))
-        return record(self, principal, reads)
-
-    monkeypatch.setattr(AccessLog, "record", noting)
+    noted = noted_reads(monkeypatch)
     answers = [await gql("SSC", WITH_SSC) for _ in range(3)]
     assert answers[0] == answers[1] == answers[2]
     assert len(noted) == 3 and noted[0] == noted[1] == noted[2], noted
