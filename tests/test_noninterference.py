@@ -84,6 +84,18 @@ def warmed(query: str) -> Send:
     return send
 
 
+def asked_again(query: str) -> Send:
+    """The caller asks a page of `query` (`$n` its size) twice, at two sizes, so that the
+    response cache misses and the second executes over the rows' kept answers, its denials
+    placed on the copies kept from the first (`apply_denials`)."""
+
+    async def send(client: httpx.AsyncClient, token: str, ssc: str) -> httpx.Response:
+        await post(query, {"n": 50})(client, token, ssc)
+        return await post(query, {"n": 49})(client, token, ssc)
+
+    return send
+
+
 def persisted(query: str) -> Send:
     """The SSC registers the document (APQ); the caller sends its hash only."""
     digest = hashlib.sha256(query.encode()).hexdigest()
@@ -164,6 +176,7 @@ ROADS = [
     Road("an answer the SSC put in the cache", warmed("{ devices { nodes { id zigbeeChipsetVendor zigbeeStackVersion } } }")),  # noqa: E501
     Road("a filter the SSC put in the cache", warmed(filtered("zigbeeStackVersion", STACK))),
     Road("rows' answers the SSC's page kept", warmed("{ devices { nodes { id manufacturer { name } latestFirmware { version zigbeeStackVersion } zigbeeChipsetVendor } } }")),  # noqa: E501
+    Road("a denied page's nulls kept and placed again", asked_again("query($n: Int) { devices(first: $n) { nodes { id modelName zigbeeChipsetVendor firmware { version } zigbeeStackVersion } } }")),  # noqa: E501
     Road("fleet plan by device", post(PLAN.format(item='{deviceId: "device:3", firmwareVersion: "7F020000"}'))),  # noqa: E501
     Road("fleet plan by model", post(PLAN.format(item='{manufacturerIdentifier: "0A1B", modelIdentifier: "1000", hardwareVersion: "0100", firmwareVersion: "7F000000", meterCount: 9}'))),  # noqa: E501
     Road("fleet plan file", fleet_csv(CSV), ssc_differs=False),
