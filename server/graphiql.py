@@ -18,6 +18,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Scope
 
 ASSETS = Path(__file__).resolve().parent / "graphiql_assets"
 VENDORED = (
@@ -144,3 +145,13 @@ class GraphiQLPage:
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+def is_ide_page(scope: Scope) -> bool:
+    """A browser's GET of GraphiQL: HTML accepted. Whatever the query string holds (GraphiQL
+    keeps `?query=` in the address), the answer is the page, which executes nothing itself:
+    its script runs the query with the session's cookie and CSRF header."""
+    if scope["method"] not in ("GET", "HEAD"):
+        return False
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    return b"text/html" in accept
