@@ -351,8 +351,11 @@ class Connection:
     page: strawberry.Private[Page[Any]]
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await self.page.count()
+    def total_count(self) -> int:
+        """A plain value where the page knows it (the CPL's search: the connection is then
+        completed by a compiled completion); else an awaitable, which graphql-core awaits."""
+        count = self.page.count
+        return count if isinstance(count, int) else count()  # type: ignore[return-value]  # awaited by graphql-core
 
     @strawberry.field
     @view_only

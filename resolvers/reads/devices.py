@@ -83,16 +83,13 @@ def search_devices(
     matching = snapshot.matching_devices(matches if makers is not None or on_device else None)
     rows, has_previous, has_next = window_of(matching, window, first)
 
-    async def count() -> int:
-        return len(matching)
-
     async def previous() -> bool:
         return has_previous
 
     return Page(
         rows=rows,
         has_next=has_next,
-        count=count,
+        count=len(matching),
         has_previous=previous,
         position=window.position(),
     )

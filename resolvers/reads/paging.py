@@ -48,7 +48,9 @@ async def _false() -> bool:
 class Page(Generic[T]):
     rows: list[T]
     has_next: bool
-    count: Callable[[], Awaitable[int]]  # the total of every page of the filter
+    # The total of every page of the filter: known (a search of the snapshot counted it), or
+    # counted only when asked (a table's).
+    count: int | Callable[[], Awaitable[int]]
     # Whether rows come before the page (Relay's `hasPreviousPage`): asked only when selected.
     has_previous: Callable[[], Awaitable[bool]] = field(default=_false)
     position: int = START  # where a page with no rows stands: the gap it was asked at
