@@ -25,6 +25,7 @@ from schema.fleets import FleetMutations, FleetQueries
 from schema.hooks import KnownHooksRunner
 from schema.lean import lean_resolvers
 from schema.mutations import Mutation
+from schema.names import schema_config
 from schema.notifications import Subscription, WebhookMutations, WebhookQueries
 from schema.planning import PlanningQueries, fleet_items_in_slices
 from schema.premises import PremisesQueries
@@ -102,6 +103,7 @@ def build_schema(settings: Settings | None = None, compiled: bool = True) -> str
         subscription=Subscription,
         extensions=extensions(settings or load_settings()),
         execution_context_class=CompilingExecutor if compiled else EventExecutor,
+        config=schema_config(),
     )
     describe(schema._schema)
     fleet_items_in_slices(schema)

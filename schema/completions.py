@@ -245,3 +245,15 @@ def _valid(coerced: Any) -> Any:
     if coerced is None or coerced is Undefined:
         raise GiveUp
     return coerced
+
+
+# What a resolve info holds of the request that made it: a compiled selection may outlive the
+# request, for later ones (`PLANS`), and must keep none of it alive (its principal, headers,
+# variables, view of the CPL); `RequestInfo` gives each request its own context.
+_REQUEST_FIELDS = ("context", "root_value", "abort_signal", "async_helpers", "operation_extensions")
+
+
+def of_no_request(raw: Any) -> Any:
+    """A field's resolve info with nothing of the request that compiled it."""
+    cleared: dict[str, Any] = {name: None for name in _REQUEST_FIELDS if name in raw._fields}
+    return raw._replace(**cleared, variable_values={}, is_awaitable=is_awaitable)

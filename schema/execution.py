@@ -38,7 +38,7 @@ from graphql import (
     GraphQLString,
     get_nullable_type,
 )
-from graphql.pyutils import Path, is_awaitable
+from graphql.pyutils import Path
 
 from schema.completions import (
     OBSERVED,
@@ -53,8 +53,10 @@ from schema.completions import (
     leaf_completion,
     list_completion,
     object_completion,
+    of_no_request,
     resolved,
 )
+from schema.direct import learn
 from schema.subscriptions import EventExecutor
 
 SELECTION_DIRECTIVES = frozenset({"include", "skip"})  # applied while fields are collected
@@ -76,6 +78,28 @@ class CompilingExecutor(EventExecutor):
         self.compiling = manager is None or not manager.middlewares
         self.completions: dict[tuple[GraphQLOutputType, int], Known] = {}
         self.run = Run(self.context_value)
+        self.root_fields: Any = None  # the operation's root fields, as collected
+        self.roots: dict[str, Known] = {}  # the root fields' compiled completions, by key
+
+    def execute_collected_root_fields(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        new_defer_usages: Any,
+    ) -> Any:
+        if not new_defer_usages:
+            self.root_fields = grouped_field_set
+        return super().execute_collected_root_fields(
+            root_type, root_value, grouped_field_set, serially, new_defer_usages
+        )
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """A query answered without an error teaches `schema.direct` its plan."""
+        if data is not None and not self.collected_errors.errors and self.compiling:
+            learn(self)
+        return super().build_response(data)
 
     def complete_value(
         self,
@@ -91,6 +115,8 @@ class CompilingExecutor(EventExecutor):
         field_level = return_type is info.return_type
         known = self.completion(return_type, field_details_list) if field_level else None
         if known is not None and known[1] is not None:
+            if path.prev is None:
+                self.roots[path.key] = known  # type: ignore[index]  # a root field's key is a str
             run = known[2]
             run.bind(self.context_value)
             try:
@@ -235,7 +261,7 @@ class CompilingExecutor(EventExecutor):
         if attribute is None or observers:
             nodes = [item.node for item in details]
             field_path = Path(None, name, parent.name)  # the field's, not any one object's
-            raw = _of_no_request(self.build_resolve_info(field_def, nodes, parent, field_path))
+            raw = of_no_request(self.build_resolve_info(field_def, nodes, parent, field_path))
             info = resolve.info(_raw_info=RequestInfo(raw, self.run))
         if observers:
             if not isinstance(get_nullable_type(field_def.type), GraphQLLeafType):
@@ -267,15 +293,3 @@ def _has_conditions(operation: Any, fragments: dict[str, Any]) -> bool:
                 return True
             pending.append(getattr(selection, "selection_set", None))
     return False
-
-
-# What a resolve info holds of the request that made it: a compiled selection may outlive the
-# request, for later ones (`PLANS`), and must keep none of it alive (its principal, headers,
-# variables, view of the CPL); `RequestInfo` gives each request its own context.
-_REQUEST_FIELDS = ("context", "root_value", "abort_signal", "async_helpers", "operation_extensions")
-
-
-def _of_no_request(raw: Any) -> Any:
-    """A field's resolve info with nothing of the request that compiled it."""
-    cleared: dict[str, Any] = {name: None for name in _REQUEST_FIELDS if name in raw._fields}
-    return raw._replace(**cleared, variable_values={}, is_awaitable=is_awaitable)

@@ -82,24 +82,38 @@ class OperationRecord(SchemaExtension):
         """Count the operation, tell the request's access line about it; its type and name."""
         context = self.execution_context
         operation = _operation(context)
-        kind = operation.operation.value if operation is not None else "unknown"
-        name = operation.name.value[:_MAX_NAME] if operation and operation.name else None
-        exchange = EXCHANGE.get()
-        if self.streamed:
-            outcome, denied = self.stream_outcome, 0  # denials counted as each result went
-        else:
-            errors = getattr(context.result, "errors", None) or context.pre_execution_errors or []
-            outcome, denied = _outcome(errors), _forbidden(errors)
-            _count_denied(denied)
-        cache = exchange.cache if exchange is not None and exchange.cache else "none"
-        metrics.OPERATIONS_BY[kind, outcome, cache].inc()
-        if exchange is not None:
-            principal = getattr(context.context, "principal", None)
-            if principal is not None:
-                exchange.party_category = principal.party_category.value
-            exchange.operation_type, exchange.operation_name = kind, name
-            exchange.outcome, exchange.denied = outcome, denied
-        return kind, name
+        principal = getattr(context.context, "principal", None)
+        if self.streamed:  # denials counted as each result went
+            return _told(operation, self.stream_outcome, 0, principal)
+        errors = getattr(context.result, "errors", None) or context.pre_execution_errors or []
+        return record(operation, errors, principal)
+
+
+def record(
+    operation: OperationDefinitionNode | None, errors: list[GraphQLError], principal: Any
+) -> tuple[str, str | None]:
+    """An operation that answered once with `errors`, counted and told; its type and name.
+    Also for one answered without this extension (`schema.direct`)."""
+    denied = _forbidden(errors)
+    _count_denied(denied)
+    return _told(operation, _outcome(errors), denied, principal)
+
+
+def _told(
+    operation: OperationDefinitionNode | None, outcome: str, denied: int, principal: Any
+) -> tuple[str, str | None]:
+    """The operation counted in the metrics and told to the request's access line."""
+    kind = operation.operation.value if operation is not None else "unknown"
+    name = operation.name.value[:_MAX_NAME] if operation and operation.name else None
+    exchange = EXCHANGE.get()
+    cache = exchange.cache if exchange is not None and exchange.cache else "none"
+    metrics.OPERATIONS_BY[kind, outcome, cache].inc()
+    if exchange is not None:
+        if principal is not None:
+            exchange.party_category = principal.party_category.value
+        exchange.operation_type, exchange.operation_name = kind, name
+        exchange.outcome, exchange.denied = outcome, denied
+    return kind, name
 
 
 def _count_denied(denied: int) -> None:

@@ -10,9 +10,7 @@ with its CSRF header.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from typing import Any
 
 import strawberry
@@ -23,7 +21,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -34,13 +31,14 @@ from models.database import (
     is_outage,
 )
 from permissions.auth_errors import AuthenticationError
-from permissions.document_policy import decide
+from permissions.document_policy import Decision, decide
 from permissions.policy import ALLOWED, Rule
 from permissions.principal import Principal
 from permissions.row_scopes import row_scope
 from permissions.ssc_access import SSC_READS, AccessLogUnavailable
 from permissions.tokens import bearer_token
 from resolvers.planning.stored_fleet import fleet_revision
+from schema import direct
 from schema.context import Context, Services
 from schema.documents import Prepared
 from schema.errors import SERVICE_UNAVAILABLE, code_of
@@ -49,7 +47,7 @@ from schema.limits import Limits, check
 from schema.operation_record import record_hit, recorded
 from schema.rate_limit import RateLimitedSockets
 from schema.response_cache import Cached, Lookup, PersistedQueryError
-from server.graphiql import GraphiQLPage
+from server.graphiql import GraphiQLPage, is_ide_page
 from server.graphql_http import (
     JSON,
     PARTIAL_SUCCESS,
@@ -87,9 +85,9 @@ from server.http_errors import (
 )
 from server.requests import PRINCIPAL
 from server.signin import CsrfRefusedError, SignIn, csrf_refused
+from server.socket_signin import EXPIRY, sign_in_socket
 
 logger = logging.getLogger("cpl_pathways")
-EXPIRY = "cpl.expiry"
 REQUEST_DATA = "cpl.request"
 KEEP = "cpl.keep"
 OUTCOME = "cpl.outcome"  # the status of the answer under the draft's media type
@@ -124,7 +122,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self._working: dict[tuple[Any, ...], asyncio.Future[Cached | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _is_ide_page(scope):
+        if scope["type"] == "http" and is_ide_page(scope):
             await self.page.page()(scope, receive, send)
             return
         if scope["type"] == "http":
@@ -175,9 +173,11 @@ class GraphQLApp(GraphQL[Context, None]):
         data = await self.parse_http_body(self.request_adapter_class(request))
         request.scope[REQUEST_DATA] = data
         selected = select_operation(self.schema._schema, data, method, self.tokens)
+        decision = self._decision(request, data, selected)
         get = method in ("GET", "HEAD")
         wanted = self.services.responses.enabled or get
-        lookup = await self._lookup(request, data, selected) if wanted else None
+        found = selected[0] if selected is not None else None
+        lookup = await self._lookup(request, data, found, decision) if wanted else None
         key = lookup.key if lookup is not None and self.services.responses.enabled else None
         etag = etag_for(lookup.etag, media) if lookup is not None and get else None
         if (
@@ -201,7 +201,7 @@ class GraphQLApp(GraphQL[Context, None]):
             exchange = EXCHANGE.get()
             if exchange is not None and key is not None:
                 exchange.cache = "miss"
-            response = await self._run_once(request, key)
+            response = await self._run_once(request, key, decision)
             outcome = request.scope.get(OUTCOME, 200)
         response.status_code = answer_status(media, outcome)
         if etag is not None and response.status_code < 300:
@@ -226,14 +226,16 @@ class GraphQLApp(GraphQL[Context, None]):
         if cached.ssc_reads is not None:
             await self.services.access_log.record(request.scope[PRINCIPAL], cached.ssc_reads)
 
-    async def _run_once(self, request: Request, key: tuple[Any, ...] | None) -> Response:
+    async def _run_once(
+        self, request: Request, key: tuple[Any, ...] | None, decision: Decision | None
+    ) -> Response:
         """Execute, keeping the answer when it may be kept; others asking meanwhile wait."""
         if key is None or key in self._working:
-            return await self.run(request)
+            return await self._execute(request, decision)
         working = self._working[key] = asyncio.get_running_loop().create_future()
         kept: Cached | None = None
         try:
-            response = await self.run(request)
+            response = await self._execute(request, decision)
             if response.status_code == 200 and request.scope.get(KEEP):
                 errors = request.scope.get(OUTCOME) != 200
                 name, outcome, denied = recorded()
@@ -245,31 +247,54 @@ class GraphQLApp(GraphQL[Context, None]):
             del self._working[key]
             working.set_result(kept)  # None: each waiter runs the operation itself
 
-    async def _lookup(
+    async def _execute(self, request: Request, decision: Decision | None) -> Response:
+        """By the operation's plan where it has one (`schema.direct`), else the ordinary way
+        (also where the plan gives up)."""
+        data: GraphQLRequestData = request.scope[REQUEST_DATA]
+        plan = direct.plan_for(decision, data.operation_name) if decision is not None else None
+        if decision is not None and plan is not None:
+            context = await self.get_context(request, None)
+            schema = self.schema._schema
+            result = await direct.answer(plan, schema, context, decision, data.variables)
+            if result is not None:
+                payload = await self.process_result(request, result)
+                return self.create_response(payload, await self.get_sub_response(request))
+        return await self.run(request)
+
+    def _decision(
         self,
         request: Request,
         data: GraphQLRequestData,
         selected: tuple[Prepared, OperationDefinitionNode] | None,
-    ) -> Lookup | None:
-        """The cache key of a query (None for anything else), which needs the revision now.
-
-        In execution's order: parsed, validated and its operation selected (`selected`, None
-        for a document that does not parse or validate), within the limits, then the policy
-        pass. A document the limits refuse gets no key (execution refuses it with the limits'
-        error), so no pass over a document runs before the limits have measured it."""
+    ) -> Decision | None:
+        """The policy's decision for a query (None for anything else), in execution's order:
+        parsed, validated and its operation selected (`selected`, None for a document that
+        does not parse or validate), then within the limits: a document the limits refuse
+        gets none (execution refuses it with the limits' error), so no pass over a document
+        runs before the limits have measured it."""
         if selected is None:
             return None
         found, operation = selected
-        document = found.document
         if operation.operation is not OperationType.QUERY:
             return None
         schema = self.schema._schema
-        if check(self.limits, schema, document, data.operation_name, data.variables):
+        if check(self.limits, schema, found.document, data.operation_name, data.variables):
             return None
         principal: Principal = request.scope[PRINCIPAL]
-        decision = decide(schema, document, data.operation_name, principal.party_category)
-        if decision is None or not decision.versioned:
+        return decide(schema, found.document, data.operation_name, principal.party_category)
+
+    async def _lookup(
+        self,
+        request: Request,
+        data: GraphQLRequestData,
+        found: Prepared | None,
+        decision: Decision | None,
+    ) -> Lookup | None:
+        """The cache key of a query the policy decided may be cached (`_decision`), which
+        needs the revision now."""
+        if found is None or decision is None or not decision.versioned:
             return None
+        principal: Principal = request.scope[PRINCIPAL]
         revision = await self.services.revision.current()
         own = None  # the caller's stored fleet's revision, if the answer reads the fleet
         if decision.fleet_scoped:
@@ -354,46 +379,4 @@ class GraphQLApp(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> None:
-        """A socket signs in by its token (closed with 4403 when the token expires) or by the
-        session cookie with its CSRF token (closed when the session ends)."""
-        params = getattr(context, "connection_params", None) or {}
-        header = params.get("Authorization") or params.get("authorization")
-        socket = context.request
-        assert socket is not None  # get_context gave the context its WebSocket
-        try:
-            if header is None and self.signin.has_cookie(socket):
-                csrf = params.get("csrfToken")
-                context.sign_in(await self.signin.principal_for_socket(socket, csrf))
-                return
-            context.sign_in(await self.services.verifier.verify(bearer_token(header)))
-        except AuthenticationError as error:
-            logger.info("rejected websocket: %s", error.reason)
-            raise ConnectionRejectionError() from None
-        websocket = context.request
-        principal = context.principal
-        if isinstance(websocket, WebSocket) and principal and principal.expires_at is not None:
-            websocket.scope[EXPIRY] = close_when_expired(websocket, principal.expires_at)
-
-
-def close_when_expired(websocket: WebSocket, expires_at: float) -> asyncio.TimerHandle:
-    """A socket lives no longer than the token that opened it: at its expiry the server closes
-    it with 4403, ending every subscription on it. Cancelled when the socket closes first."""
-
-    async def close() -> None:
-        logger.info("closing websocket: token expired")
-        with contextlib.suppress(RuntimeError, OSError):  # already closing or closed
-            await websocket.close(code=4403, reason="token expired")
-
-    loop = asyncio.get_running_loop()
-    delay = max(0.0, expires_at - time.time())
-    return loop.call_later(delay, lambda: loop.create_task(close()))
-
-
-def _is_ide_page(scope: Scope) -> bool:
-    """A browser's GET of GraphiQL: HTML accepted. Whatever the query string holds (GraphiQL
-    keeps `?query=` in the address), the answer is the page, which executes nothing itself:
-    its script runs the query with the session's cookie and CSRF header."""
-    if scope["method"] not in ("GET", "HEAD"):
-        return False
-    accept = dict(scope["headers"]).get(b"accept", b"")
-    return b"text/html" in accept
+        await sign_in_socket(context, self.signin, self.services.verifier)

@@ -1,7 +1,8 @@
 """The compiled execution (`schema/execution.py`) answers exactly as graphql-core does: the same
 response bytes as the HTTP layer sends them (data, errors and their paths, in the same order),
-the same SSC reads noted; and graphql-core's own field machinery runs a fixed number of times a
-page, whatever its rows."""
+the same SSC reads noted, the same operation counted; so does a query answered again by its
+plan (`schema/direct.py`), and where the plan gives up the answer is the ordinary one; and
+graphql-core's own field machinery runs a fixed number of times a page, whatever its rows."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import strawberry
 from graphql.execution.executor import Executor
 from strawberry.http import process_result
 
+import schema.direct
 import schema.types
 import server.app
+from config import metrics
 from permissions.principal import PartyCategory
 from schema.build import build_schema
 from schema.execution import CompilingExecutor
@@ -56,20 +59,44 @@ HISTORY = (
     "actorPartyCategory occurredAt changes { field before after redacted } } "
     "firmware { version history { action changes { field redacted } } } } } }"
 )
+CONNECTION = "{ totalCount nodes { id modelName zigbeeBand } pageInfo { hasNextPage endCursor } }"
+PAGE = "query Page($first: Int!, $after: String) { devices(first: $first, after: $after) "
+PAGE += CONNECTION + " }"
+FILTERED = "query Filtered($filter: DeviceFilter) { devices(filter: $filter) " + CONNECTION + " }"
 DOCUMENTS = {  # name: (document, variables)
     "typical": (TYPICAL, {}),
     "everything": (EVERYTHING, {"firmware": True}),
     "everything, firmware skipped": (EVERYTHING, {"firmware": False, "skipBand": True}),
     "history": (HISTORY, {}),
+    "a page": (PAGE, {"first": 2, "after": None}),
+    "filtered": ("{ devices(filter: {zigbeeBand: DUAL_BAND}) " + CONNECTION + " }", {}),
+    "manufacturers": ("{ manufacturers { name devices { modelName zigbeeStackVersion } } }", {}),
+}
+PLANNED = {"typical", "a page", "filtered", "manufacturers"}  # answered again by their plan
+# The plan gives up on these, and the answer is the ordinary one: a cursor that is no cursor,
+# a variable of the wrong type, a restricted filter (refused but to the SSC).
+GIVEN_UP = {
+    "no cursor": (PAGE, {"first": 2, "after": "nonsense"}),
+    "no Int": (PAGE, {"first": "two", "after": None}),
+    "restricted": (FILTERED, {"filter": {"zigbeeChipsetVendor": "Silicon Labs"}}),
 }
 CATEGORIES = [category.value for category in PartyCategory]
 
 
+Answer = tuple[int, bytes, list, dict[tuple[str, str, str], float]]  # status, body, reads, ops
+
+
+def operations() -> dict[tuple[str, str, str], float]:
+    """The operations counted so far, by (type, outcome, cache)."""
+    return {key: child._value.get() for key, child in metrics.OPERATIONS_BY.items()}
+
+
 @pytest.fixture
 async def both(settings, services, token, monkeypatch):
-    """POST a document to the app as it runs and to one executing it the plain way, on the same
-    services, with the response cache off; each answer's body, as sent, with the SSC reads it
-    noted."""
+    """POST a document to the app as it runs, twice (the first run teaches the second its plan),
+    and to one executing it the plain way, on the same services, with the response cache off;
+    each answer as sent (status and body), with the SSC reads it noted and the operations it
+    counted (`metrics.OPERATIONS_BY`, those that grew, by how much)."""
     monkeypatch.setattr(services.responses, "max_bytes", 0)
     with monkeypatch.context() as patch:
         patch.setattr(server.app, "build_schema", partial(build_schema, compiled=False))
@@ -77,18 +104,20 @@ async def both(settings, services, token, monkeypatch):
     compiled = create_app(settings, services)
     noted = noted_reads(monkeypatch)
 
-    async def ask(category: str, document: str, variables: dict) -> list[tuple[bytes, list]]:
+    async def ask(category: str, document: str, variables: dict) -> list[Answer]:
         answers = []
-        for app in (compiled, plain):
+        for app in (compiled, compiled, plain):
             noted.clear()
+            before = operations()
             async with asgi_client(app) as client:
                 response = await client.post(
                     "/graphql",
                     json={"query": document, "variables": variables},
                     headers={"Authorization": f"Bearer {token(category)}"},
                 )
-            assert response.status_code == 200, response.text
-            answers.append((response.content, list(noted)))
+            counted = {k: n - before.get(k, 0) for k, n in operations().items()}
+            grown = {k: n for k, n in counted.items() if n}
+            answers.append((response.status_code, response.content, list(noted), grown))
         return answers
 
     return ask
@@ -96,14 +125,28 @@ async def both(settings, services, token, monkeypatch):
 
 @pytest.mark.parametrize("category", CATEGORIES)
 @pytest.mark.parametrize("name", DOCUMENTS)
-async def test_the_compiled_answer_is_graphql_cores(both, category, name):
+async def test_the_compiled_answer_is_graphql_cores(both, category, name, monkeypatch):
     document, variables = DOCUMENTS[name]
-    (compiled, compiled_reads), (plain, plain_reads) = await both(category, document, variables)
-    assert json.loads(compiled)["data"], compiled
-    assert compiled == plain
-    assert compiled_reads == plain_reads
+    planned = count_calls(monkeypatch, schema.direct, "answer")
+    compiled, again, plain = await both(category, document, variables)
+    assert compiled[0] == 200 and json.loads(compiled[1])["data"], compiled
+    assert compiled == again == plain
+    assert planned[0] == (name in PLANNED), "the second run was not by its plan"
     if category == "SSC" and "zigbeeStackVersion" in document:
-        assert compiled_reads and compiled_reads[0][1], "the SSC's reads were not noted"
+        assert compiled[2] and compiled[2][0][1], "the SSC's reads were not noted"
+
+
+@pytest.mark.parametrize("category", ["SMALL_SUPPLIER", "SSC"])
+@pytest.mark.parametrize("name", GIVEN_UP)
+async def test_where_the_plan_gives_up_the_answer_is_the_ordinary_one(both, category, name):
+    """Asked first with good variables (the plan is learnt), then with these: the answer is
+    graphql-core's, its SSC reads and its operation counted once, as the plain app's."""
+    document, variables = GIVEN_UP[name]
+    good = {"first": 2, "after": None} if "$first" in document else {}
+    await both(category, document, good)
+    compiled, again, plain = await both(category, document, variables)
+    assert compiled == again == plain
+    assert json.loads(compiled[1]).get("errors") or category == "SSC", compiled
 
 
 async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch):
@@ -124,10 +167,10 @@ async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch)
     for selection in ("latestFirmware { id version }", "firmware { id }"):
         document = f"{{ devices(first: 50) {{ nodes {{ modelName {selection} }} }} }}"
         failing.clear()
-        (compiled, _), (plain, _) = await both("SMALL_SUPPLIER", document, {})
+        compiled, again, plain = await both("SMALL_SUPPLIER", document, {})
         assert failing, "no firmware id was made"
-        assert compiled == plain
-        [error] = json.loads(compiled)["errors"]  # masked, as every unexpected error is
+        assert compiled == again == plain
+        [error] = json.loads(compiled[1])["errors"]  # masked, as every unexpected error is
         assert error["message"] == "Unexpected error." and error["path"][:2] == ["devices", "nodes"]
 
 

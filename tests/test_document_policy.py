@@ -20,6 +20,8 @@ from graphql import (
 )
 
 import permissions.strawberry_adapter as enforcement
+import schema.direct as direct
+import server.graphql_view as view
 from permissions.document_policy import Decision, decide, restricted_fields
 from permissions.policy import ALLOWED, POLICY, Rule
 from permissions.principal import PartyCategory
@@ -112,16 +114,18 @@ async def test_every_restricted_argument_is_refused_to_the_categories_it_denies(
 async def test_a_denied_selection_costs_one_check_per_request_not_per_row(
     gql, services, monkeypatch, first
 ):
+    """Asked again, by its plan (`schema.direct`): decided once (by the HTTP view, the plan's
+    extensions' work done without them) and its denials placed once."""
     monkeypatch.setattr(services.responses, "max_bytes", 0)  # measure execution, not the cache
     query = f"{{ devices(first: {first}) {{ nodes {{ modelName zigbeeChipsetVendor }} }} }}"
     await gql("LARGE_SUPPLIER", query)  # the decision for this document is now cached
-    decided = count_calls(monkeypatch, enforcement, "decide")
-    applied = count_calls(monkeypatch, enforcement, "apply_denials")
+    decided = [count_calls(monkeypatch, where, "decide") for where in (enforcement, view)]
+    applied = [count_calls(monkeypatch, where, "apply_denials") for where in (enforcement, direct)]
     body = await gql("LARGE_SUPPLIER", query)
     assert len(body["data"]["devices"]["nodes"]) == first
     assert all(node["zigbeeChipsetVendor"] is None for node in body["data"]["devices"]["nodes"])
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-    assert decided == [1] and applied == [1]
+    assert sum(calls for [calls] in decided) == 1 and sum(calls for [calls] in applied) == 1
 
 
 # A schema of the test's own with what the real one lacks: a query answering a union, one of

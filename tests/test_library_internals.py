@@ -24,13 +24,14 @@ import graphql
 import pytest
 import strawberry
 from graphql.execution.executor import CollectedErrors, Executor
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path as ResponsePath
 from strawberry.extensions import MaskErrors
 from strawberry.extensions.context import ExtensionContextManagerBase, WrappedHook
 from strawberry.extensions.field_extension import build_field_extension_resolvers
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
@@ -81,6 +82,30 @@ SIGNATURES = [
         "schema/subscriptions.py EventExecutor.execute_operation, execute_for_group",
     ),
     (
+        "graphql-core Executor.execute_collected_root_fields",
+        Executor.execute_collected_root_fields,
+        ("self", "root_type", "root_value", "grouped_field_set", "serially", "new_defer_usages"),
+        "schema/execution.py keeps the root fields for schema/direct.py learn",
+    ),
+    (
+        "graphql-core Executor.build_response",
+        Executor.build_response,
+        ("self", "data"),
+        "schema/execution.py CompilingExecutor.build_response calls schema/direct.py learn",
+    ),
+    (
+        "graphql-core execution.values.get_argument_values",
+        get_argument_values,
+        ("type_def", "node", "variable_values", "fragment_variable_values", "hide_suggestions"),
+        "schema/direct.py answer: a root field's arguments, as Executor.execute_field has them",
+    ),
+    (
+        "Strawberry NameConverter.apply_naming_config",
+        NameConverter.apply_naming_config,
+        ("self", "name"),
+        "schema/names.py KnownNames memoises it",
+    ),
+    (
         "graphql-core Executor.is_awaitable",
         Executor.is_awaitable,
         ("value",),
@@ -96,7 +121,7 @@ SIGNATURES = [
         "graphql-core execution.values.get_variable_values",
         get_variable_values,
         ("schema", "var_def_nodes", "inputs", "max_errors", "hide_suggestions"),
-        "permissions/strawberry_adapter.py refuse_restricted_arguments",
+        "permissions/strawberry_adapter.py refuse_restricted_arguments, schema/direct.py answer",
     ),
     (
         "graphql-core executor.CollectedErrors",
@@ -375,6 +400,8 @@ KNOWN_DEEP_IMPORTS = {
     "graphql.pyutils",
     "graphql.type.introspection",
     "strawberry.schema.schema",
+    "strawberry.schema.config",
+    "strawberry.schema.name_converter",
     "strawberry.extensions.context",
     "strawberry.extensions.field_extension",
     "strawberry.extensions.runner",
