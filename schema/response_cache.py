@@ -39,7 +39,9 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-CANONICAL = (",", ":")  # the separators of the variables' canonical JSON in a key
+# The variables' canonical JSON in a key: keys sorted, no spaces. One encoder, made once
+# (`json.dumps` with options builds a new one on every call).
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 NO_VARIABLES = sha256("{}")  # the hash of no variables' canonical JSON
 
 
@@ -77,7 +79,7 @@ def operation_key(
     # fill memory with keys the cache's byte budget never counted.
     canonical = NO_VARIABLES
     if variables:
-        canonical = sha256(json.dumps(variables, sort_keys=True, separators=CANONICAL, default=str))
+        canonical = sha256(CANONICAL.encode(variables))
     return (digest, operation_name, canonical, visibility)
 
 
