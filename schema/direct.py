@@ -10,9 +10,10 @@ hand-written endpoint on PostgreSQL (whose statements run on another core) answe
 What runs instead is what those hooks do for a query, in their order, with the same functions:
 the caller's view of the snapshot held, the restricted arguments refused from the coerced
 variables (`refuse_restricted_arguments`), the root fields' Strawberry resolvers called with
-graphql-core's argument values, their values completed by the completions the first run
-compiled (bound to this request's context: the caller's view, its SSC reads), the denied
-selections nulled (`apply_denials`), the errors shaped (`ErrorPolicy`), the operation recorded
+graphql-core's argument values (directly where Strawberry would pass them on unconverted:
+`schema.lean`), their values completed by the completions the first run compiled (bound to
+this request's context: the caller's view, its SSC reads), the denied selections nulled
+(`apply_denials`), the errors shaped (`ErrorPolicy`), the operation recorded
 (`schema.operation_record.record`) and, before the answer leaves, its SSC reads committed
 (`Context.close`). So what a caller may read is decided where it was: by the view the
 resolvers and completions read through, and by the policy's copy of the document.
@@ -61,6 +62,22 @@ class Root(NamedTuple):
     info: GraphQLResolveInfo
     completion: Completion
     run: Run
+
+    def resolve(self, info: GraphQLResolveInfo, arguments: dict[str, Any]) -> Any:
+        """The resolver's value: called directly where every argument is one Strawberry would
+        pass on as it is (`schema.lean` marks which), else through Strawberry's wrapper, which
+        converts them."""
+        resolve: Any = self.field.resolve
+        call, known = getattr(resolve, "call", None), getattr(resolve, "arguments", None)
+        if call is None or known is None:
+            return resolve(None, info, **arguments)
+        kwargs = {}
+        for name, value in arguments.items():
+            python = known.get(name)
+            if python is None or (value is not None and not python[1]):
+                return resolve(None, info, **arguments)
+            kwargs[python[0]] = value
+        return call(None, info, kwargs)
 
 
 class Plan(NamedTuple):
@@ -146,7 +163,7 @@ async def answer(
         for root in plan.roots:
             arguments = get_argument_values(root.field, root.node, coerced)
             info = root.info._replace(context=context, variable_values=coerced)
-            value = root.field.resolve(None, info, **arguments)  # type: ignore[misc]  # checked in `learn`
+            value = root.resolve(info, arguments)
             if is_awaitable(value):
                 value = await value
             root.run.bind(context)

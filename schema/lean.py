@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 import strawberry
 from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from strawberry.extensions.field_extension import build_field_extension_resolvers
+from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
@@ -59,6 +60,8 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
                 field_def.resolve = lean
                 if by_attribute and field.base_resolver is None and hasattr(lean, "observers"):
                     lean.attribute = field.python_name  # type: ignore[attr-defined]  # a marker
+            elif type_ is schema._schema.query_type and field_def.resolve is not None:
+                _keyword_call(field, field_def, schema, info_class)
 
 
 def _observers(field: StrawberryField) -> tuple[Callable[..., None], ...]:
@@ -148,3 +151,48 @@ def _direct_call(resolver: StrawberryResolver) -> Callable[[Any, Any], Any] | No
         return None
     make = POSITIONAL_CALLS.get(tuple(roles.get(id(parameter), "") for parameter in parameters))
     return None if make is None else make(resolver.wrapped_func)
+
+
+# Strawberry's scalars whose values it passes to a resolver as graphql-core coerced them.
+PLAIN_SCALARS = (int, str, bool, float, strawberry.ID)
+
+
+def _keyword_call(
+    field: StrawberryField, field_def: GraphQLField, schema: strawberry.Schema, info_class: type
+) -> None:
+    """Mark a root field's resolver with `call(source, raw_info, arguments)`: its function
+    called as Strawberry's wrapper calls it (`self`, root or parent, info filled in), with the
+    arguments by their Python names, and `arguments`, GraphQL name -> (Python name, whether
+    Strawberry passes a value of it on as it is: a built-in scalar); a null is passed on as it
+    is for any argument. The plans of `schema.direct` call it where every value is one of those
+    and Strawberry's wrapper otherwise. Not for a field with extensions (they may reshape the
+    arguments) or a `Maybe` argument (Strawberry wraps its value)."""
+    resolver = field.base_resolver
+    if resolver is None or field.extensions or field.is_subscription:
+        return
+    if type(field).get_result is not StrawberryField.get_result:
+        return  # a field of its own kind: it calls its resolver its own way
+    if not inspect.isfunction(resolver.wrapped_func):
+        return
+    arguments = {}
+    for argument in field.arguments:
+        type_ = argument.type
+        if isinstance(type_, StrawberryOptional):
+            if type(type_) is not StrawberryOptional:  # a Maybe: its value wrapped
+                return
+            type_ = type_.of_type
+        name = schema.config.name_converter.from_argument(argument)
+        arguments[name] = (argument.python_name, type_ in PLAIN_SCALARS)
+    takes_self = resolver.self_parameter is not None
+    sources = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    function = resolver.wrapped_func
+
+    def call(source: Any, raw_info: GraphQLResolveInfo, kwargs: dict[str, Any]) -> Any:
+        kwargs.update(dict.fromkeys(sources, source))
+        if info_name is not None:
+            kwargs[info_name] = info_class(_raw_info=raw_info, _field=field)
+        return function(source, **kwargs) if takes_self else function(**kwargs)
+
+    field_def.resolve.call = call  # type: ignore[union-attr]  # markers set on the function
+    field_def.resolve.arguments = arguments  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ import pytest
 import strawberry
 from graphql.execution.executor import Executor
 from strawberry.http import process_result
+from strawberry.schema import schema_converter
 
 import schema.direct
 import schema.types
@@ -172,6 +173,27 @@ async def test_a_failing_field_fails_as_graphql_core_fails_it(both, monkeypatch)
         assert compiled == again == plain
         [error] = json.loads(compiled[1])["errors"]  # masked, as every unexpected error is
         assert error["message"] == "Unexpected error." and error["path"][:2] == ["devices", "nodes"]
+
+
+@pytest.mark.parametrize(
+    ("name", "converted"), [("a page", 0), ("typical", 0), ("filtered", 1), ("no cursor", 0)]
+)
+async def test_a_plan_calls_a_resolver_itself_where_strawberry_would_convert_nothing(
+    gql, services, monkeypatch, name, converted
+):
+    """Asked again, by its plan: a root field whose arguments are nulls and built-in scalars
+    has its resolver called directly (`schema.lean` `_keyword_call`); an input object, which
+    Strawberry converts, goes through Strawberry's wrapper. Same answers either way (above)."""
+    monkeypatch.setattr(services.responses, "max_bytes", 0)
+    document, variables = {**DOCUMENTS, **GIVEN_UP}[name]
+    good = {"first": 2, "after": None} if "$first" in document else {}
+    await gql("SSC", document, good)  # the plan learnt
+    conversions = count_calls(monkeypatch, schema_converter, "get_arguments")
+    planned = count_calls(monkeypatch, schema.direct, "answer")
+    body = await gql("SSC", document, variables)
+    assert planned == [1]
+    assert conversions == [converted] or "errors" in body  # a bad cursor runs the ordinary way
+    assert ("errors" in body) == (name == "no cursor")
 
 
 async def test_graphql_core_executes_a_fixed_number_of_fields_a_page(gql, services, monkeypatch):

@@ -26,6 +26,7 @@ import strawberry
 from graphql.execution.executor import CollectedErrors, Executor
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path as ResponsePath
+from strawberry.annotation import StrawberryAnnotation
 from strawberry.extensions import MaskErrors
 from strawberry.extensions.context import ExtensionContextManagerBase, WrappedHook
 from strawberry.extensions.field_extension import build_field_extension_resolvers
@@ -34,6 +35,8 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import validate_document
 from strawberry.types import Info
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
@@ -252,6 +255,7 @@ class Probe(CompilingExecutor):
 
 
 FIELD_ATTRIBUTES = (
+    "get_result",
     "is_basic_field",
     "python_name",
     "base_resolver",
@@ -282,6 +286,10 @@ def test_the_definitions_we_read_have_what_we_read():
     assert missing == [], f"StrawberryResolver lost {missing}: execution.py _direct_call reads them"
     assert resolver.self_parameter is not None and resolver.info_parameter is None
     assert inspect.isfunction(resolver.wrapped_func)
+    optional = StrawberryArgument("name", None, type_annotation=StrawberryAnnotation(int | None))
+    assert type(optional.type) is StrawberryOptional and optional.type.of_type is int, (
+        "Strawberry's Optional changed: schema/lean.py _keyword_call reads its of_type"
+    )
     for extension_attribute in ("supports_sync", "resolve"):
         assert hasattr(strawberry.extensions.FieldExtension, extension_attribute), (
             f"FieldExtension lost {extension_attribute}: execution.py _may_be_lean reads it"
@@ -405,6 +413,7 @@ KNOWN_DEEP_IMPORTS = {
     "strawberry.extensions.context",
     "strawberry.extensions.field_extension",
     "strawberry.extensions.runner",
+    "strawberry.types.base",
     "strawberry.types.field",
     "strawberry.types.fields.resolver",
     "strawberry.types.execution",
