@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 
 from models.demo import MANUFACTURERS, demo_devices
 from resolvers.planning.planner import FirmwareNode, PathwayEdge, PathwayGraph
-from tests.live import free_port
+from tests.live import eventually, free_port
 
 CLI = [sys.executable, "-m", "server.cli"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,18 +112,23 @@ def test_seed_demo_fills_an_empty_database_once(cli_env) -> None:
 @pytest.mark.skipif(
     os.environ.get("CPL_TEST_BACKEND", "sqlite") != "sqlite", reason="the embedded default"
 )
-def test_serve_migrates_seeds_and_prints_a_token_per_category_and_the_login(cli_env) -> None:
+async def test_serve_migrates_seeds_and_prints_a_token_per_category_and_the_login(
+    cli_env,
+) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "--port",
+        str(port),
         cwd=ROOT,
         env=cli_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # the log; what the command prints is on stdout
-        text=True,
     )
+    assert process.stdout is not None
     try:
-        lines = [process.stdout.readline() for _ in range(10)]
+        lines = [(await process.stdout.readline()).decode() for _ in range(10)]
         assert f"http://127.0.0.1:{port}/graphql" in lines[0]
         assert lines[9].strip() == f"Sign in to GraphiQL: http://127.0.0.1:{port}/login"
         tokens = dict(line.split() for line in lines[2:9])
@@ -131,21 +136,23 @@ def test_serve_migrates_seeds_and_prints_a_token_per_category_and_the_login(cli_
             "LARGE_SUPPLIER", "SMALL_SUPPLIER", "NETWORK_PARTY", "OTHER_SEC_PARTY",
             "MANUFACTURER", "SSC", "SECAS",
         }  # fmt: skip
-        for _ in range(150):  # polled, every 0.2 s, for a generous 30 s at most
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/graphql",
-            json={"query": "{ devices { totalCount nodes { zigbeeStackVersion } } }"},
-            headers={"Authorization": f"Bearer {tokens['SSC']}"},
-        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(healthy, "the served demo answering /healthz", within=30)
+            response = await client.post(
+                "/graphql",
+                json={"query": "{ devices { totalCount nodes { zigbeeStackVersion } } }"},
+                headers={"Authorization": f"Bearer {tokens['SSC']}"},
+            )
         devices = response.json()["data"]["devices"]
         assert devices["totalCount"] == len(devices["nodes"]) == 12
         assert all(n["zigbeeStackVersion"] for n in devices["nodes"])
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        await asyncio.wait_for(process.wait(), 10)
