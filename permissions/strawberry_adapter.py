@@ -17,6 +17,7 @@ same as an unguarded one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -176,11 +177,12 @@ class SharedAnswer(dict[str, Any]):
 # key last), the response keys alone (the path an error is reported once for), its denial.
 Found = tuple[tuple[Any, ...], tuple[str, ...], Denial]
 Mark = tuple[tuple[str, ...], str]  # a response path and a client's key: reported once
-# A shared answer with its stand-ins nulled, by (decision, answer): a page of the same devices
-# is copied once, not once a request. Holds what it keys (no id is reused meanwhile); cleared
+# A shared answer with its stand-ins nulled, by (decision, answer), and a list of shared
+# answers (a page) by (decision, its answers): a page of the same devices is copied once, not
+# once a request, and walked once. Holds what it keys (no id is reused meanwhile); cleared
 # when full, so bounded however many documents and revisions pass.
 MAX_NULLED = 20_000
-_nulled: dict[tuple[int, int], tuple[Decision, Any, Any, tuple[Found, ...]]] = {}
+_nulled: dict[tuple[Any, ...], tuple[Decision, Any, Any, tuple[Found, ...]]] = {}
 
 
 def _stand_ins(value: Any, decision: Decision) -> tuple[Any, tuple[Found, ...]]:
@@ -189,31 +191,52 @@ def _stand_ins(value: Any, decision: Decision) -> tuple[Any, tuple[Found, ...]]:
     response path and key only, in answer order. A container that changes is a new one:
     completed answers are shared between responses, never changed."""
     if isinstance(value, list):
-        found: list[Found] = []
-        seen: set[Mark] = set()
-        items = value
-        for index, item in enumerate(value):
-            if not isinstance(item, dict | list):
-                continue
-            new, below = _stand_ins(item, decision)
-            for trail, keys, denial in below:
-                if (keys, denial.key) not in seen:
-                    seen.add((keys, denial.key))
-                    found.append(((index, *trail), keys, denial))
-            if new is not item:
-                items = items if items is not value else list(value)
-                items[index] = new
-        return items, tuple(found)
-    if value.__class__ is SharedAnswer:
-        kept = _nulled.get((id(decision), id(value)))
-        if kept is not None and kept[0] is decision and kept[1] is value:
+        shared = bool(value) and all(item.__class__ is SharedAnswer for item in value)
+        key = ("[]", id(decision), *map(id, value)) if shared else None
+        kept = _nulled.get(key) if key is not None else None
+        if kept is not None and kept[0] is decision and _same(kept[1], value):
             return kept[2], kept[3]
+        items, found = _list_stand_ins(value, decision)
+        if key is not None:
+            _keep(key, (decision, tuple(value), items, found))
+        return items, found
+    if value.__class__ is not SharedAnswer:
+        return _null_dict(value, decision)
+    key = (id(decision), id(value))
+    kept = _nulled.get(key)
+    if kept is not None and kept[0] is decision and kept[1] is value:
+        return kept[2], kept[3]
     out, places = _null_dict(value, decision)
-    if value.__class__ is SharedAnswer:
-        if len(_nulled) >= MAX_NULLED:
-            _nulled.clear()
-        _nulled[id(decision), id(value)] = (decision, value, out, places)
+    _keep(key, (decision, value, out, places))
     return out, places
+
+
+def _same(kept: tuple[Any, ...], items: list[Any]) -> bool:
+    return len(kept) == len(items) and all(map(operator.is_, kept, items))
+
+
+def _keep(key: tuple[Any, ...], entry: tuple[Decision, Any, Any, tuple[Found, ...]]) -> None:
+    if len(_nulled) >= MAX_NULLED:
+        _nulled.clear()
+    _nulled[key] = entry
+
+
+def _list_stand_ins(value: list[Any], decision: Decision) -> tuple[Any, tuple[Found, ...]]:
+    found: list[Found] = []
+    seen: set[Mark] = set()
+    items = value
+    for index, item in enumerate(value):
+        if not isinstance(item, dict | list):
+            continue
+        new, below = _stand_ins(item, decision)
+        for trail, keys, denial in below:
+            if (keys, denial.key) not in seen:
+                seen.add((keys, denial.key))
+                found.append(((index, *trail), keys, denial))
+        if new is not item:
+            items = items if items is not value else list(value)
+            items[index] = new
+    return items, tuple(found)
 
 
 def _null_dict(value: dict[str, Any], decision: Decision) -> tuple[Any, tuple[Found, ...]]:

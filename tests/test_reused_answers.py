@@ -85,18 +85,22 @@ async def test_denials_leave_the_kept_answers_as_they_were(gql, uncached):
 
 
 async def test_a_kept_answers_nulled_copy_is_made_once_and_bounded(gql, uncached, monkeypatch):
-    """The nulls placed in a kept device's answer are kept with it for the decision: the same
-    page asked again copies no device, answers as before, with its errors; a decision of
-    another document gets its own copies; the copies kept are bounded."""
+    """The nulls placed in a kept device's answer are kept with it for the decision, and a
+    page of kept answers with its places: the same page asked again copies no device and walks
+    none, answers as before, with its errors; a decision of another document gets its own
+    copies; the copies kept are bounded."""
     query = WITH_SSC.replace("zigbeeBand", "band: zigbeeBand")  # a document of this test's own
     first = await gql("SMALL_SUPPLIER", query)
     copied = count_calls(monkeypatch, permissions.strawberry_adapter, "_null_dict")
+    walked = count_calls(monkeypatch, permissions.strawberry_adapter, "_list_stand_ins")
     again = await gql("SMALL_SUPPLIER", query)
     assert again == first and len(again["errors"]) == 2
     assert copied[0] == 2  # the answer's root and the connection, not one of its devices
+    assert walked[0] == 0  # the page's places kept
     nodes = len(first["data"]["devices"]["nodes"])
     await gql("SMALL_SUPPLIER", query.replace("band:", "zigbee:"))
     assert copied[0] == 2 + 2 + nodes
+    assert walked[0] == 1
     monkeypatch.setattr(permissions.strawberry_adapter, "MAX_NULLED", 3)
     bounded = await gql("SMALL_SUPPLIER", query.replace("band:", "kept:"))
     assert len(bounded["errors"]) == 2
