@@ -7,7 +7,9 @@ sync resolver (or a field's sync extensions) with no arguments, the chain is red
 A lean resolver is marked `lean`, and carries what the compiled execution calls instead of it:
 `chain(source, info)` with a Strawberry `Info` made once a field, and for a field whose
 extensions only watch a value being read (the SSC's access log), `observers` and `direct`, the
-resolver without them. Strawberry's own attribute read is marked `attribute`.
+resolver without them. Strawberry's own attribute read is marked `attribute`. A root field's
+resolver keeps Strawberry's wrapper, marked with `call` and `arguments` (`_keyword_call`): the
+plans of `schema.direct` call its function themselves where Strawberry would convert nothing.
 """
 
 from __future__ import annotations
