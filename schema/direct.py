@@ -81,7 +81,8 @@ class Root(NamedTuple):
 
 
 class Plan(NamedTuple):
-    definitions: tuple[Any, ...]  # kept: their ids are the plan's key (`_key`)
+    schema: GraphQLSchema  # kept, with the definitions: their ids are the plan's key (`_key`)
+    definitions: tuple[Any, ...]
     roots: tuple[Root, ...]
 
 
@@ -101,7 +102,7 @@ def learn(executor: Any) -> None:
     if operation.operation is not OperationType.QUERY or grouped is None or executor.conditional:
         return
     definitions = (operation, *(details.definition for details in executor.fragments.values()))
-    if _key(definitions) in PLANS:
+    if _key(executor.schema, definitions) in PLANS:
         return
     root_type = executor.schema.query_type
     roots = []
@@ -119,37 +120,35 @@ def learn(executor: Any) -> None:
         roots.append(Root(key, field, node, info, known[1].completion, known[2]))
     if len(PLANS) >= MAX_PLANS:
         PLANS.clear()
-    PLANS[_key(definitions)] = Plan(definitions, tuple(roots))
+    PLANS[_key(executor.schema, definitions)] = Plan(executor.schema, definitions, tuple(roots))
 
 
-def _key(definitions: tuple[Any, ...]) -> tuple[int, ...]:
-    """The operation's node, then its document's fragment definitions in any order."""
-    return (id(definitions[0]), *sorted(map(id, definitions[1:])))
+def _key(schema: GraphQLSchema, definitions: tuple[Any, ...]) -> tuple[int, ...]:
+    """The schema (a plan holds its fields and types), the operation's node, then its
+    document's fragment definitions in any order."""
+    return (id(schema), id(definitions[0]), *sorted(map(id, definitions[1:])))
 
 
-def plan_for(decision: Decision, operation_name: str | None) -> Plan | None:
-    """The plan of the operation as the policy's copy of its document has it, if one is kept."""
+def plan_for(schema: GraphQLSchema, decision: Decision, operation_name: str | None) -> Plan | None:
+    """The plan `schema`'s execution kept of the operation as the policy's copy of its
+    document has it, if any (a schema executed the plain way keeps none)."""
     document = decision.document
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
     fragments = (node for node in document.definitions if isinstance(node, FragmentDefinitionNode))
     definitions = (operation, *fragments)
-    return PLANS.get(_key(definitions))  # a kept plan keeps its nodes: no other has their ids
+    return PLANS.get(_key(schema, definitions))  # a kept plan keeps what its key's ids are of
 
 
 async def answer(
-    plan: Plan,
-    schema: GraphQLSchema,
-    context: Context,
-    decision: Decision,
-    variables: dict[str, Any] | None,
+    plan: Plan, context: Context, decision: Decision, variables: dict[str, Any] | None
 ) -> ExecutionResult | None:
     """The answer by `plan`, its SSC reads committed (`AccessLogUnavailable` if they cannot
     be); None where it gives up, having committed nothing."""
     principal = context.principal
     assert principal is not None  # authenticated before anything runs
-    operation = plan.definitions[0]
+    schema, operation = plan.schema, plan.definitions[0]
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return None

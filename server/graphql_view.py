@@ -251,11 +251,11 @@ class GraphQLApp(GraphQL[Context, None]):
         """By the operation's plan where it has one (`schema.direct`), else the ordinary way
         (also where the plan gives up)."""
         data: GraphQLRequestData = request.scope[REQUEST_DATA]
-        plan = direct.plan_for(decision, data.operation_name) if decision is not None else None
+        schema, name = self.schema._schema, data.operation_name
+        plan = direct.plan_for(schema, decision, name) if decision is not None else None
         if decision is not None and plan is not None:
             context = await self.get_context(request, None)
-            schema = self.schema._schema
-            result = await direct.answer(plan, schema, context, decision, data.variables)
+            result = await direct.answer(plan, context, decision, data.variables)
             if result is not None:
                 payload = await self.process_result(request, result)
                 return self.create_response(payload, await self.get_sub_response(request))
