@@ -11,8 +11,9 @@ import hashlib
 import io
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import hypothesis_graphql
@@ -23,8 +24,10 @@ from hypothesis_graphql import nodes
 
 import permissions.strawberry_adapter
 import schema.query
+import server.graphql_view
 from models.database import session_factory
 from models.demo import STACKS, VENDORS, demo_devices
+from permissions.document_policy import decide
 from permissions.principal import PartyCategory
 from permissions.ssc_access import Operator
 from resolvers.files.cpl_export import export
@@ -84,14 +87,15 @@ def warmed(query: str) -> Send:
     return send
 
 
-def asked_again(query: str) -> Send:
-    """The caller asks a page of `query` (`$n` its size) twice, at two sizes, so that the
-    response cache misses and the second executes over the rows' kept answers, its denials
-    placed on the copies kept from the first (`apply_denials`)."""
+def asked_again(query: str, first: dict | None = None, then: dict | None = None) -> Send:
+    """The caller asks `query` twice, with two sets of variables (a page's size `$n` 50, then
+    49, unless given), so that the response cache misses and the second runs by the plan the
+    first left (`schema.direct`), over the rows' kept answers, its denials placed on the
+    copies kept from the first (`apply_denials`)."""
 
     async def send(client: httpx.AsyncClient, token: str, ssc: str) -> httpx.Response:
-        await post(query, {"n": 50})(client, token, ssc)
-        return await post(query, {"n": 49})(client, token, ssc)
+        await post(query, first or {"n": 50})(client, token, ssc)
+        return await post(query, then or {"n": 49})(client, token, ssc)
 
     return send
 
@@ -177,6 +181,7 @@ ROADS = [
     Road("a filter the SSC put in the cache", warmed(filtered("zigbeeStackVersion", STACK))),
     Road("rows' answers the SSC's page kept", warmed("{ devices { nodes { id manufacturer { name } latestFirmware { version zigbeeStackVersion } zigbeeChipsetVendor } } }")),  # noqa: E501
     Road("a denied page's nulls kept and placed again", asked_again("query($n: Int) { devices(first: $n) { nodes { id modelName zigbeeChipsetVendor firmware { version } zigbeeStackVersion } } }")),  # noqa: E501
+    Road("a vendor filter in a variable, asked again by its plan", asked_again(f"query($f: DeviceFilter) {{ devices(filter: $f) {PAGE} }}", {"f": {"manufacturerIdentifier": "0A1B"}}, {"f": {"zigbeeChipsetVendor": VENDOR}})),  # noqa: E501
     Road("fleet plan by device", post(PLAN.format(item='{deviceId: "device:3", firmwareVersion: "7F020000"}'))),  # noqa: E501
     Road("fleet plan by model", post(PLAN.format(item='{manufacturerIdentifier: "0A1B", modelIdentifier: "1000", hardwareVersion: "0100", firmwareVersion: "7F000000", meterCount: 9}'))),  # noqa: E501
     Road("fleet plan file", fleet_csv(CSV), ssc_differs=False),
@@ -227,6 +232,14 @@ async def test_the_twins_differ_in_the_ssc_only_values_and_nothing_else(
     assert demo["firmware"] != other["firmware"]  # the firmware's own stack versions too
 
 
+def transparent(schema: Any, document: Any, operation_name: str | None, category: Any) -> Any:
+    """A decision that denies nothing and restricts no argument: the document as it came."""
+    decision = decide(schema, document, operation_name, category)
+    if decision is None:
+        return None
+    return replace(decision, document=document, stand_ins={}, leads=frozenset(), arguments=())
+
+
 @pytest.fixture(params=["every layer", "the view alone"])
 def layers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, pair) -> str:
     """'the view alone': the document pass neither replaces denied fields nor refuses
@@ -235,7 +248,10 @@ def layers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, pair
     holds by construction, not by the pass in front (with the view bypassed too, this fails).
     The response cache is off meanwhile: its answers were made with every layer standing."""
     if request.param == "the view alone":
-        monkeypatch.setattr(permissions.strawberry_adapter, "decide", lambda *_: None)
+        # Decided where execution decides, and where the HTTP view does for the cache key and
+        # a query's plan (`schema.direct`): nothing denied, no argument restricted.
+        for where in (permissions.strawberry_adapter, server.graphql_view):
+            monkeypatch.setattr(where, "decide", transparent)
         monkeypatch.setattr(schema.query, "refuse_restricted_input", lambda *_: None)
         for twin in pair:  # answers kept while every layer stood are not the view's alone
             monkeypatch.setattr(twin.services.responses, "max_bytes", 0)
