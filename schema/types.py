@@ -351,11 +351,9 @@ class Connection:
     page: strawberry.Private[Page[Any]]
 
     @strawberry.field
-    def total_count(self) -> int:
-        """A plain value where the page knows it (the CPL's search: the connection is then
-        completed by a compiled completion); else an awaitable, which graphql-core awaits."""
+    async def total_count(self) -> int:
         count = self.page.count
-        return count if isinstance(count, int) else count()  # type: ignore[return-value]  # awaited by graphql-core
+        return count if isinstance(count, int) else await count()
 
     @strawberry.field
     @view_only
@@ -363,9 +361,11 @@ class Connection:
         return PageInfo(page=self.page)
 
 
-def connection_types(node: type, name: str) -> tuple[type, type]:
+def connection_types(node: type, name: str, counted: bool = False) -> tuple[type, type]:
     """`<name>Edge` and `<name>Connection` of `node`: the same two fields on every list, so
-    they are made here once rather than declared again for each."""
+    they are made here once rather than declared again for each. `counted`: its pages know
+    their total (a search of the CPL's snapshot), so `totalCount` is a plain value and the
+    connection is completed by a compiled completion; a table's page counts when asked."""
     edge = strawberry.type(
         type(f"{name}Edge", (), {"__annotations__": {"cursor": str, "node": node}})
     )
@@ -380,12 +380,20 @@ def connection_types(node: type, name: str) -> tuple[type, type]:
 
     nodes.__annotations__ = {"return": list[node]}  # type: ignore[valid-type]  # connection_types() makes node at runtime
     edges.__annotations__ = {"return": list[edge]}  # type: ignore[valid-type]  # connection_types() makes edge at runtime
-    namespace = {
+
+    def total_count(self: Connection) -> int:
+        count = self.page.count
+        assert isinstance(count, int), "a counted connection's page knows its total"
+        return count
+
+    namespace: dict[str, Any] = {
         "nodes": strawberry.field(resolver=nodes),
         "edges": strawberry.field(resolver=edges),
     }
+    if counted:
+        namespace["total_count"] = strawberry.field(resolver=total_count)
     return edge, strawberry.type(type(f"{name}Connection", (Connection,), namespace))
 
 
-DeviceEdge, DeviceConnection = connection_types(Device, "Device")
+DeviceEdge, DeviceConnection = connection_types(Device, "Device", counted=True)
 AuditEventEdge, AuditEventConnection = connection_types(AuditEvent, "AuditEvent")

@@ -17,6 +17,7 @@ from graphql.execution.executor import Executor
 from strawberry.http import process_result
 from strawberry.schema import schema_converter
 
+import schema.completions
 import schema.direct
 import schema.types
 import server.app
@@ -194,6 +195,21 @@ async def test_a_plan_calls_a_resolver_itself_where_strawberry_would_convert_not
     assert planned == [1]
     assert conversions == [converted] or "errors" in body  # a bad cursor runs the ordinary way
     assert ("errors" in body) == (name == "no cursor")
+
+
+async def test_a_counted_table_page_is_completed_once(gql, services, monkeypatch):
+    """A table's page counts when asked (an awaitable `totalCount`): its connection is
+    graphql-core's to complete, and its rows are completed once whether or not the count is
+    selected, never first by a compiled completion that gives up on the count."""
+    monkeypatch.setattr(services.responses, "max_bytes", 0)
+    rows = "nodes { id action changes { field redacted } }"
+    calls = []
+    for selection in (rows, rows + " totalCount"):
+        resolved = count_calls(monkeypatch, schema.completions, "resolved")
+        body = await gql("SSC", f"{{ auditEvents(first: 5) {{ {selection} }} }}")
+        assert len(body["data"]["auditEvents"]["nodes"]) == 5, body
+        calls.append(resolved[0])
+    assert 0 < calls[1] <= calls[0], calls  # with the count: no compiled attempt given up
 
 
 async def test_graphql_core_executes_a_fixed_number_of_fields_a_page(gql, services, monkeypatch):
