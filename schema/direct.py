@@ -62,22 +62,23 @@ class Root(NamedTuple):
     info: GraphQLResolveInfo
     completion: Completion
     run: Run
+    call: Any  # the resolver's direct call and its arguments (`schema.lean`), or None
+    arguments: dict[str, tuple[str, bool]]
 
     def resolve(self, info: GraphQLResolveInfo, arguments: dict[str, Any]) -> Any:
         """The resolver's value: called directly where every argument is one Strawberry would
         pass on as it is (`schema.lean` marks which), else through Strawberry's wrapper, which
         converts them."""
-        resolve: Any = self.field.resolve
-        call, known = getattr(resolve, "call", None), getattr(resolve, "arguments", None)
-        if call is None or known is None:
-            return resolve(None, info, **arguments)
+        wrapper: Any = self.field.resolve
+        if self.call is None:
+            return wrapper(None, info, **arguments)
         kwargs = {}
         for name, value in arguments.items():
-            python = known.get(name)
+            python = self.arguments.get(name)
             if python is None or (value is not None and not python[1]):
-                return resolve(None, info, **arguments)
+                return wrapper(None, info, **arguments)
             kwargs[python[0]] = value
-        return call(None, info, kwargs)
+        return self.call(None, info, kwargs)
 
 
 class Plan(NamedTuple):
@@ -101,13 +102,14 @@ def learn(executor: Any) -> None:
     grouped = executor.root_fields
     if operation.operation is not OperationType.QUERY or grouped is None or executor.conditional:
         return
-    definitions = (operation, *(details.definition for details in executor.fragments.values()))
-    if _key(executor.schema, definitions) in PLANS:
+    definitions = executor.definitions
+    key = _key(executor.schema, definitions)
+    if key in PLANS:
         return
     root_type = executor.schema.query_type
     roots = []
-    for key, details in grouped.items():
-        known = executor.roots.get(key)
+    for name, details in grouped.items():
+        known = executor.roots.get(name)
         node = details[0].node
         field = root_type.fields.get(node.name.value)
         if known is None or known[0] is not details or known[1] is None or field is None:
@@ -115,12 +117,14 @@ def learn(executor: Any) -> None:
         if field.resolve is None:
             return
         nodes = [item.node for item in details]
-        path = Path(None, key, root_type.name)
+        path = Path(None, name, root_type.name)
         info = of_no_request(executor.build_resolve_info(field, nodes, root_type, path))
-        roots.append(Root(key, field, node, info, known[1].completion, known[2]))
+        call = getattr(field.resolve, "call", None)
+        arguments = getattr(field.resolve, "arguments", {})
+        roots.append(Root(name, field, node, info, known[1].completion, known[2], call, arguments))
     if len(PLANS) >= MAX_PLANS:
         PLANS.clear()
-    PLANS[_key(executor.schema, definitions)] = Plan(executor.schema, definitions, tuple(roots))
+    PLANS[key] = Plan(executor.schema, definitions, tuple(roots))
 
 
 def _key(schema: GraphQLSchema, definitions: tuple[Any, ...]) -> tuple[int, ...]:

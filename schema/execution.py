@@ -115,13 +115,14 @@ class CompilingExecutor(EventExecutor):
         field_level = return_type is info.return_type
         known = self.completion(return_type, field_details_list) if field_level else None
         if known is not None and known[1] is not None:
-            if path.prev is None:
-                self.roots[path.key] = known  # type: ignore[index]  # a root field's key is a str
             run = known[2]
             run.bind(self.context_value)
             try:
                 with suppress(Exception):  # GiveUp or a resolver's error: graphql-core's turn
-                    return known[1].completion(result)
+                    completed = known[1].completion(result)
+                    if path.prev is None:  # a root field's value, completed: a plan may use it
+                        self.roots[path.key] = known  # type: ignore[index]  # a root key is a str
+                    return completed
             finally:
                 run.bind(None)  # a selection kept for later requests keeps nothing of this one
         return super().complete_value(

@@ -295,3 +295,33 @@ async def test_values_of_the_wrong_shape_fail_as_graphql_core_fails_them(rows):
     assert answers[0] == answers[1]
     assert ("errors" in json.loads(answers[0])) is (rows != "fine"), answers[0]
     assert len(calls[0]) <= 2 * len(calls[1]), calls  # given up once a field at most
+
+
+async def _later() -> int:
+    return 1
+
+
+@strawberry.type
+class Later:
+    @strawberry.field
+    def value(self) -> int:  # sync, so lean, but its value is an awaitable: given up
+        return _later()  # type: ignore[return-value]  # graphql-core awaits it
+
+
+@strawberry.type
+class LaterQuery:
+    @strawberry.field
+    def later(self) -> Later:
+        return Later()
+
+
+async def test_a_root_whose_completion_gave_up_leaves_no_plan():
+    """A root field's compiled completion that hands its value to graphql-core (here an
+    awaitable it cannot complete) answers without an error, but a plan of it would give up on
+    every request and run the resolvers twice: no plan is kept."""
+    later = strawberry.Schema(query=LaterQuery, execution_context_class=CompilingExecutor)
+    lean_resolvers(later)
+    for _ in range(2):
+        result = await later.execute("{ later { value } }")
+        assert result.data == {"later": {"value": 1}} and not result.errors
+    assert not [plan for plan in schema.direct.PLANS.values() if plan.schema is later._schema]
