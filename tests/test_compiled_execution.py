@@ -22,9 +22,11 @@ import schema.direct
 import schema.types
 import server.app
 from config import metrics
+from config.settings import load_settings
 from permissions.principal import PartyCategory
 from schema.build import build_schema
 from schema.execution import CompilingExecutor
+from schema.extensions import extensions
 from schema.lean import lean_resolvers
 from server.app import create_app
 from server.graphql_view import GraphQLApp
@@ -325,3 +327,19 @@ async def test_a_root_whose_completion_gave_up_leaves_no_plan():
         result = await later.execute("{ later { value } }")
         assert result.data == {"later": {"value": 1}} and not result.errors
     assert not [plan for plan in schema.direct.PLANS.values() if plan.schema is later._schema]
+
+
+def test_a_plan_mirrors_the_extensions_it_stands_in_for():
+    """`schema/direct.py` `answer` does for a query, by hand and in order, what these
+    extensions do (the document, limits and subscription slots are the view's before it).
+    An extension added, removed or reordered must be mirrored there; then update this list."""
+    names = [getattr(made, "func", made).__name__ for made in extensions(load_settings())]
+    assert names == [
+        "OperationRecord",
+        "DocumentCache",
+        "OperationLimits",
+        "SubscriptionSlots",
+        "PolicyEnforcement",
+        "ErrorPolicy",
+        "OperationScope",
+    ], "schema/direct.py answer() stands in for these: mirror the change there"
