@@ -17,7 +17,6 @@ same as an unguarded one.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,12 +32,11 @@ from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema_directive import Location
 
-from permissions.document_policy import Decision, Denial, decide, restricted_fields
+from permissions.denials import FORBIDDEN, apply_denials
+from permissions.document_policy import Decision, decide, restricted_fields
 from permissions.policy import ALLOWED, Rule, rule_for
 from permissions.principal import PartyCategory
 from permissions.ssc_access import NoteSscRead
-
-FORBIDDEN = "FORBIDDEN"
 
 
 @strawberry.schema_directive(
@@ -163,132 +161,6 @@ def refuse_restricted_input(context: Any, type_name: str, used: Iterable[str]) -
             raise forbidden(refusal_message(type_name, field, rule))
         if rule is Rule.SSC_ONLY:
             context.ssc_reads.note_filter(f"{type_name}.{field}")
-
-
-class SharedAnswer(dict[str, Any]):
-    """A completed answer shared between responses (kept with a capability's view and handed
-    to every later request of it, `schema.completions`): never changed in place, so what is
-    derived from it for a decision may be kept by its identity (`_nulled`)."""
-
-    __slots__ = ()
-
-
-# Where a stand-in stood below a value: the trail to it (list indices and keys, the client's
-# key last), the response keys alone (the path an error is reported once for), its denial.
-Found = tuple[tuple[Any, ...], tuple[str, ...], Denial]
-Mark = tuple[tuple[str, ...], str]  # a response path and a client's key: reported once
-# A shared answer with its stand-ins nulled, by (decision, answer), and a list of shared
-# answers (a page) by (decision, its answers): a page of the same devices is copied once, not
-# once a request, and walked once. Holds what it keys (no id is reused meanwhile); cleared
-# when full, so bounded however many documents and revisions pass.
-MAX_NULLED = 20_000
-_nulled: dict[tuple[Any, ...], tuple[Decision, Any, Any, tuple[Found, ...]]] = {}
-
-
-def _stand_ins(value: Any, decision: Decision) -> tuple[Any, tuple[Found, ...]]:
-    """`value` with `null` under the client's own key for every stand-in below it, descending
-    only under keys that lead to one, and where each stand-in stood, the first for each
-    response path and key only, in answer order. A container that changes is a new one:
-    completed answers are shared between responses, never changed."""
-    if isinstance(value, list):
-        shared = bool(value) and all(item.__class__ is SharedAnswer for item in value)
-        key = ("[]", id(decision), *map(id, value)) if shared else None
-        kept = _nulled.get(key) if key is not None else None
-        if kept is not None and kept[0] is decision and _same(kept[1], value):
-            return kept[2], kept[3]
-        items, found = _list_stand_ins(value, decision)
-        if key is not None:
-            _keep(key, (decision, tuple(value), items, found))
-        return items, found
-    if value.__class__ is not SharedAnswer:
-        return _null_dict(value, decision)
-    key = (id(decision), id(value))
-    kept = _nulled.get(key)
-    if kept is not None and kept[0] is decision and kept[1] is value:
-        return kept[2], kept[3]
-    out, places = _null_dict(value, decision)
-    _keep(key, (decision, value, out, places))
-    return out, places
-
-
-def _same(kept: tuple[Any, ...], items: list[Any]) -> bool:
-    return len(kept) == len(items) and all(map(operator.is_, kept, items))
-
-
-def _keep(key: tuple[Any, ...], entry: tuple[Decision, Any, Any, tuple[Found, ...]]) -> None:
-    if len(_nulled) >= MAX_NULLED:
-        _nulled.clear()
-    _nulled[key] = entry
-
-
-def _list_stand_ins(value: list[Any], decision: Decision) -> tuple[Any, tuple[Found, ...]]:
-    found: list[Found] = []
-    seen: set[Mark] = set()
-    items = value
-    for index, item in enumerate(value):
-        if not isinstance(item, dict | list):
-            continue
-        new, below = _stand_ins(item, decision)
-        for trail, keys, denial in below:
-            if (keys, denial.key) not in seen:
-                seen.add((keys, denial.key))
-                found.append(((index, *trail), keys, denial))
-        if new is not item:
-            items = items if items is not value else list(value)
-            items[index] = new
-    return items, tuple(found)
-
-
-def _null_dict(value: dict[str, Any], decision: Decision) -> tuple[Any, tuple[Found, ...]]:
-    stand_ins = decision.stand_ins
-    found: list[Found] = []
-    seen: set[Mark] = set()
-    out = value
-    if not stand_ins.keys().isdisjoint(value):
-        # The client's key where its stand-in stood; selected twice, where it first stood.
-        out = {}
-        for key, item in value.items():
-            denial = stand_ins.get(key)
-            if denial is None:
-                out.setdefault(key, item)
-                continue
-            out[denial.key] = None
-            if ((), denial.key) not in seen:
-                seen.add(((), denial.key))
-                found.append(((denial.key,), (), denial))
-    for key, item in out.items():
-        if key in decision.leads and isinstance(item, dict | list):
-            new, below = _stand_ins(item, decision)
-            for trail, keys, denial in below:
-                if ((key, *keys), denial.key) not in seen:
-                    seen.add(((key, *keys), denial.key))
-                    found.append(((key, *trail), (key, *keys), denial))
-            if new is not item:
-                out = out if out is not value else dict(value)
-                out[key] = new
-    return out, tuple(found)
-
-
-def apply_denials(decision: Decision, result: Any) -> None:
-    """Null the denied selections in `result` (an execution result) and add their errors: one
-    for each response path (list indices aside) where a denied selection turned up, at its
-    first place, as `ErrorPolicy` reports a field that fails on many rows."""
-    data = getattr(result, "data", None)
-    if not decision.stand_ins or not isinstance(data, dict):
-        return
-    result.data, found = _stand_ins(data, decision)
-    by_path: dict[tuple[str, ...], list[Found]] = {}  # each path's, the first path's first
-    for place in found:
-        by_path.setdefault(place[1], []).append(place)
-    errors = []
-    for trail, _keys, denial in (place for places in by_path.values() for place in places):
-        error = GraphQLError(denial.message, path=list(trail), extensions={"code": FORBIDDEN})
-        error.nodes, error.source, error.positions, error.locations = denial.placed
-        errors.append(error)
-        if denial.non_null and len(trail) == 1:
-            result.data = None  # a non-null root field that fails nulls the whole answer
-    if errors:
-        result.errors = [*(result.errors or []), *errors]
 
 
 class PolicyEnforcement(SchemaExtension):

@@ -18,7 +18,7 @@ who may read every value in it; what else a category may not read is denied by t
 pass, which changes the selection and so its shape. Values read under an observer (the SSC's
 access log) are recorded with the answer and noted again each time it is reused, so the log
 sees every read. Answers are plain dicts shared between responses: nothing may change a
-completed answer in place (`permissions.strawberry_adapter.apply_denials` copies what it
+completed answer in place (`permissions.denials.apply_denials` copies what it
 changes, and keeps its copy of a kept answer, a `SharedAnswer`, by identity).
 """
 
@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from graphql import GraphQLEnumType, GraphQLID, GraphQLLeafType, GraphQLString
 from graphql.pyutils import Undefined, is_awaitable
 
-from permissions.strawberry_adapter import SharedAnswer
+from permissions.denials import SharedAnswer
 
 Completion = Callable[[Any], Any]
 Observation = tuple[Callable[..., None], str, str, Any]  # observe, type, field, source

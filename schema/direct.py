@@ -41,8 +41,9 @@ from graphql.pyutils import Path, is_awaitable
 from strawberry.types import ExecutionResult
 
 from config import tracing
+from permissions.denials import apply_denials
 from permissions.document_policy import Decision
-from permissions.strawberry_adapter import apply_denials, refuse_restricted_arguments
+from permissions.strawberry_adapter import refuse_restricted_arguments
 from schema.completions import Completion, Run, of_no_request
 from schema.context import Context
 from schema.extensions import ErrorPolicy

@@ -12,6 +12,7 @@ from strawberry.types.graphql import OperationType
 
 from config.settings import Settings
 from models.database import is_outage
+from permissions.denials import DenialError
 from permissions.ssc_access import AccessLogUnavailable, log_reads
 from permissions.strawberry_adapter import PolicyEnforcement
 from schema.context import Context
@@ -91,14 +92,23 @@ class ErrorPolicy(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]  # has errors
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """Each selection's first error, masked if unexpected, coded. A denial's error is
+        final as `apply_denials` made it: coded, never masked, one a selection already, and
+        shared by the answers that deny the same places (`DenialError`)."""
         seen: set[tuple[object, ...]] = set()
-        unique = []
+        shaped: list[GraphQLError] = []
         for error in errors:
+            if error.__class__ is DenialError:
+                shaped.append(error)
+                continue
             key = _selection_key(error)
-            if key not in seen:
-                seen.add(key)
-                unique.append(error)
-        return [coded(error, self.executing) for error in super()._process_errors(unique)]
+            if key in seen:
+                continue
+            seen.add(key)
+            if self.should_mask_error(error):
+                error = self.anonymise_error(error)
+            shaped.append(coded(error, self.executing))
+        return shaped
 
 
 class SubscriptionSlots(SchemaExtension):

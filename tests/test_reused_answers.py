@@ -12,7 +12,7 @@ import weakref
 
 import pytest
 
-import permissions.strawberry_adapter
+import permissions.denials
 import schema.completions
 import schema.types
 from permissions.policy import capability
@@ -87,24 +87,28 @@ async def test_denials_leave_the_kept_answers_as_they_were(gql, uncached):
 async def test_a_kept_answers_nulled_copy_is_made_once_and_bounded(gql, uncached, monkeypatch):
     """The nulls placed in a kept device's answer are kept with it for the decision, and a
     page of kept answers with its places: the same page asked again copies no device and walks
-    none, answers as before, with its errors; a decision of another document gets its own
-    copies; the copies kept are bounded."""
+    none, answers as before, with its errors, made once for those places; a decision of
+    another document gets its own copies and errors; the copies kept are bounded."""
     query = WITH_SSC.replace("zigbeeBand", "band: zigbeeBand")  # a document of this test's own
     first = await gql("SMALL_SUPPLIER", query)
-    copied = count_calls(monkeypatch, permissions.strawberry_adapter, "_null_dict")
-    walked = count_calls(monkeypatch, permissions.strawberry_adapter, "_list_stand_ins")
+    copied = count_calls(monkeypatch, permissions.denials, "_null_dict")
+    walked = count_calls(monkeypatch, permissions.denials, "_list_stand_ins")
+    errors = count_calls(monkeypatch, permissions.denials.DenialError, "__init__")
     again = await gql("SMALL_SUPPLIER", query)
     assert again == first and len(again["errors"]) == 2
     assert copied[0] == 2  # the answer's root and the connection, not one of its devices
     assert walked[0] == 0  # the page's places kept
+    assert errors[0] == 0  # and the errors that name them
     nodes = len(first["data"]["devices"]["nodes"])
-    await gql("SMALL_SUPPLIER", query.replace("band:", "zigbee:"))
+    other = await gql("SMALL_SUPPLIER", query.replace("band:", "zigbee:"))
     assert copied[0] == 2 + 2 + nodes
     assert walked[0] == 1
-    monkeypatch.setattr(permissions.strawberry_adapter, "MAX_NULLED", 3)
+    assert errors[0] == 2
+    assert [e["path"] for e in other["errors"]] == [e["path"] for e in first["errors"]]
+    monkeypatch.setattr(permissions.denials, "MAX_NULLED", 3)
     bounded = await gql("SMALL_SUPPLIER", query.replace("band:", "kept:"))
     assert len(bounded["errors"]) == 2
-    assert 0 < len(permissions.strawberry_adapter._nulled) <= 3
+    assert 0 < len(permissions.denials._nulled) <= 3
 
 
 async def test_the_answers_kept_are_bounded(gql, uncached, services, monkeypatch):
