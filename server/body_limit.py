@@ -36,6 +36,7 @@ from server.http_errors import request_timeout, too_large
 
 logger = logging.getLogger("cpl_pathways")
 CLOSE = (b"connection", b"close")
+SWEEP_SECONDS = 1.0  # how often the deadlines are checked, and how long an idle sweep waits
 
 
 class BodyRefused(Exception):
@@ -96,7 +97,10 @@ class BodyLimit:
 
 class Deadlines:
     """The bodies being read and when each must have arrived, checked once a second by one
-    task: a read past its deadline is interrupted (`_Body.expire`)."""
+    task: a read past its deadline is interrupted (`_Body.expire`). The task ends after a
+    second with nothing to watch, not at once: a body mostly arrives with its headers and is
+    forgotten before the task first runs, and a task begun and ended for every request cost
+    more than the second's timer."""
 
     def __init__(self) -> None:
         self.reading: dict[_Body, float] = {}
@@ -112,8 +116,10 @@ class Deadlines:
 
     async def _sweeping(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.reading:
-            await asyncio.sleep(1)
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            if not self.reading:
+                return
             now = loop.time()
             for body, deadline in list(self.reading.items()):
                 if deadline <= now:

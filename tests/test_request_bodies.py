@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.harness import fresh_database
+import server.body_limit as body_limit
+from config.settings import load_settings
+from server.body_limit import BodyLimit, Deadlines
+from tests.harness import count_calls, fresh_database
 from tests.live import ServerProcess, cli, cli_env, cli_server
 
 SOCKETS = 40
@@ -145,3 +148,35 @@ async def test_a_body_that_arrives_in_time_is_answered(server):
         status, _, body = await answer(connection)
     assert status == 200
     assert json.loads(body) == {"data": {"viewer": {"partyCategory": "LARGE_SUPPLIER"}}}
+
+
+async def test_bodies_read_one_after_another_share_one_deadline_sweep(monkeypatch):
+    """A body that arrives with its headers is forgotten before the sweep first looks: the
+    sweep waits out its tick and watches the next bodies too, rather than one task being
+    begun and ended for every request."""
+    monkeypatch.setattr(body_limit, "SWEEP_SECONDS", 3600)  # one tick for the test
+    sweeps = count_calls(monkeypatch, Deadlines, "_sweeping")
+    answered = []
+
+    async def app(scope, receive, send):
+        answered.append((await receive())["body"])
+
+    limit = BodyLimit(app, load_settings())
+    scope = {"type": "http", "path": "/graphql", "headers": [(b"content-length", b"2")]}
+    for _ in range(10):
+        await limit(scope, _body(b"{}"), _never)
+        await asyncio.sleep(0)  # a turn of the loop between requests, as a server's
+    assert answered == [b"{}"] * 10
+    assert sweeps[0] == 1 and limit.deadlines._sweep is not None
+    limit.deadlines._sweep.cancel()
+
+
+def _body(payload: bytes):
+    async def receive():
+        return {"type": "http.request", "body": payload, "more_body": False}
+
+    return receive
+
+
+async def _never(message):
+    raise AssertionError("the app sent nothing")
