@@ -101,23 +101,42 @@ class SscReads:
         return self._encoded
 
 
+class SscReadObserver:
+    """Notes an SSC-only value read, for the SSC data-access log: the field, and the device it
+    is of (the row's own, or the one it belongs to: a firmware's). The compiled execution
+    (`schema.completions`), which reads plain values itself, calls it directly; an answer it
+    keeps for reuse keeps what its reads noted taken together (`summary`), noted again each
+    time the answer is reused (`replay`): a set union, not a call a value read."""
+
+    def __call__(self, context: Any, type_name: str | None, field_name: str, source: Any) -> None:
+        context.ssc_reads.note(*_noted(type_name, field_name, source))
+
+    def summary(self, observations: Iterable[tuple[str | None, str, Any]]) -> SscReads:
+        reads = SscReads()
+        for type_name, field_name, source in observations:
+            reads.note(*_noted(type_name, field_name, source))
+        return reads
+
+    def replay(self, context: Any, reads: SscReads) -> None:
+        context.ssc_reads.add(reads)
+
+
+def _noted(type_name: str | None, field_name: str, source: Any) -> tuple[str, int | None]:
+    device_id = getattr(source, "device_id", None)
+    if device_id is None:
+        device_id = getattr(source, "id", None)
+    return f"{type_name}.{field_name}", device_id
+
+
 class NoteSscRead(FieldExtension):
     """Notes each SSC-only value resolved, for the SSC data-access log. Only the SSC gets this
     far: for anyone else the policy pass has replaced the field before execution."""
 
+    observe = SscReadObserver()  # all this extension does besides reading the value
+
     def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
         self.observe(info.context, info.path.typename, info.field_name, source)
         return next_(source, info, **kwargs)
-
-    @staticmethod
-    def observe(context: Any, type_name: str | None, field_name: str, source: Any) -> None:
-        """All this extension does besides reading the value; the compiled execution
-        (`schema/completions.py`), which reads plain values itself, calls it directly. The
-        device noted is the row's own, or the one it belongs to (a firmware's)."""
-        device_id = getattr(source, "device_id", None)
-        if device_id is None:
-            device_id = getattr(source, "id", None)
-        context.ssc_reads.note(f"{type_name}.{field_name}", device_id)
 
 
 class Operator(NamedTuple):

@@ -25,10 +25,10 @@ changes, and keeps its copy of a kept answer, a `SharedAnswer`, by identity).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from itertools import count
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from graphql import GraphQLEnumType, GraphQLID, GraphQLLeafType, GraphQLString
 from graphql.pyutils import Undefined, is_awaitable
@@ -36,7 +36,46 @@ from graphql.pyutils import Undefined, is_awaitable
 from permissions.denials import SharedAnswer
 
 Completion = Callable[[Any], Any]
-Observation = tuple[Callable[..., None], str, str, Any]  # observe, type, field, source
+
+
+class Observer(Protocol):
+    """A field extension's `observe`, which only watches a value being read (the SSC's access
+    log: `permissions.ssc_access.SscReadObserver`)."""
+
+    def __call__(self, context: Any, type_name: str, field_name: str, source: Any) -> None: ...
+
+    def summary(self, observations: Sequence[tuple[str, str, Any]]) -> Any:
+        """What `observations` note, taken together."""
+
+    def replay(self, context: Any, summary: Any) -> None:
+        """Note a `summary` in `context` as if each of its observations were made now."""
+
+
+Observation = tuple[Observer, str, str, Any]  # observe, type, field, source
+
+
+class Seen(NamedTuple):
+    """What a kept answer's completion observed: each observation (an answer completed around
+    a reused one records them too), and by observer what they noted, taken together, so that
+    a reuse notes them again with one call an observer, not one a value."""
+
+    observations: tuple[Observation, ...]
+    summaries: tuple[tuple[Observer, Any], ...]
+
+
+NOTHING_SEEN = Seen((), ())
+
+
+def seen_of(observations: tuple[Observation, ...]) -> Seen:
+    if not observations:
+        return NOTHING_SEEN
+    grouped: dict[Observer, list[tuple[str, str, Any]]] = {}
+    for observe, type_name, name, source in observations:
+        grouped.setdefault(observe, []).append((type_name, name, source))
+    summaries = tuple((observe, observe.summary(made)) for observe, made in grouped.items())
+    return Seen(observations, summaries)
+
+
 MAX_ANSWERS = 100_000  # a view's kept answers; past it they are dropped and kept anew
 _SHAPE_IDS = count(1)  # a shape's id in a view's answers, never given to another shape
 
@@ -75,17 +114,17 @@ class Run:
         """The caller's view of the snapshot, once the request holds it."""
         return None if self.loaders is None else self.loaders.held
 
-    def observe(self, observe: Callable[..., None], type_name: str, name: str, source: Any) -> None:
+    def observe(self, observe: Observer, type_name: str, name: str, source: Any) -> None:
         observe(self.context, type_name, name, source)
         if self.recording is not None:
             self.recording.append((observe, type_name, name, source))
 
-    def replay(self, seen: tuple[Observation, ...]) -> None:
+    def replay(self, seen: Seen) -> None:
         """A reused answer's observed reads, noted as if its values were read now."""
-        for observe, type_name, name, source in seen:
-            observe(self.context, type_name, name, source)
-        if seen and self.recording is not None:
-            self.recording.extend(seen)
+        for observe, summary in seen.summaries:
+            observe.replay(self.context, summary)
+        if seen.observations and self.recording is not None:
+            self.recording.extend(seen.observations)
 
     def recorded(self, fill: Completion, value: Any) -> tuple[Any, tuple[Observation, ...]]:
         outer, self.recording = self.recording, []
@@ -175,7 +214,7 @@ def object_completion(
             run.replay(found[1])
             return found[0]
         out, seen = run.recorded(fill, value) if observed else (fill(value), ())
-        found = (SharedAnswer(out), seen)
+        found = (SharedAnswer(out), seen_of(seen))
         if len(view.answers) >= MAX_ANSWERS:
             view.answers.clear()
         view.answers[key] = found

@@ -26,6 +26,8 @@ from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
+from schema.completions import Observer
+
 DEFINITION = "strawberry-definition"  # where Strawberry keeps a GraphQL field's own definition
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,12 +68,12 @@ def lean_resolvers(schema: strawberry.Schema) -> None:
                 _keyword_call(field, field_def, schema, info_class)
 
 
-def _observers(field: StrawberryField) -> tuple[Callable[..., None], ...]:
+def _observers(field: StrawberryField) -> tuple[Observer, ...]:
     """The `observe(context, type name, field name, source)` of each of a field's extensions,
     if every one has it: extensions that only watch a value being read (the SSC's access log),
     which the compiled execution can call itself while it reads the value."""
     observers = tuple(getattr(extension, "observe", None) for extension in field.extensions)
-    return cast(tuple[Callable[..., None], ...], observers) if all(observers) else ()
+    return cast(tuple[Observer, ...], observers) if all(observers) else ()
 
 
 def _may_be_lean(field: StrawberryField, field_def: GraphQLField) -> bool:

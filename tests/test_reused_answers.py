@@ -72,6 +72,24 @@ async def test_the_access_log_notes_every_reused_read(gql, uncached, monkeypatch
     assert len(devices) == len(answers[0]["data"]["devices"]["nodes"])
 
 
+async def test_the_access_log_notes_reads_reused_inside_an_answer_made_afresh(
+    gql, uncached, monkeypatch
+):
+    """A device's answer of a new shape made around firmware answers kept before: the reads
+    of the firmware it reuses are noted for it, and again each time it is reused in turn."""
+    firmware = "firmware { version zigbeeStackVersion }"
+    kept_first = "{ devices(first: 50) { nodes { " + firmware + " } } }"
+    around = "{ devices(first: 50) { nodes { id " + firmware + " } } }"
+    noted = noted_reads(monkeypatch)
+    answers = [await gql("SSC", kept_first), await gql("SSC", around), await gql("SSC", around)]
+    assert len(noted) == 3 and noted[0] == noted[1] == noted[2], noted
+    fields, devices = noted[0]
+    assert fields == ["Firmware.zigbeeStackVersion"]
+    nodes = answers[2]["data"]["devices"]["nodes"]
+    assert len(devices) == sum(1 for node in nodes if node["firmware"]) > 5
+    assert answers[1] == answers[2]
+
+
 async def test_denials_leave_the_kept_answers_as_they_were(gql, uncached):
     """A Supplier asking for the SSC's fields gets nulls and one error a field, every time:
     placing the nulls copies what it changes, never the answer kept for the next request."""
