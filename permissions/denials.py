@@ -53,12 +53,14 @@ def _stand_ins(value: Any, decision: Decision) -> tuple[Any, tuple[Found, ...]]:
     no other object can have those ids: a key found is the same decision and the same answers,
     with nothing more to compare."""
     if isinstance(value, list):
-        key = ("[]", id(decision), *map(id, value))
-        kept = _nulled.get(key)
+        # Only a page of kept answers is kept: one that does not start with one is not looked up.
+        shared = bool(value) and value[0].__class__ is SharedAnswer
+        key = ("[]", id(decision), *map(id, value)) if shared else ()
+        kept = _nulled.get(key) if shared else None
         if kept is not None:
             return kept[2], kept[3]
         items, found = _list_stand_ins(value, decision)
-        if value and all(item.__class__ is SharedAnswer for item in value):
+        if shared and all(item.__class__ is SharedAnswer for item in value):
             _keep(key, (decision, tuple(value), items, found))
         return items, found
     if value.__class__ is not SharedAnswer:
@@ -137,7 +139,7 @@ class DenialError(GraphQLError):
 
 
 # The errors of the stand-ins found in an answer, by (decision, their places): an answer of the
-# same shape asked again gets the same errors, built and formatted once. Bounded as `_nulled`.
+# same shape asked again gets the same errors, built and formatted once. Cleared when full.
 MAX_ERRORS = 4_096
 _errors: dict[tuple[Any, ...], tuple[Decision, tuple[DenialError, ...], bool]] = {}
 
@@ -163,8 +165,9 @@ def _denial_errors(
         nulls_answer = nulls_answer or (denial.non_null and len(trail) == 1)
     if len(_errors) >= MAX_ERRORS:
         _errors.clear()
-    _errors[key] = (decision, tuple(errors), nulls_answer)
-    return tuple(errors), nulls_answer
+    made = tuple(errors)
+    _errors[key] = (decision, made, nulls_answer)
+    return made, nulls_answer
 
 
 def apply_denials(decision: Decision, result: Any) -> None:

@@ -8,7 +8,8 @@ recording is here, and every other place calls it with one line:
   `permissions.strawberry_adapter.policy_extensions`), so no read can go unrecorded by a
   resolver forgetting to; the device search notes an SSC-only filter and the devices it found
   (`SscReads.note_filter`), history notes an SSC-only change it shows, a subscription event
-  adds its group's reads (`SscReads.add`);
+  adds its group's reads (`SscReads.add`), and a completed answer reused adds the reads it
+  was made with (`SscReadObserver.replay`);
 - **committed**: at the end of each operation and before each streamed result
   (`log_reads`, from `schema.extensions`), and again for each cache hit or 304 of an answer
   that held such values (`AccessLog.record` with the reads kept under `SSC_READS`), and by the
@@ -75,8 +76,10 @@ class SscReads:
             self.device_ids.add(device_id)
 
     def add(self, other: SscReads) -> None:
-        """What another execution read for this caller (a subscription event's group's): this
-        caller's read as much as if it had executed it itself."""
+        """What another execution read for this caller (a subscription event's group's), or
+        what a reused answer was read with (`SscReadObserver.replay`): this caller's read as
+        much as if it had read it itself. `other` is left as it is (a reused answer's is
+        shared)."""
         self.fields |= other.fields
         self.device_ids |= other.device_ids
 
